@@ -1,0 +1,18 @@
+# dropout-study: the whole study as one DAG. Wiring only; the work lives in src/dropout_study.
+#
+#   snakemake --cores all                        # the full study -> results/report.html
+#   snakemake --cores all --config preset=quick  # every exercise, few seeds
+#   snakemake -n                                 # the plan
+
+include: "workflow/rules/common.smk"
+
+
+rule all:
+    input:
+        "results/report.html",
+    default_target: True
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"

@@ -1,0 +1,35 @@
+"""Gather every job's tidy tables into the study's tables under ``results/``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_write
+
+
+def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]:
+    out_dir = Path(out_dir)
+    tables: dict[str, list[pd.DataFrame]] = {"metrics": [], "runs": [], "activations": []}
+    jobs = []
+    for d in map(Path, job_dirs):
+        for name in tables:
+            f = d / f"{name}.parquet"
+            if f.exists():
+                tables[name].append(pd.read_parquet(f))
+        meta = d / "job.json"
+        if meta.exists():
+            jobs.append(json.loads(meta.read_text()) | {"dir": str(d)})
+    counts = {}
+    for name, frames in tables.items():
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if not df.empty:
+            keys = [k for k in ("experiment", "condition", "seed", "epoch", "step", "layer")
+                    if k in df.columns]
+            df = df.sort_values(keys, kind="stable").reset_index(drop=True)
+        atomic_write(out_dir / f"{name}.parquet", lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        counts[name] = len(df)
+    atomic_write(out_dir / "jobs.json", lambda tmp: Path(tmp).write_text(json.dumps(jobs, indent=1)))
+    return counts

@@ -1,0 +1,157 @@
+"""``dropout-study``: the commands the Snakemake rules call, and a user can call by hand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+
+def _cmd_prepare_data(a: argparse.Namespace) -> None:
+    from .data import load_fashion_mnist
+    from .io import atomic_write
+
+    ds = load_fashion_mnist(a.data_dir, validation_size=a.validation_size,
+                            split_seed=a.split_seed, train_size=a.train_size,
+                            probe_size=a.probe_size, download=not a.offline)
+    atomic_write(a.out, ds.save)
+    logging.info("Fashion-MNIST from %s verified (MD5): %d train, %d validation, %d test",
+                 ds.source, len(ds.train_index), len(ds.val_index), len(ds.test_labels))
+
+
+def _cmd_train(a: argparse.Namespace) -> None:
+    from .spec import JobSpec
+    from .train import run_job
+
+    text = Path(a.spec).read_text() if a.spec else a.spec_json
+    try:
+        spec = JobSpec.from_json(text)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"--spec: not a job specification ({exc})") from exc
+    if a.device:
+        spec.device = a.device
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "spec.json").write_text(spec.to_json())
+    run_job(spec, out, progress=a.progress)
+
+
+def _cmd_aggregate(a: argparse.Namespace) -> None:
+    from .aggregate import aggregate
+
+    counts = aggregate(a.jobs, a.out)
+    logging.info("aggregated %s", counts)
+
+
+def _cmd_figures(a: argparse.Namespace) -> None:
+    from .report import write_analysis
+
+    write_analysis(Path(a.results), json.loads(Path(a.config).read_text()), Path(a.out))
+
+
+def _cmd_report(a: argparse.Namespace) -> None:
+    from .report import build_report
+
+    build_report(Path(a.results), Path(a.config), Path(a.out), engine=a.engine)
+
+
+def _cmd_plan(a: argparse.Namespace) -> None:
+    from . import config as cfgmod
+    from .plan import all_jobs, model_epochs
+
+    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
+    train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
+    total = {"jobs": 0, "models": 0, "model_epochs": 0}
+    for name, jobs in all_jobs(cfg).items():
+        me = [model_epochs(j, train_size) for j in jobs]
+        n_me = sum(m["model_epochs"] for m in me)
+        print(f"{name:>16}: {len(jobs):4d} jobs, {sum(m['models'] for m in me):5d} models, "
+              f"{n_me:7d} model-epochs")
+        total["jobs"] += len(jobs)
+        total["models"] += sum(m["models"] for m in me)
+        total["model_epochs"] += n_me
+    print(f"{'total':>16}: {total['jobs']:4d} jobs, {total['models']:5d} models, "
+          f"{total['model_epochs']:7d} model-epochs on {train_size} training images")
+    print(json.dumps({"preset": cfg["preset"], **total, "train_size": train_size}))
+
+
+def _cmd_check_config(a: argparse.Namespace) -> None:
+    from . import config as cfgmod
+
+    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
+    print(json.dumps(cfg, indent=1) if a.show else f"config OK (preset {cfg['preset']})")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dropout-study", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("prepare-data", help="find, verify (MD5) and split Fashion-MNIST")
+    d.add_argument("--data-dir", default=None)
+    d.add_argument("--validation-size", type=int, default=10000)
+    d.add_argument("--split-seed", type=int, default=0)
+    d.add_argument("--train-size", type=int, default=None)
+    d.add_argument("--probe-size", type=int, default=1000)
+    d.add_argument("--offline", action="store_true", help="never download")
+    d.add_argument("--out", required=True)
+    d.set_defaults(fn=_cmd_prepare_data)
+
+    t = sub.add_parser("train", help="train one job (a block of models, batched)")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--spec", help="a job specification file (spec.json)")
+    g.add_argument("--spec-json", help="the job specification itself")
+    t.add_argument("--out", required=True)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when attached to a terminal)")
+    t.set_defaults(fn=_cmd_train)
+
+    ag = sub.add_parser("aggregate", help="gather job tables into results/*.parquet")
+    ag.add_argument("--out", required=True)
+    ag.add_argument("jobs", nargs="+")
+    ag.set_defaults(fn=_cmd_aggregate)
+
+    f = sub.add_parser("figures", help="numbers (context.json) and figures for the report")
+    f.add_argument("--results", default="results")
+    f.add_argument("--config", required=True, help="the resolved config (JSON)")
+    f.add_argument("--out", default="results/report")
+    f.set_defaults(fn=_cmd_figures)
+
+    r = sub.add_parser("report", help="figures, numbers and the HTML report")
+    r.add_argument("--results", default="results")
+    r.add_argument("--config", required=True, help="the resolved config (JSON)")
+    r.add_argument("--out", default="results/report.html")
+    r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto")
+    r.set_defaults(fn=_cmd_report)
+
+    for name, fn, hlp in (("plan", _cmd_plan, "jobs and model-epochs a preset needs"),
+                          ("check-config", _cmd_check_config, "validate the configuration")):
+        c = sub.add_parser(name, help=hlp)
+        c.add_argument("--config", default="config.yaml")
+        c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override, as with snakemake --config (e.g. preset=quick)")
+        if name == "check-config":
+            c.add_argument("--show", action="store_true")
+        c.set_defaults(fn=fn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        args.fn(args)
+    except UserError as exc:
+        print(f"dropout-study: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Resolve the configuration (base, then preset, then command-line overrides) and check it.
+
+Every user mistake is reported as a ``ConfigError`` naming the key, the bad value and what is
+allowed, before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    key = _key(err.absolute_path)
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))
+        where = f" under '{key}'" if err.absolute_path else ""
+        return (f"unknown config key{'s' if len(extra) > 1 else ''} "
+                f"{', '.join(repr(e) for e in extra)}{where}; allowed: {', '.join(allowed)}")
+    if err.validator == "enum":
+        return (f"config key '{key}': {err.instance!r} is not allowed; "
+                f"choose one of {', '.join(map(str, err.validator_value))}")
+    if err.validator == "required":
+        return f"config key '{key}': {err.message}"
+    return f"config key '{key}': {err.instance!r} is invalid: {err.message}"
+
+
+def validate(cfg: dict, schema: dict | None = None) -> None:
+    schema = schema or load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError("invalid configuration: " + "; ".join(_message(e) for e in errors[:5]))
+    _check_relations(cfg)
+
+
+def _check_relations(cfg: dict) -> None:
+    """Constraints between keys, which JSON schema cannot express."""
+    data = cfg["data"]
+    if data.get("probe_size", 0) > data["validation_size"]:
+        raise ConfigError(f"config key 'data.probe_size': {data['probe_size']} exceeds "
+                          f"data.validation_size ({data['validation_size']}); the probe batch "
+                          "is drawn from the validation split")
+    room = 60000 - data["validation_size"]
+    if data.get("train_size") and data["train_size"] > room:
+        raise ConfigError(f"config key 'data.train_size': {data['train_size']} exceeds the "
+                          f"{room} images left after data.validation_size")
+    ep = cfg["analysis"].get("endpoint_epochs", 1)
+    if ep > cfg["training"]["epochs"]:
+        raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "
+                          f"training.epochs ({cfg['training']['epochs']})")
+
+
+def resolve(config: dict, overrides: dict | None = None) -> dict:
+    """``config``: the config file (possibly already merged with the overrides, as Snakemake
+    does); ``overrides``: the command-line values, re-applied on top of the preset."""
+    overrides = overrides or {}
+    presets = config.get("presets", {})
+    name = overrides.get("preset", config.get("preset", "full"))
+    if not isinstance(name, str) or name not in presets:
+        raise ConfigError(f"config key 'preset': {name!r} is not allowed; choose one of "
+                          f"{', '.join(presets) or '(none defined)'}")
+    base = {k: v for k, v in config.items() if k != "presets"}
+    cfg = deep_merge(deep_merge(base, presets[name] or {}), overrides)
+    cfg["preset"] = name
+    cfg.pop("presets", None)
+    validate(cfg)
+    return cfg
+
+
+def load(path: str | Path = ROOT / "config.yaml", overrides: dict | None = None) -> dict:
+    with open(path) as fh:
+        raw = yaml.safe_load(fh)
+    return resolve(raw, overrides)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` (dots for nesting) as Snakemake's --config reads it: the value as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value")
+    key, value = text.split("=", 1)
+    return key, yaml.safe_load(value)
+
+
+def overrides_from(pairs: list[str]) -> dict:
+    out: dict = {}
+    for pair in pairs:
+        key, value = parse_override(pair)
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out

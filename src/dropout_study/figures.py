@@ -1,0 +1,112 @@
+"""One figure function per exercise: results in, PNG files out (thin wrappers over analysis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .analysis import Results, closed_form, curves  # noqa: E402
+
+sns.set_theme(context="notebook", style="whitegrid")
+DPI = 110
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def band(ax, x, mean, lo, hi, label, color=None):
+    line = ax.plot(x, mean, label=label, color=color)[0]
+    ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
+
+
+def exercise_1(res: Results, out: Path) -> dict[str, Path]:
+    ends = res.ends("layer_rates")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    for ax, col, title, fmt in ((axes[0], "endpoint", "test accuracy (%)", ".1f"),
+                                (axes[1], "gap", "train - test accuracy (pp)", ".1f")):
+        grid = ends.pivot_table(index="factor_p1", columns="factor_p2", values=col,
+                                aggfunc="mean") * 100
+        sns.heatmap(grid, annot=True, fmt=fmt, cmap="viridis" if col == "endpoint" else "magma_r",
+                    ax=ax, cbar_kws={"label": title})
+        ax.set_xlabel("p2 (dropout after hidden layer 2)")
+        ax.set_ylabel("p1 (dropout after hidden layer 1)")
+        ax.set_title(f"{title}, mean of {ends['seed'].nunique()} seeds")
+    return {"heatmaps": _save(fig, out / "ex1_heatmaps.png")}
+
+
+def exercise_2(res: Results, out: Path) -> dict[str, Path]:
+    cols = ["train_loss", "test_loss", "train_eval_acc", "test_acc"]
+    c = curves(res.metrics, "long_training", cols, res.level)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    styles = {"train_loss": "-", "test_loss": "--", "train_eval_acc": "-", "test_acc": "--"}
+    palette = dict(zip(sorted(c["condition"].unique()), sns.color_palette("deep"), strict=False))
+    for ax, metrics, ylabel in ((axes[0], ["train_loss", "test_loss"], "cross-entropy"),
+                                (axes[1], ["train_eval_acc", "test_acc"], "accuracy")):
+        for (cond, metric), g in c[c["metric"].isin(metrics)].groupby(["condition", "metric"]):
+            g = g.sort_values("epoch")
+            line = ax.plot(g["epoch"], g["mean"], styles[metric], color=palette[cond],
+                           label=f"{cond}: {metric.replace('_eval', '')}")[0]
+            ax.fill_between(g["epoch"], g["lo"], g["hi"], alpha=0.25,
+                            color=line.get_color(), linewidth=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    axes[0].set_title("loss (train: train mode; test: eval mode)")
+    axes[1].set_title("accuracy (both in eval mode)")
+    return {"curves": _save(fig, out / "ex2_curves.png")}
+
+
+def exercise_3(res: Results, out: Path) -> dict[str, Path]:
+    a = res.activations[res.activations["experiment"] == "long_training"].copy()
+    a["predicted"] = closed_form(a["var_pre"], a["mean_pre"], a["rate"])
+    a["ratio"] = a["var_post"] / a["predicted"]
+    layers = sorted(a["layer"].unique())
+    fig, axes = plt.subplots(1, len(layers) + 1, figsize=(5 * (len(layers) + 1), 4.2))
+    from . import stats
+
+    def agg(g, col):
+        ests = [stats.mean_ci(x[col], res.level) for _, x in g.groupby("epoch")]
+        return (np.array(sorted(g["epoch"].unique())), *(np.array([getattr(e, f) for e in ests])
+                                                         for f in ("mean", "lo", "hi")))
+
+    palette = sns.color_palette("deep")
+    for ax, layer in zip(axes, layers, strict=False):
+        g = a[a["layer"] == layer]
+        i = 0
+        for cond in sorted(g["condition"].unique()):
+            gc = g[g["condition"] == cond]
+            rate = gc["rate"].iloc[0]
+            series = [("var_eval", "eval mode")] if rate == 0 else \
+                [("var_pre", "train, before mask"), ("var_post", "train, after mask"),
+                 ("var_eval", "eval mode")]
+            for col, what in series:
+                x, m, lo, hi = agg(gc, col)
+                band(ax, np.maximum(x, 1e-3), m, lo, hi, f"{cond}: {what}", palette[i])
+                i += 1
+        ax.set_xscale("log")
+        ax.set_xlabel("epoch (log scale; first points are early steps)")
+        ax.set_ylabel("variance over probe examples x units")
+        ax.set_title(f"hidden layer {layer}")
+        ax.legend(fontsize=7)
+    ax = axes[-1]
+    d = a[a["rate"] > 0]
+    for layer in layers:
+        x, m, lo, hi = agg(d[d["layer"] == layer], "ratio")
+        band(ax, np.maximum(x, 1e-3), m, lo, hi, f"layer {layer}", palette[layer - 1])
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("epoch (log scale)")
+    ax.set_ylabel("measured / closed-form variance")
+    ax.set_title("closed-form check (dropout model)")
+    ax.legend(fontsize=8)
+    return {"variance": _save(fig, out / "ex3_variance.png")}

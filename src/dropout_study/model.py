@@ -1,0 +1,111 @@
+"""The reference MLP, M models at once.
+
+784 -> H -> ReLU -> noise(rate_1) -> H -> ReLU -> noise(rate_2) -> 10, stacked along a leading
+model axis: weights are [M, in, out], biases [M, 1, out], and each model's hyper-parameters
+(noise rates) are rows of a tensor. Model m of a batch computes exactly what it would compute
+alone; batching only lets one batched GEMM do the work of M small ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from .noise import Noise, NoiseContext
+from .rng import generator
+
+N_IN, N_OUT = 784, 10
+
+
+def init_linear(seeds: list[int], fan_in: int, fan_out: int, layer: int,
+                device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.Linear``'s default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
+    drawn from each seed's own init stream so that seed s starts identically in every condition
+    with the same shape."""
+    bound = fan_in ** -0.5
+    ws, bs = [], []
+    for s in seeds:
+        g = generator(s, f"init:{layer}:{fan_in}x{fan_out}")
+        ws.append((torch.rand(fan_out, fan_in, generator=g) * 2 - 1).mul_(bound).T)
+        bs.append((torch.rand(1, fan_out, generator=g) * 2 - 1).mul_(bound))
+    return torch.stack(ws).contiguous().to(device), torch.stack(bs).to(device)
+
+
+@dataclass
+class Taps:
+    """Activations of each hidden layer in one forward pass: before and after the noise."""
+
+    pre: list[torch.Tensor] = field(default_factory=list)
+    post: list[torch.Tensor] = field(default_factory=list)
+
+
+class BatchedMLP:
+    def __init__(self, seeds: list[int], hidden: int, noise: Noise, rates: torch.Tensor,
+                 device: torch.device, n_hidden_layers: int = 2):
+        self.seeds = list(seeds)
+        self.noise = noise
+        self.device = device
+        self.rates = rates.to(device=device, dtype=torch.float32)  # [M, n_hidden_layers]
+        if self.rates.shape != (len(seeds), n_hidden_layers):
+            raise ValueError(f"rates must be [{len(seeds)}, {n_hidden_layers}], "
+                             f"got {list(self.rates.shape)}")
+        sizes = [N_IN] + [hidden] * n_hidden_layers + [N_OUT]
+        self.weights, self.biases = [], []
+        for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            w, b = init_linear(self.seeds, fan_in, fan_out, layer, device)
+            self.weights.append(w.requires_grad_())
+            self.biases.append(b.requires_grad_())
+
+    @property
+    def n_models(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return self.weights + self.biases
+
+    def _linear(self, layer: int, x: torch.Tensor, train: bool,
+                ctx: NoiseContext | None) -> torch.Tensor:
+        w, b = self.weights[layer], self.biases[layer]
+        # Weight noise acts on the matrix that consumes hidden layer `layer` (layers 1.. only).
+        if train and layer > 0 and self.noise.target == "weight":
+            return self.noise.linear(x, w, b, self.rates[:, layer - 1], ctx)
+        if x.dim() == 2:  # one input shared by every model: one wide GEMM
+            n, m, k = x.shape[0], w.shape[0], w.shape[2]
+            out = (x @ w.permute(1, 0, 2).reshape(w.shape[1], m * k)).view(n, m, k)
+            return out.transpose(0, 1) + b
+        return torch.baddbmm(b, x, w)
+
+    def forward(self, x: torch.Tensor, train: bool, ctx: NoiseContext | None = None,
+                taps: Taps | None = None) -> torch.Tensor:
+        """Logits [M, B, 10]. ``x`` is [M, B, 784] (per-model batches) or [B, 784] (shared)."""
+        h = x
+        last = len(self.weights) - 1
+        for layer in range(last):
+            h = torch.relu(self._linear(layer, h, train, ctx))
+            if taps is not None:
+                taps.pre.append(h)
+            if self.noise.target == "activation":
+                rate = self.rates[:, layer]
+                h = self.noise.train(h, rate, ctx) if train else self.noise.eval(h, rate)
+            if taps is not None:
+                taps.post.append(h)
+        return self._linear(last, h, train, ctx)
+
+    __call__ = forward
+
+    def weight_norms(self) -> torch.Tensor:
+        """Frobenius norm of each weight matrix, [M, n_layers]."""
+        return torch.stack([w.detach().flatten(1).norm(dim=1) for w in self.weights], dim=1)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"w{i}": w.detach().cpu() for i, w in enumerate(self.weights)} | \
+               {f"b{i}": b.detach().cpu() for i, b in enumerate(self.biases)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for i, w in enumerate(self.weights):
+                w.copy_(state[f"w{i}"])
+            for i, b in enumerate(self.biases):
+                b.copy_(state[f"b{i}"])

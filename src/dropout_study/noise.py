@@ -1,0 +1,220 @@
+"""Noise injection schemes, one interface.
+
+Every scheme maps a stacked tensor ``h`` of shape [M, B, H] (M models of one batch) and a
+per-model strength ``rate`` of shape [M] to a noisy tensor in training, keeping the
+expectation: E[noise(h)] = h. Activation schemes act on a hidden layer's output; weight schemes
+(DropConnect) act on the weight matrix that *consumes* that hidden layer, so that rate i always
+belongs to hidden layer i. A new scheme is one class here plus its name in the config schema.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from .rng import ModelStreams
+
+
+@dataclass
+class NoiseContext:
+    streams: ModelStreams  # the per-model noise generators
+    progress: float = 0.0  # fraction of training done, in [0, 1]
+
+
+def _col(rate: torch.Tensor) -> torch.Tensor:
+    return rate.view(-1, 1, 1)
+
+
+class Noise:
+    """Base class: the identity. ``target`` says where the scheme acts."""
+
+    name: ClassVar[str] = "none"
+    target: ClassVar[str] = "activation"  # or "weight"
+    strength: ClassVar[str] = "none"  # what the rate means, for the report
+    max_rate: ClassVar[float] = 1.0  # rates lie in [0, max_rate)
+
+    def train(self, h: torch.Tensor, rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
+        return h
+
+    def eval(self, h: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+        return h
+
+    @staticmethod
+    def multiplicative_variance(rate: float) -> float:
+        """Var of the multiplicative factor at this rate (0 where it does not apply)."""
+        return 0.0
+
+
+class Dropout(Noise):
+    """Inverted Bernoulli dropout: keep with probability 1-p, divide survivors by 1-p."""
+
+    name = "dropout"
+    strength = "drop probability p"
+
+    def mask(self, shape: tuple[int, ...], rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
+        keep = 1.0 - _col(rate)
+        return (ctx.streams.rand(*shape[1:]) < keep).to(torch.float32) / keep
+
+    def train(self, h, rate, ctx):
+        return h * self.mask(tuple(h.shape), rate, ctx)
+
+    @staticmethod
+    def multiplicative_variance(rate: float) -> float:
+        return rate / (1.0 - rate)
+
+
+class VanillaDropout(Noise):
+    """The original (Srivastava et al.) form: no rescaling in training, scale by 1-p at test."""
+
+    name = "dropout_vanilla"
+    strength = "drop probability p"
+
+    def train(self, h, rate, ctx):
+        return h * (ctx.streams.rand(*h.shape[1:]) < 1.0 - _col(rate)).to(h.dtype)
+
+    def eval(self, h, rate):
+        return h * (1.0 - _col(rate))
+
+
+class TorchDropout(Noise):
+    """``torch.nn.functional.dropout`` itself, fed from each model's own noise stream."""
+
+    name = "torch_dropout"
+    strength = "drop probability p"
+
+    def train(self, h, rate, ctx):
+        out = []
+        default = torch.default_generator if h.device.type == "cpu" else \
+            torch.cuda.default_generators[h.device.index or 0]
+        saved = default.get_state()
+        try:
+            for m, g in enumerate(ctx.streams.generators):
+                default.set_state(g.get_state())
+                out.append(torch.nn.functional.dropout(h[m], float(rate[m]), training=True))
+                g.set_state(default.get_state())
+        finally:
+            default.set_state(saved)
+        return torch.stack(out)
+
+    multiplicative_variance = Dropout.multiplicative_variance
+
+
+class GaussianMultiplicative(Noise):
+    """h * (1 + sigma * eps), eps ~ N(0, 1), with sigma^2 = p / (1 - p): dropout's variance."""
+
+    name = "gaussian"
+    strength = "dropout-equivalent p (variance p/(1-p))"
+
+    def train(self, h, rate, ctx):
+        sigma = torch.sqrt(_col(rate) / (1.0 - _col(rate)))
+        return h * (1.0 + sigma * ctx.streams.randn(*h.shape[1:]))
+
+    multiplicative_variance = Dropout.multiplicative_variance
+
+
+class AdditiveGaussian(Noise):
+    """h + sigma * s * eps, with s the layer's activation standard deviation (per model, no grad).
+
+    Scaling by the layer's own spread makes the strength a signal-to-noise ratio, comparable
+    across layers and over training.
+    """
+
+    name = "additive"
+    strength = "noise std relative to the layer's activation std"
+    max_rate = math.inf
+
+    def train(self, h, rate, ctx):
+        scale = h.detach().flatten(1).std(dim=1).view(-1, 1, 1)
+        return h + _col(rate) * scale * ctx.streams.randn(*h.shape[1:])
+
+
+class Ternary(Noise):
+    """Mask on {0, g/2, g} with P(0) = a, P(g/2) = P(g) = (1-a)/2 and g = 4 / (3 (1-a)).
+
+    E[mask] = (1-a)/2 * (g/2 + g) = 1 and Var[mask] = 10 / (9 (1-a)) - 1; the free parameter is
+    the zero probability a. Matched to Bernoulli dropout's variance when 1 - p = 0.9 (1 - a).
+    """
+
+    name = "ternary"
+    strength = "zero probability a"
+
+    def train(self, h, rate, ctx):
+        a = _col(rate)
+        gamma = 4.0 / (3.0 * (1.0 - a))
+        u = ctx.streams.rand(*h.shape[1:])
+        half = (u >= a) & (u < a + (1.0 - a) / 2)
+        full = u >= a + (1.0 - a) / 2
+        return h * (half * (gamma / 2) + full * gamma)
+
+    @staticmethod
+    def multiplicative_variance(rate: float) -> float:
+        return 10.0 / (9.0 * (1.0 - rate)) - 1.0
+
+
+class AnnealedDropout(Dropout):
+    """Our own design: inverted dropout whose rate decays linearly from p to 0 over training.
+
+    Rationale: noise helps most early, when the net could memorise; late in training it only
+    adds gradient variance that keeps SGD at lr 0.5 from settling. Identity at test, like dropout.
+    """
+
+    name = "annealed_dropout"
+    strength = "initial drop probability p"
+
+    def train(self, h, rate, ctx):
+        return h * self.mask(tuple(h.shape), rate * (1.0 - ctx.progress), ctx)
+
+
+class DropConnect(Noise):
+    """Weight-level dropout with a fresh mask per example (Wan et al. 2013).
+
+    Materialising a [B, in, out] mask per example costs B times the layer's weights, so we
+    sample the masked pre-activation instead: for input x and weights W under an inverted
+    Bernoulli(1-p) mask, y_j = sum_i x_i W_ij m_ij / (1-p) has mean (xW)_j and variance
+    p/(1-p) * sum_i x_i^2 W_ij^2; a sum over >= 256 inputs is close to Gaussian, so we draw
+    y = xW + sqrt(var) * eps (the moment-matched sampling of Wang & Manning, 2013). Exact in the
+    first two moments; an approximation in the higher ones. Test time uses the mean weights.
+    """
+
+    name = "dropconnect"
+    target = "weight"
+    strength = "weight drop probability p"
+
+    def linear(self, x, w, b, rate, ctx):
+        mean = torch.baddbmm(b, x, w)
+        var = torch.bmm(x * x, w * w) * (_col(rate) / (1.0 - _col(rate)))
+        return mean + torch.sqrt(var + 1e-12) * ctx.streams.randn(*mean.shape[1:])
+
+    multiplicative_variance = Dropout.multiplicative_variance
+
+
+class DropConnectBatch(Noise):
+    """Weight-level dropout with one mask per minibatch (per model): cheap, exact."""
+
+    name = "dropconnect_batch"
+    target = "weight"
+    strength = "weight drop probability p"
+
+    def linear(self, x, w, b, rate, ctx):
+        keep = 1.0 - _col(rate)
+        mask = (ctx.streams.rand(*w.shape[1:]) < keep).to(w.dtype) / keep
+        return torch.baddbmm(b, x, w * mask)
+
+    multiplicative_variance = Dropout.multiplicative_variance
+
+
+SCHEMES: dict[str, type[Noise]] = {
+    cls.name: cls
+    for cls in (Noise, Dropout, VanillaDropout, TorchDropout, GaussianMultiplicative,
+                AdditiveGaussian, Ternary, AnnealedDropout, DropConnect, DropConnectBatch)
+}
+
+
+def scheme(name: str) -> Noise:
+    try:
+        return SCHEMES[name]()
+    except KeyError:
+        raise ValueError(f"unknown noise scheme {name!r}; known: {', '.join(SCHEMES)}") from None

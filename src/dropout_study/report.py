@@ -1,0 +1,182 @@
+"""The report: per exercise, numbers (analysis) and figures, filled into Quarto templates.
+
+Adding an exercise is one ``Section`` entry here, one figure function, one analysis function
+and one template ``report/sections/exercise_K.qmd.j2``. Rendering uses Quarto when it is on
+PATH, else pandoc (with a logged warning); the output is one self-contained HTML file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import yaml
+
+from . import analysis, figures
+from .analysis import Results
+from .errors import UserError
+from .io import atomic_write, atomic_write_text
+from .stats import Estimate
+
+log = logging.getLogger(__name__)
+TEMPLATES = Path(__file__).resolve().parents[2] / "report"
+
+
+@dataclass(frozen=True)
+class Section:
+    number: int
+    title: str
+    experiments: tuple[str, ...]
+    analyze: Callable[[Results], dict]
+    draw: Callable[[Results, Path], dict[str, Path]]
+
+    @property
+    def key(self) -> str:
+        return f"exercise_{self.number}"
+
+
+SECTIONS = [
+    Section(1, "Changing and swapping the dropout rates of the two layers", ("layer_rates",),
+            analysis.exercise_1, figures.exercise_1),
+    Section(2, "Training longer, with and without dropout", ("long_training",),
+            analysis.exercise_2, figures.exercise_2),
+    Section(3, "The variance of the activations along training", ("long_training",),
+            analysis.exercise_3, figures.exercise_3),
+]
+
+
+def _jsonable(o):
+    if isinstance(o, Estimate):
+        return {k: getattr(o, k) for k in ("mean", "lo", "hi", "n", "level", "p")}
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"{type(o)} is not JSON serialisable")
+
+
+def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
+    """Analyse every section (a failing or missing one is marked, not fatal)."""
+    res = Results.load(results_dir, cfg)
+    sections = []
+    for s in SECTIONS:
+        entry = {"key": s.key, "number": s.number, "title": s.title, "missing": None}
+        absent = [e for e in s.experiments if not res.has(e)]
+        if absent:
+            entry["missing"] = (f"no results for {', '.join(absent)} (disabled in the config, "
+                                "or its jobs failed under --keep-going)")
+        else:
+            try:
+                entry["figures"] = {k: f"figures/{p.name}" for k, p in s.draw(res, figures_dir).items()}
+                entry.update(s.analyze(res))
+            except Exception as exc:  # noqa: BLE001 - the report marks it instead of dying
+                log.exception("section %s failed", s.key)
+                entry["missing"] = f"analysis failed: {type(exc).__name__}: {exc}"
+        sections.append(entry)
+    jobs = res.jobs
+    devices = sorted({j["device"] for j in jobs})
+    return {
+        "title": cfg["report"].get("title", "dropout-study"),
+        "preset": cfg["preset"], "sections": sections,
+        "config_yaml": yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None),
+        "provenance": {
+            "devices": devices, "versions": jobs[0]["versions"] if jobs else {},
+            "code_version": jobs[0]["code_version"] if jobs else "unknown",
+            "jobs": len(jobs), "models": int(sum(j["models"] for j in jobs)),
+            "train_seconds": float(sum(j["train_seconds"] for j in jobs)),
+            "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
+            "runs": len(res.runs),
+        },
+        "k": res.k, "level": res.level,
+        "data": cfg["data"],
+        "training": cfg["training"],
+    }
+
+
+def write_analysis(results_dir: Path, cfg: dict, out_dir: Path) -> None:
+    ctx = build_context(results_dir, cfg, out_dir / "figures")
+    atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
+
+
+def render_markdown(ctx: dict, templates: Path = TEMPLATES) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
+        comment_start_string="{##", comment_end_string="##}",  # keep Quarto's {#fig-...}
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    shared = {k: v for k, v in ctx.items() if k != "sections"}
+    sections = []
+    for s in ctx["sections"]:
+        s = dict(s)
+        if not s["missing"]:
+            s["body"] = env.get_template(f"sections/{s['key']}.qmd.j2").render({**shared, **s})
+        sections.append(s)
+    return env.get_template("report.qmd.j2").render(**shared, sections=sections)
+
+
+def number_crossrefs(md: str) -> str:
+    """For pandoc: Quarto's figure labels and @fig- references become numbered links."""
+    labels: dict[str, int] = {}
+    for m in re.finditer(r"!\[[^\]]*\]\([^)]*\)\{#(fig-[\w-]+)", md):
+        labels.setdefault(m.group(1), len(labels) + 1)
+
+    def caption(m: re.Match) -> str:
+        return f"![Figure {labels[m.group(3)]}: {m.group(1)}]({m.group(2)}){{#{m.group(3)}"
+
+    md = re.sub(r"!\[([^\]]*)\]\(([^)]*)\)\{#(fig-[\w-]+)", caption, md)
+    return re.sub(r"@(fig-[\w-]+)",
+                  lambda m: f"[Figure {labels[m.group(1)]}](#{m.group(1)})"
+                  if m.group(1) in labels else m.group(0), md)
+
+
+def choose_engine(engine: str) -> str:
+    if engine == "auto":
+        if shutil.which("quarto"):
+            return "quarto"
+        log.warning("quarto is not on PATH: rendering with pandoc instead "
+                    "(install Quarto for the intended rendering)")
+        return "pandoc"
+    if not shutil.which(engine):
+        raise UserError(f"report.engine: {engine!r} was asked for but is not on PATH")
+    return engine
+
+
+def pandoc_html(md_path: Path, html_path: Path) -> None:
+    if not shutil.which("pandoc"):
+        raise UserError("neither quarto nor pandoc is on PATH: install one to render the "
+                        "report (Debian: apt-get install pandoc)")
+    version = subprocess.run(["pandoc", "--version"], capture_output=True, text=True).stdout
+    major, minor = (int(x) for x in re.search(r"pandoc\S* (\d+)\.(\d+)", version).groups())
+    embed = ["--embed-resources", "--standalone"] if (major, minor) >= (2, 19) else \
+        ["--self-contained"]
+    css = TEMPLATES / "style.css"
+    cmd = ["pandoc", str(md_path.name), "--from", "markdown", "--to", "html5", *embed,
+           "--toc", "--css", str(css), "--resource-path", str(md_path.parent),
+           "--metadata", "lang=en", "-o", str(html_path.resolve())]
+    subprocess.run(cmd, cwd=md_path.parent, check=True)
+
+
+def build_report(results_dir: Path, cfg_path: Path, out: Path, engine: str = "auto") -> None:
+    cfg = json.loads(cfg_path.read_text())
+    analysis_dir = results_dir / "report"
+    ctx = json.loads((analysis_dir / "context.json").read_text())
+    md = render_markdown(ctx)
+    engine = choose_engine(engine if engine != "auto" else cfg["report"].get("engine", "auto"))
+    qmd = analysis_dir / "report.qmd"
+    atomic_write_text(qmd, md)
+    if engine == "quarto":
+        subprocess.run(["quarto", "render", qmd.name, "--to", "html"], cwd=analysis_dir, check=True)
+        html = analysis_dir / "report.html"
+        atomic_write(out, lambda tmp: shutil.copyfile(html, tmp))
+    else:
+        src = analysis_dir / "report.pandoc.md"
+        src.write_text(number_crossrefs(md))
+        atomic_write(out, lambda tmp: pandoc_html(src, Path(tmp)))
+    log.info("report written to %s (%s)", out, engine)

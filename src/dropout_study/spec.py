@@ -1,0 +1,72 @@
+"""What a run is: one ``Condition`` x one seed; what a job is: a block of them trained together.
+
+A ``Condition`` is the whole description of a model's training (CleanRL's one-dataclass rule);
+the seed adds the random streams. Conditions that differ only in per-model hyper-parameters
+(rates, weight decay, lr) can share a job; those that differ in shape or scheme cannot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Condition:
+    experiment: str
+    name: str
+    noise: str = "dropout"
+    rates: tuple[float, float] = (0.2, 0.5)
+    weight_decay: float = 0.0
+    hidden: int = 256
+    lr: float = 0.5
+    batch_size: int = 256
+    epochs: int = 10
+    probe: bool = False  # log activation statistics on the probe batch
+    save_weights: bool = False  # keep final weights (for evaluation-only jobs)
+    checkpoint_every: int = 0  # epochs between resumable checkpoints (0: never)
+    factors: tuple[tuple[str, object], ...] = ()  # the experiment's own labels, for the report
+
+    def batch_key(self) -> tuple:
+        """Conditions with equal keys can be trained as one batched model."""
+        return (self.noise, self.hidden, self.batch_size, self.epochs, self.probe,
+                self.save_weights, self.checkpoint_every)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Condition:
+        d = dict(d)
+        d["rates"] = tuple(d["rates"])
+        d["factors"] = tuple((k, v) for k, v in d.get("factors", ()))
+        return cls(**d)
+
+
+@dataclass
+class JobSpec:
+    experiment: str
+    job: str
+    conditions: list[Condition]
+    seeds: list[int]
+    data_path: str = "results/data/fashion-mnist.pt"
+    device: str = "auto"
+    deterministic: bool = False
+    divergence_loss: float = 100.0
+    eval_chunk: int = 2500
+    probe_steps: list[int] = field(default_factory=lambda: [0, 1, 3, 10, 30, 100])
+
+    @property
+    def models(self) -> list[tuple[Condition, int]]:
+        """The (condition, seed) pairs, in the order of the batch's model axis."""
+        return [(c, s) for c in self.conditions for s in self.seeds]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        d = json.loads(text)
+        d["conditions"] = [Condition.from_dict(c) for c in d["conditions"]]
+        return cls(**d)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

@@ -1,0 +1,319 @@
+"""Train one job: a block of (condition, seed) models as one batched model.
+
+Everything lives on the device: the data set, the stacked weights, the per-model
+hyper-parameters. The inner loop makes no host-device copies; divergence is checked once per
+epoch. Each model's init, minibatch order and noise come from its own streams (``rng``), so a
+model's numbers do not depend on the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from .data import FashionMNIST
+from .device import code_version, device_name, resolve_device, set_determinism, versions
+from .io import atomic_write
+from .model import BatchedMLP, Taps
+from .noise import NoiseContext, scheme
+from .rng import ModelStreams
+from .spec import JobSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # [N, 784] float32 in [0, 1], on the device
+    y: torch.Tensor  # [N] int64
+
+
+@dataclass
+class DeviceData:
+    train: Split
+    train_eval: Split  # a fixed slice of the training split, scored in eval mode (the gap)
+    val: Split
+    test: Split
+    probe: torch.Tensor
+
+    @classmethod
+    def from_dataset(cls, ds: FashionMNIST, device: torch.device) -> DeviceData:
+        def split(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None = None) -> Split:
+            if idx is not None:
+                x, y = x[idx], y[idx]
+            return Split(x.to(device=device, dtype=torch.float32).div_(255.0), y.to(device))
+
+        n_eval = min(len(ds.train_index), len(ds.val_index))
+        return cls(split(ds.train_images, ds.train_labels, ds.train_index),
+                   split(ds.train_images, ds.train_labels, ds.train_index[:n_eval]),
+                   split(ds.train_images, ds.train_labels, ds.val_index),
+                   split(ds.test_images, ds.test_labels),
+                   split(ds.train_images, ds.train_labels, ds.probe_index).x)
+
+
+@torch.no_grad()
+def evaluate(model: BatchedMLP, split: Split, chunk: int = 2500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode mean cross-entropy and accuracy of every model, [M] each (on the device)."""
+    loss = torch.zeros(model.n_models, device=split.x.device)
+    correct = torch.zeros(model.n_models, device=split.x.device)
+    for start in range(0, len(split.y), chunk):
+        x, y = split.x[start:start + chunk], split.y[start:start + chunk]
+        logits = model(x, train=False)
+        yy = y.expand(model.n_models, -1)
+        loss += F.cross_entropy(logits.transpose(1, 2), yy, reduction="none").sum(1)
+        correct += (logits.argmax(-1) == yy).sum(1)
+    return loss / len(split.y), correct / len(split.y)
+
+
+@torch.no_grad()
+def activation_stats(model: BatchedMLP, probe: torch.Tensor, streams: ModelStreams) -> dict:
+    """Per model and hidden layer, over all (example, unit) pairs of the probe batch:
+    mean and population variance of the activations before the noise and after it (train
+    mode), and in eval mode. Returns tensors [M, n_layers]."""
+    train_taps, eval_taps = Taps(), Taps()
+    x = probe.expand(model.n_models, -1, -1)
+    model(x, train=True, ctx=NoiseContext(streams), taps=train_taps)
+    model(x, train=False, taps=eval_taps)
+
+    def moments(ts: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = [t.flatten(1) for t in ts]
+        return (torch.stack([f.mean(1) for f in flat], 1),
+                torch.stack([f.var(1, unbiased=False) for f in flat], 1))
+
+    mean_pre, var_pre = moments(train_taps.pre)
+    mean_post, var_post = moments(train_taps.post)
+    mean_eval, var_eval = moments(eval_taps.post)
+    return {"mean_pre": mean_pre, "var_pre": var_pre, "mean_post": mean_post,
+            "var_post": var_post, "mean_eval": mean_eval, "var_eval": var_eval}
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0
+    alive: torch.Tensor | None = None
+    diverged_epoch: list[int | None] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+    act_rows: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+class Trainer:
+    def __init__(self, spec: JobSpec, data: DeviceData, device: torch.device):
+        self.spec, self.data, self.device = spec, data, device
+        keys = {c.batch_key() for c in spec.conditions}
+        if len(keys) != 1:
+            raise ValueError(f"job {spec.job}: conditions of different shapes cannot be batched")
+        self.cond0 = spec.conditions[0]
+        models = spec.models
+        self.seeds = [s for _, s in models]
+        col = lambda f: torch.tensor([f(c) for c, _ in models],  # noqa: E731
+                                     dtype=torch.float32, device=device)
+        self.lr = col(lambda c: c.lr).view(-1, 1, 1)
+        self.wd = col(lambda c: c.weight_decay).view(-1, 1, 1)
+        rates = torch.tensor([list(c.rates) for c, _ in models], dtype=torch.float32)
+        self.noise = scheme(self.cond0.noise)
+        self.model = BatchedMLP(self.seeds, self.cond0.hidden, self.noise, rates, device)
+        self.order = [torch.Generator().manual_seed(0) for _ in self.seeds]
+        from .rng import stream_seed
+
+        for g, s in zip(self.order, self.seeds, strict=True):
+            g.manual_seed(stream_seed(s, "order"))  # the minibatch order: CPU, device-independent
+        self.noise_streams = ModelStreams(self.seeds, "noise", device)
+        self.probe_streams = ModelStreams(self.seeds, "probe", device)
+        self.state = TrainState(alive=torch.ones(len(models), dtype=torch.bool, device=device),
+                                diverged_epoch=[None] * len(models))
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint(self, path: Path) -> None:
+        blob = {"digest": self.spec.digest(), "model": self.model.state_dict(),
+                "order": [g.get_state() for g in self.order],
+                "noise": [s.cpu() for s in self.noise_streams.state()],
+                "probe": [s.cpu() for s in self.probe_streams.state()],
+                "state": {**self.state.__dict__, "alive": self.state.alive.cpu()}}
+        atomic_write(path, lambda tmp: torch.save(blob, tmp))
+
+    def resume(self, path: Path) -> bool:
+        if not path.exists():
+            return False
+        blob = torch.load(path, weights_only=False)
+        if blob["digest"] != self.spec.digest():
+            log.warning("%s belongs to another spec; starting afresh", path)
+            return False
+        self.model.load_state_dict(blob["model"])
+        for g, s in zip(self.order, blob["order"], strict=True):
+            g.set_state(s)
+        self.noise_streams.set_state(blob["noise"])
+        self.probe_streams.set_state(blob["probe"])
+        st = dict(blob["state"])
+        st["alive"] = st["alive"].to(self.device)
+        self.state = TrainState(**st)
+        log.info("resumed from %s at epoch %d", path, self.state.epoch)
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _probe(self, epoch: float, step: int) -> None:
+        stats = activation_stats(self.model, self.data.probe, self.probe_streams)
+        stats = {k: v.cpu() for k, v in stats.items()}
+        for m, (cond, seed) in enumerate(self.spec.models):
+            for layer in range(stats["var_pre"].shape[1]):
+                self.state.act_rows.append({
+                    "condition": cond.name, "seed": seed, "step": step, "epoch": epoch,
+                    "layer": layer + 1, "rate": cond.rates[layer],
+                    **{k: float(v[m, layer]) for k, v in stats.items()}})
+
+    def _sgd_step(self, grads: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for w, g in zip(self.model.weights, grads[: len(self.model.weights)], strict=True):
+                w.sub_(self.lr * (g + self.wd * w))  # decay on weights only, never on biases
+            for b, g in zip(self.model.biases, grads[len(self.model.weights):], strict=True):
+                b.sub_(self.lr * g)
+
+    def train_epoch(self, epoch: int, on_step=None) -> tuple[torch.Tensor, torch.Tensor]:
+        tr, c = self.data.train, self.cond0
+        n, bs, m = len(tr.y), c.batch_size, self.model.n_models
+        perm = torch.stack([torch.randperm(n, generator=g) for g in self.order]).to(self.device)
+        loss_sum = torch.zeros(m, device=self.device)
+        correct = torch.zeros(m, device=self.device)
+        steps = math.ceil(n / bs)
+        for step in range(steps):
+            global_step = (epoch - 1) * steps + step
+            if c.probe and epoch == 1 and step in self.spec.probe_steps:
+                self._probe(global_step / steps, global_step)
+            idx = perm[:, step * bs:(step + 1) * bs]
+            x, y = tr.x[idx], tr.y[idx]
+            ctx = NoiseContext(self.noise_streams, progress=global_step / (steps * c.epochs))
+            logits = self.model(x, train=True, ctx=ctx)
+            losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+            total = torch.where(self.state.alive, losses, torch.zeros_like(losses)).sum()
+            grads = torch.autograd.grad(total, self.model.params)
+            self._sgd_step(grads)
+            with torch.no_grad():
+                loss_sum += losses.detach() * y.shape[1]
+                correct += (logits.detach().argmax(-1) == y).sum(1)
+            if on_step is not None:
+                on_step()
+        return loss_sum / n, correct / n
+
+    def run(self, out_dir: Path, progress: bool = False) -> None:
+        spec, st = self.spec, self.state
+        ckpt = out_dir / "checkpoint.pt"
+        c = self.cond0
+        if c.checkpoint_every:
+            self.resume(ckpt)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            steps = math.ceil(len(self.data.train.y) / c.batch_size)
+            bar = tqdm(total=steps * c.epochs, initial=steps * st.epoch,
+                       desc=f"{spec.experiment}/{spec.job}", unit="step", leave=False)
+        while st.epoch < c.epochs:
+            epoch = st.epoch + 1
+            t0 = time.perf_counter()
+            train_loss, train_acc = self.train_epoch(epoch, bar.update if bar else None)
+            fit_loss, fit_acc = evaluate(self.model, self.data.train_eval, spec.eval_chunk)
+            val_loss, val_acc = evaluate(self.model, self.data.val, spec.eval_chunk)
+            test_loss, test_acc = evaluate(self.model, self.data.test, spec.eval_chunk)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - t0
+            st.train_seconds += seconds
+            self._record(epoch, seconds, train_loss, train_acc, fit_loss, fit_acc,
+                         val_loss, val_acc, test_loss, test_acc)
+            if c.probe:
+                steps = math.ceil(len(self.data.train.y) / c.batch_size)
+                self._probe(float(epoch), epoch * steps)
+            st.epoch = epoch
+            alive = int(st.alive.sum())
+            msg = (f"{spec.experiment}/{spec.job} epoch {epoch}/{c.epochs}: "
+                   f"{seconds:.2f} s, {alive}/{len(st.alive)} models alive, "
+                   f"mean test acc {float(test_acc[st.alive].mean()) if alive else math.nan:.4f}")
+            if bar is None:
+                log.info(msg)
+            if c.checkpoint_every and epoch % c.checkpoint_every == 0 and epoch < c.epochs:
+                self.checkpoint(ckpt)
+        if bar is not None:
+            bar.close()
+        self._write(out_dir)
+        ckpt.unlink(missing_ok=True)
+
+    def _record(self, epoch, seconds, *metrics) -> None:
+        st = self.state
+        cpu = [t.cpu() for t in metrics]
+        finite = torch.isfinite(cpu[0]) & (cpu[0] < self.spec.divergence_loss)
+        newly = st.alive.cpu() & ~finite
+        for m in torch.nonzero(newly).flatten().tolist():
+            st.diverged_epoch[m] = epoch
+            log.warning("model %d (%s, seed %d) diverged at epoch %d", m,
+                        self.spec.models[m][0].name, self.seeds[m], epoch)
+        if bool(newly.any()):
+            dead = newly.to(self.device)
+            st.alive &= ~dead
+            with torch.no_grad():  # park diverged models at zero so NaNs cannot spread
+                for p in self.model.params:
+                    p[dead] = 0.0
+        names = ("train_loss", "train_acc", "train_eval_loss", "train_eval_acc",
+                 "val_loss", "val_acc", "test_loss", "test_acc")
+        alive = st.alive.cpu()
+        for m, (cond, seed) in enumerate(self.spec.models):
+            row = {"condition": cond.name, "seed": seed, "epoch": epoch,
+                   "diverged": not bool(alive[m]), "epoch_seconds": seconds,
+                   "models_in_job": len(self.seeds)}
+            for name, t in zip(names, cpu, strict=True):
+                row[name] = float(t[m]) if alive[m] else math.nan
+            st.rows.append(row)
+
+    def _write(self, out_dir: Path) -> None:
+        spec, st = self.spec, self.state
+        norms = self.model.weight_norms().cpu()
+        runs = []
+        for m, (cond, seed) in enumerate(spec.models):
+            runs.append({
+                "experiment": spec.experiment, "condition": cond.name, "seed": seed,
+                "job": spec.job, "model_index": m, "noise": cond.noise,
+                "rate1": cond.rates[0], "rate2": cond.rates[1],
+                "weight_decay": cond.weight_decay, "hidden": cond.hidden, "lr": cond.lr,
+                "batch_size": cond.batch_size, "epochs": cond.epochs,
+                "diverged": st.diverged_epoch[m] is not None,
+                "diverged_epoch": st.diverged_epoch[m],
+                **{f"weight_norm{i + 1}": float(norms[m, i]) for i in range(norms.shape[1])},
+                **{f"factor_{k}": v for k, v in cond.factors},
+            })
+        meta = {"device": device_name(self.device), "versions": versions(),
+                "code_version": code_version(), "train_seconds": st.train_seconds,
+                "models": len(spec.models), "spec": json.loads(spec.to_json())}
+        runs_df = pd.DataFrame(runs)
+        keys = runs_df[["condition", "seed", "experiment", "job"]]
+        metrics = pd.DataFrame(st.rows).merge(keys, on=["condition", "seed"])
+        if spec.conditions[0].save_weights:
+            atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
+                {"state": self.model.state_dict(), "models": runs,
+                 "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
+        if st.act_rows:
+            acts = pd.DataFrame(st.act_rows).merge(keys, on=["condition", "seed"])
+            atomic_write(out_dir / "activations.parquet",
+                         lambda tmp: acts.to_parquet(tmp, index=False))
+        atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
+        atomic_write(out_dir / "job.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+        # metrics last: its presence means the job is complete
+        atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
+
+
+def run_job(spec: JobSpec, out_dir: str | Path, progress: bool | None = None) -> None:
+    device = resolve_device(spec.device)
+    set_determinism(spec.deterministic)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = DeviceData.from_dataset(FashionMNIST.load(spec.data_path), device)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    Trainer(spec, data, device).run(out_dir, progress=progress)

@@ -1,0 +1,28 @@
+rule prepare_data:
+    output:
+        "results/data/fashion-mnist.pt",
+    params:
+        data_dir=f"--data-dir {STUDY['data_dir']}" if STUDY.get("data_dir") else "",
+        train_size=f"--train-size {STUDY['data']['train_size']}"
+        if STUDY["data"].get("train_size")
+        else "",
+        validation_size=STUDY["data"]["validation_size"],
+        split_seed=STUDY["data"]["split_seed"],
+        probe_size=STUDY["data"].get("probe_size", 1000),
+    log:
+        "logs/prepare_data.log",
+    shell:
+        "dropout-study prepare-data {params.data_dir} {params.train_size} "
+        "--validation-size {params.validation_size} --split-seed {params.split_seed} "
+        "--probe-size {params.probe_size} --out {output} 2> {log}"
+
+
+rule resolved_config:
+    output:
+        "results/config.json",
+    params:
+        text=json.dumps(STUDY, indent=1, sort_keys=True),
+    log:
+        "logs/resolved_config.log",
+    run:
+        Path(output[0]).write_text(params.text)
