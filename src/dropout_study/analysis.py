@@ -170,12 +170,11 @@ def exercise_1(res: Results) -> dict:
               + ".")
     best_est = stats.mean_ci(ends.loc[ends["condition"] == best["condition"], "endpoint"], lvl)
     top = max(float(x) for x in e["p1"])
-    heavy = []
-    for first, second, label in ((top, 0.0, "first"), (0.0, top, "second")):
-        c = rates_name(first, second)
-        if c in order:
-            heavy.append((label, stats.mean_ci(ends.loc[ends["condition"] == c, "endpoint"], lvl)))
-    takeaway = _takeaway_1(fam, better, worse, swap, swap_claim, a, b, heavy, res.k, top)
+    first_heavy, second_heavy = rates_name(top, 0.0), rates_name(0.0, top)
+    heavy = None
+    if top > 0 and first_heavy in order and second_heavy in order:
+        heavy = (top, stats.paired_diff(*paired(ends, first_heavy, second_heavy), level=lvl))
+    takeaway = _takeaway_1(fam, better, worse, swap, swap_claim, a, b, heavy)
     return {"table": table, "best_condition": best["condition"], "best_test": ci_pct(best_est),
             "best_val": pct(best["val"]), "n_cells": len(order), "n_better": len(better),
             "n_worse": len(worse), "family": [
@@ -194,24 +193,26 @@ def _neg(e: Estimate) -> Estimate:
     return Estimate(-e.mean, -e.hi, -e.lo, e.n, e.level, e.p)
 
 
-def _takeaway_1(fam, better, worse, swap, swap_claim, a, b, heavy, k, top) -> str:
+def _takeaway_1(fam, better, worse, swap, swap_claim, a, b, heavy) -> str:
     parts = []
     if fam:
         parts.append(f"Of {len(fam)} dropout settings, {len(better)} beat no dropout and "
                      f"{len(worse)} do worse, after Holm correction")
-    if len(heavy) == 2:
-        (_, first), (_, second) = heavy
-        if np.isfinite(first.mean) and np.isfinite(second.mean):
-            lighter = "first" if first.mean < second.mean else "second"
-            parts.append(f"a rate of {top:g} costs more on the {lighter} layer "
-                         f"({pct(first.mean)} with it on layer 1 vs {pct(second.mean)} on "
-                         f"layer 2), since the first layer's units carry the raw pixels")
+    if heavy is not None:
+        top, d = heavy
+        where = (f"p = {top:g} on layer 1 only vs on layer 2 only: {ci_pp(d)}")
+        if d.excludes_zero():
+            parts.append(f"heavy dropout is {'cheaper' if d.mean > 0 else 'costlier'} on the "
+                         f"first layer than on the second ({where})")
+        else:
+            parts.append(f"heavy dropout costs the same on either layer as far as {d.n} seeds "
+                         f"can tell ({where})")
     if swap_claim:
         winner = f"({a:g}, {b:g})" if swap.mean > 0 else f"({b:g}, {a:g})"
         parts.append(f"the order of the rates matters: {winner} wins")
     else:
         parts.append("the order of the two rates makes no detectable difference at this "
-                     "number of seeds: the total amount of noise matters more than where it goes")
+                     "number of seeds")
     return "; ".join(parts) + "."
 
 

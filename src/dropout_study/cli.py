@@ -79,6 +79,12 @@ def _cmd_plan(a: argparse.Namespace) -> None:
     print(json.dumps({"preset": cfg["preset"], **total, "train_size": train_size}))
 
 
+def _cmd_bench(a: argparse.Namespace) -> None:
+    from .bench import bench, print_bench
+
+    print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir))
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from . import config as cfgmod
 
@@ -128,6 +134,14 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="results/report.html")
     r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto")
     r.set_defaults(fn=_cmd_report)
+
+    b = sub.add_parser("bench", help="batched training vs the book's loop and the GEMM limit")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    b.add_argument("--seeds", type=int, default=10, help="models trained together")
+    b.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
+    b.add_argument("--reference-epochs", type=int, default=1)
+    b.add_argument("--data-dir", default=None)
+    b.set_defaults(fn=_cmd_bench)
 
     for name, fn, hlp in (("plan", _cmd_plan, "jobs and model-epochs a preset needs"),
                           ("check-config", _cmd_check_config, "validate the configuration")):

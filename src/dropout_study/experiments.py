@@ -21,7 +21,8 @@ def experiment(name: str) -> Callable[[Builder], Builder]:
 def base_condition(cfg: dict, experiment_name: str, **kw) -> Condition:
     t = cfg["training"]
     fields = dict(experiment=experiment_name, noise="dropout", rates=tuple(t["rates"]),
-                  hidden=t["hidden"], lr=t["lr"], batch_size=t["batch_size"], epochs=t["epochs"])
+                  hidden=t["hidden"], lr=t["lr"], batch_size=t["batch_size"], epochs=t["epochs"],
+                  drop_last=t.get("drop_last", True))
     fields.update(kw)
     fields["rates"] = tuple(float(r) for r in fields["rates"])
     fields["factors"] = tuple(fields.get("factors", {}).items()) \

@@ -99,7 +99,7 @@ class TorchDropout(Noise):
             default.set_state(saved)
         return torch.stack(out)
 
-    multiplicative_variance = Dropout.multiplicative_variance
+    multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 
 
 class GaussianMultiplicative(Noise):
@@ -112,7 +112,7 @@ class GaussianMultiplicative(Noise):
         sigma = torch.sqrt(_col(rate) / (1.0 - _col(rate)))
         return h * (1.0 + sigma * ctx.streams.randn(*h.shape[1:]))
 
-    multiplicative_variance = Dropout.multiplicative_variance
+    multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 
 
 class AdditiveGaussian(Noise):
@@ -188,7 +188,7 @@ class DropConnect(Noise):
         var = torch.bmm(x * x, w * w) * (_col(rate) / (1.0 - _col(rate)))
         return mean + torch.sqrt(var + 1e-12) * ctx.streams.randn(*mean.shape[1:])
 
-    multiplicative_variance = Dropout.multiplicative_variance
+    multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 
 
 class DropConnectBatch(Noise):
@@ -203,7 +203,7 @@ class DropConnectBatch(Noise):
         mask = (ctx.streams.rand(*w.shape[1:]) < keep).to(w.dtype) / keep
         return torch.baddbmm(b, x, w * mask)
 
-    multiplicative_variance = Dropout.multiplicative_variance
+    multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 
 
 SCHEMES: dict[str, type[Noise]] = {

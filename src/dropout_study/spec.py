@@ -23,6 +23,7 @@ class Condition:
     lr: float = 0.5
     batch_size: int = 256
     epochs: int = 10
+    drop_last: bool = True  # skip each epoch's partial last minibatch (see config.yaml)
     probe: bool = False  # log activation statistics on the probe batch
     save_weights: bool = False  # keep final weights (for evaluation-only jobs)
     checkpoint_every: int = 0  # epochs between resumable checkpoints (0: never)
@@ -30,7 +31,7 @@ class Condition:
 
     def batch_key(self) -> tuple:
         """Conditions with equal keys can be trained as one batched model."""
-        return (self.noise, self.hidden, self.batch_size, self.epochs, self.probe,
+        return (self.noise, self.hidden, self.batch_size, self.epochs, self.drop_last, self.probe,
                 self.save_weights, self.checkpoint_every)
 
     @classmethod

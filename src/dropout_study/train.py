@@ -183,7 +183,8 @@ class Trainer:
         perm = torch.stack([torch.randperm(n, generator=g) for g in self.order]).to(self.device)
         loss_sum = torch.zeros(m, device=self.device)
         correct = torch.zeros(m, device=self.device)
-        steps = math.ceil(n / bs)
+        steps = self.steps_per_epoch
+        seen = min(n, steps * bs)
         for step in range(steps):
             global_step = (epoch - 1) * steps + step
             if c.probe and epoch == 1 and step in self.spec.probe_steps:
@@ -201,19 +202,24 @@ class Trainer:
                 correct += (logits.detach().argmax(-1) == y).sum(1)
             if on_step is not None:
                 on_step()
-        return loss_sum / n, correct / n
+        return loss_sum / seen, correct / seen
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n, bs = len(self.data.train.y), self.cond0.batch_size
+        return max(1, n // bs) if self.cond0.drop_last else math.ceil(n / bs)
 
     def run(self, out_dir: Path, progress: bool = False) -> None:
-        spec, st = self.spec, self.state
+        spec, c = self.spec, self.cond0
         ckpt = out_dir / "checkpoint.pt"
-        c = self.cond0
         if c.checkpoint_every:
             self.resume(ckpt)
+        st = self.state  # after resume(), which replaces it
         bar = None
         if progress:
             from tqdm import tqdm
 
-            steps = math.ceil(len(self.data.train.y) / c.batch_size)
+            steps = self.steps_per_epoch
             bar = tqdm(total=steps * c.epochs, initial=steps * st.epoch,
                        desc=f"{spec.experiment}/{spec.job}", unit="step", leave=False)
         while st.epoch < c.epochs:
@@ -230,8 +236,7 @@ class Trainer:
             self._record(epoch, seconds, train_loss, train_acc, fit_loss, fit_acc,
                          val_loss, val_acc, test_loss, test_acc)
             if c.probe:
-                steps = math.ceil(len(self.data.train.y) / c.batch_size)
-                self._probe(float(epoch), epoch * steps)
+                self._probe(float(epoch), epoch * self.steps_per_epoch)
             st.epoch = epoch
             alive = int(st.alive.sum())
             msg = (f"{spec.experiment}/{spec.job} epoch {epoch}/{c.epochs}: "

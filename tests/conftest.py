@@ -1,0 +1,41 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real Fashion-MNIST, from the Debian package (never downloaded in tests)."""
+    if not (DEBIAN_DATA / "train-images-idx3-ubyte.gz").exists():
+        msg = "Fashion-MNIST missing: apt-get install dataset-fashion-mnist"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return DEBIAN_DATA
+
+
+@pytest.fixture(scope="session")
+def small_dataset(real_data_dir, tmp_path_factory):
+    """The real data set with a small fixed training subset, saved as the pipeline saves it."""
+    from dropout_study.data import load_fashion_mnist
+
+    ds = load_fashion_mnist(real_data_dir, validation_size=1000, train_size=1024,
+                            probe_size=128, download=False)
+    path = tmp_path_factory.mktemp("data") / "fashion-mnist.pt"
+    ds.save(path)
+    return ds, path
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        msg = f"{tool} is not installed (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path

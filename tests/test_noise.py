@@ -1,0 +1,115 @@
+import math
+
+import pytest
+import torch
+
+from dropout_study.noise import SCHEMES, NoiseContext, scheme
+from dropout_study.rng import ModelStreams
+
+
+def ctx(m=1, seed0=0, progress=0.0):
+    return NoiseContext(ModelStreams(list(range(seed0, seed0 + m)), "noise"), progress)
+
+
+def test_dropout_drop_fraction_within_binomial_bounds():
+    p, n = 0.3, 200_000
+    h = torch.ones(1, 1, n)
+    out = scheme("dropout").train(h, torch.tensor([p]), ctx())
+    dropped = int((out == 0).sum())
+    sd = math.sqrt(n * p * (1 - p))
+    assert abs(dropped - n * p) < 5 * sd
+    kept = out[out != 0]
+    assert torch.allclose(kept, torch.full_like(kept, 1 / (1 - p)))
+
+
+def test_dropout_rates_are_per_model():
+    h = torch.ones(3, 1, 50_000)
+    out = scheme("dropout").train(h, torch.tensor([0.0, 0.5, 0.9]), ctx(3))
+    frac = (out == 0).float().mean(dim=(1, 2))
+    assert frac[0] == 0
+    assert abs(frac[1] - 0.5) < 0.02 and abs(frac[2] - 0.9) < 0.02
+
+
+ACTIVATION = [n for n, c in SCHEMES.items() if c.target == "activation" and n != "none"]
+
+
+@pytest.mark.parametrize("name", ACTIVATION)
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_activation_noise_keeps_the_expectation(name, rate):
+    torch.manual_seed(0)
+    h = torch.rand(1, 64, 128) * 3
+    draws = 400
+    s = scheme(name)
+    c = ctx(seed0=11)
+    total = torch.zeros_like(h)
+    for _ in range(draws):
+        total += s.train(h, torch.tensor([rate]), c)
+    mean = total / draws
+    expected = s.eval(h, torch.tensor([rate]))  # what the test-time network uses
+    if name == "additive":
+        var = (rate * h.std()) ** 2 * torch.ones_like(h)
+    else:
+        var = max(s.multiplicative_variance(rate), 1e-3) * h ** 2 + 1e-6
+        if name == "dropout_vanilla":  # E = (1-p) h, Var = p (1-p) h^2
+            var = rate * (1 - rate) * h ** 2 + 1e-6
+        if name == "annealed_dropout":  # progress 0: plain dropout
+            var = rate / (1 - rate) * h ** 2 + 1e-6
+    z = (mean - expected) / torch.sqrt(var / draws)
+    # z is ~N(0,1) per element; a bias of even 2% would push |mean z| far off zero.
+    assert z.mean().abs() < 0.05 and z.std() < 1.2, (name, z.mean(), z.std())
+
+
+@pytest.mark.parametrize("name", [n for n in ACTIVATION if n != "dropout_vanilla"])
+def test_noise_is_identity_in_eval_mode(name):
+    h = torch.randn(2, 8, 16)
+    assert torch.equal(scheme(name).eval(h, torch.tensor([0.5, 0.2])), h)
+
+
+def test_vanilla_dropout_scales_at_test_time():
+    h = torch.ones(1, 2, 3)
+    assert torch.allclose(scheme("dropout_vanilla").eval(h, torch.tensor([0.2])), 0.8 * h)
+
+
+def test_torch_dropout_uses_each_models_stream_and_matches_dropout_statistics():
+    h = torch.ones(2, 1, 100_000)
+    a = scheme("torch_dropout").train(h, torch.tensor([0.5, 0.5]), ctx(2))
+    b = scheme("torch_dropout").train(h, torch.tensor([0.5, 0.5]), ctx(2))
+    assert torch.equal(a, b)  # reproducible from the streams, not the global RNG
+    assert not torch.equal(a[0], a[1])
+    assert abs(float((a == 0).float().mean()) - 0.5) < 0.01
+    assert set(torch.unique(a).tolist()) == {0.0, 2.0}
+
+
+def test_ternary_values_and_probabilities():
+    a = 0.4
+    out = scheme("ternary").train(torch.ones(1, 1, 300_000), torch.tensor([a]), ctx())
+    gamma = 4 / (3 * (1 - a))
+    values, counts = torch.unique(out, return_counts=True)
+    assert torch.allclose(values, torch.tensor([0.0, gamma / 2, gamma]))
+    freq = counts.float() / out.numel()
+    assert torch.allclose(freq, torch.tensor([a, (1 - a) / 2, (1 - a) / 2]), atol=0.005)
+
+
+@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_batch"])
+def test_weight_noise_keeps_expected_preactivation(name):
+    torch.manual_seed(1)
+    x, w, b = torch.rand(1, 32, 256), torch.randn(1, 256, 16) / 16, torch.randn(1, 1, 16)
+    s, c, p, draws = scheme(name), ctx(seed0=5), 0.5, 600
+    total = sum(s.linear(x, w, b, torch.tensor([p]), c) for _ in range(draws))
+    exact = torch.baddbmm(b, x, w)
+    sd = torch.sqrt(torch.bmm(x * x, w * w) * p / (1 - p))
+    z = (total / draws - exact) / (sd / math.sqrt(draws))
+    # each z is ~N(0,1); with one mask per minibatch the rows share masks, so bound each one
+    assert z.abs().max() < 5 and z.mean().abs() < 0.3, (z.mean(), z.abs().max())
+
+
+@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_batch"])
+def test_weight_noise_at_rate_zero_is_the_plain_linear_layer(name):
+    x, w, b = torch.rand(2, 5, 7), torch.randn(2, 7, 3), torch.randn(2, 1, 3)
+    out = scheme(name).linear(x, w, b, torch.zeros(2), ctx(2))
+    assert torch.allclose(out, torch.baddbmm(b, x, w), atol=1e-5)
+
+
+def test_unknown_scheme_is_named():
+    with pytest.raises(ValueError, match="nonsense"):
+        scheme("nonsense")

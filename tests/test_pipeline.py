@@ -1,0 +1,89 @@
+"""The whole DAG, end to end, on the real data: the smoke preset, then the report in Chromium."""
+
+import base64
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import ROOT, need
+
+pytestmark = pytest.mark.integration
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+           "--configfile", str(ROOT / "config.yaml"), "--directory", str(workdir), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, real_data_dir):
+    need("pandoc")
+    work = tmp_path_factory.mktemp("smoke")
+    out = snakemake(work, "--cores", "2", "--config", "preset=smoke")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return work
+
+
+def test_smoke_preset_writes_tidy_results(smoke_run):
+    m = pd.read_parquet(smoke_run / "results" / "metrics.parquet")
+    runs = pd.read_parquet(smoke_run / "results" / "runs.parquet")
+    # one row per run x epoch, every run of every condition present
+    assert not m.duplicated(["experiment", "condition", "seed", "epoch"]).any()
+    per_run = m.groupby(["experiment", "condition", "seed"])["epoch"].max()
+    assert len(per_run) == len(runs)
+    expected = {"layer_rates": 4 * 2, "long_training": 2 * 2}
+    assert runs.groupby("experiment").size().to_dict() == expected
+    assert {"train_loss", "train_acc", "val_acc", "test_acc", "test_loss",
+            "epoch_seconds"} <= set(m.columns)
+    acts = pd.read_parquet(smoke_run / "results" / "activations.parquet")
+    assert set(acts["layer"]) == {1, 2} and acts["var_post"].gt(0).all()
+
+
+def test_report_answers_exercises_with_embedded_figures(smoke_run):
+    html = (smoke_run / "results" / "report.html").read_text()
+    for k in (1, 2, 3):
+        assert re.search(rf"<h2[^>]*>Exercise {k}: ", html), f"no Exercise {k} section"
+    assert "Missing" not in html and "not answered" not in html
+    images = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 3
+    for img in images:
+        assert base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "[" in html and "pp" in html  # intervals are shown
+    assert "Provenance" in html and "torch" in html
+
+
+def test_a_rerun_does_nothing(smoke_run):
+    out = snakemake(smoke_run, "-n", "--cores", "1", "--config", "preset=smoke")
+    assert out.returncode == 0
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.browser
+def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
+    chromium = need("chromium")
+    report = smoke_run / "results" / "report.html"
+    # A copy of the report with a probe that records, once loaded, whether every image decoded.
+    probe = ("<script>window.addEventListener('load', () => {"
+             "const imgs = [...document.images];"
+             "document.body.setAttribute('data-images', imgs.length);"
+             "document.body.setAttribute('data-decoded',"
+             " imgs.filter(i => i.complete && i.naturalWidth > 0).length);});</script>")
+    checked = tmp_path / "checked.html"
+    checked.write_text(report.read_text().replace("</body>", probe + "</body>"))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--virtual-time-budget=5000", "--dump-dom",
+                          checked.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', dom.stdout)
+    assert m, dom.stderr[-2000:]
+    assert int(m.group(1)) >= 3 and m.group(1) == m.group(2)
+    shot = smoke_run / "results" / "report.png"
+    subprocess.run([chromium, *flags, "--window-size=1200,3000", f"--screenshot={shot}",
+                    report.as_uri()], capture_output=True, timeout=120)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

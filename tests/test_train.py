@@ -1,0 +1,153 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from dropout_study.noise import NoiseContext
+from dropout_study.spec import Condition, JobSpec
+from dropout_study.train import DeviceData, Trainer, activation_stats, run_job
+
+
+@pytest.fixture(scope="module")
+def data(small_dataset):
+    ds, _ = small_dataset
+    return DeviceData.from_dataset(ds, torch.device("cpu"))
+
+
+def cond(name="c", **kw):
+    kw.setdefault("epochs", 1)
+    return Condition("t", name, **kw)
+
+
+def trainer(data, conds, seeds, **kw):
+    return Trainer(JobSpec("t", "j000", conds, seeds, **kw), data, torch.device("cpu"))
+
+
+def test_a_seed_trained_alone_equals_the_same_seed_inside_a_batch(data):
+    alone = trainer(data, [cond(rates=(0.2, 0.5))], [3])
+    batch = trainer(data, [cond("a", rates=(0.5, 0.5)), cond("b", rates=(0.2, 0.5))], [1, 2, 3])
+    alone.train_epoch(1)
+    batch.train_epoch(1)  # 4 steps of 256 on 1024 images, with dropout masks
+    m = batch.spec.models.index((batch.spec.conditions[1], 3))
+    for wa, wb in zip(alone.model.params, batch.model.params, strict=True):
+        assert torch.allclose(wa[0], wb[m], atol=1e-5, rtol=1e-4)
+
+
+def test_seed_fixes_init_and_order_across_conditions(data):
+    t = trainer(data, [cond("a", rates=(0.0, 0.0)), cond("b", rates=(0.5, 0.5))], [7, 8])
+    w0 = t.model.weights[0]
+    assert torch.equal(w0[0], w0[2]) and not torch.equal(w0[0], w0[1])  # (a,7) == (b,7)
+    perms = [torch.randperm(10, generator=g) for g in t.order]
+    assert torch.equal(perms[0], perms[2]) and not torch.equal(perms[0], perms[1])
+
+
+def test_weight_decay_applies_to_weights_not_biases(data):
+    t = trainer(data, [cond("plain", rates=(0.0, 0.0)),
+                       cond("decay", rates=(0.0, 0.0), weight_decay=0.1)], [0])
+    before = [p.detach().clone() for p in t.model.params]
+    x, y = data.train.x[:64].expand(2, -1, -1), data.train.y[:64].expand(2, -1)
+    logits = t.model(x, train=True, ctx=NoiseContext(t.noise_streams))
+    loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y,
+                                             reduction="none").mean(1).sum()
+    grads = torch.autograd.grad(loss, t.model.params)
+    t._sgd_step(grads)
+    for w, w_before, g in zip(t.model.weights, before, grads, strict=False):
+        assert torch.allclose(w[0], w_before[0] - 0.5 * g[0])
+        assert torch.allclose(w[1], w_before[1] - 0.5 * (g[1] + 0.1 * w_before[1]))
+    for b in t.model.biases:  # same grads (same init, same batch) and no decay: equal biases
+        assert torch.equal(b[0], b[1])
+
+
+def test_divergence_is_recorded_not_raised(data, tmp_path, small_dataset):
+    _, path = small_dataset
+    spec = JobSpec("t", "j000", [cond("wild", rates=(0.0, 0.0), lr=1e4, epochs=2),
+                                 cond("tame", rates=(0.0, 0.0), lr=0.5, epochs=2)], [0],
+                   data_path=str(path), device="cpu")
+    run_job(spec, tmp_path, progress=False)
+    runs = pd.read_parquet(tmp_path / "runs.parquet").set_index("condition")
+    metrics = pd.read_parquet(tmp_path / "metrics.parquet")
+    assert runs.loc["wild", "diverged"] and runs.loc["wild", "diverged_epoch"] == 1
+    assert not runs.loc["tame", "diverged"]
+    wild = metrics[metrics["condition"] == "wild"]
+    assert wild["test_acc"].isna().all() and wild["diverged"].all() and len(wild) == 2
+    assert metrics.loc[metrics["condition"] == "tame", "test_acc"].notna().all()
+
+
+def test_activation_statistics_match_a_hand_computation(data):
+    t = trainer(data, [cond(rates=(0.0, 0.0))], [0])
+    probe = data.probe[:8]
+    s = activation_stats(t.model, probe, t.probe_streams)
+    w, b = t.model.weights[0][0], t.model.biases[0][0]
+    h1 = torch.relu(probe @ w + b)
+    h2 = torch.relu(h1 @ t.model.weights[1][0] + t.model.biases[1][0])
+    for layer, h in ((0, h1), (1, h2)):
+        flat = h.flatten().double()
+        assert float(s["mean_pre"][0, layer]) == pytest.approx(float(flat.mean()), rel=1e-5)
+        assert float(s["var_pre"][0, layer]) == pytest.approx(
+            float(((flat - flat.mean()) ** 2).mean()), rel=1e-4)
+        assert float(s["var_eval"][0, layer]) == pytest.approx(float(s["var_pre"][0, layer]))
+
+
+def test_closed_form_post_mask_variance_matches_monte_carlo(data):
+    t = trainer(data, [cond(rates=(0.5, 0.2))], [0, 1])
+    p = t.model.rates
+    measured, predicted = torch.zeros(2, 2), torch.zeros(2, 2)
+    for _ in range(100):  # one mask draw leaves ~3% sampling error; 100 draws leave ~0.3%
+        s = activation_stats(t.model, data.probe, t.probe_streams)
+        measured += s["var_post"]
+        predicted += (s["var_pre"] + p * s["mean_pre"] ** 2) / (1 - p)
+    ratio = measured / predicted
+    assert torch.allclose(ratio, torch.ones_like(ratio), atol=0.01), ratio
+    # and the formula is not trivially satisfied: the mask really raises the variance
+    assert (predicted > 1.2 * s["var_pre"] * 100).all()
+
+
+def test_resume_from_checkpoint_gives_identical_numbers(small_dataset, tmp_path):
+    _, path = small_dataset
+    spec = JobSpec("t", "j000", [cond(rates=(0.2, 0.5), epochs=4, checkpoint_every=1,
+                                      probe=True)], [0, 1], data_path=str(path), device="cpu")
+    run_job(spec, tmp_path / "straight", progress=False)
+
+    # Interrupt after epoch 2 (the checkpoint written at its end), then resume in a new trainer.
+    from dropout_study.data import FashionMNIST
+
+    data = DeviceData.from_dataset(FashionMNIST.load(path), torch.device("cpu"))
+    first = Trainer(spec, data, torch.device("cpu"))
+
+    class Stop(Exception):
+        pass
+
+    calls = {"n": 0}
+    original = first.checkpoint
+
+    def checkpoint_then_stop(p):
+        original(p)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Stop
+
+    first.checkpoint = checkpoint_then_stop
+    with pytest.raises(Stop):
+        first.run(tmp_path / "resumed")
+    assert (tmp_path / "resumed" / "checkpoint.pt").exists()
+    assert not (tmp_path / "resumed" / "metrics.parquet").exists()
+    Trainer(spec, data, torch.device("cpu")).run(tmp_path / "resumed")
+    for name in ("metrics", "activations"):
+        a = pd.read_parquet(tmp_path / "straight" / f"{name}.parquet")
+        b = pd.read_parquet(tmp_path / "resumed" / f"{name}.parquet")
+        drop = [c for c in a.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop))
+    assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
+
+
+def test_training_learns(small_dataset, tmp_path):
+    _, path = small_dataset
+    spec = JobSpec("t", "j000", [cond(rates=(0.2, 0.5), epochs=3)], [0, 1],
+                   data_path=str(path), device="cpu")
+    run_job(spec, tmp_path, progress=False)
+    m = pd.read_parquet(tmp_path / "metrics.parquet")
+    first, last = m[m["epoch"] == 1], m[m["epoch"] == 3]
+    assert (last["test_acc"] > 0.25).all()  # 1024 images, 12 steps: well above chance (0.1)
+    assert last["train_loss"].mean() < first["train_loss"].mean()
+    assert math.isclose(m["models_in_job"].iloc[0], 2)
