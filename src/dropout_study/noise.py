@@ -55,8 +55,9 @@ class Dropout(Noise):
     strength = "drop probability p"
 
     def mask(self, shape: tuple[int, ...], rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
-        keep = 1.0 - _col(rate)
-        return (ctx.streams.rand(*shape[1:]) < keep).to(torch.float32) / keep
+        keep = 1.0 - rate.view(-1)
+        inv = torch.where(keep > 0, 1.0 / keep, 0.0).view(-1, *[1] * (len(shape) - 1))
+        return torch.where(ctx.streams.keep_mask(tuple(shape[1:]), keep), inv, 0.0)
 
     def train(self, h, rate, ctx):
         return h * self.mask(tuple(h.shape), rate, ctx)
@@ -199,9 +200,7 @@ class DropConnectBatch(Noise):
     strength = "weight drop probability p"
 
     def linear(self, x, w, b, rate, ctx):
-        keep = 1.0 - _col(rate)
-        mask = (ctx.streams.rand(*w.shape[1:]) < keep).to(w.dtype) / keep
-        return torch.baddbmm(b, x, w * mask)
+        return torch.baddbmm(b, x, w * Dropout().mask(tuple(w.shape), rate, ctx))
 
     multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 

@@ -119,6 +119,9 @@ class Trainer:
                                      dtype=torch.float32, device=device)
         self.lr = col(lambda c: c.lr).view(-1, 1, 1)
         self.wd = col(lambda c: c.weight_decay).view(-1, 1, 1)
+        self.neg_lr = -self.lr
+        self.shrink = 1.0 - self.lr * self.wd
+        self.any_decay = bool((self.wd != 0).any())
         rates = torch.tensor([list(c.rates) for c, _ in models], dtype=torch.float32)
         self.noise = scheme(self.cond0.noise)
         self.model = BatchedMLP(self.seeds, self.cond0.hidden, self.noise, rates, device)
@@ -171,11 +174,14 @@ class Trainer:
                     **{k: float(v[m, layer]) for k, v in stats.items()}})
 
     def _sgd_step(self, grads: list[torch.Tensor]) -> None:
+        # w <- w - lr (g + wd w) = w (1 - lr wd) - lr g, in place; decay on weights, not biases
         with torch.no_grad():
             for w, g in zip(self.model.weights, grads[: len(self.model.weights)], strict=True):
-                w.sub_(self.lr * (g + self.wd * w))  # decay on weights only, never on biases
+                if self.any_decay:
+                    w.mul_(self.shrink)
+                w.addcmul_(g, self.neg_lr)
             for b, g in zip(self.model.biases, grads[len(self.model.weights):], strict=True):
-                b.sub_(self.lr * g)
+                b.addcmul_(g, self.neg_lr)
 
     def train_epoch(self, epoch: int, on_step=None) -> tuple[torch.Tensor, torch.Tensor]:
         tr, c = self.data.train, self.cond0
