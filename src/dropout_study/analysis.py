@@ -25,6 +25,7 @@ class Results:
     activations: pd.DataFrame
     jobs: list[dict]
     cfg: dict
+    extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # evaluation-only tables
     endpoints: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
@@ -42,9 +43,13 @@ class Results:
     def load(cls, results_dir: Path, cfg: dict) -> Results:
         read = lambda n: pd.read_parquet(results_dir / f"{n}.parquet")  # noqa: E731
         jobs = json.loads((results_dir / "jobs.json").read_text())
-        return cls(read("metrics"), read("runs"), read("activations"), jobs, cfg)
+        extra = {name: read(name) for name in ("test_time", "test_time_models")
+                 if (results_dir / f"{name}.parquet").exists()}
+        return cls(read("metrics"), read("runs"), read("activations"), jobs, cfg, extra)
 
     def has(self, experiment: str) -> bool:
+        if experiment in self.extra:
+            return not self.extra[experiment].empty
         return not self.runs.empty and (self.runs["experiment"] == experiment).any()
 
     def ends(self, experiment: str) -> pd.DataFrame:
@@ -332,3 +337,208 @@ def _ratio_text(log_est: Estimate) -> str:
         return f"x{math.exp(log_est.mean):.2f}"
     return (f"x{math.exp(log_est.mean):.2f} [{math.exp(log_est.lo):.2f}, "
             f"{math.exp(log_est.hi):.2f}]")
+
+
+# -- exercise 4 ------------------------------------------------------------------------------
+def exercise_4(res: Results) -> dict:
+    mc, models = res.extra["test_time"], res.extra["test_time_models"]
+    lvl = res.level
+    models = models.sort_values("seed")
+    t_max = int(mc["passes"].max())
+    at = lambda t: mc[mc["passes"] == t].sort_values("seed")  # noqa: E731
+    one, full = at(1), at(t_max)
+    mean_acc = mc.groupby("passes")["acc"].mean()
+    best_t = int(mean_acc.idxmax())
+    best = at(best_t)
+    ev = {k: models[f"eval_{k}"].to_numpy() for k in ("acc", "nll", "ece")}
+    rows = [
+        {"method": "eval mode (deterministic)", "passes": 1, "cost": 1.0,
+         **{k: ev[k] for k in ev}},
+        {"method": "dropout on, one pass", "passes": 1,
+         "cost": float((models["stochastic_pass_seconds"] / models["eval_pass_seconds"]).mean()),
+         "acc": models["single_acc_mean"].to_numpy(), "nll": one["nll"].to_numpy(),
+         "ece": one["ece"].to_numpy()},
+    ]
+    for t, df in sorted({best_t: best, t_max: full}.items()):
+        rows.append({"method": f"Monte-Carlo average, T = {t}", "passes": t,
+                     "cost": float((t * models["stochastic_pass_seconds"]
+                                    / models["eval_pass_seconds"]).mean()),
+                     **{k: df[k].to_numpy() for k in ("acc", "nll", "ece")}})
+    table = []
+    for r in rows:
+        table.append({"method": r["method"], "cost": f"{r['cost']:.1f}x",
+                      "acc": ci_pct(stats.mean_ci(r["acc"], lvl), 2),
+                      "nll": ci_num(stats.mean_ci(r["nll"], lvl), 4),
+                      "ece": ci_pct(stats.mean_ci(r["ece"], lvl), 2)})
+    family = {
+        "one pass - eval: accuracy": (rows[1]["acc"], ev["acc"]),
+        f"T={t_max} - eval: accuracy": (full["acc"].to_numpy(), ev["acc"]),
+        f"T={t_max} - eval: NLL": (full["nll"].to_numpy(), ev["nll"]),
+        f"T={t_max} - eval: ECE": (full["ece"].to_numpy(), ev["ece"]),
+    }
+    fam = stats.paired_family(family, lvl)
+    diffs = [{"contrast": k, "diff": (ci_pp(e) if "NLL" not in k else ci_num(e, 4)),
+              "level": f"{100 * e.level:.2f}%",
+              "verdict": verdict(e, c, "higher", "lower")} for k, (e, c) in fam.items()]
+    flip = stats.mean_ci(models["flip_rate"], lvl)
+    spread = stats.mean_ci(models["single_acc_sd"], lvl)
+    one_d, one_c = fam["one pass - eval: accuracy"]
+    acc_d, acc_c = fam[f"T={t_max} - eval: accuracy"]
+    nll_d, nll_c = fam[f"T={t_max} - eval: NLL"]
+    cost_t = rows[-1]["cost"]
+    answer = (f"One pass with dropout left on changes test accuracy by {ci_pp(one_d)} against eval "
+              f"mode ({verdict(one_d, one_c, 'better', 'worse')}) and gives a different class "
+              f"for {ci_pct(flip, 2)} of test images from one pass to the next; averaging "
+              f"T = {t_max} passes changes accuracy by {ci_pp(acc_d)} "
+              f"({verdict(acc_d, acc_c, 'better', 'worse')}) and NLL by {ci_num(nll_d, 4)} "
+              f"({verdict(nll_d, nll_c, 'higher', 'lower')}) at {cost_t:.0f}x the cost.")
+    if one_c and one_d.mean < 0 and not (acc_c and acc_d.mean > 0):
+        takeaway = ("Leaving dropout on makes predictions random and worse, and buying the "
+                    "accuracy back takes many passes, each as expensive as the deterministic "
+                    "one that inverted dropout already approximates with its 1/(1-p) scaling: "
+                    "that is why dropout is switched off at test time.")
+    elif acc_c and acc_d.mean > 0:
+        takeaway = (f"A single noisy pass is worse and non-deterministic, but Monte-Carlo "
+                    f"averaging beats eval mode here, at {cost_t:.0f}x the cost per prediction: "
+                    "dropout is off at test time for cost and determinism, and MC dropout is "
+                    "the option when the extra accuracy or uncertainty is worth it.")
+    else:
+        takeaway = ("Eval mode matches the Monte-Carlo average as far as these seeds can tell, "
+                    "at a fraction of the cost, while single noisy passes are not even "
+                    "repeatable: the deterministic pass is the efficient choice.")
+    return {"table": table, "diffs": diffs, "answer": answer, "takeaway": takeaway,
+            "flip": ci_pct(flip, 2), "spread": ci_pp(spread), "t_max": t_max, "best_t": best_t,
+            "passes": sorted(int(t) for t in mc["passes"].unique()),
+            "condition": str(models["condition"].iloc[0]), "seeds": len(models)}
+
+
+# -- exercise 5 ------------------------------------------------------------------------------
+def exercise_5(res: Results) -> dict:
+    ends = res.ends("weight_decay")
+    lvl = res.level
+    cells = (ends.groupby(["factor_dropout", "factor_wd"])
+             .agg(val=("val_endpoint", "mean"), condition=("condition", "first"),
+                  rate1=("rate1", "first"), rate2=("rate2", "first")).reset_index())
+    off = cells["rate1"].eq(0) & cells["rate2"].eq(0)
+    nodecay = cells["factor_wd"].eq(0)
+    pick = lambda mask: cells[mask].sort_values("val", ascending=False).iloc[0]  # noqa: E731
+    none = pick(off & nodecay)
+    drop = pick(~off & nodecay)
+    decay = pick(off & ~nodecay)
+    both = pick(~off & ~nodecay)
+    v = lambda c: paired(ends, c, none["condition"])[0]  # noqa: E731
+    base = paired(ends, none["condition"], none["condition"])[0]
+    d_drop, d_decay, d_both = v(drop["condition"]) - base, v(decay["condition"]) - base, \
+        v(both["condition"]) - base
+    interaction = stats.mean_ci(d_both - d_drop - d_decay, lvl)
+    family = {"dropout alone - none": (d_drop, 0 * d_drop),
+              "decay alone - none": (d_decay, 0 * d_decay),
+              "both - none": (d_both, 0 * d_both)}
+    better_single = "dropout" if np.nanmean(d_drop) >= np.nanmean(d_decay) else "decay"
+    family["both - better single"] = (d_both, d_drop if better_single == "dropout" else d_decay)
+    fam = stats.paired_family(family, lvl)
+    both_vs_single, bvs_claim = fam["both - better single"]
+    n = interaction.n
+    if not interaction.excludes_zero():
+        kind = f"no detectable interaction at {n} seeds (consistent with additive effects)"
+    elif interaction.mean > 0:
+        kind = "super-additive: together they do more than the sum of their effects"
+    elif bvs_claim and both_vs_single.mean < 0:
+        kind = f"worse than {better_single} alone"
+    elif not fam["both - none"][1]:
+        kind = "cancelling: together they are no better than neither"
+    else:
+        kind = "diminishing returns: together better than either, but less than the sum"
+    table = condition_table(ends, list(cells.sort_values(["rate1", "factor_wd"])["condition"]),
+                            lvl, {"endpoint": "pct", "val_endpoint": "pct",
+                                  "weight_norm1": "num", "weight_norm2": "num"})
+    roles = {none["condition"]: "none", drop["condition"]: "dropout alone (best)",
+             decay["condition"]: "decay alone (best)", both["condition"]: "both (best)"}
+    for r in table:
+        r["role"] = roles.get(r["condition"], "")
+    effects = [{"contrast": k, "diff": ci_pp(e), "level": f"{100 * e.level:.2f}%",
+                "verdict": verdict(e, c, "higher", "lower")} for k, (e, c) in fam.items()]
+    answer = (f"Interaction contrast Δboth − (Δdropout + Δdecay) = {ci_pp(interaction)} "
+              f"({n} paired seeds): {kind}.")
+    norm = lambda c: stats.mean_ci(ends.loc[ends["condition"] == c, "weight_norm1"], lvl)  # noqa: E731
+    takeaway = (
+        f"Both regularisers shrink the first layer's weights (Frobenius norm: none "
+        f"{ci_num(norm(none['condition']), 1)}, dropout {ci_num(norm(drop['condition']), 1)}, "
+        f"decay {ci_num(norm(decay['condition']), 1)}, both {ci_num(norm(both['condition']), 1)}); "
+        + ("they pull on the same lever, so stacking them buys less than the sum."
+           if interaction.excludes_zero() and interaction.mean < 0 else
+           "at this number of seeds their effects on accuracy simply add up (or are too small "
+           "to interact detectably)." if not interaction.excludes_zero() else
+           "they help each other: each covers what the other misses."))
+    return {"table": table, "effects": effects, "interaction": ci_pp(interaction),
+            "kind": kind, "answer": answer, "takeaway": takeaway,
+            "best": {"none": none["condition"], "dropout": drop["condition"],
+                     "decay": decay["condition"], "both": both["condition"]},
+            "decays": sorted(float(x) for x in cells["factor_wd"].unique()),
+            "levels": sorted(cells["factor_dropout"].unique()),
+            "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
+            "runs": len(ends), "diverged": int(ends["diverged"].sum())}
+
+
+# -- exercise 6 ------------------------------------------------------------------------------
+METHOD_NAMES = {"dropout": "activation dropout", "dropconnect": "DropConnect, mask per example",
+                "dropconnect_batch": "DropConnect, mask per minibatch"}
+
+
+def exercise_6(res: Results) -> dict:
+    ends = res.ends("weight_dropout")
+    lvl = res.level
+    m = res.metrics[res.metrics["experiment"] == "weight_dropout"]
+    cells = (ends.groupby(["factor_method", "factor_p"])
+             .agg(val=("val_endpoint", "mean"), condition=("condition", "first")).reset_index())
+    best = {meth: g.sort_values("val", ascending=False).iloc[0]
+            for meth, g in cells.groupby("factor_method")}
+    table = []
+    for meth, g in cells.groupby("factor_method"):
+        for _, c in g.sort_values("factor_p").iterrows():
+            e = stats.mean_ci(ends.loc[ends["condition"] == c["condition"], "endpoint"], lvl)
+            table.append({"method": METHOD_NAMES.get(meth, meth), "p": c["factor_p"],
+                          "acc": ci_pct(e), "val": pct(c["val"]),
+                          "best": "selected" if c["condition"] == best[meth]["condition"] else ""})
+    # seconds per model-epoch of training: each job's epoch time over its models, per epoch
+    per_epoch = m.drop_duplicates(["job", "epoch"]).copy()
+    per_epoch["spme"] = per_epoch["train_seconds"] / per_epoch["models_in_job"]
+    method_of = ends.drop_duplicates("job").set_index("job")["factor_method"]
+    per_epoch["method"] = per_epoch["job"].map(method_of)
+    timing = []
+    for meth, g in per_epoch.groupby("method"):
+        e = stats.mean_ci(g["spme"], lvl)
+        timing.append({"method": METHOD_NAMES.get(meth, meth), "seconds": ci_num(e, 3),
+                       "mean": e.mean, "n": e.n})
+    ref = next((t["mean"] for t in timing if t["method"] == METHOD_NAMES["dropout"]), np.nan)
+    for t in timing:
+        t["relative"] = f"{t['mean'] / ref:.2f}x" if np.isfinite(ref) else "n/a"
+    comparisons = {}
+    if "dropout" in best:
+        for meth in best:
+            if meth != "dropout":
+                comparisons[f"{METHOD_NAMES[meth]} (p={best[meth]['factor_p']:g}) − activation "
+                            f"dropout (p={best['dropout']['factor_p']:g})"] = \
+                    paired(ends, best[meth]["condition"], best["dropout"]["condition"])
+    fam = stats.paired_family(comparisons, lvl) if comparisons else {}
+    diffs = [{"contrast": k, "diff": ci_pp(e), "level": f"{100 * e.level:.2f}%",
+              "verdict": verdict(e, c, "better than activation dropout",
+                                 "worse than activation dropout")} for k, (e, c) in fam.items()]
+    answer = ("At each method's validation-selected rate, "
+              + "; ".join(f"{d['contrast']}: {d['diff']} ({d['verdict']})" for d in diffs)
+              + "; training costs " + ", ".join(f"{t['method']} {t['seconds']} s per model-epoch"
+                                                for t in timing) + ".")
+    wins = [d for d in diffs if d["verdict"].startswith("better")]
+    takeaway = (
+        "Dropping individual weights is a finer-grained noise than dropping whole units: "
+        + ("here it pays off in accuracy" if wins else
+           "here it does not beat dropping units")
+        + ", and the per-example variant, the real DropConnect, costs more per epoch because "
+          "every example needs its own noisy pre-activation. At test time all three use the "
+          "mean weights (the deterministic network).")
+    return {"table": table, "timing": timing, "diffs": diffs, "answer": answer,
+            "takeaway": takeaway, "seeds": int(ends["seed"].nunique()),
+            "epochs": int(ends["epochs"].max()), "runs": len(ends),
+            "diverged": int(ends["diverged"].sum()),
+            "rates": sorted(float(p) for p in cells["factor_p"].unique()),
+            "methods": [METHOD_NAMES.get(x, x) for x in best]}

@@ -85,6 +85,24 @@ def _cmd_bench(a: argparse.Namespace) -> None:
     print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir))
 
 
+def _cmd_test_time(a: argparse.Namespace) -> None:
+    from .testtime import run
+
+    run(Path(a.weights), a.condition, Path(a.data), [int(t) for t in a.passes.split(",")],
+        Path(a.out), a.device)
+
+
+def _cmd_concat(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .io import atomic_write
+
+    frames = [pd.read_parquet(f) for f in a.files]
+    df = pd.concat([f for f in frames if not f.empty], ignore_index=True) \
+        if any(not f.empty for f in frames) else pd.DataFrame()
+    atomic_write(a.out, lambda tmp: df.to_parquet(tmp, index=False))
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from . import config as cfgmod
 
@@ -142,6 +160,20 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--reference-epochs", type=int, default=1)
     b.add_argument("--data-dir", default=None)
     b.set_defaults(fn=_cmd_bench)
+
+    tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
+    tt.add_argument("--weights", required=True, help="a training job's weights.pt")
+    tt.add_argument("--condition", required=True)
+    tt.add_argument("--data", required=True, help="the prepared data set (.pt)")
+    tt.add_argument("--passes", default="1,2,5,10,20,50,100")
+    tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    tt.add_argument("--out", required=True)
+    tt.set_defaults(fn=_cmd_test_time)
+
+    cc = sub.add_parser("concat", help="concatenate parquet tables")
+    cc.add_argument("--out", required=True)
+    cc.add_argument("files", nargs="+")
+    cc.set_defaults(fn=_cmd_concat)
 
     for name, fn, hlp in (("plan", _cmd_plan, "jobs and model-epochs a preset needs"),
                           ("check-config", _cmd_check_config, "validate the configuration")):

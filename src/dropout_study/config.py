@@ -74,6 +74,27 @@ def _check_relations(cfg: dict) -> None:
     if data.get("train_size") and data["train_size"] > room:
         raise ConfigError(f"config key 'data.train_size': {data['train_size']} exceeds the "
                           f"{room} images left after data.validation_size")
+    ex = cfg["experiments"]
+    tt = ex.get("test_time", {})
+    if tt.get("enabled"):
+        lr = ex.get("layer_rates", {})
+        grid = {(float(a), float(b)) for a in lr.get("p1", []) for b in lr.get("p2", [])}
+        if lr.get("swap"):
+            a, b = (float(x) for x in lr["swap"])
+            grid |= {(a, b), (b, a)}
+        pair = tuple(float(x) for x in tt.get("rates", ()))
+        if not lr.get("enabled") or pair not in grid:
+            raise ConfigError(f"config key 'experiments.test_time.rates': {list(pair)} must be a "
+                              "condition trained by experiments.layer_rates (enabled, in its "
+                              "p1 x p2 grid), whose saved weights exercise 4 evaluates")
+    wd = ex.get("weight_decay", {})
+    if wd.get("enabled"):
+        if 0 not in wd.get("decay", []):
+            raise ConfigError("config key 'experiments.weight_decay.decay': must include 0 "
+                              "(the no-decay cells of the factorial)")
+        if [0, 0] not in [list(map(float, r)) for r in wd.get("rates", [])]:
+            raise ConfigError("config key 'experiments.weight_decay.rates': must include "
+                              "[0, 0] (the no-dropout cells of the factorial)")
     ep = cfg["analysis"].get("endpoint_epochs", 1)
     if ep > cfg["training"]["epochs"]:
         raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "

@@ -57,6 +57,26 @@ def long_training(cfg: dict) -> list[Condition]:
             for r in e["rates"]]
 
 
+@experiment("weight_decay")
+def weight_decay(cfg: dict) -> list[Condition]:
+    """Exercise 5: dropout levels x weight decay (on weights only), same seeds in every cell."""
+    e = cfg["experiments"]["weight_decay"]
+    return [base_condition(cfg, "weight_decay", name=f"{rates_name(*r)},wd={wd:g}",
+                           rates=tuple(r), weight_decay=float(wd),
+                           factors={"dropout": rates_name(*r), "wd": float(wd)})
+            for r in e["rates"] for wd in e["decay"]]
+
+
+@experiment("weight_dropout")
+def weight_dropout(cfg: dict) -> list[Condition]:
+    """Exercise 6: activation dropout vs DropConnect (per example, per minibatch), same rate on
+    both layers, over a rate sweep."""
+    e = cfg["experiments"]["weight_dropout"]
+    return [base_condition(cfg, "weight_dropout", name=f"{method},p={p:g}", noise=method,
+                           rates=(float(p), float(p)), factors={"method": method, "p": float(p)})
+            for method in e["methods"] for p in e["rates"]]
+
+
 def enabled(cfg: dict) -> list[str]:
     return [name for name in EXPERIMENTS
             if cfg["experiments"].get(name, {}).get("enabled", False)]

@@ -110,3 +110,66 @@ def exercise_3(res: Results, out: Path) -> dict[str, Path]:
     ax.set_title("closed-form check (dropout model)")
     ax.legend(fontsize=8)
     return {"variance": _save(fig, out / "ex3_variance.png")}
+
+
+def exercise_4(res: Results, out: Path) -> dict[str, Path]:
+    from . import stats
+
+    mc, models = res.extra["test_time"], res.extra["test_time_models"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, col, label in ((axes[0], "acc", "accuracy"), (axes[1], "nll", "NLL (nats)"),
+                           (axes[2], "ece", "ECE (15 bins)")):
+        ts = sorted(mc["passes"].unique())
+        ests = [stats.mean_ci(mc.loc[mc["passes"] == t, col], res.level) for t in ts]
+        band(ax, ts, [e.mean for e in ests], [e.lo for e in ests], [e.hi for e in ests],
+             "Monte-Carlo average of T passes")
+        ev = stats.mean_ci(models[f"eval_{col}"], res.level)
+        ax.axhline(ev.mean, color="black", lw=1, label="eval mode")
+        if np.isfinite(ev.lo):
+            ax.axhspan(ev.lo, ev.hi, color="black", alpha=0.1, lw=0)
+        ax.set_xscale("log")
+        ax.set_xlabel("passes T")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle("Dropout left on at test time, averaged over T passes")
+    return {"passes": _save(fig, out / "ex4_passes.png")}
+
+
+def _lines_with_bands(ax, ends, x, hue, y, level, xlabel, ylabel, scale=1.0, labels=None):
+    from . import stats
+
+    for i, (key, g) in enumerate(ends.groupby(hue)):
+        xs = sorted(g[x].unique())
+        ests = [stats.mean_ci(g.loc[g[x] == v, y], level) for v in xs]
+        band(ax, xs, [scale * e.mean for e in ests], [scale * e.lo for e in ests],
+             [scale * e.hi for e in ests], (labels or {}).get(key, key),
+             sns.color_palette("deep")[i % 10])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+
+
+def exercise_5(res: Results, out: Path) -> dict[str, Path]:
+    ends = res.ends("weight_decay").copy()
+    positive = ends.loc[ends["factor_wd"] > 0, "factor_wd"]
+    floor = positive.min() / 10 if len(positive) else 1e-6
+    ends["wd_plot"] = ends["factor_wd"].where(ends["factor_wd"] > 0, floor)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    _lines_with_bands(axes[0], ends, "wd_plot", "factor_dropout", "endpoint", res.level,
+                      "weight decay λ (leftmost point: λ = 0)", "test accuracy (%)", 100)
+    _lines_with_bands(axes[1], ends, "wd_plot", "factor_dropout", "weight_norm1", res.level,
+                      "weight decay λ (leftmost point: λ = 0)",
+                      "‖W1‖ (Frobenius) at the end of training")
+    for ax in axes:
+        ax.set_xscale("log")
+    return {"grid": _save(fig, out / "ex5_decay.png")}
+
+
+def exercise_6(res: Results, out: Path) -> dict[str, Path]:
+    from .analysis import METHOD_NAMES
+
+    ends = res.ends("weight_dropout")
+    fig, ax = plt.subplots(1, 1, figsize=(7, 4.2))
+    _lines_with_bands(ax, ends, "factor_p", "factor_method", "endpoint", res.level,
+                      "drop probability p (both layers)", "test accuracy (%)", 100, METHOD_NAMES)
+    return {"sweep": _save(fig, out / "ex6_sweep.png")}

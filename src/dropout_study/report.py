@@ -50,6 +50,12 @@ SECTIONS = [
             analysis.exercise_2, figures.exercise_2),
     Section(3, "The variance of the activations along training", ("long_training",),
             analysis.exercise_3, figures.exercise_3),
+    Section(4, "Why dropout is not used at test time", ("test_time", "test_time_models"),
+            analysis.exercise_4, figures.exercise_4),
+    Section(5, "Dropout and weight decay, alone and together", ("weight_decay",),
+            analysis.exercise_5, figures.exercise_5),
+    Section(6, "Dropout on the weights instead of the activations", ("weight_dropout",),
+            analysis.exercise_6, figures.exercise_6),
 ]
 
 

@@ -232,6 +232,9 @@ class Trainer:
             epoch = st.epoch + 1
             t0 = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch, bar.update if bar else None)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            fit_seconds = time.perf_counter() - t0
             fit_loss, fit_acc = evaluate(self.model, self.data.train_eval, spec.eval_chunk)
             val_loss, val_acc = evaluate(self.model, self.data.val, spec.eval_chunk)
             test_loss, test_acc = evaluate(self.model, self.data.test, spec.eval_chunk)
@@ -239,7 +242,7 @@ class Trainer:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0
             st.train_seconds += seconds
-            self._record(epoch, seconds, train_loss, train_acc, fit_loss, fit_acc,
+            self._record(epoch, seconds, fit_seconds, train_loss, train_acc, fit_loss, fit_acc,
                          val_loss, val_acc, test_loss, test_acc)
             if c.probe:
                 self._probe(float(epoch), epoch * self.steps_per_epoch)
@@ -257,7 +260,7 @@ class Trainer:
         self._write(out_dir)
         ckpt.unlink(missing_ok=True)
 
-    def _record(self, epoch, seconds, *metrics) -> None:
+    def _record(self, epoch, seconds, fit_seconds, *metrics) -> None:
         st = self.state
         cpu = [t.cpu() for t in metrics]
         finite = torch.isfinite(cpu[0]) & (cpu[0] < self.spec.divergence_loss)
@@ -278,6 +281,7 @@ class Trainer:
         for m, (cond, seed) in enumerate(self.spec.models):
             row = {"condition": cond.name, "seed": seed, "epoch": epoch,
                    "diverged": not bool(alive[m]), "epoch_seconds": seconds,
+                   "train_seconds": fit_seconds,
                    "models_in_job": len(self.seeds)}
             for name, t in zip(names, cpu, strict=True):
                 row[name] = float(t[m]) if alive[m] else math.nan

@@ -10,19 +10,40 @@ from snakemake.exceptions import WorkflowError
 
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
+from dropout_study.experiments import rates_name
 from dropout_study.plan import all_jobs
 
 
 configfile: "config.yaml"
 
 
+# Only the --config values are re-applied over the preset (overwrite_config would also hold
+# the contents of any --configfile, which would undo the preset).
+CLI_CONFIG = {k: v for k, v in dict(workflow.config_settings.config or {}).items()}
+
 try:
-    STUDY = study_config.resolve(config, workflow.config_settings.overwrite_config)
+    STUDY = study_config.resolve(config, CLI_CONFIG)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 JOBS = all_jobs(STUDY)
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}
+
+
+TEST_TIME_ON = STUDY["experiments"].get("test_time", {}).get("enabled", False)
+TEST_TIME_CONDITION = (
+    rates_name(*STUDY["experiments"]["test_time"]["rates"]) if TEST_TIME_ON else ""
+)
+TEST_TIME_JOBS = [
+    j.job
+    for j in JOBS.get("layer_rates", [])
+    if any(c.name == TEST_TIME_CONDITION for c in j.conditions)
+] if TEST_TIME_ON else []
+
+
+def evaluation_tables():
+    """The aggregated evaluation-only tables the report needs."""
+    return ["results/test_time.parquet"] if TEST_TIME_ON else []
 
 
 def job_dir(experiment, job):

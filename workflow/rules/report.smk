@@ -1,6 +1,7 @@
 rule figures:
     input:
         rules.aggregate.output,
+        evaluation_tables(),
         config="results/config.json",
     output:
         context="results/report/context.json",

@@ -32,3 +32,39 @@ rule aggregate:
         "logs/aggregate.log",
     shell:
         "dropout-study aggregate --out results {params.dirs} 2> {log}"
+
+
+# Exercise 4: evaluation only, on the saved weights of the exercise-1 jobs that hold the model.
+rule test_time:
+    input:
+        metrics="results/runs/layer_rates/{job}/metrics.parquet",
+        data="results/data/fashion-mnist.pt",
+    output:
+        "results/eval/test_time/{job}.parquet",
+        "results/eval/test_time/{job}_models.parquet",
+    params:
+        weights="results/runs/layer_rates/{job}/weights.pt",
+        condition=TEST_TIME_CONDITION,
+        passes=",".join(str(t) for t in STUDY["experiments"].get("test_time", {}).get("passes", [1])),
+        device=STUDY["device"],
+    log:
+        "logs/test_time/{job}.log",
+    threads: 64
+    shell:
+        "OMP_NUM_THREADS={threads} dropout-study test-time --weights {params.weights} "
+        "--condition {params.condition:q} --data {input.data} --passes {params.passes} "
+        "--device {params.device} --out {output[0]} 2> {log}"
+
+
+rule aggregate_test_time:
+    input:
+        mc=[f"results/eval/test_time/{j}.parquet" for j in TEST_TIME_JOBS],
+        models=[f"results/eval/test_time/{j}_models.parquet" for j in TEST_TIME_JOBS],
+    output:
+        mc="results/test_time.parquet",
+        models="results/test_time_models.parquet",
+    log:
+        "logs/aggregate_test_time.log",
+    shell:
+        "(dropout-study concat --out {output.mc} {input.mc} && "
+        "dropout-study concat --out {output.models} {input.models}) 2> {log}"
