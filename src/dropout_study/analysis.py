@@ -542,3 +542,178 @@ def exercise_6(res: Results) -> dict:
             "diverged": int(ends["diverged"].sum()),
             "rates": sorted(float(p) for p in cells["factor_p"].unique()),
             "methods": [METHOD_NAMES.get(x, x) for x in best]}
+
+
+# -- exercise 7 ------------------------------------------------------------------------------
+def exercise_7(res: Results) -> dict:
+    lvl = res.level
+    tune = res.ends("noise_tuning")
+    final = res.ends("noise_final")
+    curve = (tune.groupby(["factor_method", "factor_strength"])
+             .agg(val=("val_endpoint", "mean"), diverged=("diverged", "sum")).reset_index())
+    chosen = final.drop_duplicates("condition").set_index("condition")["rate1"].to_dict()
+    tuning = [{"method": m, "tried": ", ".join(f"{r.factor_strength:g}: {pct(r.val)}"
+                                               + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
+                                               for r in g.itertuples()),
+               "chosen": f"{chosen.get(m, float('nan')):g}"}
+              for m, g in curve.groupby("factor_method")]
+    order = sorted(final["condition"].unique(), key=lambda c: (c != "dropout", c))
+    table = condition_table(final, order, lvl, {"endpoint": "pct", "last": "pct", "gap": "pp"})
+    family = {f"{m} − dropout": paired(final, m, "dropout") for m in order if m != "dropout"}
+    fam = stats.paired_family(family, lvl)
+    diffs = [{"contrast": k, "diff": ci_pp(e), "level": f"{100 * e.level:.2f}%",
+              "verdict": verdict(e, c, "outperforms dropout", "worse than dropout")}
+             for k, (e, c) in fam.items()]
+    winners = [d["contrast"].split(" − ")[0] for d in diffs if d["verdict"] == "outperforms dropout"]
+    losers = [d["contrast"].split(" − ")[0] for d in diffs if d["verdict"] == "worse than dropout"]
+    n = int(final["seed"].nunique())
+    answer = ("Against dropout at its tuned rate, on fresh seeds: "
+              + "; ".join(f"{d['contrast']}: {d['diff']} ({d['verdict']})" for d in diffs) + ". "
+              + (f"{', '.join(winners)} outperform{'s' if len(winners) == 1 else ''} dropout "
+                 "after Holm correction." if winners else
+                 "No scheme outperforms dropout after Holm correction."))
+    takeaway = (
+        ("No alternative is detectably better than tuned dropout; the schemes that match its "
+         "mean and variance with another shape land close to it, which is consistent with the "
+         "regularisation living mostly in those two moments"
+         if not winners else f"{', '.join(winners)} beat tuned dropout here")
+        + (f"; {', '.join(losers)} do{'es' if len(losers) == 1 else ''} worse" if losers else "")
+        + f" (at {n} seeds, {int(final['epochs'].max())} epochs).")
+    return {"tuning": tuning, "table": table, "diffs": diffs, "answer": answer,
+            "takeaway": takeaway, "seeds": n, "tune_seeds": int(tune["seed"].nunique()),
+            "epochs": int(final["epochs"].max()), "methods": order,
+            "strengths": len(curve) // max(1, curve["factor_method"].nunique()),
+            "diverged": int(final["diverged"].sum()) + int(tune["diverged"].sum())}
+
+
+# -- exercise 8 ------------------------------------------------------------------------------
+def exercise_8(res: Results) -> dict:
+    lvl = res.level
+    ends = res.ends("capacity")
+    widths = sorted(int(w) for w in ends["factor_width"].unique())
+    family, gaps = {}, {}
+    for w in widths:
+        g = ends[ends["factor_width"] == w]
+        on = g.loc[g["factor_dropout"] == "on", "condition"].iloc[0]
+        off = g.loc[g["factor_dropout"] == "off", "condition"].iloc[0]
+        family[f"width {w}"] = paired(g, on, off)
+        gaps[w] = (stats.mean_ci(g.loc[g["condition"] == off, "gap"], lvl),
+                   stats.mean_ci(g.loc[g["condition"] == on, "gap"], lvl))
+    fam = stats.paired_family(family, lvl)
+    table = []
+    for w in widths:
+        e, c = fam[f"width {w}"]
+        g = ends[ends["factor_width"] == w]
+        acc = {d: stats.mean_ci(g.loc[g["factor_dropout"] == d, "endpoint"], lvl) for d in ("off", "on")}
+        table.append({"width": w, "off": ci_pct(acc["off"]), "on": ci_pct(acc["on"]),
+                      "benefit": ci_pp(e), "level": f"{100 * e.level:.2f}%",
+                      "verdict": verdict(e, c, "dropout helps", "dropout hurts"),
+                      "gap_off": ci_pp(gaps[w][0]), "gap_on": ci_pp(gaps[w][1])})
+    # trend: per seed, the slope of the benefit against log2(width), then its interval
+    benefit = np.stack([family[f"width {w}"][0] - family[f"width {w}"][1] for w in widths])
+    x = np.log2(widths)
+    slopes = [np.polyfit(x, benefit[:, i], 1)[0] for i in range(benefit.shape[1])
+              if np.isfinite(benefit[:, i]).all()]
+    slope = stats.mean_ci(slopes, lvl)
+    trend = verdict(slope, slope.excludes_zero(), "the benefit grows with width",
+                    "the benefit shrinks with width")
+    answer = (f"Dropout's benefit (paired, dropout − none) changes by {ci_pp(slope)} per doubling "
+              f"of the width ({trend}); per width: "
+              + "; ".join(f"{r['width']}: {r['benefit']}" for r in table) + ".")
+    takeaway = ("Wider networks have more capacity to overfit, and dropout's effect tracks it"
+                if slope.excludes_zero() and slope.mean > 0 else
+                "At this training length and number of seeds the width does not detectably "
+                "change what dropout buys")
+    return {"table": table, "answer": answer, "takeaway": takeaway + ".", "slope": ci_pp(slope),
+            "widths": widths, "seeds": int(ends["seed"].nunique()),
+            "epochs": int(ends["epochs"].max()), "diverged": int(ends["diverged"].sum()),
+            "runs": len(ends)}
+
+
+# -- exercise 9 ------------------------------------------------------------------------------
+def exercise_9(res: Results) -> dict:
+    lvl = res.level
+    ends = res.ends("ternary")
+    acts = res.activations[res.activations["experiment"] == "ternary"]
+    last = acts[acts["epoch"] == acts["epoch"].max()].copy()
+    last["amplification"] = last["var_post"] / last["var_pre"]
+    family, table = {}, []
+    for a, g in ends.groupby("factor_a"):
+        t = g.loc[g["factor_scheme"] == "ternary", "condition"].iloc[0]
+        b = g.loc[g["factor_scheme"] == "bernoulli", "condition"].iloc[0]
+        family[f"a={a:g}"] = paired(g, t, b)
+        p = float(g["factor_p"].iloc[0])
+        amp = {c: stats.mean_ci(last.loc[last["condition"] == c, "amplification"], lvl)
+               for c in (t, b)}
+        sd = {c: float(np.nanstd(g.loc[g["condition"] == c, "endpoint"], ddof=1)) for c in (t, b)}
+        table.append({"a": f"{a:g}", "p": f"{p:g}",
+                      "var": f"{10 / (9 * (1 - a)) - 1:.3f}",
+                      "ternary": ci_pct(stats.mean_ci(g.loc[g["condition"] == t, "endpoint"], lvl)),
+                      "bernoulli": ci_pct(stats.mean_ci(g.loc[g["condition"] == b, "endpoint"], lvl)),
+                      "amp_t": ci_num(amp[t], 2), "amp_b": ci_num(amp[b], 2),
+                      "sd_t": f"{100 * sd[t]:.2f} pp", "sd_b": f"{100 * sd[b]:.2f} pp",
+                      "div_t": int(g.loc[g["condition"] == t, "diverged"].sum()),
+                      "div_b": int(g.loc[g["condition"] == b, "diverged"].sum())})
+    fam = stats.paired_family(family, lvl)
+    for r in table:
+        e, c = fam[f"a={r['a']}"]
+        r["diff"] = ci_pp(e)
+        r["verdict"] = verdict(e, c, "ternary better", "ternary worse")
+    answer = ("Ternary minus Bernoulli at matched mask variance: "
+              + "; ".join(f"a = {r['a']} (p = {r['p']}): {r['diff']} ({r['verdict']})"
+                          for r in table) + ".")
+    any_claim = any(c for _, c in fam.values())
+    takeaway = (
+        "At equal mask variance the activations are amplified alike by both masks (see the "
+        "variance columns), so "
+        + ("the difference in accuracy comes from the mask's shape: ternary keeps every "
+           "surviving unit on one of two levels instead of one, a smaller shock per unit."
+           if any_claim else
+           "the extra level buys nothing detectable: what matters is the mask's variance, "
+           "which is why Bernoulli, the cheapest to sample, is the default.")
+    )
+    return {"table": table, "answer": answer, "takeaway": takeaway,
+            "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
+            "runs": len(ends)}
+
+
+# -- exercise 10 -----------------------------------------------------------------------------
+def exercise_10(res: Results) -> dict:
+    lvl = res.level
+    ends = res.ends("sanity")
+    margin = res.cfg["experiments"]["sanity"].get("equivalence_margin", 0.01)
+    roles = ends.drop_duplicates("condition").groupby("factor_role")["condition"].first()
+    ref, torch_c, vanilla = roles["reference"], roles["torch"], roles["vanilla"]
+    # equivalence (TOST-style): a 90% interval inside +/- margin
+    eq = stats.paired_diff(*paired(ends, ref, torch_c), level=1 - 2 * (1 - lvl))
+    equivalent = eq.n >= 2 and eq.lo > -margin and eq.hi < margin
+    van = stats.paired_diff(*paired(ends, vanilla, ref), level=lvl)
+    acts = res.activations[res.activations["experiment"] == "sanity"].copy()
+    acts["mean_ratio"] = acts["mean_post"] / acts["mean_eval"]
+    first = acts[acts["layer"] == 1]
+    expect = {}
+    for c in (ref, vanilla, torch_c):
+        expect[c] = stats.mean_ci(first.loc[first["condition"] == c].groupby("seed")["mean_ratio"]
+                                  .mean(), lvl)
+    sweep = ends[ends["factor_role"] == "sweep"]
+    sweep_rows = condition_table(sweep, sorted(sweep["condition"].unique()), lvl,
+                                 {"endpoint": "pct", "last": "pct", "gap": "pp", "overfit": "num"})
+    answer = (f"torch.nn.Dropout − ours: {ci_pp(eq)} ({100 * eq.level:.0f}% interval, "
+              f"{eq.n} seeds): "
+              + (f"equivalent within ±{100 * margin:g} points" if equivalent else
+                 f"equivalence within ±{100 * margin:g} points not shown at {eq.n} seeds")
+              + f"; vanilla − inverted: {ci_pp(van)} "
+              f"({verdict(van, van.excludes_zero(), 'vanilla better', 'vanilla worse')}); "
+              f"the train-mode mean activation over the eval-mode one (layer 1, which both see "
+              f"the same input) is {ci_num(expect[ref], 4)} for inverted and "
+              f"{ci_num(expect[vanilla], 4)} for vanilla dropout.")
+    takeaway = ("Both conventions make the test-time network the expectation of the training-"
+                "time one (the ratios are 1): inverted dropout scales in training so that test "
+                "time is the plain network, vanilla scales at test time; the from-scratch layer "
+                "is a faithful dropout.")
+    return {"answer": answer, "takeaway": takeaway, "equivalence": ci_pp(eq),
+            "eq_level": f"{100 * eq.level:.0f}%", "equivalent": equivalent,
+            "margin": f"{100 * margin:g}", "vanilla": ci_pp(van),
+            "ratios": [{"condition": c, "ratio": ci_num(e, 4)} for c, e in expect.items()],
+            "sweep": sweep_rows, "seeds": int(ends["seed"].nunique()),
+            "epochs": int(ends["epochs"].max()), "ref": ref, "torch": torch_c, "vanilla_c": vanilla}

@@ -103,6 +103,12 @@ def _cmd_concat(a: argparse.Namespace) -> None:
     atomic_write(a.out, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def _cmd_select_noise(a: argparse.Namespace) -> None:
+    from .selection import run
+
+    run(a.jobs, Path(a.out), a.endpoint_epochs)
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from . import config as cfgmod
 
@@ -169,6 +175,12 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     tt.add_argument("--out", required=True)
     tt.set_defaults(fn=_cmd_test_time)
+
+    sn = sub.add_parser("select-noise", help="exercise 7: pick each scheme's strength on validation")
+    sn.add_argument("--out", required=True)
+    sn.add_argument("--endpoint-epochs", type=int, default=3)
+    sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
+    sn.set_defaults(fn=_cmd_select_noise)
 
     cc = sub.add_parser("concat", help="concatenate parquet tables")
     cc.add_argument("--out", required=True)

@@ -8,6 +8,15 @@ from .spec import Condition
 
 Builder = Callable[[dict], list[Condition]]
 EXPERIMENTS: dict[str, Builder] = {}
+TUNING_SEED_OFFSET = 1000  # tuning seeds are disjoint from the seeds of reported comparisons
+
+
+def seeds(cfg: dict, name: str) -> list[int]:
+    """The seeds of an experiment: the study's, except for tuning runs (fresh ones)."""
+    if name == "noise_tuning":
+        n = cfg["experiments"]["noise"]["tune_seeds"]
+        return list(range(TUNING_SEED_OFFSET, TUNING_SEED_OFFSET + n))
+    return list(range(cfg["seeds"]))
 
 
 def experiment(name: str) -> Callable[[Builder], Builder]:
@@ -77,6 +86,74 @@ def weight_dropout(cfg: dict) -> list[Condition]:
             for method in e["methods"] for p in e["rates"]]
 
 
+def _noise_condition(cfg: dict, experiment: str, method: str, strength: float, **kw) -> Condition:
+    e = cfg["experiments"]["noise"]
+    return base_condition(cfg, experiment, noise=method, rates=(strength, strength),
+                          epochs=e["epochs"], factors={"method": method, "strength": strength},
+                          **kw)
+
+
+@experiment("noise_tuning")
+def noise_tuning(cfg: dict) -> list[Condition]:
+    """Exercise 7, stage 1: every scheme over its strength grid, on tuning seeds."""
+    e = cfg["experiments"]["noise"]
+    return [_noise_condition(cfg, "noise_tuning", m, float(x), name=f"{m},s={x:g}")
+            for m, grid in e["methods"].items() for x in grid]
+
+
+@experiment("noise_final")
+def noise_final(cfg: dict) -> list[Condition]:
+    """Exercise 7, stage 2: each scheme at its validation-selected strength, fresh seeds.
+    The rates here are placeholders, replaced from the selection file before training."""
+    e = cfg["experiments"]["noise"]
+    return [_noise_condition(cfg, "noise_final", m, float(grid[0]), name=m)
+            for m, grid in e["methods"].items()]
+
+
+@experiment("capacity")
+def capacity(cfg: dict) -> list[Condition]:
+    """Exercise 8: hidden width x (no dropout, dropout)."""
+    e = cfg["experiments"]["capacity"]
+    return [base_condition(cfg, "capacity", name=f"h={w},{rates_name(*r)}", hidden=int(w),
+                           rates=tuple(r), factors={"width": int(w),
+                                                    "dropout": "on" if any(r) else "off"})
+            for w in e["widths"] for r in e["rates"]]
+
+
+@experiment("ternary")
+def ternary(cfg: dict) -> list[Condition]:
+    """Exercise 9: ternary masks over their zero probability a, against Bernoulli dropout with
+    the same mask variance (1 - p = 0.9 (1 - a))."""
+    e = cfg["experiments"]["ternary"]
+    out = []
+    for a in e["zero_probability"]:
+        p = round(1 - 0.9 * (1 - float(a)), 6)
+        out.append(base_condition(cfg, "ternary", name=f"ternary,a={a:g}", noise="ternary",
+                                  rates=(float(a), float(a)), probe=True,
+                                  factors={"scheme": "ternary", "a": float(a), "p": p}))
+        out.append(base_condition(cfg, "ternary", name=f"bernoulli,p={p:g}", noise="dropout",
+                                  rates=(p, p), probe=True,
+                                  factors={"scheme": "bernoulli", "a": float(a), "p": p}))
+    return out
+
+
+@experiment("sanity")
+def sanity(cfg: dict) -> list[Condition]:
+    """Exercise 10: our dropout vs torch's, vanilla vs inverted, and a drop-rate sweep."""
+    e = cfg["experiments"]["sanity"]
+    ref = tuple(float(x) for x in cfg["training"]["rates"])
+    out = [base_condition(cfg, "sanity", name=f"{noise},{rates_name(*ref)}", noise=noise,
+                          rates=ref, probe=True, factors={"role": role})
+           for noise, role in (("dropout", "reference"), ("torch_dropout", "torch"),
+                               ("dropout_vanilla", "vanilla"))]
+    out += [base_condition(cfg, "sanity", name=f"sweep,p={p:g}", rates=(float(p), float(p)),
+                           factors={"role": "sweep", "p": float(p)}) for p in e["sweep"]]
+    return out
+
+
+CONFIG_BLOCK = {"noise_tuning": "noise", "noise_final": "noise"}
+
+
 def enabled(cfg: dict) -> list[str]:
     return [name for name in EXPERIMENTS
-            if cfg["experiments"].get(name, {}).get("enabled", False)]
+            if cfg["experiments"].get(CONFIG_BLOCK.get(name, name), {}).get("enabled", False)]

@@ -173,3 +173,66 @@ def exercise_6(res: Results, out: Path) -> dict[str, Path]:
     _lines_with_bands(ax, ends, "factor_p", "factor_method", "endpoint", res.level,
                       "drop probability p (both layers)", "test accuracy (%)", 100, METHOD_NAMES)
     return {"sweep": _save(fig, out / "ex6_sweep.png")}
+
+
+def exercise_7(res: Results, out: Path) -> dict[str, Path]:
+    tune, final = res.ends("noise_tuning"), res.ends("noise_final")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    _lines_with_bands(axes[0], tune, "factor_strength", "factor_method", "val_endpoint",
+                      res.level, "noise strength (each scheme's own scale)",
+                      "validation accuracy (%)", 100)
+    axes[0].set_title(f"tuning ({tune['seed'].nunique()} tuning seeds)")
+    from . import stats
+
+    order = sorted(final["condition"].unique(), key=lambda c: (c != "dropout", c))
+    ests = [stats.mean_ci(final.loc[final["condition"] == c, "endpoint"] * 100, res.level)
+            for c in order]
+    axes[1].errorbar(range(len(order)), [e.mean for e in ests],
+                     yerr=[[e.mean - e.lo for e in ests], [e.hi - e.mean for e in ests]],
+                     fmt="o", capsize=4, color="C0", zorder=3)
+    sns.stripplot(data=final.assign(acc=final["endpoint"] * 100), x="condition", y="acc",
+                  order=order, ax=axes[1], color="grey", alpha=0.5, size=4)
+    axes[1].set_xlabel("")
+    axes[1].set_ylabel("test accuracy (%)")
+    axes[1].set_title(f"selected strengths, fresh seeds (n = {final['seed'].nunique()})")
+    axes[1].tick_params(axis="x", rotation=20)
+    return {"noise": _save(fig, out / "ex7_noise.png")}
+
+
+def exercise_8(res: Results, out: Path) -> dict[str, Path]:
+    ends = res.ends("capacity")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    _lines_with_bands(axes[0], ends, "factor_width", "factor_dropout", "endpoint", res.level,
+                      "hidden width", "test accuracy (%)", 100)
+    _lines_with_bands(axes[1], ends, "factor_width", "factor_dropout", "gap", res.level,
+                      "hidden width", "train − test accuracy (pp)", 100)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+    return {"capacity": _save(fig, out / "ex8_capacity.png")}
+
+
+def exercise_9(res: Results, out: Path) -> dict[str, Path]:
+    ends = res.ends("ternary")
+    fig, ax = plt.subplots(1, 1, figsize=(7, 4.2))
+    _lines_with_bands(ax, ends, "factor_a", "factor_scheme", "endpoint", res.level,
+                      "ternary zero probability a (Bernoulli at p = 0.1 + 0.9a, same variance)",
+                      "test accuracy (%)", 100)
+    return {"ternary": _save(fig, out / "ex9_ternary.png")}
+
+
+def exercise_10(res: Results, out: Path) -> dict[str, Path]:
+    m = res.metrics[(res.metrics["experiment"] == "sanity")
+                    & res.metrics["condition"].str.startswith("sweep")]
+    c = curves(m, "sanity", ["train_loss", "test_loss"], res.level)
+    fig, ax = plt.subplots(1, 1, figsize=(8, 4.4))
+    palette = sns.color_palette("deep")
+    for i, cond in enumerate(sorted(c["condition"].unique())):
+        for metric, style in (("train_loss", "-"), ("test_loss", "--")):
+            g = c[(c["condition"] == cond) & (c["metric"] == metric)].sort_values("epoch")
+            ax.plot(g["epoch"], g["mean"], style, color=palette[i], label=f"{cond}: {metric}")
+            ax.fill_between(g["epoch"], g["lo"], g["hi"], color=palette[i], alpha=0.2, lw=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy")
+    ax.legend(fontsize=8)
+    ax.set_title("drop-rate sweep (same p on both layers)")
+    return {"sweep": _save(fig, out / "ex10_sweep.png")}

@@ -73,8 +73,9 @@ class VanillaDropout(Noise):
     name = "dropout_vanilla"
     strength = "drop probability p"
 
-    def train(self, h, rate, ctx):
-        return h * (ctx.streams.rand(*h.shape[1:]) < 1.0 - _col(rate)).to(h.dtype)
+    def train(self, h, rate, ctx):  # the same masks as inverted dropout, without the 1/(1-p)
+        keep = ctx.streams.keep_mask(tuple(h.shape[1:]), 1.0 - rate.view(-1))
+        return h * keep.to(h.dtype)
 
     def eval(self, h, rate):
         return h * (1.0 - _col(rate))

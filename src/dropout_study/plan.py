@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-from .experiments import EXPERIMENTS, enabled
+from .experiments import EXPERIMENTS, enabled, seeds as experiment_seeds
 from .spec import Condition, JobSpec
 
 DATA_PATH = "results/data/fashion-mnist.pt"
+NOISE_SELECTION = "results/noise_selection.json"
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -19,7 +20,7 @@ def experiment_jobs(cfg: dict, name: str) -> list[JobSpec]:
     groups: dict[tuple, list[Condition]] = {}
     for c in conditions:
         groups.setdefault(c.batch_key(), []).append(c)
-    seeds = list(range(cfg["seeds"]))
+    seeds = experiment_seeds(cfg, name)
     jobs = []
     for group in groups.values():
         for conds in _chunks(group, cfg["conditions_per_job"]):
@@ -28,7 +29,8 @@ def experiment_jobs(cfg: dict, name: str) -> list[JobSpec]:
                     experiment=name, job=f"j{len(jobs):03d}", conditions=conds, seeds=block,
                     data_path=DATA_PATH, device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
-                    divergence_loss=cfg["training"].get("divergence_loss", 100.0)))
+                    divergence_loss=cfg["training"].get("divergence_loss", 100.0),
+                    rates_from=NOISE_SELECTION if name == "noise_final" else None))
     return jobs
 
 

@@ -56,6 +56,14 @@ SECTIONS = [
             analysis.exercise_5, figures.exercise_5),
     Section(6, "Dropout on the weights instead of the activations", ("weight_dropout",),
             analysis.exercise_6, figures.exercise_6),
+    Section(7, "Another way to inject noise: can it beat dropout?",
+            ("noise_tuning", "noise_final"), analysis.exercise_7, figures.exercise_7),
+    Section(8, "Capacity: is dropout worth more in wider networks?", ("capacity",),
+            analysis.exercise_8, figures.exercise_8),
+    Section(9, "Ternary noise on {0, γ/2, γ}", ("ternary",),
+            analysis.exercise_9, figures.exercise_9),
+    Section(10, "Sanity rows: our dropout, torch's, vanilla and inverted, a rate sweep",
+            ("sanity",), analysis.exercise_10, figures.exercise_10),
 ]
 
 

@@ -54,6 +54,9 @@ class JobSpec:
     divergence_loss: float = 100.0
     eval_chunk: int = 2500
     probe_steps: list[int] = field(default_factory=lambda: [0, 1, 3, 10, 30, 100])
+    # exercise 7: a JSON file {condition name: [rate1, rate2]} chosen on validation by an
+    # earlier stage; the conditions named in it take those rates before training
+    rates_from: str | None = None
 
     @property
     def models(self) -> list[tuple[Condition, int]]:

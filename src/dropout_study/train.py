@@ -323,7 +323,20 @@ class Trainer:
         atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
 
 
+def apply_selection(spec: JobSpec) -> JobSpec:
+    """Give the conditions the rates an earlier (validation) stage selected for them."""
+    import dataclasses
+
+    if not spec.rates_from:
+        return spec
+    chosen = json.loads(Path(spec.rates_from).read_text())
+    spec.conditions = [dataclasses.replace(c, rates=tuple(chosen[c.name]["rates"]))
+                       if c.name in chosen else c for c in spec.conditions]
+    return spec
+
+
 def run_job(spec: JobSpec, out_dir: str | Path, progress: bool | None = None) -> None:
+    spec = apply_selection(spec)
     device = resolve_device(spec.device)
     set_determinism(spec.deterministic)
     out_dir = Path(out_dir)

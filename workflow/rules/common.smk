@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
-from dropout_study.plan import all_jobs
+from dropout_study.plan import NOISE_SELECTION, all_jobs
 
 
 configfile: "config.yaml"

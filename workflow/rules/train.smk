@@ -2,6 +2,7 @@
 rule train:
     input:
         data="results/data/fashion-mnist.pt",
+        selection=lambda w: NOISE_SELECTION if w.experiment == "noise_final" else [],
     output:
         metrics="results/runs/{experiment}/{job}/metrics.parquet",
         runs="results/runs/{experiment}/{job}/runs.parquet",
@@ -10,7 +11,7 @@ rule train:
         outdir=lambda w: job_dir(w.experiment, w.job),
     log:
         "logs/train/{experiment}/{job}.log",
-    threads: 64  # capped at --cores: torch uses every core it is given
+    threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
     resources:
         mem_mb=3000,
     shell:
@@ -49,7 +50,7 @@ rule test_time:
         device=STUDY["device"],
     log:
         "logs/test_time/{job}.log",
-    threads: 64
+    threads: STUDY.get("threads_per_job") or 1024
     shell:
         "OMP_NUM_THREADS={threads} dropout-study test-time --weights {params.weights} "
         "--condition {params.condition:q} --data {input.data} --passes {params.passes} "
@@ -68,3 +69,18 @@ rule aggregate_test_time:
     shell:
         "(dropout-study concat --out {output.mc} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
+
+
+# Exercise 7: the strengths chosen on validation by the tuning jobs feed the final jobs.
+rule select_noise:
+    input:
+        [f"{job_dir('noise_tuning', j.job)}/metrics.parquet" for j in JOBS.get("noise_tuning", [])],
+    output:
+        NOISE_SELECTION,
+    params:
+        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input),
+        k=STUDY["analysis"].get("endpoint_epochs", 3),
+    log:
+        "logs/select_noise.log",
+    shell:
+        "dropout-study select-noise --endpoint-epochs {params.k} --out {output} {params.dirs} 2> {log}"
