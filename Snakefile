@@ -7,6 +7,11 @@
 include: "workflow/rules/common.smk"
 
 
+localrules:
+    all,
+    resolved_config,
+
+
 rule all:
     input:
         "results/report.html",

@@ -151,3 +151,17 @@ def test_training_learns(small_dataset, tmp_path):
     assert (last["test_acc"] > 0.25).all()  # 1024 images, 12 steps: well above chance (0.1)
     assert last["train_loss"].mean() < first["train_loss"].mean()
     assert math.isclose(m["models_in_job"].iloc[0], 2)
+
+
+def test_same_spec_gives_bit_identical_tables_on_cpu(small_dataset, tmp_path):
+    _, path = small_dataset
+    spec = JobSpec("t", "j000", [cond(rates=(0.2, 0.5), epochs=2, probe=True)], [0, 1],
+                   data_path=str(path), device="cpu")
+    for name in ("a", "b"):
+        run_job(JobSpec.from_json(spec.to_json()), tmp_path / name, progress=False)
+    for table in ("metrics", "activations", "runs"):
+        a = pd.read_parquet(tmp_path / "a" / f"{table}.parquet")
+        b = pd.read_parquet(tmp_path / "b" / f"{table}.parquet")
+        timing = [c for c in a.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing),
+                                      check_exact=True)

@@ -43,3 +43,24 @@ def model_epochs(job: JobSpec, train_size: int) -> dict:
     return {"models": len(job.models), "epochs": c.epochs,
             "model_epochs": len(job.models) * c.epochs,
             "steps": math.ceil(train_size / c.batch_size) * c.epochs}
+
+
+# Seconds per model-epoch of the reference MLP on 50 000 images, batched, measured on a 2-core
+# CPU (dropout-study bench); the SLURM time limits are a generous multiple of this.
+CPU_SECONDS_PER_MODEL_EPOCH = 1.0
+GPU_SECONDS_PER_MODEL_EPOCH = 0.05
+
+
+def estimate_seconds(job: JobSpec, train_size: int, device: str = "cpu") -> float:
+    """A job's expected training time: model-epochs scaled by data size and layer sizes."""
+    c = job.conditions[0]
+    params = 784 * c.hidden + c.hidden * c.hidden + c.hidden * 10
+    scale = (train_size / 50_000) * (params / 268_032) * (1.5 if c.probe else 1.0)
+    rate = GPU_SECONDS_PER_MODEL_EPOCH if device == "cuda" else CPU_SECONDS_PER_MODEL_EPOCH
+    # evaluation of up to 30 000 images per epoch, in eval mode (a third of a training pass)
+    return len(job.models) * c.epochs * rate * (scale + 30_000 / 60_000 / 3)
+
+
+def runtime_minutes(job: JobSpec, train_size: int, device: str = "cpu") -> int:
+    """A SLURM time limit for the job: 3x the estimate plus 10 minutes of slack."""
+    return int(math.ceil(3 * estimate_seconds(job, train_size, device) / 60)) + 10

@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
-from dropout_study.plan import NOISE_SELECTION, all_jobs
+from dropout_study.plan import NOISE_SELECTION, all_jobs, runtime_minutes
 
 
 configfile: "config.yaml"
@@ -27,6 +27,8 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 JOBS = all_jobs(STUDY)
+TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
+DEVICE_KIND = "cuda" if STUDY["device"] == "cuda" else "cpu"
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}
 
 

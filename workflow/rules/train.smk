@@ -14,6 +14,10 @@ rule train:
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
     resources:
         mem_mb=3000,
+        runtime=lambda w: runtime_minutes(
+            JOB_INDEX[(w.experiment, w.job)], TRAIN_SIZE, DEVICE_KIND
+        ),
+        gpu=1 if STUDY["device"] == "cuda" else 0,
     shell:
         "OMP_NUM_THREADS={threads} dropout-study train --spec-json {params.spec:q} "
         "--out {params.outdir} 2> {log}"

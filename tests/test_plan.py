@@ -1,0 +1,62 @@
+import json
+
+import pytest
+
+from dropout_study.plan import all_jobs, runtime_minutes
+from dropout_study.selection import select_strengths
+from dropout_study.spec import JobSpec
+
+from .test_config import resolve
+
+
+def test_jobs_cover_every_condition_and_seed_once():
+    cfg = resolve(preset="quick")
+    for name, jobs in all_jobs(cfg).items():
+        pairs = [(c.name, s) for j in jobs for c, s in j.models]
+        assert len(pairs) == len(set(pairs)), name
+        for j in jobs:
+            assert len({c.batch_key() for c in j.conditions}) == 1
+            assert len(j.conditions) <= cfg["conditions_per_job"]
+            assert len(j.seeds) <= cfg["seeds_per_job"]
+
+
+def test_seeds_per_job_splits_seed_blocks():
+    cfg = resolve(seeds=10, seeds_per_job=4)
+    jobs = all_jobs(cfg)["layer_rates"]
+    assert sorted(len(j.seeds) for j in jobs if j.conditions[0].name == "p1=0,p2=0") == [2, 4, 4]
+
+
+def test_tuning_seeds_are_fresh_and_final_jobs_read_the_selection():
+    cfg = resolve()
+    jobs = all_jobs(cfg)
+    tuning = {s for j in jobs["noise_tuning"] for s in j.seeds}
+    final = {s for j in jobs["noise_final"] for s in j.seeds}
+    assert tuning and final and not tuning & final
+    assert all(j.rates_from for j in jobs["noise_final"])
+    spec = JobSpec.from_json(jobs["noise_final"][0].to_json())
+    assert spec.rates_from == jobs["noise_final"][0].rates_from
+
+
+def test_runtime_limit_grows_with_the_job():
+    cfg = resolve()
+    small, big = (all_jobs(resolve(preset=p))["long_training"][0] for p in ("smoke", "full"))
+    assert 10 < runtime_minutes(small, 4000) < runtime_minutes(big, 50000)
+    assert runtime_minutes(big, 50000, "cuda") < runtime_minutes(big, 50000, "cpu")
+    assert cfg["preset"] == "full"
+
+
+def test_selection_prefers_stable_settings_then_validation_accuracy():
+    import pandas as pd
+
+    rows, runs = [], []
+    for strength, val, diverged in ((0.1, 0.80, False), (0.3, 0.90, True), (0.5, 0.85, False)):
+        cond = f"x,s={strength}"
+        for epoch in (1, 2, 3):
+            rows.append({"experiment": "noise_tuning", "condition": cond, "seed": 1000,
+                         "epoch": epoch, "val_acc": val, "test_acc": 0.5, "train_eval_acc": 1.0,
+                         "test_loss": 1.0, "diverged": diverged})
+        runs.append({"experiment": "noise_tuning", "condition": cond, "seed": 1000,
+                     "diverged": diverged, "factor_method": "x", "factor_strength": strength})
+    chosen = select_strengths(pd.DataFrame(rows), pd.DataFrame(runs), k=2)
+    assert chosen["x"]["rates"] == [0.5, 0.5]
+    assert json.loads(json.dumps(chosen))["x"]["strength"] == pytest.approx(0.5)
