@@ -38,7 +38,8 @@ def test_smoke_preset_writes_tidy_results(smoke_run):
     assert len(per_run) == len(runs)
     expected = {"layer_rates": 4 * 2, "long_training": 2 * 2, "weight_decay": 2 * 3 * 2,
                 "weight_dropout": 3 * 2 * 2}
-    assert runs.groupby("experiment").size().to_dict() == expected
+    counts = runs.groupby("experiment").size().to_dict()
+    assert {k: counts.get(k) for k in expected} == expected
     assert {"train_loss", "train_acc", "val_acc", "test_acc", "test_loss",
             "epoch_seconds"} <= set(m.columns)
     acts = pd.read_parquet(smoke_run / "results" / "activations.parquet")

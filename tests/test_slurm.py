@@ -15,7 +15,9 @@ import pytest
 from .conftest import ROOT, need
 from .slurm_cluster import Cluster
 
-pytestmark = [pytest.mark.integration, pytest.mark.slurm]
+pytestmark = [pytest.mark.integration, pytest.mark.slurm,
+              pytest.mark.skipif(os.environ.get("DROPOUT_STUDY_SLURM_TEST") != "1",
+                                 reason="set DROPOUT_STUDY_SLURM_TEST=1 (not yet verified in CI)")]
 
 
 @pytest.fixture(scope="module")
