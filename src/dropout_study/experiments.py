@@ -104,7 +104,7 @@ def noise_tuning(cfg: dict) -> list[Condition]:
 @experiment("noise_final")
 def noise_final(cfg: dict) -> list[Condition]:
     """Exercise 7, stage 2: each scheme at its validation-selected strength, fresh seeds.
-    The rates here are placeholders, replaced from the selection file before training."""
+    The rates given here are provisional: the selection file sets them before training."""
     e = cfg["experiments"]["noise"]
     return [_noise_condition(cfg, "noise_final", m, float(grid[0]), name=m)
             for m, grid in e["methods"].items()]

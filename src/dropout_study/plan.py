@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from .experiments import EXPERIMENTS, enabled, seeds as experiment_seeds
+from .experiments import EXPERIMENTS, enabled
+from .experiments import seeds as experiment_seeds
 from .spec import Condition, JobSpec
 
 DATA_PATH = "results/data/fashion-mnist.pt"

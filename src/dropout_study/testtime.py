@@ -29,7 +29,6 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     # bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 goes to bin 0
     idx = (conf * bins).ceil().long().clamp(1, bins) - 1
     shape = (*conf.shape[:-1], bins)
-    count = torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, torch.ones_like(conf))
     conf_sum = torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, conf)
     acc_sum = torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, correct)
     return (conf_sum - acc_sum).abs().sum(-1) / conf.shape[-1]
