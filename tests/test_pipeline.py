@@ -14,10 +14,19 @@ from .conftest import ROOT, need
 pytestmark = pytest.mark.integration
 
 
+def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+            "--configfile", str(ROOT / "config.yaml"), "--directory", str(workdir), *args]
+
+
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--configfile", str(ROOT / "config.yaml"), "--directory", str(workdir), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(snakemake_cmd(workdir, *args), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def without_timings(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    return df.drop(columns=[c for c in df.columns if "seconds" in c])
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +66,35 @@ def test_report_answers_exercises_with_embedded_figures(smoke_run):
         assert base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n"
     assert "[" in html and "pp" in html  # intervals are shown
     assert "Provenance" in html and "torch" in html
+
+
+def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_factory):
+    """kill -9 of the whole run (Snakemake and its jobs) midway, then the same command with
+    --rerun-incomplete: the study finishes, and its metrics equal the uninterrupted run's."""
+    import os
+    import signal
+    import time
+
+    work = tmp_path_factory.mktemp("killed")
+    args = ("--cores", "2", "--config", "preset=smoke")
+    proc = subprocess.Popen(snakemake_cmd(work, *args), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = work / "results" / "runs"
+    deadline = time.monotonic() + 600
+    while len(list(runs.glob("*/*/metrics.parquet"))) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (work / "results" / "metrics.parquet").exists()
+    assert list((work / ".snakemake" / "locks").glob("*.lock")), "no lock left to test"
+
+    out = snakemake(work, *args, "--rerun-incomplete")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "stale lock" in out.stderr
+    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
+                                  without_timings(work / "results" / "metrics.parquet"),
+                                  check_exact=True)
 
 
 def test_a_rerun_does_nothing(smoke_run):

@@ -60,3 +60,24 @@ def test_selection_prefers_stable_settings_then_validation_accuracy():
     chosen = select_strengths(pd.DataFrame(rows), pd.DataFrame(runs), k=2)
     assert chosen["x"]["rates"] == [0.5, 0.5]
     assert json.loads(json.dumps(chosen))["x"]["strength"] == pytest.approx(0.5)
+
+
+def test_schedule_packs_jobs_on_slots_and_waits_for_dependencies():
+    from dropout_study.plan import schedule
+
+    assert schedule({"a": [3.0, 2.0, 1.0]}, slots=1) == 6.0
+    assert schedule({"a": [3.0, 2.0, 1.0]}, slots=2) == 3.0  # 3 | 2+1
+    # b's jobs start only once all of a's are done, even with a slot free
+    assert schedule({"a": [4.0], "b": [1.0, 1.0]}, slots=3, after={"b": "a"}) == 5.0
+    assert schedule({"a": [4.0], "c": [1.0, 1.0]}, slots=3) == 4.0
+
+
+def test_wall_estimate_calibrates_on_this_device_and_scales_with_the_study():
+    from dropout_study.plan import estimate_wall
+
+    smoke = resolve(preset="smoke")
+    small = estimate_wall(smoke, "cpu", cores=2, log=lambda m: None)
+    bigger = estimate_wall(resolve(preset="smoke", seeds=4), "cpu", cores=2, log=lambda m: None)
+    assert small["device"] == "cpu" and small["parallel_jobs"] == 2  # threads_per_job: 1
+    assert 0 < small["job_seconds"] < bigger["job_seconds"]
+    assert small["wall_seconds"] < small["job_seconds"] + 60  # two jobs at a time overlap

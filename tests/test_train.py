@@ -141,6 +141,45 @@ def test_resume_from_checkpoint_gives_identical_numbers(small_dataset, tmp_path)
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
 
 
+def test_a_killed_training_process_resumes_to_the_same_numbers(small_dataset, tmp_path):
+    """SIGKILL a real ``dropout-study train`` process once it has checkpointed an epoch, run
+    the same command again, and compare with an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, path = small_dataset
+    spec = JobSpec("t", "j000", [cond(rates=(0.2, 0.5), epochs=40, checkpoint_every=1,
+                                      probe=True)], [0, 1], data_path=str(path), device="cpu")
+    run_job(JobSpec.from_json(spec.to_json()), tmp_path / "straight", progress=False)
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dropout_study.cli", "train", "--spec-json", spec.to_json(),
+           "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    ckpt = out / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    assert not (out / "metrics.parquet").exists()
+    killed_at = torch.load(ckpt, weights_only=False)["state"]["epoch"]
+    assert 1 <= killed_at < 40
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"at epoch {killed_at}" in again.stderr  # it resumed, not restarted
+    for name in ("metrics", "activations", "runs"):
+        a = pd.read_parquet(tmp_path / "straight" / f"{name}.parquet")
+        b = pd.read_parquet(out / f"{name}.parquet")
+        drop = [c for c in a.columns if "seconds" in c]
+        pd.testing.assert_frame_equal(a.drop(columns=drop), b.drop(columns=drop),
+                                      check_exact=True)
+
+
 def test_training_learns(small_dataset, tmp_path):
     _, path = small_dataset
     spec = JobSpec("t", "j000", [cond(rates=(0.2, 0.5), epochs=3)], [0, 1],

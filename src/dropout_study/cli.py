@@ -76,7 +76,17 @@ def _cmd_plan(a: argparse.Namespace) -> None:
         total["model_epochs"] += n_me
     print(f"{'total':>16}: {total['jobs']:4d} jobs, {total['models']:5d} models, "
           f"{total['model_epochs']:7d} model-epochs on {train_size} training images")
-    print(json.dumps({"preset": cfg["preset"], **total, "train_size": train_size}))
+    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    if a.estimate:
+        from .plan import estimate_wall
+
+        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.info("%s", m))
+        h, rem = divmod(est["wall_seconds"], 3600)
+        print(f"estimated wall time with --cores {est['cores']} on {est['device']}: "
+              f"{h} h {rem // 60} min ({est['parallel_jobs']} training job(s) at a time, "
+              f"{est['threads_per_job']} thread(s) each)")
+        summary |= est
+    print(json.dumps(summary))
 
 
 def _cmd_bench(a: argparse.Namespace) -> None:
@@ -187,7 +197,7 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("files", nargs="+")
     cc.set_defaults(fn=_cmd_concat)
 
-    for name, fn, hlp in (("plan", _cmd_plan, "jobs and model-epochs a preset needs"),
+    for name, fn, hlp in (("plan", _cmd_plan, "jobs, model-epochs and estimated wall time of a preset"),
                           ("check-config", _cmd_check_config, "validate the configuration")):
         c = sub.add_parser(name, help=hlp)
         c.add_argument("--config", default="config.yaml")
@@ -195,6 +205,13 @@ def parser() -> argparse.ArgumentParser:
                        help="override, as with snakemake --config (e.g. preset=quick)")
         if name == "check-config":
             c.add_argument("--show", action="store_true")
+        else:
+            c.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=True,
+                           help="estimate the wall time from a short calibration on this device")
+            c.add_argument("--cores", type=int, default=None,
+                           help="as snakemake --cores (default: all of this machine's)")
+            c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                           help="calibrate on this device (default: the config's)")
         c.set_defaults(fn=fn)
     return p
 

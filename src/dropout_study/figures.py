@@ -71,18 +71,23 @@ def exercise_3(res: Results, out: Path) -> dict[str, Path]:
     a["predicted"] = closed_form(a["var_pre"], a["mean_pre"], a["rate"])
     a["ratio"] = a["var_post"] / a["predicted"]
     layers = sorted(a["layer"].unique())
-    fig, axes = plt.subplots(1, len(layers) + 1, figsize=(5 * (len(layers) + 1), 4.2))
+    fig, axes = plt.subplots(1, len(layers) + 1, figsize=(5.4 * (len(layers) + 1), 4.4),
+                             layout="constrained")
     from . import stats
 
-    def agg(g, col):
-        ests = [stats.mean_ci(x[col], res.level) for _, x in g.groupby("epoch")]
-        return (np.array(sorted(g["epoch"].unique())), *(np.array([getattr(e, f) for e in ests])
-                                                         for f in ("mean", "lo", "hi")))
+    def agg(g, col, log=False):
+        """Per epoch, mean and interval over seeds; on the log scale for a variance (a
+        geometric mean, whose interval stays positive)."""
+        f = np.log if log else (lambda v: v)
+        inv = np.exp if log else (lambda v: v)
+        ests = [stats.mean_ci(f(x[col].dropna()), res.level) for _, x in g.groupby("epoch")]
+        return (np.array(sorted(g["epoch"].unique())),
+                *(inv(np.array([getattr(e, k) for e in ests])) for k in ("mean", "lo", "hi")))
 
     palette = sns.color_palette("deep")
     for ax, layer in zip(axes, layers, strict=False):
         g = a[a["layer"] == layer]
-        i = 0
+        i, means = 0, []
         for cond in sorted(g["condition"].unique()):
             gc = g[g["condition"] == cond]
             rate = gc["rate"].iloc[0]
@@ -90,12 +95,16 @@ def exercise_3(res: Results, out: Path) -> dict[str, Path]:
                 [("var_pre", "train, before mask"), ("var_post", "train, after mask"),
                  ("var_eval", "eval mode")]
             for col, what in series:
-                x, m, lo, hi = agg(gc, col)
+                x, m, lo, hi = agg(gc, col, log=True)
                 band(ax, np.maximum(x, 1e-3), m, lo, hi, f"{cond}: {what}", palette[i])
+                means.append(m[np.isfinite(m)])
                 i += 1
         ax.set_xscale("log")
+        ax.set_yscale("log")
+        span = np.concatenate(means)  # the means set the range; a two-seed band may leave it
+        ax.set_ylim(span.min() / 3, span.max() * 3)
         ax.set_xlabel("epoch (log scale; first points are early steps)")
-        ax.set_ylabel("variance over probe examples x units")
+        ax.set_ylabel("variance over probe examples x units (geometric mean)")
         ax.set_title(f"hidden layer {layer}")
         ax.legend(fontsize=7)
     ax = axes[-1]

@@ -65,3 +65,133 @@ def estimate_seconds(job: JobSpec, train_size: int, device: str = "cpu") -> floa
 def runtime_minutes(job: JobSpec, train_size: int, device: str = "cpu") -> int:
     """A SLURM time limit for the job: 3x the estimate plus 10 minutes of slack."""
     return int(math.ceil(3 * estimate_seconds(job, train_size, device) / 60)) + 10
+
+
+# -- the wall-time estimate, from a short calibration on this device -----------------------------
+
+JOB_STARTUP_SECONDS = 8.0  # a training process: Python, torch import, data load (measured: 6-9 s)
+REPORT_SECONDS = 40.0  # aggregation, figures and the pandoc render of the quick preset (measured)
+
+
+def _synthetic_data(device, n_train: int, n_eval: int):
+    import torch
+
+    from .train import DeviceData, Split
+
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> Split:
+        return Split(torch.rand(n, 784, generator=g).to(device),
+                     torch.randint(0, 10, (n,), generator=g).to(device))
+
+    ev = split(n_eval)
+    return DeviceData(split(n_train), ev, ev, ev, ev.x[:64])
+
+
+def calibrate_job(job: JobSpec, device, steps: int = 6) -> dict:
+    """Time a few training steps and one evaluation chunk of a job's shape (noise scheme, width,
+    number of models) on synthetic data: seconds per training step and per evaluated image."""
+    import dataclasses
+    import time
+
+    import torch
+
+    from .train import Trainer, evaluate
+
+    c = dataclasses.replace(job.conditions[0], probe=False, epochs=1, drop_last=True)
+    spec = dataclasses.replace(job, conditions=[c] * len(job.conditions), rates_from=None)
+    data = _synthetic_data(device, c.batch_size * (steps + 2), 2 * job.eval_chunk)
+    trainer = Trainer(spec, data, device)
+    trainer.train_epoch(1)  # warm-up epoch (allocator, kernels) of steps+2 steps, then timed
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    trainer.train_epoch(2)
+    sync()
+    step = (time.perf_counter() - t0) / trainer.steps_per_epoch
+    evaluate(trainer.model, data.val, job.eval_chunk)  # warm-up
+    sync()
+    t0 = time.perf_counter()
+    evaluate(trainer.model, data.val, job.eval_chunk)
+    sync()
+    return {"step": step, "eval_image": (time.perf_counter() - t0) / len(data.val.y)}
+
+
+def job_seconds(job: JobSpec, cal: dict, train_size: int, n_val: int, n_test: int) -> float:
+    """Startup, training steps, and the three per-epoch evaluations (train slice, val, test)."""
+    c = job.conditions[0]
+    steps = max(1, train_size // c.batch_size) if c.drop_last else math.ceil(train_size / c.batch_size)
+    evaluated = min(train_size, n_val) + n_val + n_test
+    return JOB_STARTUP_SECONDS + c.epochs * (steps * cal["step"] + evaluated * cal["eval_image"])
+
+
+def schedule(durations: dict[str, list[float]], slots: int,
+             after: dict[str, str] | None = None) -> float:
+    """Wall time of greedy list scheduling on ``slots`` workers; ``after`` maps an experiment
+    to one whose jobs must all finish first (the DAG edge exercise 7 has)."""
+    import heapq
+
+    after = after or {}
+    free = [0.0] * max(1, slots)
+    finished: dict[str, float] = {}
+    order = sorted(durations, key=lambda n: n in after)  # dependants last
+    for name in order:
+        ready = finished.get(after[name], 0.0) if name in after else 0.0
+        end = ready
+        for d in sorted(durations[name], reverse=True):
+            start = max(heapq.heappop(free), ready)
+            heapq.heappush(free, start + d)
+            end = max(end, start + d)
+        finished[name] = end
+    return max(finished.values(), default=0.0)
+
+
+def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None,
+                  log=print) -> dict:
+    """Calibrate each distinct job shape on this device, then simulate the schedule that
+    ``snakemake --cores <cores>`` would run. Returns seconds and the inputs of the estimate."""
+    import os
+
+    import torch
+
+    from .device import resolve_device
+
+    device = resolve_device(device_name if device_name != "auto" else cfg["device"])
+    cores = cores or os.cpu_count() or 1
+    threads = cfg.get("threads_per_job") or cores
+    slots = 1 if device.type == "cuda" else max(1, cores // min(threads, cores))
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, cores))
+    train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
+    n_val = cfg["data"]["validation_size"]
+    jobs = all_jobs(cfg)
+    cache: dict[tuple, dict] = {}
+    durations: dict[str, list[float]] = {}
+    try:
+        for name, js in jobs.items():
+            for j in js:
+                c = j.conditions[0]
+                key = (c.noise, c.hidden, c.batch_size, len(j.models))
+                if key not in cache:
+                    cache[key] = calibrate_job(j, device)
+                    log(f"calibrated {c.noise:>17} width {c.hidden:4d}, {len(j.models):3d} models: "
+                        f"{cache[key]['step'] * 1e3:7.1f} ms/step")
+                durations.setdefault(name, []).append(
+                    job_seconds(j, cache[key], train_size, n_val, 10000))
+    finally:
+        torch.set_num_threads(saved_threads)
+    tt = cfg["experiments"].get("test_time", {})
+    if tt.get("enabled") and "layer_rates" in jobs:  # evaluation-only passes over the test set
+        # one job per seed block of the condition; a stochastic pass costs about an eval pass
+        ref_job = jobs["layer_rates"][0]
+        c = ref_job.conditions[0]
+        per_model = cache[(c.noise, c.hidden, c.batch_size, len(ref_job.models))]["eval_image"] \
+            / len(ref_job.models)
+        durations["test_time"] = [
+            JOB_STARTUP_SECONDS + sum(tt.get("passes", [1])) * 10000 * per_model * len(block)
+            for block in _chunks(list(range(cfg["seeds"])), cfg["seeds_per_job"])]
+    after = {"noise_final": "noise_tuning", "test_time": "layer_rates"}
+    wall = schedule(durations, slots, after) + REPORT_SECONDS
+    return {"wall_seconds": round(wall), "device": str(device), "cores": cores,
+            "threads_per_job": min(threads, cores), "parallel_jobs": slots,
+            "job_seconds": round(sum(sum(d) for d in durations.values()))}

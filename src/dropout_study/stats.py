@@ -92,7 +92,7 @@ def paired_family(pairs: dict[str, tuple], level: float = 0.95) -> dict[str, tup
     raw = [paired_diff(*pairs[k], level=level) for k in names]
     reject, alphas = holm([e.p for e in raw], 1 - level)
     out = {}
-    for k, e, r, a in zip(names, raw, reject, alphas, strict=True):
+    for k, r, a in zip(names, reject, alphas, strict=True):
         adj = paired_diff(*pairs[k], level=1 - a)
         out[k] = (adj, bool(r and adj.excludes_zero()))
     return out

@@ -165,7 +165,8 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def _probe(self, epoch: float, step: int) -> None:
         stats = activation_stats(self.model, self.data.probe, self.probe_streams)
-        stats = {k: v.cpu() for k, v in stats.items()}
+        dead = ~self.state.alive.cpu()  # a diverged model is parked at zero: no statistics
+        stats = {k: v.cpu().masked_fill(dead.view(-1, 1), math.nan) for k, v in stats.items()}
         for m, (cond, seed) in enumerate(self.spec.models):
             for layer in range(stats["var_pre"].shape[1]):
                 self.state.act_rows.append({

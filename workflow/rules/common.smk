@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
+from dropout_study.locks import clear_stale_locks, record_owner
 from dropout_study.plan import NOISE_SELECTION, all_jobs, runtime_minutes
 
 
@@ -25,6 +26,18 @@ try:
     STUDY = study_config.resolve(config, CLI_CONFIG)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
+
+# A run killed with kill -9 leaves Snakemake's locks behind; remove them when their owner is
+# provably gone, so that `snakemake --rerun-incomplete` alone resumes the study.
+_STALE = clear_stale_locks()
+if _STALE:
+    print(f"dropout-study: removed {len(_STALE)} stale lock(s) of a killed run "
+          "(its process is gone)", file=sys.stderr)
+
+
+onstart:
+    record_owner()
+
 
 JOBS = all_jobs(STUDY)
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
