@@ -54,11 +54,19 @@ def _running(name: str) -> bool:
     return subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
 
 
+# The executor's job step (snakemake-executor-plugin-slurm-jobstep) drops every SLURM_*
+# variable but the job's identity before its nested srun, SLURM_CONF included, so srun inside
+# a job only finds a configuration at the default path, as on a real cluster.
+DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
+
+
 class Cluster:
     def __init__(self, directory: Path):
         self.dir = Path(directory)
         self.conf = self.dir / "slurm.conf"
         self.started: list[str] = []
+        self._saved_default: bytes | None = None
+        self._wrote_default = False
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
@@ -73,6 +81,11 @@ class Cluster:
         host = socket.gethostname().split(".")[0]
         self.conf.write_text(SLURM_CONF.format(host=host, d=self.dir, cpus=os.cpu_count(),
                                                mem=_memory_mb()))
+        if DEFAULT_CONF.exists():
+            self._saved_default = DEFAULT_CONF.read_bytes()
+        DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.conf, DEFAULT_CONF)
+        self._wrote_default = True
         self._start_munge()
         for daemon in ("slurmctld", "slurmd"):
             if not _running(daemon):
@@ -90,7 +103,7 @@ class Cluster:
                            + (self.dir / "slurmctld.log").read_text()[-2000:])
 
     def _start_munge(self) -> None:
-        if _running("munged"):
+        if _running("munged") and Path("/run/munge/munge.socket.2").exists():
             return
         key = Path("/etc/munge/munge.key")
         if not key.exists():
@@ -105,7 +118,7 @@ class Cluster:
 
     def jobs(self) -> list[str]:
         """Every job the controller has seen (finished ones included, for MinJobAge)."""
-        out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
+        out = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i|%j|%T|%k"],
                              capture_output=True, text=True, env=self.env(), check=True)
         return [line for line in out.stdout.splitlines() if line.strip()]
 
@@ -116,6 +129,12 @@ class Cluster:
             if name in self.started:
                 subprocess.run(["pkill", "-x", name], capture_output=True)
         self.started.clear()
+        if self._wrote_default:  # put back what was there before
+            if self._saved_default is None:
+                DEFAULT_CONF.unlink(missing_ok=True)
+            else:
+                DEFAULT_CONF.write_bytes(self._saved_default)
+            self._wrote_default = False
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper

@@ -2,10 +2,9 @@
 rule train:
     input:
         data="results/data/fashion-mnist.pt",
-        selection=lambda w: NOISE_SELECTION if w.experiment == "noise_final" else [],
     output:
-        metrics="results/runs/{experiment}/{job}/metrics.parquet",
-        runs="results/runs/{experiment}/{job}/runs.parquet",
+        metrics="results/runs/{experiment,(?!noise_final)[a-z_]+}/{job}/metrics.parquet",
+        runs="results/runs/{experiment,(?!noise_final)[a-z_]+}/{job}/runs.parquet",
     params:
         spec=job_spec_json,
         outdir=lambda w: job_dir(w.experiment, w.job),
@@ -21,6 +20,17 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} dropout-study train --spec-json {params.spec:q} "
         "--out {params.outdir} 2> {log}"
+
+
+# Exercise 7's final jobs: the same, once the tuning stage has chosen their strengths. A rule
+# of its own, so that a cluster groups them apart from the jobs they wait for.
+use rule train as train_selected with:
+    input:
+        data="results/data/fashion-mnist.pt",
+        selection=NOISE_SELECTION,
+    output:
+        metrics="results/runs/{experiment,noise_final}/{job}/metrics.parquet",
+        runs="results/runs/{experiment,noise_final}/{job}/runs.parquet",
 
 
 rule aggregate:
