@@ -53,7 +53,8 @@ def test_unknown_keys_and_presets_are_named():
 
 
 TYPED_KEYS = {  # key path -> a strategy of values the schema must refuse
-    ("seeds",): hs.one_of(hs.integers(max_value=0), hs.text(), hs.floats()),
+    ("seeds",): hs.one_of(hs.integers(max_value=0), hs.text(), hs.floats(),
+                          hs.just(1.0), hs.just(True)),
     ("seeds_per_job",): hs.one_of(hs.integers(max_value=0), hs.booleans()),
     ("device",): hs.text().filter(lambda s: s not in ("auto", "cpu", "cuda")),
     ("training", "lr"): hs.one_of(hs.floats(max_value=0), hs.text()),

@@ -78,9 +78,9 @@ def test_activation_statistics_match_a_hand_computation(data):
     t = trainer(data, [cond(rates=(0.0, 0.0))], [0])
     probe = data.probe[:8]
     s = activation_stats(t.model, probe, t.probe_streams)
-    w, b = t.model.weights[0][0], t.model.biases[0][0]
-    h1 = torch.relu(probe @ w + b)
-    h2 = torch.relu(h1 @ t.model.weights[1][0] + t.model.biases[1][0])
+    w, b = t.model.weights[0][0], t.model.biases[0][0]  # [out, in], as nn.Linear
+    h1 = torch.relu(probe @ w.T + b)
+    h2 = torch.relu(h1 @ t.model.weights[1][0].T + t.model.biases[1][0])
     for layer, h in ((0, h1), (1, h2)):
         flat = h.flatten().double()
         assert float(s["mean_pre"][0, layer]) == pytest.approx(float(flat.mean()), rel=1e-5)
@@ -204,3 +204,21 @@ def test_same_spec_gives_bit_identical_tables_on_cpu(small_dataset, tmp_path):
         timing = [c for c in a.columns if "seconds" in c]
         pd.testing.assert_frame_equal(a.drop(columns=timing), b.drop(columns=timing),
                                       check_exact=True)
+
+
+def test_batched_linear_gradients_are_those_of_x_wT_plus_b():
+    from dropout_study.model import BatchedLinear
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, 1, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(BatchedLinear.apply, (x, w, b))
+    # and without an input gradient (the first layer): same weight and bias gradients
+    out = BatchedLinear.apply(x.detach(), w, b)
+    ref = x.detach() @ w.transpose(1, 2) + b
+    torch.testing.assert_close(out, ref)
+    gw, gb = torch.autograd.grad(out.square().sum(), (w, b))
+    rw, rb = torch.autograd.grad(ref.square().sum(), (w, b))
+    torch.testing.assert_close(gw, rw)
+    torch.testing.assert_close(gb, rb)

@@ -367,7 +367,7 @@ def exercise_3(res: Results) -> dict:
         f"At the end of training ({last_epoch:g} epochs), dropout's mask multiplies the "
         f"train-time variance of the dropout model's activations by "
         + "; ".join(amp_text)
-        + f". Against the no-dropout model's activations the train-time variance is "
+        + ". Against the no-dropout model's activations the train-time variance is "
         + "; ".join(cross_text)
         + ". In eval mode, from initialisation to the last epoch, the variance goes "
         + "; ".join(evo_sentences) + ".")

@@ -54,9 +54,16 @@ def _message(err: jsonschema.ValidationError) -> str:
     return f"config key '{key}': {err.instance!r} is invalid: {err.message}"
 
 
+# JSON Schema counts 1.0 as an integer; a count of seeds or epochs written 1.0 is a slip that
+# would fail later, far from the config, so integers here are ints (and never booleans).
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, v: isinstance(v, int) and not isinstance(v, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
+
+
 def validate(cfg: dict, schema: dict | None = None) -> None:
     schema = schema or load_schema()
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError("invalid configuration: " + "; ".join(_message(e) for e in errors[:5]))

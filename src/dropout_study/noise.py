@@ -57,7 +57,7 @@ class Dropout(Noise):
     def mask(self, shape: tuple[int, ...], rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
         keep = 1.0 - rate.view(-1)
         inv = torch.where(keep > 0, 1.0 / keep, 0.0).view(-1, *[1] * (len(shape) - 1))
-        return torch.where(ctx.streams.keep_mask(tuple(shape[1:]), keep), inv, 0.0)
+        return ctx.streams.keep_mask(tuple(shape[1:]), keep) * inv  # 0 or 1/(1-p), exactly
 
     def train(self, h, rate, ctx):
         return h * self.mask(tuple(h.shape), rate, ctx)

@@ -53,9 +53,12 @@ class ModelStreams:
         bits = torch.stack([
             torch.randint(-2**31, 2**31 - 1, (half,), generator=g, device=self.device,
                           dtype=torch.int32) for g in self.generators]).view(torch.int16)
-        # as unsigned, u = bits + 32768 is uniform on [0, 65535]; keep iff u < keep * 65536
-        threshold = (keep.reshape(-1, 1) * 65536).round().to(torch.int32) - 32768
-        return (bits[:, :n] < threshold).view(-1, *shape)
+        # as unsigned, u = bits + 32768 is uniform on [0, 65535]; keep iff u < keep * 65536,
+        # i.e. bits <= round(keep * 65536) - 32769, compared in int16 (an int32 threshold
+        # would promote, and copy, every draw). keep = 1 keeps all; a keep below 1/65536 is
+        # rounded up to it.
+        threshold = ((keep.reshape(-1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+        return (bits[:, :n] <= threshold.to(torch.int16)).view(-1, *shape)
 
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]

@@ -15,6 +15,8 @@ import torch
 
 from .data import FashionMNIST
 from .device import resolve_device
+from .errors import UserError
+from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP
 from .noise import NoiseContext, scheme
 from .rng import ModelStreams
@@ -42,8 +44,12 @@ def scores(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]
             "ece": expected_calibration_error(probs, labels)}
 
 
-def load_models(weights_path: Path, condition: str, device: torch.device) -> tuple[BatchedMLP, list[int]]:
+def load_models(weights_path: Path, condition: str,
+                device: torch.device) -> tuple[BatchedMLP, list[int]]:
     blob = torch.load(weights_path, weights_only=False)
+    if blob.get("format") != MODEL_FORMAT:
+        raise UserError(f"{weights_path}: saved by another version of dropout-study (weight "
+                        "layout differs); re-run its training job (delete its directory)")
     rows = [r for r in blob["models"] if r["condition"] == condition and not r["diverged"]]
     if not rows:
         return None, []

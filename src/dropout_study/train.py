@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from .data import FashionMNIST
 from .device import code_version, device_name, resolve_device, set_determinism, versions
 from .io import atomic_write
+from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP, Taps
 from .noise import NoiseContext, scheme
 from .rng import ModelStreams
@@ -137,7 +138,8 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint(self, path: Path) -> None:
-        blob = {"digest": self.spec.digest(), "model": self.model.state_dict(),
+        blob = {"digest": self.spec.digest(), "format": MODEL_FORMAT,
+                "model": self.model.state_dict(),
                 "order": [g.get_state() for g in self.order],
                 "noise": [s.cpu() for s in self.noise_streams.state()],
                 "probe": [s.cpu() for s in self.probe_streams.state()],
@@ -148,8 +150,8 @@ class Trainer:
         if not path.exists():
             return False
         blob = torch.load(path, weights_only=False)
-        if blob["digest"] != self.spec.digest():
-            log.warning("%s belongs to another spec; starting afresh", path)
+        if blob["digest"] != self.spec.digest() or blob.get("format") != MODEL_FORMAT:
+            log.warning("%s belongs to another spec or code version; starting afresh", path)
             return False
         self.model.load_state_dict(blob["model"])
         for g, s in zip(self.order, blob["order"], strict=True):
@@ -196,8 +198,10 @@ class Trainer:
             global_step = (epoch - 1) * steps + step
             if c.probe and epoch == 1 and step in self.spec.probe_steps:
                 self._probe(global_step / steps, global_step)
-            idx = perm[:, step * bs:(step + 1) * bs]
-            x, y = tr.x[idx], tr.y[idx]
+            idx = perm[:, step * bs:(step + 1) * bs].reshape(-1)
+            # index_select, not x[idx]: the same rows, gathered about 5x faster on CPU
+            x = tr.x.index_select(0, idx).view(m, bs, -1)
+            y = tr.y.index_select(0, idx).view(m, bs)
             ctx = NoiseContext(self.noise_streams, progress=global_step / (steps * c.epochs))
             logits = self.model(x, train=True, ctx=ctx)
             losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
@@ -312,7 +316,7 @@ class Trainer:
         metrics = pd.DataFrame(st.rows).merge(keys, on=["condition", "seed"])
         if spec.conditions[0].save_weights:
             atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
-                {"state": self.model.state_dict(), "models": runs,
+                {"state": self.model.state_dict(), "format": MODEL_FORMAT, "models": runs,
                  "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
         if st.act_rows:
             acts = pd.DataFrame(st.act_rows).merge(keys, on=["condition", "seed"])
