@@ -97,6 +97,36 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
                                   check_exact=True)
 
 
+def test_keep_going_marks_a_failing_job_in_the_report_and_the_next_run_retries_it(
+        smoke_run, tmp_path_factory):
+    import shutil
+
+    work = tmp_path_factory.mktemp("keep_going") / "study"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    job = work / "results" / "runs" / "sanity" / "j000"
+    for name in ("metrics.parquet", "runs.parquet"):
+        (job / name).unlink()
+    (job / "spec.json").unlink()
+    (job / "spec.json").mkdir()  # the job cannot write its spec: it fails inside
+    args = ("--cores", "2", "--config", "preset=smoke")
+
+    out = snakemake(work, *args, "--keep-going")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "failed and are marked in the report" in out.stderr
+    html = (work / "results" / "report.html").read_text()
+    assert "Incomplete: 1 job(s) failed" in html and "sanity/j000" in html
+    assert "IsADirectoryError" in html
+
+    (job / "spec.json").rmdir()
+    out = snakemake(work, *args)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "retrying" in out.stderr and not (job / "failed.json").exists()
+    html = (work / "results" / "report.html").read_text()
+    assert "Incomplete" not in html
+    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
+                                  without_timings(work / "results" / "metrics.parquet"))
+
+
 def test_a_rerun_does_nothing(smoke_run):
     out = snakemake(smoke_run, "-n", "--cores", "1", "--config", "preset=smoke")
     assert out.returncode == 0

@@ -13,8 +13,11 @@ from .io import atomic_write
 def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]:
     out_dir = Path(out_dir)
     tables: dict[str, list[pd.DataFrame]] = {"metrics": [], "runs": [], "activations": []}
-    jobs = []
+    jobs, failed = [], []
     for d in map(Path, job_dirs):
+        if (d / "failed.json").exists():  # a job marked failed under --keep-going
+            failed.append(json.loads((d / "failed.json").read_text()) | {"dir": str(d)})
+            continue
         for name in tables:
             f = d / f"{name}.parquet"
             if f.exists():
@@ -31,5 +34,9 @@ def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
         atomic_write(out_dir / f"{name}.parquet", lambda tmp, df=df: df.to_parquet(tmp, index=False))
         counts[name] = len(df)
-    atomic_write(out_dir / "jobs.json", lambda tmp: Path(tmp).write_text(json.dumps(jobs, indent=1)))
+    atomic_write(out_dir / "jobs.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(jobs, indent=1)))
+    atomic_write(out_dir / "failed_jobs.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(failed, indent=1)))
+    counts["failed_jobs"] = len(failed)
     return counts

@@ -26,6 +26,7 @@ class Results:
     jobs: list[dict]
     cfg: dict
     extra: dict[str, pd.DataFrame] = field(default_factory=dict)  # evaluation-only tables
+    failed: list[dict] = field(default_factory=list)  # jobs marked failed (--keep-going)
     endpoints: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +53,9 @@ class Results:
         jobs = json.loads((results_dir / "jobs.json").read_text())
         extra = {name: read(name) for name in ("test_time", "test_time_models")
                  if (results_dir / f"{name}.parquet").exists()}
-        return cls(read("metrics"), read("runs"), read("activations"), jobs, cfg, extra)
+        failed_path = results_dir / "failed_jobs.json"
+        failed = json.loads(failed_path.read_text()) if failed_path.exists() else []
+        return cls(read("metrics"), read("runs"), read("activations"), jobs, cfg, extra, failed)
 
     def has(self, experiment: str) -> bool:
         if experiment in self.extra:

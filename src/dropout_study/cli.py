@@ -36,8 +36,16 @@ def _cmd_train(a: argparse.Namespace) -> None:
         spec.device = a.device
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "spec.json").write_text(spec.to_json())
-    run_job(spec, out, progress=a.progress)
+    try:
+        (out / "spec.json").write_text(spec.to_json())
+        run_job(spec, out, progress=a.progress)
+    except Exception as exc:
+        if a.on_failure != "mark":
+            raise
+        from .train import mark_failed
+
+        logging.exception("job %s/%s failed; marked as failed", spec.experiment, spec.job)
+        mark_failed(spec, out, exc)
 
 
 def _cmd_aggregate(a: argparse.Namespace) -> None:
@@ -149,6 +157,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when attached to a terminal)")
+    t.add_argument("--on-failure", choices=["fail", "mark"], default="fail",
+                   help="mark: an error inside the job writes failed.json and empty tables "
+                        "and exits 0, so that the report is still built and marks the job "
+                        "(what the rules use under snakemake --keep-going)")
     t.set_defaults(fn=_cmd_train)
 
     ag = sub.add_parser("aggregate", help="gather job tables into results/*.parquet")

@@ -82,11 +82,14 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
     res = Results.load(results_dir, cfg)
     sections = []
     for s in SECTIONS:
-        entry = {"key": s.key, "number": s.number, "title": s.title, "missing": None}
+        entry = {"key": s.key, "number": s.number, "title": s.title, "missing": None,
+                 "failed": [f"{f['experiment']}/{f['job']}" for f in res.failed
+                            if f["experiment"] in s.experiments]}
         absent = [e for e in s.experiments if not res.has(e)]
         if absent:
-            entry["missing"] = (f"no results for {', '.join(absent)} (disabled in the config, "
-                                "or its jobs failed under --keep-going)")
+            why = ("its jobs failed" if entry["failed"] else
+                   "disabled in the config, or its jobs failed under --keep-going")
+            entry["missing"] = f"no results for {', '.join(absent)} ({why})"
         else:
             try:
                 entry["figures"] = {k: f"figures/{p.name}" for k, p in s.draw(res, figures_dir).items()}
@@ -100,6 +103,8 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
     return {
         "title": cfg["report"].get("title", "dropout-study"),
         "preset": cfg["preset"], "sections": sections,
+        "failed_jobs": [{k: f[k] for k in ("experiment", "job", "conditions", "seeds", "error")}
+                        for f in res.failed],
         "config_yaml": yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None),
         "provenance": {
             "devices": devices, "versions": jobs[0]["versions"] if jobs else {},

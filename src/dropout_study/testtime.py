@@ -7,6 +7,7 @@ Monte-Carlo averages of the predicted probabilities over T passes (accuracy, NLL
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP
 from .noise import NoiseContext, scheme
 from .rng import ModelStreams
+
+log = logging.getLogger(__name__)
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> torch.Tensor:
@@ -121,7 +124,11 @@ def run(weights: Path, condition: str, data_path: Path, passes: list[int], out: 
     ds = FashionMNIST.load(data_path)
     x = ds.test_images.to(device=device, dtype=torch.float32).div_(255)
     y = ds.test_labels.to(device)
-    model, seeds = load_models(weights, condition, device)
+    if weights.exists():
+        model, seeds = load_models(weights, condition, device)
+    else:  # its training job failed (marked under --keep-going): nothing to evaluate
+        log.warning("%s is missing (did its training job fail?); no test-time rows", weights)
+        model, seeds = None, []
     if model is None:
         mc, per_model = pd.DataFrame(), pd.DataFrame()
     else:

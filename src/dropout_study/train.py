@@ -328,6 +328,23 @@ class Trainer:
         atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
 
 
+def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException) -> None:
+    """Record a job that failed: ``failed.json`` (what and why), then empty tables in place of
+    its results, so that the study's report is built and names the job instead of stopping."""
+    import traceback
+
+    out_dir = Path(out_dir)
+    info = {"experiment": spec.experiment, "job": spec.job,
+            "conditions": [c.name for c in spec.conditions], "seeds": spec.seeds,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exception(exc)[-6:]}
+    atomic_write(out_dir / "failed.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
+    empty = pd.DataFrame()
+    atomic_write(out_dir / "runs.parquet", lambda tmp: empty.to_parquet(tmp, index=False))
+    atomic_write(out_dir / "metrics.parquet", lambda tmp: empty.to_parquet(tmp, index=False))
+
+
 def apply_selection(spec: JobSpec) -> JobSpec:
     """Give the conditions the rates an earlier (validation) stage selected for them."""
     import dataclasses
@@ -335,8 +352,11 @@ def apply_selection(spec: JobSpec) -> JobSpec:
     if not spec.rates_from:
         return spec
     chosen = json.loads(Path(spec.rates_from).read_text())
+    unknown = [c.name for c in spec.conditions if c.name not in chosen]
+    if unknown:  # e.g. its tuning job failed: training with a default strength would mislead
+        raise RuntimeError(f"{spec.rates_from} selects no strength for {', '.join(unknown)}")
     spec.conditions = [dataclasses.replace(c, rates=tuple(chosen[c.name]["rates"]))
-                       if c.name in chosen else c for c in spec.conditions]
+                       for c in spec.conditions]
     return spec
 
 

@@ -39,7 +39,25 @@ onstart:
     record_owner()
 
 
+onsuccess:
+    _failed = Path("results/failed_jobs.json")
+    if _failed.exists() and json.loads(_failed.read_text()):
+        print(f"dropout-study: {len(json.loads(_failed.read_text()))} job(s) failed and are "
+              "marked in the report; run the same command again to retry them", file=sys.stderr)
+
+
 JOBS = all_jobs(STUDY)
+
+# Under --keep-going a job that fails is marked (failed.json, empty tables) so that the report
+# is still built and names it; without it, a failure stops the run as usual. A marked job is
+# retried by the next run: its marker and tables are removed before the DAG is built.
+ON_FAILURE = "mark" if getattr(workflow.execution_settings, "keep_going", False) else "fail"
+if workflow.is_main_process and not workflow.dryrun:
+    for _marker in sorted(Path("results/runs").glob("*/*/failed.json")):
+        for _name in ("metrics.parquet", "runs.parquet", "failed.json"):
+            (_marker.parent / _name).unlink(missing_ok=True)
+        print(f"dropout-study: retrying {_marker.parent}, marked failed by an earlier run",
+              file=sys.stderr)
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
 DEVICE_KIND = "cuda" if STUDY["device"] == "cuda" else "cpu"
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}

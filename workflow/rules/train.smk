@@ -8,6 +8,7 @@ rule train:
     params:
         spec=job_spec_json,
         outdir=lambda w: job_dir(w.experiment, w.job),
+        on_failure=ON_FAILURE,
     log:
         "logs/train/{experiment}/{job}.log",
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
@@ -19,7 +20,7 @@ rule train:
         gpu=1 if STUDY["device"] == "cuda" else 0,
     shell:
         "OMP_NUM_THREADS={threads} dropout-study train --spec-json {params.spec:q} "
-        "--out {params.outdir} 2> {log}"
+        "--out {params.outdir} --on-failure {params.on_failure} 2> {log}"
 
 
 # Exercise 7's final jobs: the same, once the tuning stage has chosen their strengths. A rule
@@ -41,6 +42,7 @@ rule aggregate:
         runs="results/runs.parquet",
         activations="results/activations.parquet",
         jobs="results/jobs.json",
+        failed="results/failed_jobs.json",
     params:
         dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input),
     log:

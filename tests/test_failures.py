@@ -1,0 +1,58 @@
+"""A job that fails inside, under --keep-going: marked, aggregated, named in the report."""
+
+import json
+
+import pandas as pd
+
+from dropout_study import cli
+from dropout_study.aggregate import aggregate
+from dropout_study.report import render_markdown
+from dropout_study.spec import Condition, JobSpec
+from dropout_study.train import run_job
+
+
+def spec(data_path, job="j000"):
+    return JobSpec("t", job, [Condition("t", "c", rates=(0.2, 0.5), epochs=1)], [0, 1],
+                   data_path=str(data_path), device="cpu")
+
+
+def test_a_failing_job_is_marked_aggregated_and_named(small_dataset, tmp_path):
+    _, path = small_dataset
+    good, bad = tmp_path / "t" / "j000", tmp_path / "t" / "j001"
+    run_job(spec(path), good, progress=False)
+    broken = spec(tmp_path / "no-such-data.pt", "j001").to_json()
+
+    # without --keep-going (the default) the job fails, with the file named
+    assert cli.main(["train", "--spec-json", broken, "--out", str(bad)]) != 0
+    assert not (bad / "metrics.parquet").exists()
+
+    assert cli.main(["train", "--spec-json", broken, "--out", str(bad),
+                     "--on-failure", "mark"]) == 0
+    failed = json.loads((bad / "failed.json").read_text())
+    assert failed["job"] == "j001" and failed["seeds"] == [0, 1]
+    assert "no-such-data.pt" in failed["error"]
+    assert pd.read_parquet(bad / "metrics.parquet").empty
+
+    counts = aggregate([good, bad], tmp_path / "results")
+    assert counts["failed_jobs"] == 1
+    assert len(pd.read_parquet(tmp_path / "results" / "metrics.parquet")) == 2  # 2 seeds x 1 epoch
+    listed = json.loads((tmp_path / "results" / "failed_jobs.json").read_text())
+    assert [(f["experiment"], f["job"]) for f in listed] == [("t", "j001")]
+
+
+def test_the_report_names_failed_jobs_and_marks_their_sections():
+    ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95,
+           "training": {"lr": 0.5}, "data": {"validation_size": 10, "split_seed": 0,
+                                             "train_size": None},
+           "config_yaml": "a: 1", "provenance": {
+               "runs": 0, "jobs": 0, "models": 0, "diverged": 0, "train_seconds": 0.0,
+               "devices": ["cpu"], "code_version": "x", "versions": {"torch": "2"}},
+           "failed_jobs": [{"experiment": "layer_rates", "job": "j001", "conditions": ["a"],
+                            "seeds": [0, 1], "error": "RuntimeError: out of memory"}],
+           "sections": [{"key": "exercise_1", "number": 1, "title": "Rates",
+                         "failed": ["layer_rates/j001"],
+                         "missing": "no results for layer_rates (its jobs failed)"}]}
+    md = render_markdown(ctx)
+    assert "Incomplete: 1 job(s) failed" in md
+    assert "`layer_rates/j001` (a; seeds 0, 1): RuntimeError: out of memory" in md
+    assert "not answered: no results for layer_rates (its jobs failed)" in md
