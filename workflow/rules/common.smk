@@ -51,11 +51,18 @@ JOBS = all_jobs(STUDY)
 # Under --keep-going a job that fails is marked (failed.json, empty tables) so that the report
 # is still built and names it; without it, a failure stops the run as usual. A marked job is
 # retried by the next run: its marker and tables are removed before the DAG is built.
-ON_FAILURE = "mark" if getattr(workflow.execution_settings, "keep_going", False) else "fail"
+def on_failure(wildcards):
+    """Evaluated per job, once the execution settings (--keep-going) are known."""
+    return "mark" if getattr(workflow.execution_settings, "keep_going", False) else "fail"
+
+
+# (The aggregate's list of failures goes too: Snakemake rebuilds a missing intermediate file
+# only for a job that has to run.)
 if workflow.is_main_process and not workflow.dryrun:
     for _marker in sorted(Path("results/runs").glob("*/*/failed.json")):
         for _name in ("metrics.parquet", "runs.parquet", "failed.json"):
             (_marker.parent / _name).unlink(missing_ok=True)
+        Path("results/failed_jobs.json").unlink(missing_ok=True)
         print(f"dropout-study: retrying {_marker.parent}, marked failed by an earlier run",
               file=sys.stderr)
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]

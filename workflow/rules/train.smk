@@ -8,7 +8,7 @@ rule train:
     params:
         spec=job_spec_json,
         outdir=lambda w: job_dir(w.experiment, w.job),
-        on_failure=ON_FAILURE,
+        on_failure=on_failure,
     log:
         "logs/train/{experiment}/{job}.log",
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
