@@ -10,6 +10,8 @@ from dropout_study.report import render_markdown
 from dropout_study.spec import Condition, JobSpec
 from dropout_study.train import run_job
 
+from .test_report import minimal_context
+
 
 def spec(data_path, job="j000"):
     return JobSpec("t", job, [Condition("t", "c", rates=(0.2, 0.5), epochs=1)], [0, 1],
@@ -41,17 +43,12 @@ def test_a_failing_job_is_marked_aggregated_and_named(small_dataset, tmp_path):
 
 
 def test_the_report_names_failed_jobs_and_marks_their_sections():
-    ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95,
-           "training": {"lr": 0.5}, "data": {"validation_size": 10, "split_seed": 0,
-                                             "train_size": None},
-           "config_yaml": "a: 1", "provenance": {
-               "runs": 0, "jobs": 0, "models": 0, "diverged": 0, "train_seconds": 0.0,
-               "devices": ["cpu"], "code_version": "x", "versions": {"torch": "2"}},
-           "failed_jobs": [{"experiment": "layer_rates", "job": "j001", "conditions": ["a"],
-                            "seeds": [0, 1], "error": "RuntimeError: out of memory"}],
-           "sections": [{"key": "exercise_1", "number": 1, "title": "Rates",
-                         "failed": ["layer_rates/j001"],
-                         "missing": "no results for layer_rates (its jobs failed)"}]}
+    ctx = minimal_context(
+        failed_jobs=[{"experiment": "layer_rates", "job": "j001", "conditions": ["a"],
+                      "seeds": [0, 1], "error": "RuntimeError: out of memory"}],
+        sections=[{"key": "exercise_1", "number": 1, "title": "Rates",
+                   "failed": ["layer_rates/j001"],
+                   "missing": "no results for layer_rates (its jobs failed)"}])
     md = render_markdown(ctx)
     assert "Incomplete: 1 job(s) failed" in md
     assert "`layer_rates/j001` (a; seeds 0, 1): RuntimeError: out of memory" in md

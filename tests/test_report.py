@@ -11,15 +11,21 @@ def test_crossrefs_are_numbered_for_pandoc():
     assert "@fig-unknown" in out
 
 
-def test_missing_sections_are_marked_not_dropped():
+def minimal_context(**over) -> dict:
+    """The smallest context the report templates render: provenance and no analysed section."""
     ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95,
            "training": {"lr": 0.5}, "data": {"validation_size": 10, "split_seed": 0,
                                              "train_size": None},
            "config_yaml": "a: 1", "provenance": {
                "runs": 0, "jobs": 0, "models": 0, "diverged": 0, "train_seconds": 0.0,
                "devices": ["cpu"], "code_version": "x", "versions": {"torch": "2"}},
-           "sections": [{"key": "exercise_1", "number": 1, "title": "Rates",
-                         "missing": "no results for layer_rates"}]}
+           "sections": []}
+    return ctx | over
+
+
+def test_missing_sections_are_marked_not_dropped():
+    ctx = minimal_context(sections=[{"key": "exercise_1", "number": 1, "title": "Rates",
+                                     "missing": "no results for layer_rates"}])
     md = render_markdown(ctx)
     assert "## Exercise 1: Rates" in md
     assert "not answered: no results for layer_rates" in md
