@@ -29,15 +29,29 @@ def _col(rate: torch.Tensor) -> torch.Tensor:
 
 
 class Noise:
-    """Base class: the identity. ``target`` says where the scheme acts."""
+    """Base class: the identity. ``target`` says where the scheme acts.
+
+    A *multiplicative* activation scheme multiplies ``h`` by a random factor that does not
+    depend on ``h``; it implements ``factor`` (None meaning 1) and gets ``train`` for free, and
+    the trainer can then run its hand-written forward/backward step (``BatchedMLP.sgd_step``).
+    Any other scheme overrides ``train`` (and sets ``multiplicative = False``): it is trained
+    through autograd.
+    """
 
     name: ClassVar[str] = "none"
     target: ClassVar[str] = "activation"  # or "weight"
     strength: ClassVar[str] = "none"  # what the rate means, for the report
     max_rate: ClassVar[float] = 1.0  # rates lie in [0, max_rate)
+    multiplicative: ClassVar[bool] = True
+
+    def factor(self, shape: tuple[int, ...], rate: torch.Tensor,
+               ctx: NoiseContext) -> torch.Tensor | None:
+        """The random factor [M, *shape[1:]], or None for the constant 1."""
+        return None
 
     def train(self, h: torch.Tensor, rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
-        return h
+        f = self.factor(tuple(h.shape), rate, ctx)
+        return h if f is None else h * f
 
     def eval(self, h: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
         return h
@@ -54,13 +68,12 @@ class Dropout(Noise):
     name = "dropout"
     strength = "drop probability p"
 
-    def mask(self, shape: tuple[int, ...], rate: torch.Tensor, ctx: NoiseContext) -> torch.Tensor:
+    def factor(self, shape, rate, ctx):
         keep = 1.0 - rate.view(-1)
-        inv = torch.where(keep > 0, 1.0 / keep, 0.0).view(-1, *[1] * (len(shape) - 1))
-        return ctx.streams.keep_mask(tuple(shape[1:]), keep) * inv  # 0 or 1/(1-p), exactly
+        inv = torch.where(keep > 0, 1.0 / keep, 0.0)
+        return ctx.streams.keep_mask(tuple(shape[1:]), keep, inv)  # 0 or 1/(1-p), exactly
 
-    def train(self, h, rate, ctx):
-        return h * self.mask(tuple(h.shape), rate, ctx)
+    mask = factor
 
     @staticmethod
     def multiplicative_variance(rate: float) -> float:
@@ -73,9 +86,8 @@ class VanillaDropout(Noise):
     name = "dropout_vanilla"
     strength = "drop probability p"
 
-    def train(self, h, rate, ctx):  # the same masks as inverted dropout, without the 1/(1-p)
-        keep = ctx.streams.keep_mask(tuple(h.shape[1:]), 1.0 - rate.view(-1))
-        return h * keep.to(h.dtype)
+    def factor(self, shape, rate, ctx):  # the same masks as inverted dropout, without 1/(1-p)
+        return ctx.streams.keep_mask(tuple(shape[1:]), 1.0 - rate.view(-1))
 
     def eval(self, h, rate):
         return h * (1.0 - _col(rate))
@@ -86,6 +98,7 @@ class TorchDropout(Noise):
 
     name = "torch_dropout"
     strength = "drop probability p"
+    multiplicative = False  # its masks come from torch's own kernel
 
     def train(self, h, rate, ctx):
         out = []
@@ -110,9 +123,9 @@ class GaussianMultiplicative(Noise):
     name = "gaussian"
     strength = "dropout-equivalent p (variance p/(1-p))"
 
-    def train(self, h, rate, ctx):
+    def factor(self, shape, rate, ctx):
         sigma = torch.sqrt(_col(rate) / (1.0 - _col(rate)))
-        return h * (1.0 + sigma * ctx.streams.randn(*h.shape[1:]))
+        return (sigma * ctx.streams.randn(*shape[1:])).add_(1.0)
 
     multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 
@@ -127,6 +140,7 @@ class AdditiveGaussian(Noise):
     name = "additive"
     strength = "noise std relative to the layer's activation std"
     max_rate = math.inf
+    multiplicative = False
 
     def train(self, h, rate, ctx):
         scale = h.detach().flatten(1).std(dim=1).view(-1, 1, 1)
@@ -143,13 +157,13 @@ class Ternary(Noise):
     name = "ternary"
     strength = "zero probability a"
 
-    def train(self, h, rate, ctx):
+    def factor(self, shape, rate, ctx):
         a = _col(rate)
         gamma = 4.0 / (3.0 * (1.0 - a))
-        u = ctx.streams.rand(*h.shape[1:])
+        u = ctx.streams.rand(*shape[1:])
         half = (u >= a) & (u < a + (1.0 - a) / 2)
         full = u >= a + (1.0 - a) / 2
-        return h * (half * (gamma / 2) + full * gamma)
+        return half * (gamma / 2) + full * gamma
 
     @staticmethod
     def multiplicative_variance(rate: float) -> float:
@@ -166,8 +180,8 @@ class AnnealedDropout(Dropout):
     name = "annealed_dropout"
     strength = "initial drop probability p"
 
-    def train(self, h, rate, ctx):
-        return h * self.mask(tuple(h.shape), rate * (1.0 - ctx.progress), ctx)
+    def factor(self, shape, rate, ctx):
+        return super().factor(shape, rate * (1.0 - ctx.progress), ctx)
 
 
 class DropConnect(Noise):
@@ -183,6 +197,7 @@ class DropConnect(Noise):
 
     name = "dropconnect"
     target = "weight"
+    multiplicative = False
     strength = "weight drop probability p"
 
     def linear(self, x, w, b, rate, ctx):
@@ -198,6 +213,7 @@ class DropConnectBatch(Noise):
 
     name = "dropconnect_batch"
     target = "weight"
+    multiplicative = False
     strength = "weight drop probability p"
 
     def linear(self, x, w, b, rate, ctx):

@@ -31,34 +31,48 @@ class ModelStreams:
     def __len__(self) -> int:
         return len(self.generators)
 
+    def _filled(self, shape: tuple[int, ...], dtype: torch.dtype, fill) -> torch.Tensor:
+        """[M, *shape], row m filled in place from generator m (no per-model tensors to stack)."""
+        out = torch.empty(len(self.generators), *shape, dtype=dtype, device=self.device)
+        for row, g in zip(out, self.generators, strict=True):
+            fill(row, g)
+        return out
+
     def rand(self, *shape: int) -> torch.Tensor:
         """Uniform [0, 1) draws of ``shape`` for every model, stacked: [M, *shape]."""
-        return torch.stack([torch.rand(shape, generator=g, device=self.device)
-                            for g in self.generators])
+        return self._filled(shape, torch.float32, lambda t, g: t.uniform_(generator=g))
 
     def randn(self, *shape: int) -> torch.Tensor:
-        return torch.stack([torch.randn(shape, generator=g, device=self.device)
-                            for g in self.generators])
+        return self._filled(shape, torch.float32, lambda t, g: t.normal_(generator=g))
 
-    def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor) -> torch.Tensor:
-        """Boolean masks [M, *shape], True with probability ``keep[m]`` for model m.
+    def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor,
+                  value: torch.Tensor | None = None) -> torch.Tensor:
+        """Float masks [M, *shape]: ``value[m]`` (default 1) with probability ``keep[m]`` for
+        model m, else 0.
 
-        Each 32-bit draw is split into two 16-bit uniforms, which halves the generator's work
-        against ``rand`` (the dominant non-GEMM cost of a training step on CPU). The keep
-        probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5)."""
-        n = 1
+        Bernoulli draws are the dominant non-GEMM cost of a training step on CPU, so each
+        64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
+        three 16-bit uniforms: a third of the generator's work of one float per draw. The keep
+        probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5). The
+        mask is built in float32 throughout: on CPU, bool tensors and mixed-dtype products
+        are an order of magnitude slower than float ones."""
+        m, n = len(self.generators), 1
         for d in shape:
             n *= d
-        half = (n + 1) // 2
-        bits = torch.stack([
-            torch.randint(-2**31, 2**31 - 1, (half,), generator=g, device=self.device,
-                          dtype=torch.int32) for g in self.generators]).view(torch.int16)
-        # as unsigned, u = bits + 32768 is uniform on [0, 65535]; keep iff u < keep * 65536,
-        # i.e. bits <= round(keep * 65536) - 32769, compared in int16 (an int32 threshold
-        # would promote, and copy, every draw). keep = 1 keeps all; a keep below 1/65536 is
-        # rounded up to it.
-        threshold = ((keep.reshape(-1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
-        return (bits[:, :n] <= threshold.to(torch.int16)).view(-1, *shape)
+        words = -(-n // 3)
+        bits = self._filled((words,), torch.int64, lambda t, g: t.random_(generator=g))
+        # three planes [M, 3, words] of float 16-bit uniforms (the 4th slot has 15 bits:
+        # unused), planar so that the mask below is one contiguous block per model
+        u = torch.empty(m, 3, words, device=self.device)
+        u.copy_(bits.view(torch.int16).view(m, words, 4)[:, :, :3].transpose(1, 2))
+        # as unsigned, u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536,
+        # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
+        # all; a keep below 1/65536 is rounded up to it.
+        threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+        kept = u.le_(threshold.float())
+        if value is not None:
+            kept.mul_(value.reshape(-1, 1, 1))
+        return kept.view(m, 3 * words)[:, :n].view(m, *shape)
 
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]
