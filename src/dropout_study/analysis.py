@@ -102,12 +102,14 @@ def ci_pct(e: Estimate, digits: int = 1) -> str:
     return f"{100 * e.mean:.{digits}f}% [{100 * e.lo:.{digits}f}, {100 * e.hi:.{digits}f}]"
 
 
-def ci_pp(e: Estimate, digits: int = 2) -> str:
+def ci_pp(e: Estimate, digits: int = 2, signed: bool = True) -> str:
+    """Percentage points; ``signed`` for differences, not for spreads."""
     if not np.isfinite(e.mean):
         return "n/a"
+    f = f"{'+' if signed else ''}.{digits}f"
     if not np.isfinite(e.lo):
-        return f"{100 * e.mean:+.{digits}f} pp"
-    return f"{100 * e.mean:+.{digits}f} pp [{100 * e.lo:+.{digits}f}, {100 * e.hi:+.{digits}f}]"
+        return f"{100 * e.mean:{f}} pp"
+    return f"{100 * e.mean:{f}} pp [{100 * e.lo:{f}}, {100 * e.hi:{f}}]"
 
 
 def ci_num(e: Estimate, digits: int = 3) -> str:
@@ -488,7 +490,7 @@ def exercise_4(res: Results) -> dict:
                     "at a fraction of the cost, while single noisy passes are not even "
                     "repeatable: the deterministic pass is the efficient choice.")
     return {"table": table, "diffs": diffs, "answer": answer, "takeaway": takeaway,
-            "flip": ci_pct(flip, 2), "spread": ci_pp(spread), "t_max": t_max, "best_t": best_t,
+            "flip": ci_pct(flip, 2), "spread": ci_pp(spread, signed=False), "t_max": t_max, "best_t": best_t,
             "passes": sorted(int(t) for t in mc["passes"].unique()),
             "condition": str(models["condition"].iloc[0]), "seeds": len(models)}
 
