@@ -73,8 +73,9 @@ def test_smoke_study_runs_under_slurm(cluster, tmp_path, real_data_dir):
     jobs = [j.split("|") for j in cluster.jobs()]
     done = {comment.strip() for _, _, state, comment in jobs if state == "COMPLETED"}
     # every non-local rule went through the controller, training in groups
-    for rule in ("rule_prepare_data", "rule_training_train", "rule_training_selected_train_selected",
-                 "rule_select_noise", "rule_aggregate", "rule_figures", "rule_report"):
+    for rule in ("rule_prepare_data", "rule_training_train",
+                 "rule_training_selected_train_selected", "rule_select_noise", "rule_aggregate",
+                 "rule_figures", "rule_report"):
         assert rule in done, (rule, jobs)
     # the job cancelled with scancel was resubmitted (retries) and the study still finished
     assert cancelled, "no running training job was seen to cancel"

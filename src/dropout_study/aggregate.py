@@ -32,7 +32,8 @@ def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]
             keys = [k for k in ("experiment", "condition", "seed", "epoch", "step", "layer")
                     if k in df.columns]
             df = df.sort_values(keys, kind="stable").reset_index(drop=True)
-        atomic_write(out_dir / f"{name}.parquet", lambda tmp, df=df: df.to_parquet(tmp, index=False))
+        atomic_write(out_dir / f"{name}.parquet",
+                     lambda tmp, df=df: df.to_parquet(tmp, index=False))
         counts[name] = len(df)
     atomic_write(out_dir / "jobs.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(jobs, indent=1)))

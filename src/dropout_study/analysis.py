@@ -231,7 +231,8 @@ def _takeaway_1(fam, better, worse, swap, swap_claim, a, b, heavy) -> str:
 
 
 # -- exercise 2 ------------------------------------------------------------------------------
-def curves(metrics: pd.DataFrame, experiment: str, columns: list[str], level: float) -> pd.DataFrame:
+def curves(metrics: pd.DataFrame, experiment: str, columns: list[str],
+           level: float) -> pd.DataFrame:
     """Mean and t-interval over seeds of each column, per condition and epoch (for bands)."""
     m = metrics[metrics["experiment"] == experiment]
     rows = []
@@ -411,7 +412,8 @@ def exercise_3(res: Results) -> dict:
             "answer": answer, "takeaway": takeaway, "on": on, "off": off,
             "excluded": excluded, "seeds_used": seeds_used, "horizon": f"{horizon:g}",
             "at_end": horizon == last_epoch, "last_epoch": f"{last_epoch:g}",
-            "probe_points": int(acts["step"].nunique()), "probe_size": res.cfg["data"]["probe_size"],
+            "probe_points": int(acts["step"].nunique()),
+            "probe_size": res.cfg["data"]["probe_size"],
             "seeds": int(runs["seed"].nunique())}
 
 
@@ -490,7 +492,8 @@ def exercise_4(res: Results) -> dict:
                     "at a fraction of the cost, while single noisy passes are not even "
                     "repeatable: the deterministic pass is the efficient choice.")
     return {"table": table, "diffs": diffs, "answer": answer, "takeaway": takeaway,
-            "flip": ci_pct(flip, 2), "spread": ci_pp(spread, signed=False), "t_max": t_max, "best_t": best_t,
+            "flip": ci_pct(flip, 2), "spread": ci_pp(spread, signed=False), "t_max": t_max,
+            "best_t": best_t,
             "passes": sorted(int(t) for t in mc["passes"].unique()),
             "condition": str(models["condition"].iloc[0]), "seeds": len(models)}
 
@@ -654,7 +657,8 @@ def exercise_7(res: Results) -> dict:
              .agg(val=("val_endpoint", "mean"), diverged=("diverged", "sum")).reset_index())
     chosen = final.drop_duplicates("condition").set_index("condition")["rate1"].to_dict()
     tuning = [{"method": m, "tried": ", ".join(f"{r.factor_strength:g}: {pct(r.val)}"
-                                               + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
+                                               + (f" ({int(r.diverged)} diverged)"
+                                                  if r.diverged else "")
                                                for r in g.itertuples()),
                "chosen": f"{chosen.get(m, float('nan')):g}"}
               for m, g in curve.groupby("factor_method")]
@@ -665,7 +669,8 @@ def exercise_7(res: Results) -> dict:
     diffs = [{"contrast": k, "diff": ci_pp(e), "level": f"{100 * e.level:.2f}%",
               "verdict": verdict(e, c, "outperforms dropout", "worse than dropout")}
              for k, (e, c) in fam.items()]
-    winners = [d["contrast"].split(" − ")[0] for d in diffs if d["verdict"] == "outperforms dropout"]
+    winners = [d["contrast"].split(" − ")[0] for d in diffs
+               if d["verdict"] == "outperforms dropout"]
     losers = [d["contrast"].split(" − ")[0] for d in diffs if d["verdict"] == "worse than dropout"]
     n = int(final["seed"].nunique())
     answer = ("Against dropout at its tuned rate, on fresh seeds: "
@@ -705,7 +710,8 @@ def exercise_8(res: Results) -> dict:
     for w in widths:
         e, c = fam[f"width {w}"]
         g = ends[ends["factor_width"] == w]
-        acc = {d: stats.mean_ci(g.loc[g["factor_dropout"] == d, "endpoint"], lvl) for d in ("off", "on")}
+        acc = {d: stats.mean_ci(g.loc[g["factor_dropout"] == d, "endpoint"], lvl)
+               for d in ("off", "on")}
         table.append({"width": w, "off": ci_pct(acc["off"]), "on": ci_pct(acc["on"]),
                       "benefit": ci_pp(e), "level": f"{100 * e.level:.2f}%",
                       "verdict": verdict(e, c, "dropout helps", "dropout hurts"),
@@ -756,8 +762,8 @@ def exercise_9(res: Results) -> dict:
         sd = {c: float(np.nanstd(g.loc[g["condition"] == c, "endpoint"], ddof=1)) for c in (t, b)}
         table.append({"a": f"{a:g}", "p": f"{p:g}",
                       "var": f"{10 / (9 * (1 - a)) - 1:.3f}",
-                      "ternary": ci_pct(stats.mean_ci(g.loc[g["condition"] == t, "endpoint"], lvl)),
-                      "bernoulli": ci_pct(stats.mean_ci(g.loc[g["condition"] == b, "endpoint"], lvl)),
+                      **{k: ci_pct(stats.mean_ci(g.loc[g["condition"] == c, "endpoint"], lvl))
+                         for k, c in (("ternary", t), ("bernoulli", b))},
                       "amp_t": ci_num(amp[t], 2), "amp_b": ci_num(amp[b], 2),
                       "amp_est_t": amp[t], "amp_est_b": amp[b],
                       "sd_t": f"{100 * sd[t]:.2f} pp", "sd_b": f"{100 * sd[b]:.2f} pp",
@@ -842,7 +848,8 @@ def exercise_10(res: Results) -> dict:
     return {"answer": answer, "takeaway": takeaway, "equivalence": ci_pp(eq),
             "eq_level": f"{100 * eq.level:.0f}%", "equivalent": equivalent,
             "margin": f"{100 * margin:g}", "vanilla": ci_pp(van),
-            "ratios": [{"condition": c, "ratio": ci_num(e, 4), "n": e.n} for c, e in expect.items()],
+            "ratios": [{"condition": c, "ratio": ci_num(e, 4), "n": e.n}
+                       for c, e in expect.items()],
             "ratio_level": ratio_level,
             "sweep": sweep_rows, "seeds": int(ends["seed"].nunique()),
             "epochs": int(ends["epochs"].max()), "ref": ref, "torch": torch_c, "vanilla_c": vanilla}

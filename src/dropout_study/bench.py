@@ -59,7 +59,8 @@ def reference_epoch_seconds(data_dir: Path, device: torch.device, epochs: int = 
         raw.mkdir(parents=True)
         for stem in IDX_MD5:  # torchvision wants the decompressed IDX files in <root>/.../raw
             src = data_dir / f"{stem}.gz"
-            data = gzip.decompress(src.read_bytes()) if src.exists() else (data_dir / stem).read_bytes()
+            data = gzip.decompress(src.read_bytes()) if src.exists() else \
+                (data_dir / stem).read_bytes()
             (raw / stem).write_bytes(data)
         train = datasets.FashionMNIST(tmp, train=True, transform=transforms.ToTensor(),
                                       download=False)

@@ -198,7 +198,8 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--out", required=True)
     tt.set_defaults(fn=_cmd_test_time)
 
-    sn = sub.add_parser("select-noise", help="exercise 7: pick each scheme's strength on validation")
+    sn = sub.add_parser("select-noise",
+                        help="exercise 7: pick each scheme's strength on validation")
     sn.add_argument("--out", required=True)
     sn.add_argument("--endpoint-epochs", type=int, default=3)
     sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
@@ -209,7 +210,8 @@ def parser() -> argparse.ArgumentParser:
     cc.add_argument("files", nargs="+")
     cc.set_defaults(fn=_cmd_concat)
 
-    for name, fn, hlp in (("plan", _cmd_plan, "jobs, model-epochs and estimated wall time of a preset"),
+    for name, fn, hlp in (("plan", _cmd_plan,
+                           "jobs, model-epochs and estimated wall time of a preset"),
                           ("check-config", _cmd_check_config, "validate the configuration")):
         c = sub.add_parser(name, help=hlp)
         c.add_argument("--config", default="config.yaml")

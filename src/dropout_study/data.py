@@ -95,7 +95,8 @@ def read_verified(path: Path, stem: str) -> bytes:
         raw = path.read_bytes()
         data = gzip.decompress(raw) if path.suffix == ".gz" else raw
     except (EOFError, OSError, gzip.BadGzipFile) as exc:
-        raise DataError(f"{path}: checksum failed: the file is truncated or corrupt ({exc})") from exc
+        raise DataError(f"{path}: checksum failed: the file is truncated or corrupt "
+                        f"({exc})") from exc
     digest = hashlib.md5(data).hexdigest()
     if digest != IDX_MD5[stem]:
         raise DataError(

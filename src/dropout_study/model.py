@@ -128,7 +128,8 @@ class BatchedMLP:
 
     @torch.no_grad()
     def sgd_step(self, x: torch.Tensor, y: torch.Tensor, ctx: NoiseContext,
-                 step: torch.Tensor, shrink: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+                 step: torch.Tensor,
+                 shrink: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One SGD step on the mean cross-entropy of each model's minibatch, forward and backward
         written out, for multiplicative activation noise (``has_fused_step``).
 

@@ -120,7 +120,8 @@ def calibrate_job(job: JobSpec, device, steps: int = 6) -> dict:
 def job_seconds(job: JobSpec, cal: dict, train_size: int, n_val: int, n_test: int) -> float:
     """Startup, training steps, and the three per-epoch evaluations (train slice, val, test)."""
     c = job.conditions[0]
-    steps = max(1, train_size // c.batch_size) if c.drop_last else math.ceil(train_size / c.batch_size)
+    steps = max(1, train_size // c.batch_size) if c.drop_last else \
+        math.ceil(train_size / c.batch_size)
     evaluated = min(train_size, n_val) + n_val + n_test
     return JOB_STARTUP_SECONDS + c.epochs * (steps * cal["step"] + evaluated * cal["eval_image"])
 

@@ -92,7 +92,8 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
             entry["missing"] = f"no results for {', '.join(absent)} ({why})"
         else:
             try:
-                entry["figures"] = {k: f"figures/{p.name}" for k, p in s.draw(res, figures_dir).items()}
+                drawn = s.draw(res, figures_dir)
+                entry["figures"] = {k: f"figures/{p.name}" for k, p in drawn.items()}
                 entry.update(s.analyze(res))
             except Exception as exc:  # noqa: BLE001 - the report marks it instead of dying
                 log.exception("section %s failed", s.key)

@@ -25,7 +25,8 @@ from .rng import ModelStreams
 log = logging.getLogger(__name__)
 
 
-def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> torch.Tensor:
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor,
+                               bins: int = 15) -> torch.Tensor:
     """ECE with equal-width confidence bins: sum_b |B|/N |accuracy(B) - confidence(B)|.
 
     ``probs`` is [..., N, C]; returns one value per leading index."""
@@ -34,8 +35,9 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     # bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 goes to bin 0
     idx = (conf * bins).ceil().long().clamp(1, bins) - 1
     shape = (*conf.shape[:-1], bins)
-    conf_sum = torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, conf)
-    acc_sum = torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, correct)
+    zeros = torch.zeros(shape, dtype=probs.dtype, device=probs.device)
+    conf_sum = zeros.clone().scatter_add_(-1, idx, conf)
+    acc_sum = zeros.scatter_add_(-1, idx, correct)
     return (conf_sum - acc_sum).abs().sum(-1) / conf.shape[-1]
 
 
@@ -107,8 +109,10 @@ def compare_test_time(model: BatchedMLP, seeds: list[int], x: torch.Tensor, y: t
         per_model.append({
             "seed": s, "eval_acc": float(ev["acc"][m]), "eval_nll": float(ev["nll"][m]),
             "eval_ece": float(ev["ece"][m]),
-            "single_acc_mean": float(single[:, m].mean()), "single_acc_sd": float(single[:, m].std()),
-            "single_acc_min": float(single[:, m].min()), "single_acc_max": float(single[:, m].max()),
+            "single_acc_mean": float(single[:, m].mean()),
+            "single_acc_sd": float(single[:, m].std()),
+            "single_acc_min": float(single[:, m].min()),
+            "single_acc_max": float(single[:, m].max()),
             "flip_rate": float(flip[:, m].mean()),
             "eval_pass_seconds": eval_seconds / len(seeds),
             "stochastic_pass_seconds": stochastic_seconds / t_max / len(seeds),

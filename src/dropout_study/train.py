@@ -62,7 +62,8 @@ class DeviceData:
 
 
 @torch.no_grad()
-def evaluate(model: BatchedMLP, split: Split, chunk: int = 2500) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate(model: BatchedMLP, split: Split,
+             chunk: int = 2500) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode mean cross-entropy and accuracy of every model, [M] each (on the device)."""
     loss = torch.zeros(model.n_models, device=split.x.device)
     correct = torch.zeros(model.n_models, device=split.x.device)
@@ -336,7 +337,8 @@ class Trainer:
             atomic_write(out_dir / "activations.parquet",
                          lambda tmp: acts.to_parquet(tmp, index=False))
         atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
-        atomic_write(out_dir / "job.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+        atomic_write(out_dir / "job.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
         # metrics last: its presence means the job is complete
         atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
 
