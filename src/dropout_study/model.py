@@ -162,8 +162,10 @@ class BatchedMLP:
         logp = torch.log_softmax(logits, -1)
         target = y.unsqueeze(-1)
         losses = -logp.gather(-1, target).squeeze(-1).mean(1)
-        g = logp.exp_()  # dL/dlogits = softmax - onehot, times -lr/B
-        g.scatter_add_(-1, target, torch.full_like(target, -1, dtype=g.dtype)).mul_(step)
+        # dL/dlogits = softmax - onehot, times -lr/B; the one-hot by comparison, not
+        # scatter_add_ (which has no deterministic CUDA kernel for deterministic: true)
+        onehot = target == torch.arange(logits.shape[-1], device=logits.device)
+        g = logp.exp_().sub_(onehot.to(logp.dtype)).mul_(step)
         for layer in range(last, -1, -1):
             w = self.weights[layer]
             g_below = torch.bmm(g, w) if layer > 0 else None  # before w moves
