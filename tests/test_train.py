@@ -78,9 +78,9 @@ def test_activation_statistics_match_a_hand_computation(data):
     t = trainer(data, [cond(rates=(0.0, 0.0))], [0])
     probe = data.probe[:8]
     s = activation_stats(t.model, probe, t.probe_streams)
-    w, b = t.model.weights[0][0], t.model.biases[0][0]  # [out, in], as nn.Linear
+    w, b = t.model.weights[0][0].detach(), t.model.biases[0][0].detach()  # [out, in]
     h1 = torch.relu(probe @ w.T + b)
-    h2 = torch.relu(h1 @ t.model.weights[1][0].T + t.model.biases[1][0])
+    h2 = torch.relu(h1 @ t.model.weights[1][0].detach().T + t.model.biases[1][0].detach())
     for layer, h in ((0, h1), (1, h2)):
         flat = h.flatten().double()
         assert float(s["mean_pre"][0, layer]) == pytest.approx(float(flat.mean()), rel=1e-5)
