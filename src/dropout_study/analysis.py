@@ -386,7 +386,6 @@ def exercise_3(res: Results) -> dict:
                      "not detectably different") if np.isfinite(e.lo) else "not resolved"
         evo_sentences.append(f"layer {layer}: {', '.join(parts)}; there the dropout "
                              f"model's is {_ratio_text(e)} the other's ({direction})")
-    seeds_used = {c: int(final.loc[final["condition"] == c, "seed"].nunique()) for c in (off, on)}
     when = (f"At the end of training ({last_epoch:g} epochs)" if horizon == last_epoch else
             f"At epoch {horizon:g}, two epochs before the first run diverged (all seeds "
             "alive)")
@@ -410,7 +409,7 @@ def exercise_3(res: Results) -> dict:
     return {"table": rows, "check": [{k: v for k, v in c.items() if k != "est"} for c in check],
             "evolution": evolution, "marks": [f"{e:g}" for e in marks],
             "answer": answer, "takeaway": takeaway, "on": on, "off": off,
-            "excluded": excluded, "seeds_used": seeds_used, "horizon": f"{horizon:g}",
+            "excluded": excluded, "horizon": f"{horizon:g}",
             "at_end": horizon == last_epoch, "last_epoch": f"{last_epoch:g}",
             "probe_points": int(acts["step"].nunique()),
             "probe_size": res.cfg["data"]["probe_size"],
@@ -760,10 +759,11 @@ def exercise_9(res: Results) -> dict:
         amp = {c: stats.mean_ci(last.loc[last["condition"] == c, "amplification"], lvl)
                for c in (t, b)}
         sd = {c: float(np.nanstd(g.loc[g["condition"] == c, "endpoint"], ddof=1)) for c in (t, b)}
+        endpoint = {c: ci_pct(stats.mean_ci(g.loc[g["condition"] == c, "endpoint"], lvl))
+                    for c in (t, b)}
         table.append({"a": f"{a:g}", "p": f"{p:g}",
                       "var": f"{10 / (9 * (1 - a)) - 1:.3f}",
-                      **{k: ci_pct(stats.mean_ci(g.loc[g["condition"] == c, "endpoint"], lvl))
-                         for k, c in (("ternary", t), ("bernoulli", b))},
+                      "ternary": endpoint[t], "bernoulli": endpoint[b],
                       "amp_t": ci_num(amp[t], 2), "amp_b": ci_num(amp[b], 2),
                       "amp_est_t": amp[t], "amp_est_b": amp[b],
                       "sd_t": f"{100 * sd[t]:.2f} pp", "sd_b": f"{100 * sd[b]:.2f} pp",

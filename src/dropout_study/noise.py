@@ -73,8 +73,6 @@ class Dropout(Noise):
         inv = torch.where(keep > 0, 1.0 / keep, 0.0)
         return ctx.streams.keep_mask(tuple(shape[1:]), keep, inv)  # 0 or 1/(1-p), exactly
 
-    mask = factor
-
     @staticmethod
     def multiplicative_variance(rate: float) -> float:
         return rate / (1.0 - rate)
@@ -217,7 +215,7 @@ class DropConnectBatch(Noise):
     strength = "weight drop probability p"
 
     def linear(self, x, w, b, rate, ctx):
-        return torch.baddbmm(b, x, w * Dropout().mask(tuple(w.shape), rate, ctx))
+        return torch.baddbmm(b, x, w * Dropout().factor(tuple(w.shape), rate, ctx))
 
     multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 

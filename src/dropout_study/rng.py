@@ -69,7 +69,7 @@ class ModelStreams:
         # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
         # all; a keep below 1/65536 is rounded up to it.
         threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
-        kept = u.le_(threshold.float())
+        kept = u.le_(threshold)
         if value is not None:
             kept.mul_(value.reshape(-1, 1, 1))
         return kept.view(m, 3 * words)[:, :n].view(m, *shape)

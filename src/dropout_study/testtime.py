@@ -35,10 +35,10 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor,
     # bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 goes to bin 0
     idx = (conf * bins).ceil().long().clamp(1, bins) - 1
     shape = (*conf.shape[:-1], bins)
-    zeros = torch.zeros(shape, dtype=probs.dtype, device=probs.device)
-    conf_sum = zeros.clone().scatter_add_(-1, idx, conf)
-    acc_sum = zeros.scatter_add_(-1, idx, correct)
-    return (conf_sum - acc_sum).abs().sum(-1) / conf.shape[-1]
+    def per_bin(v: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(shape, dtype=probs.dtype, device=probs.device).scatter_add_(-1, idx, v)
+
+    return (per_bin(conf) - per_bin(correct)).abs().sum(-1) / conf.shape[-1]
 
 
 def scores(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:

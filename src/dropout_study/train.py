@@ -198,7 +198,6 @@ class Trainer:
         seen = min(n, steps * bs)
         fused = self.fused and self.model.has_fused_step
         move = self.neg_lr * self.state.alive.view(-1, 1, 1)  # a dead model stays put
-        step_scale = move / bs
         shrink = self.shrink if self.any_decay else None
         xbuf = None
         for step in range(steps):
@@ -214,8 +213,7 @@ class Trainer:
             y = tr.y.index_select(0, idx).view(m, -1)
             ctx = NoiseContext(self.noise_streams, progress=global_step / (steps * c.epochs))
             if fused:
-                scale = step_scale if y.shape[1] == bs else move / y.shape[1]  # short last batch
-                logits, losses = self.model.sgd_step(x, y, ctx, scale, shrink)
+                logits, losses = self.model.sgd_step(x, y, ctx, move / y.shape[1], shrink)
             else:
                 logits = self.model(x, train=True, ctx=ctx)
                 losses = F.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
