@@ -39,3 +39,14 @@ def need(tool: str) -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+SLOW = {"integration", "browser", "slurm"}
+
+
+def pytest_collection_modifyitems(items):
+    """Everything that trains or starts a service is also ``slow``: ``pytest -m 'not slow'``
+    runs the claim and unit tests alone, in well under a minute."""
+    for item in items:
+        if SLOW & {m.name for m in item.iter_markers()}:
+            item.add_marker(pytest.mark.slow)

@@ -122,6 +122,9 @@ def _check_relations(cfg: dict) -> None:
     if ep > cfg["training"]["epochs"]:
         raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "
                           f"training.epochs ({cfg['training']['epochs']})")
+    from .exercises import check  # each exercise's own relations, beside its analysis
+
+    check(cfg)
 
 
 def resolve(config: dict, overrides: dict | None = None) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .experiments import EXPERIMENTS, enabled
+from .exercises import EXPERIMENTS, enabled
 from .experiments import seeds as experiment_seeds
 from .spec import Condition, JobSpec
 

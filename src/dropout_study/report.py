@@ -1,7 +1,7 @@
-"""The report: per exercise, numbers (analysis) and figures, filled into Quarto templates.
+"""The report: per exercise, its numbers and figures, filled into Quarto templates.
 
-Adding an exercise is one ``Section`` entry here, one figure function, one analysis function
-and one template ``report/sections/exercise_K.qmd.j2``. Rendering uses Quarto when it is on
+Each exercise (``dropout_study.exercises``) brings its analysis, figures and the words of its
+template ``report/sections/<key>.qmd.j2``; this module only assembles them. Rendering uses Quarto when it is on
 PATH, else pandoc (with a logged warning); the output is one self-contained HTML file.
 """
 
@@ -12,64 +12,25 @@ import logging
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import numpy as np
 import yaml
 
-from . import analysis, figures
-from .analysis import Results
 from .errors import UserError
+from .exercises import EXERCISES
 from .io import atomic_write, atomic_write_text
+from .results import Results
 from .stats import Estimate
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parents[2] / "report"
 
 
-@dataclass(frozen=True)
-class Section:
-    number: int
-    title: str
-    experiments: tuple[str, ...]
-    analyze: Callable[[Results], dict]
-    draw: Callable[[Results, Path], dict[str, Path]]
-
-    @property
-    def key(self) -> str:
-        return f"exercise_{self.number}"
-
-
-SECTIONS = [
-    Section(1, "Changing and swapping the dropout rates of the two layers", ("layer_rates",),
-            analysis.exercise_1, figures.exercise_1),
-    Section(2, "Training longer, with and without dropout", ("long_training",),
-            analysis.exercise_2, figures.exercise_2),
-    Section(3, "The variance of the activations along training", ("long_training",),
-            analysis.exercise_3, figures.exercise_3),
-    Section(4, "Why dropout is not used at test time", ("test_time", "test_time_models"),
-            analysis.exercise_4, figures.exercise_4),
-    Section(5, "Dropout and weight decay, alone and together", ("weight_decay",),
-            analysis.exercise_5, figures.exercise_5),
-    Section(6, "Dropout on the weights instead of the activations", ("weight_dropout",),
-            analysis.exercise_6, figures.exercise_6),
-    Section(7, "Another way to inject noise: can it beat dropout?",
-            ("noise_tuning", "noise_final"), analysis.exercise_7, figures.exercise_7),
-    Section(8, "Capacity: is dropout worth more in wider networks?", ("capacity",),
-            analysis.exercise_8, figures.exercise_8),
-    Section(9, "Ternary noise on {0, γ/2, γ}", ("ternary",),
-            analysis.exercise_9, figures.exercise_9),
-    Section(10, "Sanity rows: our dropout, torch's, vanilla and inverted, a rate sweep",
-            ("sanity",), analysis.exercise_10, figures.exercise_10),
-]
-
-
 def _jsonable(o):
     if isinstance(o, Estimate):
-        return {k: getattr(o, k) for k in ("mean", "lo", "hi", "n", "level", "p")}
+        return {k: getattr(o, k) for k in ("value", "lo", "hi", "n", "level", "p")}
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, Path):
@@ -81,22 +42,23 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
     """Analyse every section (a failing or missing one is marked, not fatal)."""
     res = Results.load(results_dir, cfg)
     sections = []
-    for s in SECTIONS:
-        entry = {"key": s.key, "number": s.number, "title": s.title, "missing": None,
+    for ex in EXERCISES:
+        entry = {"key": ex.key, "number": ex.number, "title": ex.title, "missing": None,
                  "failed": [f"{f['experiment']}/{f['job']}" for f in res.failed
-                            if f["experiment"] in s.experiments]}
-        absent = [e for e in s.experiments if not res.has(e)]
+                            if f["experiment"] in ex.reads]}
+        absent = [e for e in ex.reads if not res.has(e)]
         if absent:
             why = ("its jobs failed" if entry["failed"] else
                    "disabled in the config, or its jobs failed under --keep-going")
             entry["missing"] = f"no results for {', '.join(absent)} ({why})"
         else:
             try:
-                drawn = s.draw(res, figures_dir)
+                result = ex.analyze(res)
+                drawn = ex.draw(res, result, figures_dir)
                 entry["figures"] = {k: f"figures/{p.name}" for k, p in drawn.items()}
-                entry.update(s.analyze(res))
+                entry.update(ex.context(result))
             except Exception as exc:  # noqa: BLE001 - the report marks it instead of dying
-                log.exception("section %s failed", s.key)
+                log.exception("section %s failed", ex.key)
                 entry["missing"] = f"analysis failed: {type(exc).__name__}: {exc}"
         sections.append(entry)
     jobs = res.jobs

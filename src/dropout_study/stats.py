@@ -1,98 +1,185 @@
 """Statistics as small pure functions: scores in, (estimate, interval) out.
 
-Intervals are Student-t intervals over seeds; comparisons are paired by seed (the differences
-of matched runs), and a family of comparisons is corrected with Holm's step-down procedure.
-Knows nothing of files, frames or plots.
+Every interval comes from ``scipy.stats``: Student-t intervals over seeds (``ttest_1samp``),
+exact Clopper–Pearson intervals for rates (``binomtest``), bootstrap intervals for robust
+statistics (``bootstrap``), and the noncentral t for the smallest effect a design detects.
+Comparisons are paired by seed; a family of comparisons is corrected with Holm's step-down
+procedure. Knows nothing of files, frames or plots.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import optimize
 from scipy import stats as st
+
+NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class Estimate:
-    mean: float
-    lo: float
-    hi: float
-    n: int
+    """A point estimate with its interval, its n and (for tests against zero) its p-value."""
+
+    value: float
+    lo: float = NAN
+    hi: float = NAN
+    n: int = 0
     level: float = 0.95
-    p: float = float("nan")  # two-sided p-value against zero (paired differences only)
+    p: float = NAN  # two-sided p-value against zero (tests of a difference only)
 
     @property
-    def half_width(self) -> float:
-        return (self.hi - self.lo) / 2
+    def has_interval(self) -> bool:
+        return math.isfinite(self.lo) and math.isfinite(self.hi)
 
     def excludes_zero(self) -> bool:
-        return self.n >= 2 and (self.lo > 0 or self.hi < 0)
+        return self.has_interval and (self.lo > 0 or self.hi < 0)
+
+    def contains(self, x: float) -> bool:
+        return self.has_interval and self.lo <= x <= self.hi
+
+    def clipped(self, lower: float = -math.inf, upper: float = math.inf) -> Estimate:
+        """The same estimate with its interval kept inside the range of its quantity."""
+        return replace(self, lo=min(max(self.lo, lower), upper),
+                       hi=max(min(self.hi, upper), lower))
+
+    def mapped(self, f: Callable[[float], float]) -> Estimate:
+        """The estimate through a monotone increasing map (e.g. exp of a log-scale one)."""
+        return replace(self, value=f(self.value), lo=f(self.lo), hi=f(self.hi))
 
 
-def mean_ci(x, level: float = 0.95) -> Estimate:
-    """Mean and Student-t confidence interval; NaNs (diverged runs) are left out."""
-    a = np.asarray(x, dtype=float)
-    a = a[np.isfinite(a)]
+def finite(x) -> np.ndarray:
+    a = np.asarray(x, dtype=float).ravel()
+    return a[np.isfinite(a)]
+
+
+def mean_ci(x, level: float = 0.95, bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean and Student-t interval; non-finite values (diverged runs) are left out.
+
+    ``bounds`` is the range of the quantity (an accuracy in [0, 1]): the interval is cut
+    there, never reported outside it."""
+    a = finite(x)
     n = a.size
     if n == 0:
-        return Estimate(np.nan, np.nan, np.nan, 0, level)
+        return Estimate(NAN, n=0, level=level)
     m = float(a.mean())
     if n == 1:
-        return Estimate(m, np.nan, np.nan, 1, level)
-    sem = float(a.std(ddof=1)) / np.sqrt(n)
-    h = float(st.t.ppf(0.5 + level / 2, n - 1)) * sem
-    p = float(2 * st.t.sf(abs(m) / sem, n - 1)) if sem > 0 else (0.0 if m != 0 else 1.0)
-    return Estimate(m, m - h, m + h, n, level, p)
+        return Estimate(m, n=1, level=level)
+    if np.all(a == a[0]):  # no spread: the interval is the point, the test is exact
+        e = Estimate(m, m, m, n, level, 1.0 if m == 0 else 0.0)
+    else:
+        test = st.ttest_1samp(a, 0.0)
+        ci = test.confidence_interval(level)
+        e = Estimate(m, float(ci.low), float(ci.high), n, level, float(test.pvalue))
+    return e.clipped(*bounds) if bounds else e
 
 
-def paired_diff(a, b, level: float = 0.95) -> Estimate:
-    """a - b over matched seeds (pairs with a NaN on either side are left out)."""
+def paired_values(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs (matched by position) where both sides are finite."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired samples need equal shapes, got {a.shape} and {b.shape}")
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def paired_diff(a, b, level: float = 0.95) -> Estimate:
+    """a − b over matched seeds (pairs with a non-finite value on either side left out)."""
+    a, b = paired_values(a, b)
     return mean_ci(a - b, level)
 
 
+def log_ratio(a, b, level: float = 0.95) -> Estimate:
+    """a / b for a positive quantity, paired: the geometric mean of the per-seed ratios with
+    its t-interval on the log scale, mapped back (so the interval stays positive)."""
+    a, b = paired_values(a, b)
+    keep = (a > 0) & (b > 0)
+    return mean_ci(np.log(a[keep] / b[keep]), level).mapped(math.exp)
+
+
+def geometric_mean_ci(x, level: float = 0.95) -> Estimate:
+    """Geometric mean of a positive quantity, its interval from the log scale (> 0)."""
+    a = finite(x)
+    return mean_ci(np.log(a[a > 0]), level).mapped(math.exp)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> Estimate:
+    """A rate k/n with its exact (Clopper–Pearson) interval."""
+    if n == 0:
+        return Estimate(NAN, n=0, level=level)
+    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
+    return Estimate(k / n, float(ci.low), float(ci.high), n, level)
+
+
+def median_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Median with a bootstrap interval (BCa; the percentile method where BCa is undefined,
+    e.g. with many ties). Deterministic: a fixed resampling seed."""
+    a = finite(x)
+    n = a.size
+    if n == 0:
+        return Estimate(NAN, n=0, level=level)
+    m = float(np.median(a))
+    if n < 2 or np.all(a == a[0]):
+        return Estimate(m, m if n > 1 else NAN, m if n > 1 else NAN, n, level)
+    ci = None
+    for method in ("BCa", "percentile"):
+        with warnings.catch_warnings():  # a degenerate BCa is caught below: NaN, then percentile
+            warnings.simplefilter("ignore")
+            res = st.bootstrap((a,), np.median, confidence_level=level, method=method,
+                               n_resamples=4999, random_state=np.random.default_rng(seed))
+        ci = res.confidence_interval
+        if np.isfinite(ci.low) and np.isfinite(ci.high):
+            break
+    return Estimate(m, float(ci.low), float(ci.high), n, level)
+
+
+def prob_superiority(a, b) -> float:
+    """P(a > b) over matched pairs, ties counting one half."""
+    a, b = paired_values(a, b)
+    if a.size == 0:
+        return NAN
+    return float(np.mean(a > b) + 0.5 * np.mean(a == b))
+
+
+def min_detectable(sd: float, n: int, level: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true mean difference a two-sided paired t-test on n pairs detects with the
+    given power, at the observed SD of the differences (the noncentral t)."""
+    if n < 2 or not np.isfinite(sd):
+        return NAN
+    if sd == 0:
+        return 0.0
+    df = n - 1
+    t_crit = st.t.ppf(0.5 + level / 2, df)
+
+    def shortfall(effect: float) -> float:
+        nc = effect * math.sqrt(n) / sd
+        return st.nct.sf(t_crit, df, nc) + st.nct.cdf(-t_crit, df, nc) - power
+
+    hi = sd
+    while (gap := shortfall(hi)) < 0:
+        hi *= 2
+    if not np.isfinite(gap):  # the noncentral t's tail is not computable (one df, huge nc)
+        return NAN
+    return float(optimize.brentq(shortfall, 0.0, hi, xtol=sd * 1e-6))
+
+
 def holm(pvalues, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Holm's step-down procedure: which hypotheses are rejected, and the per-test
-    significance level at each one's step (alpha / (m - rank)), for matching intervals."""
+    """Holm's step-down procedure: which hypotheses are rejected, and the per-test level at
+    each one's step (alpha / (m − rank)), for matching intervals. A NaN p-value is a test
+    that was not made (too few pairs): it is not rejected, has no level and does not count
+    in m."""
     p = np.asarray(pvalues, dtype=float)
-    m = p.size
-    order = np.argsort(np.where(np.isfinite(p), p, np.inf), kind="stable")
-    reject = np.zeros(m, dtype=bool)
-    levels = np.empty(m)
+    tested = np.flatnonzero(np.isfinite(p))
+    m = tested.size
+    reject = np.zeros(p.size, dtype=bool)
+    levels = np.full(p.size, NAN)
     still = True
-    for rank, i in enumerate(order):
+    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
         levels[i] = alpha / (m - rank)
-        still = still and np.isfinite(p[i]) and p[i] <= levels[i]
+        still = still and p[i] <= levels[i]
         reject[i] = still
     return reject, levels
-
-
-def holm_adjusted(pvalues) -> np.ndarray:
-    """Holm-adjusted p-values (monotone, capped at 1)."""
-    p = np.asarray(pvalues, dtype=float)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adj[i] = running
-    return adj
-
-
-def paired_family(pairs: dict[str, tuple], level: float = 0.95) -> dict[str, tuple[Estimate, bool]]:
-    """Paired differences for a family of comparisons, Holm-corrected.
-
-    Each interval is drawn at the level of its Holm step, so a claim (``True``) is made exactly
-    when the procedure rejects, and then that interval excludes zero."""
-    names = list(pairs)
-    raw = [paired_diff(*pairs[k], level=level) for k in names]
-    reject, alphas = holm([e.p for e in raw], 1 - level)
-    out = {}
-    for k, r, a in zip(names, reject, alphas, strict=True):
-        adj = paired_diff(*pairs[k], level=1 - a)
-        out[k] = (adj, bool(r and adj.excludes_zero()))
-    return out

@@ -1,0 +1,225 @@
+"""The paired contrast every exercise reports, and the sentence for its verdict.
+
+A contrast ``a − b`` between two arms measured on the same seeds has three parts (STUDY.md):
+
+1. instability in each arm, a rate with its exact interval, and the paired difference in
+   rates where it is not zero in both;
+2. the **primary** effect: the mean paired difference over the seeds stable in *both* arms,
+   with its t-interval (Holm-corrected within a family) and n; no verdict on fewer than
+   ``MIN_PAIRS`` such pairs;
+3. a **robustness** line over every seed with a value in both arms: the median paired
+   difference with a bootstrap interval, and P(a > b); none under ``MIN_ROBUST`` seeds.
+
+"No detectable difference" always comes with the smallest effect the design would have
+detected (80% power at the observed paired SD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import stats, words
+from .stats import Estimate
+
+MIN_PAIRS = 3  # no verdict on fewer pairs stable in both arms
+MIN_ROBUST = 8  # the robustness line needs at least this many seeds
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """What a contrast compares, and how its differences are printed."""
+
+    what: str = "test accuracy"
+    scale: float = 100.0  # printed value = scale * value
+    unit: str = "pp"
+    digits: int = 2
+
+    def text(self, e: Estimate) -> str:
+        return words.number(e, self.digits, self.scale, self.unit, signed=True)
+
+    def size(self, x: float) -> str:
+        """An unsigned effect size, e.g. the smallest detectable difference."""
+        return f"{self.scale * x:.{self.digits}f} {self.unit}".rstrip()
+
+
+ACCURACY = Quantity()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The per-seed values of two arms (indexed by seed) and each run's stability."""
+
+    a: pd.Series
+    b: pd.Series
+    stable_a: pd.Series
+    stable_b: pd.Series
+
+    @classmethod
+    def of(cls, ends: pd.DataFrame, a: str, b: str, column: str = "endpoint") -> Sample:
+        """Conditions ``a`` and ``b`` of an endpoints table, matched by seed."""
+        ga = ends[ends["condition"] == a].set_index("seed")
+        gb = ends[ends["condition"] == b].set_index("seed")
+        return cls(ga[column], gb[column], ga["stable"], gb["stable"])
+
+    def aligned(self) -> pd.DataFrame:
+        seeds = self.a.index.union(self.b.index)
+        df = pd.DataFrame({"a": self.a.reindex(seeds), "b": self.b.reindex(seeds),
+                           "stable_a": self.stable_a.reindex(seeds),
+                           "stable_b": self.stable_b.reindex(seeds)})
+        df["both"] = df["stable_a"].eq(True) & df["stable_b"].eq(True)
+        return df.sort_index()
+
+
+@dataclass(frozen=True)
+class Contrast:
+    label: str  # "a − b": the sign convention, printed next to every difference
+    quantity: Quantity
+    primary: Estimate  # over the seeds stable in both arms, at the family's Holm level
+    claim: bool  # the (corrected) primary interval excludes zero, on >= MIN_PAIRS pairs
+    mde: float  # smallest true difference detected with 80% power (NaN: not estimable)
+    runs_a: int
+    runs_b: int
+    unstable_a: int
+    unstable_b: int
+    rate_a: Estimate
+    rate_b: Estimate
+    rate_diff: Estimate | None  # paired difference in instability (None: zero in both)
+    robust: Estimate | None  # median paired difference over all seeds (None: too few)
+    p_superior: float  # P(a > b) over all seeds with a value in both arms
+    all_pairs: int  # seeds with a value in both arms, stable or not
+
+    @property
+    def pairs(self) -> int:
+        return self.primary.n
+
+    @property
+    def tested(self) -> bool:
+        return self.pairs >= MIN_PAIRS
+
+    @property
+    def direction(self) -> int:
+        """+1 if a > b is claimed, −1 if a < b is claimed, 0 otherwise."""
+        return int(np.sign(self.primary.value)) if self.claim else 0
+
+    @property
+    def robust_direction(self) -> int:
+        if self.robust is None or not self.robust.excludes_zero():
+            return 0
+        return int(np.sign(self.robust.value))
+
+    @property
+    def disagrees(self) -> bool:
+        """The robustness line over all seeds does not support the primary verdict."""
+        return self.robust is not None and self.tested and \
+            self.direction != self.robust_direction
+
+    # -- words -------------------------------------------------------------------------------
+    def verdict(self, better: str, worse: str) -> str:
+        """``better`` / ``worse`` for a claim in the direction a > b / a < b; otherwise why
+        there is no claim, with the resolution of the design."""
+        if not self.tested:
+            return (f"no verdict: {self.pairs} seed pair{'s' if self.pairs != 1 else ''} "
+                    f"stable in both arms, at least {MIN_PAIRS} needed")
+        if self.claim:
+            return better if self.primary.value > 0 else worse
+        return (f"no detectable difference at {words.seeds(self.pairs)}"
+                f"{self.resolution()}")
+
+    def resolution(self) -> str:
+        if not np.isfinite(self.mde):
+            return ""
+        return f" (none larger than {self.quantity.size(self.mde)} would likely be missed)"
+
+    def difference(self) -> str:
+        """``label: value [lo, hi] unit (n pairs)``."""
+        return f"{self.label}: {self.quantity.text(self.primary)}"
+
+    def instability(self) -> str:
+        a, b = self.label.split(" − ", 1) if " − " in self.label else ("a", "b")
+        text = (f"unstable runs: {a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
+                f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
+        if self.rate_diff is not None:
+            text += f"; paired difference in rates {words.pp(self.rate_diff, 0)}"
+        return text
+
+    def robustness(self) -> str:
+        if self.robust is None:
+            return (f"robustness line: {self.all_pairs} seeds with a value in both arms, "
+                    f"too few for it (at least {MIN_ROBUST})")
+        line = (f"robustness over all {self.all_pairs} seeds: median difference "
+                f"{self.quantity.text(self.robust)}, P({self.label.replace(' − ', ' > ')}) "
+                f"= {self.p_superior:.2f}")
+        if self.disagrees:
+            line += "; this disagrees with the primary verdict over the stable seeds"
+        return line
+
+    def row(self, better: str, worse: str) -> dict:
+        """The contrast as one row of a report table (every field already in words)."""
+        return {"contrast": self.label, "diff": self.quantity.text(self.primary),
+                "pairs": self.pairs, "level": f"{100 * self.primary.level:.2f}%",
+                "verdict": self.verdict(better, worse), "instability": self.instability(),
+                "robustness": self.robustness()}
+
+
+def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float):
+    runs_a, runs_b = int(ind_a.notna().sum()), int(ind_b.notna().sum())
+    k_a, k_b = int(ind_a.sum()), int(ind_b.sum())
+    rate_a = stats.clopper_pearson(k_a, runs_a, level)
+    rate_b = stats.clopper_pearson(k_b, runs_b, level)
+    rate_diff = None
+    if k_a or k_b:
+        rate_diff = stats.paired_diff(ind_a.astype(float), ind_b.astype(float),
+                                      level).clipped(-1.0, 1.0)
+    return runs_a, runs_b, k_a, k_b, rate_a, rate_b, rate_diff
+
+
+def compare(samples: dict[str, Sample], level: float = 0.95,
+            quantity: Quantity = ACCURACY) -> dict[str, Contrast]:
+    """A family of contrasts, each ``key`` read as its label "a − b", Holm-corrected over the
+    contrasts that have at least ``MIN_PAIRS`` stable pairs (the others are not tested)."""
+    frames = {k: s.aligned() for k, s in samples.items()}
+    raw = {}
+    for k, df in frames.items():
+        both = df[df["both"]]
+        raw[k] = stats.paired_diff(both["a"], both["b"], level)
+    p = [raw[k].p if raw[k].n >= MIN_PAIRS else np.nan for k in frames]
+    reject, alphas = stats.holm(p, 1 - level)
+    out = {}
+    for (k, df), rej, alpha in zip(frames.items(), reject, alphas, strict=True):
+        both = df[df["both"]]
+        tested = raw[k].n >= MIN_PAIRS
+        primary = stats.paired_diff(both["a"], both["b"], 1 - alpha) if tested else raw[k]
+        d = (both["a"] - both["b"]).to_numpy(dtype=float)
+        d = d[np.isfinite(d)]
+        mde = stats.min_detectable(float(np.std(d, ddof=1)), d.size, primary.level, POWER) \
+            if tested else np.nan
+        ind_a = (~df["stable_a"].astype("boolean")).astype("Float64")
+        ind_b = (~df["stable_b"].astype("boolean")).astype("Float64")
+        rates = _rate_parts(ind_a.astype(float), ind_b.astype(float), level)
+        a_all, b_all = stats.paired_values(df["a"], df["b"])
+        robust = (stats.median_ci(a_all - b_all, primary.level)
+                  if a_all.size >= MIN_ROBUST else None)
+        out[k] = Contrast(
+            label=k, quantity=quantity, primary=primary,
+            claim=bool(tested and rej and primary.excludes_zero()), mde=mde,
+            runs_a=rates[0], runs_b=rates[1], unstable_a=rates[2], unstable_b=rates[3],
+            rate_a=rates[4], rate_b=rates[5], rate_diff=rates[6], robust=robust,
+            p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size))
+    return out
+
+
+def compare_one(label: str, sample: Sample, level: float = 0.95,
+                quantity: Quantity = ACCURACY) -> Contrast:
+    """A single contrast (a family of one: no correction)."""
+    return compare({label: sample}, level, quantity)[label]
+
+
+def condition_contrast(ends: pd.DataFrame, a: str, b: str, level: float = 0.95,
+                       column: str = "endpoint", quantity: Quantity = ACCURACY,
+                       label: str | None = None) -> Contrast:
+    """``a − b`` between two conditions of an endpoints table."""
+    return compare_one(label or f"{a} − {b}", Sample.of(ends, a, b, column), level, quantity)

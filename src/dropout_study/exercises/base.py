@@ -1,0 +1,36 @@
+"""What an exercise is: the conditions it trains, its numbers, its figures, its words.
+
+One module per exercise under ``dropout_study.exercises`` defines ``EXERCISE``; its template
+section is ``report/sections/<key>.qmd.j2``; its config block (with its schema entry) is
+``experiments.<block>``. Adding an exercise touches exactly those four places and the list in
+``exercises/__init__.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..results import Results
+from ..spec import Condition
+
+Builder = Callable[[dict], list[Condition]]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    number: int
+    key: str  # the module's name; its template is report/sections/<key>.qmd.j2
+    title: str
+    block: str  # its config block under experiments:
+    reads: tuple[str, ...]  # the experiments (or evaluation tables) whose results it reads
+    analyze: Callable[[Results], Any]  # tidy tables -> a typed result (pure)
+    context: Callable[[Any], dict]  # typed result -> the words its template shows
+    draw: Callable[[Results, Any, Path], dict[str, Path]]  # figures, from the same result
+    trains: dict[str, Builder] = field(default_factory=dict)  # experiment -> its conditions
+    check: Callable[[dict], None] | None = None  # config relations the schema cannot express
+
+    def enabled(self, cfg: dict) -> bool:
+        return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

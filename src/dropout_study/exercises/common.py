@@ -1,0 +1,77 @@
+"""What the exercises share beyond the contrast: per-condition summaries and their words."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .. import stats, words
+from ..stats import Estimate
+
+
+@dataclass(frozen=True)
+class Column:
+    """A per-run column summarised per condition: mean and interval over the stable runs."""
+
+    key: str
+    fmt: Callable[[Estimate], str]
+    bounds: tuple[float, float] | None = None  # the quantity's range; intervals stay inside
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        return stats.mean_ci(values, level, self.bounds)
+
+
+def accuracy(key: str) -> Column:
+    return Column(key, words.pct, (0.0, 1.0))
+
+
+def points(key: str) -> Column:
+    """A difference of accuracies (e.g. the train − test gap), in percentage points."""
+    return Column(key, words.pp, (-1.0, 1.0))
+
+
+def count(key: str) -> Column:
+    """An epoch number or a count: one decimal, never negative."""
+    return Column(key, lambda e: words.number(e, 1), (0.0, float("inf")))
+
+
+def nonnegative(key: str, digits: int = 3) -> Column:
+    return Column(key, lambda e: words.number(e, digits), (0.0, float("inf")))
+
+
+@dataclass(frozen=True)
+class ConditionRow:
+    condition: str
+    runs: int
+    unstable: int
+    values: dict[str, Estimate]
+
+    def n(self, key: str) -> int:
+        return self.values[key].n
+
+
+def summarize(ends: pd.DataFrame, order: list[str], columns: list[Column],
+              level: float) -> list[ConditionRow]:
+    """Per condition, each column's mean and interval over the runs stable in it."""
+    rows = []
+    for cond in order:
+        g = ends[ends["condition"] == cond]
+        ok = g[g["stable"]]
+        rows.append(ConditionRow(cond, len(g), int((~g["stable"]).sum()),
+                                 {c.key: c.summarize(ok[c.key], level) for c in columns}))
+    return rows
+
+
+def rows_words(rows: list[ConditionRow], columns: list[Column]) -> list[dict]:
+    return [{"condition": r.condition, "runs": r.runs, "unstable": r.unstable,
+             "n": r.values[columns[0].key].n,
+             **{c.key: c.fmt(r.values[c.key]) for c in columns}} for r in rows]
+
+
+def design(ends: pd.DataFrame, k: int) -> dict:
+    """What was run: seeds, epochs, runs and unstable runs of an endpoints table, and the
+    number of last epochs the headline endpoint averages (k)."""
+    return {"k": k, "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
+            "runs": len(ends), "unstable": int((~ends["stable"]).sum())}

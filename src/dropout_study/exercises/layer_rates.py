@@ -1,0 +1,149 @@
+"""Exercise 1: change the dropout rates of the two hidden layers; in particular, swap them.
+
+Trains the reference MLP over the p1 × p2 grid (and the swapped pair if the grid lacks it).
+Reports each cell against no dropout (a Holm family), the swap as a paired contrast, and heavy
+dropout on one layer against the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .. import words
+from ..contrast import Contrast, Sample, compare, condition_contrast
+from ..experiments import base_condition, rates_name
+from ..results import Results
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+
+EXPERIMENT = "layer_rates"
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
+
+
+def rate_pairs(block: dict) -> list[tuple[float, float]]:
+    """The grid p1 × p2, then the swap pair and its mirror if the grid lacks them."""
+    pairs = [(float(a), float(b)) for a in block["p1"] for b in block["p2"]]
+    a, b = (float(x) for x in block["swap"])
+    return pairs + [p for p in ((a, b), (b, a)) if p not in pairs]
+
+
+def conditions(cfg: dict):
+    block = cfg["experiments"][EXPERIMENT]
+    return [base_condition(cfg, EXPERIMENT, name=rates_name(p1, p2), rates=(p1, p2),
+                           save_weights=True, factors={"p1": p1, "p2": p2})
+            for p1, p2 in rate_pairs(block)]
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    p1: list[float]
+    p2: list[float]
+    table: list[ConditionRow]
+    selected: str  # picked on the validation split
+    selected_val: float
+    against_none: dict[str, Contrast]  # each setting − no dropout, a Holm family
+    swap: Contrast  # swapped − original
+    swap_last: Contrast  # the same on the last epoch alone
+    heavy: Contrast | None  # (top, 0) − (0, top)
+
+    @property
+    def better(self) -> list[str]:
+        return [k for k, c in self.against_none.items() if c.direction > 0]
+
+    @property
+    def worse(self) -> list[str]:
+        return [k for k, c in self.against_none.items() if c.direction < 0]
+
+
+def analyze(res: Results) -> Result:
+    block, lvl = res.cfg["experiments"][EXPERIMENT], res.level
+    ends = res.ends(EXPERIMENT)
+    cells = (ends[ends["stable"]].groupby("condition")
+             .agg(p1=("factor_p1", "first"), p2=("factor_p2", "first"),
+                  val=("val_endpoint", "mean")))
+    order = list(cells.sort_values(["p1", "p2"]).index)
+    none = rates_name(0.0, 0.0)
+    family = ({f"{c} − {none}": Sample.of(ends, c, none) for c in order if c != none}
+              if none in order else {})  # a grid without the (0, 0) cell has no baseline
+    a, b = (float(x) for x in block["swap"])
+    original, swapped = rates_name(a, b), rates_name(b, a)
+    top = max(float(x) for x in block["p1"])
+    heavy = None
+    if top > 0 and {rates_name(top, 0.0), rates_name(0.0, top)} <= set(order):
+        heavy = condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top), lvl)
+    return Result(
+        design=design(ends, res.k), p1=[float(x) for x in block["p1"]],
+        p2=[float(x) for x in block["p2"]], table=summarize(ends, order, COLUMNS, lvl),
+        selected=str(cells["val"].idxmax()), selected_val=float(cells["val"].max()),
+        against_none=compare(family, lvl),
+        swap=condition_contrast(ends, swapped, original, lvl),
+        swap_last=condition_contrast(ends, swapped, original, lvl, column="last"),
+        heavy=heavy)
+
+
+def _takeaway(r: Result) -> str:
+    parts = [f"Of {len(r.against_none)} dropout settings, {len(r.better)} beat no dropout and "
+             f"{len(r.worse)} do worse, after Holm correction"]
+    if r.heavy is not None:
+        where = r.heavy.difference()
+        if r.heavy.claim:
+            cheaper = "cheaper" if r.heavy.direction > 0 else "costlier"
+            parts.append(f"heavy dropout is {cheaper} on the first layer than on the second "
+                         f"({where})")
+        else:
+            parts.append(f"heavy dropout on either layer: "
+                         f"{r.heavy.verdict('', '')} ({where})")
+    if r.swap.claim:
+        winner = r.swap.label.split(" − ")[0 if r.swap.direction > 0 else 1]
+        parts.append(f"the order of the rates matters: {winner} wins")
+    else:
+        parts.append(f"the order of the two rates: {r.swap.verdict('', '')}")
+    return "; ".join(parts) + "."
+
+
+def context(r: Result) -> dict:
+    swapped, original = r.swap.label.split(" − ")
+    answer = (f"Swapping the rates ({swapped} − {original}) changes the test accuracy (mean of "
+              f"the last {r.design['k']} epochs) by {r.swap.quantity.text(r.swap.primary)} over "
+              f"{words.seeds(r.swap.pairs)}: "
+              + r.swap.verdict(f"{swapped} is better", f"{original} is better") + ".")
+    sel = next(row for row in r.table if row.condition == r.selected)
+    return {**r.design, "p1": r.p1, "p2": r.p2, "n_cells": len(r.table),
+            "table": rows_words(r.table, COLUMNS),
+            "selected": r.selected, "selected_val": f"{100 * r.selected_val:.1f}%",
+            "selected_test": words.pct(sel.values["endpoint"]),
+            "family": [c.row("better than none", "worse than none")
+                       for c in r.against_none.values()],
+            "swap": r.swap.row(f"{swapped} is better", f"{original} is better"),
+            "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from ..plots import save
+
+    ends = res.ends(EXPERIMENT)
+    ends = ends[ends["stable"]]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    for ax, col, title, cmap in ((axes[0], "endpoint", "test accuracy (%)", "viridis"),
+                                 (axes[1], "gap", "train − test accuracy (pp)", "magma_r")):
+        grid = pd.pivot_table(ends, index="factor_p1", columns="factor_p2", values=col,
+                              aggfunc="mean") * 100
+        sns.heatmap(grid, annot=True, fmt=".1f", cmap=cmap, ax=ax, cbar_kws={"label": title})
+        ax.set_xlabel("p2 (dropout after hidden layer 2)")
+        ax.set_ylabel("p1 (dropout after hidden layer 1)")
+        ax.set_title(f"{title}, mean of {r.design['seeds']} seeds")
+    return {"heatmaps": save(fig, out / "ex1_heatmaps.png")}
+
+
+EXERCISE = Exercise(
+    number=1, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Changing and swapping the dropout rates of the two layers",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions})

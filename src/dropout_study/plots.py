@@ -1,0 +1,56 @@
+"""Drawing helpers the exercises share: thin wrappers over the statistics, PNG files out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from . import stats  # noqa: E402
+
+sns.set_theme(context="notebook", style="whitegrid")
+DPI = 110
+PALETTE = sns.color_palette("deep")
+
+
+def save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def band(ax, x, mean, lo, hi, label, color=None, style="-"):
+    line = ax.plot(x, mean, style, label=label, color=color)[0]
+    ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
+    return line
+
+
+def per_x(values: pd.DataFrame, x: str, y: str, level: float,
+          bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Mean and interval of ``y`` at each ``x``, the interval kept inside ``bounds``."""
+    rows = []
+    for v, g in values.groupby(x):
+        e = stats.mean_ci(g[y], level, bounds)
+        rows.append({x: v, "mean": e.value, "lo": e.lo, "hi": e.hi, "n": e.n})
+    return pd.DataFrame(rows, columns=[x, "mean", "lo", "hi", "n"])
+
+
+def lines_with_bands(ax, data: pd.DataFrame, x: str, hue: str, y: str, level: float,
+                     xlabel: str, ylabel: str, scale: float = 1.0, labels=None,
+                     bounds: tuple[float, float] | None = None) -> None:
+    """One line per ``hue`` over ``x`` with its interval band (stable runs only)."""
+    if "stable" in data:
+        data = data[data["stable"]]
+    for i, (key, g) in enumerate(data.groupby(hue)):
+        s = per_x(g, x, y, level, bounds)
+        band(ax, s[x], scale * s["mean"], scale * s["lo"], scale * s["hi"],
+             (labels or {}).get(key, key), PALETTE[i % len(PALETTE)])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)

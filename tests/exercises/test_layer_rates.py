@@ -1,0 +1,99 @@
+"""Exercise 1's claims on synthetic tables with planted effects."""
+
+import pytest
+
+from dropout_study.exercises import layer_rates as ex
+from tests import synthetic as syn
+
+SEEDS = list(range(10))
+GRID = {"p1": [0.0, 0.5], "p2": [0.0, 0.5], "swap": [0.2, 0.5]}
+ORIGINAL, SWAPPED, NONE = "p1=0.2,p2=0.5", "p1=0.5,p2=0.2", "p1=0,p2=0"
+
+
+def run(swap_effect=0.0, none_effect=0.0, diverged=None, nan=None, seeds=SEEDS):
+    """Every cell at 0.85 plus a per-seed offset shared by all cells (pairing removes it);
+    the swapped cell gets ``swap_effect`` over the original, no dropout ``none_effect``."""
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        jitter = syn.noise(seed, 0.02) + syn.noise(seed, 0.002, cond)
+        return (0.85 + jitter + (swap_effect if cond == SWAPPED else 0.0)
+                + (none_effect if cond == NONE else 0.0))
+
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    metrics, runs = syn.run_tables("layer_rates", conds, seeds, 4, acc, diverged)
+    return ex.analyze(syn.results(cfg, metrics, runs))
+
+
+@pytest.mark.parametrize("effect", [0.01, -0.01])
+def test_a_planted_swap_effect_is_found_with_its_sign(effect):
+    r = run(swap_effect=effect)
+    assert r.swap.label == f"{SWAPPED} − {ORIGINAL}"
+    assert r.swap.primary.value == pytest.approx(effect, abs=2e-3)  # jitter ±0.002
+    assert r.swap.primary.contains(effect)
+    assert r.swap.pairs == 10 and r.swap.claim
+    words = ex.context(r)
+    winner = SWAPPED if effect > 0 else ORIGINAL
+    assert f"{winner} is better" in words["answer"]
+    assert f"by {'+' if effect > 0 else '-'}{r.swap.quantity.text(r.swap.primary)[1:]}" \
+        in words["answer"]
+    assert f"the order of the rates matters: {winner} wins" in words["takeaway"]
+
+
+def test_no_planted_swap_effect_gives_no_claim_with_its_resolution():
+    r = run()
+    assert not r.swap.claim and r.swap.direction == 0
+    assert r.swap.primary.contains(0.0)
+    answer = ex.context(r)["answer"]
+    assert "no detectable difference at 10 seeds" in answer
+    assert "would likely be missed" in answer
+
+
+def test_settings_against_no_dropout_form_a_holm_family_with_the_sign_of_the_effect():
+    r = run(none_effect=-0.03)  # every dropout setting beats no dropout by 3 points
+    assert set(r.against_none) == {f"{c} − {NONE}" for c in
+                                   ["p1=0,p2=0.5", "p1=0.5,p2=0", "p1=0.5,p2=0.5",
+                                    ORIGINAL, SWAPPED]}
+    for c in r.against_none.values():
+        assert c.primary.value == pytest.approx(0.03, abs=4e-3) and c.direction == 1
+    levels = sorted(c.primary.level for c in r.against_none.values())
+    assert levels == pytest.approx([1 - 0.05 / k for k in (1, 2, 3, 4, 5)])  # Holm's steps
+    assert len(r.better) == 5 and not r.worse
+    assert "5 beat no dropout and 0 do worse" in ex.context(r)["takeaway"]
+
+
+def test_a_diverged_seed_leaves_the_primary_contrast_and_is_counted():
+    r = run(swap_effect=0.01, diverged={(SWAPPED, 3): 2})
+    assert r.swap.pairs == 9
+    assert (r.swap.unstable_a, r.swap.runs_a, r.swap.unstable_b) == (1, 10, 0)
+    assert "1 of 10" in r.swap.instability()
+    row = next(t for t in r.table if t.condition == SWAPPED)
+    assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
+
+
+def test_a_nan_endpoint_leaves_the_pair_out():
+    r = run(swap_effect=0.01, nan=(ORIGINAL, 5))
+    assert r.swap.pairs == 9 and r.swap.claim
+
+
+def test_a_single_surviving_seed_gives_no_verdict():
+    dead = {(SWAPPED, s): 1 for s in SEEDS[1:]}
+    r = run(swap_effect=0.05, diverged=dead)
+    assert r.swap.pairs == 1 and not r.swap.tested and not r.swap.claim
+    assert "no verdict: 1 seed pair stable in both arms, at least 3 needed" in \
+        ex.context(r)["answer"]
+
+
+def test_the_cell_picked_is_the_best_on_validation():
+    r = run(swap_effect=0.02)
+    assert r.selected == SWAPPED
+    assert r.selected_val == pytest.approx(0.87, abs=0.01)
+
+
+def test_heavy_dropout_contrast_compares_first_layer_with_second():
+    r = run()
+    assert r.heavy is not None
+    assert r.heavy.label == "p1=0.5,p2=0 − p1=0,p2=0.5"

@@ -1,0 +1,140 @@
+"""The shared paired contrast: its three parts, its verdicts and its words."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropout_study import words
+from dropout_study.contrast import (
+    MIN_PAIRS,
+    MIN_ROBUST,
+    Quantity,
+    Sample,
+    compare,
+    compare_one,
+    condition_contrast,
+)
+from dropout_study.stats import Estimate
+
+SEEDS = range(10)
+JITTER = np.array([0.003, -0.002, 0.001, 0.004, -0.003, 0.0, 0.002, -0.001, -0.004, 0.001])
+
+
+def sample(effect, unstable_a=(), unstable_b=(), seeds=SEEDS, a_values=None):
+    idx = pd.Index(list(seeds), name="seed")
+    base = pd.Series(0.85 + 0.02 * np.sin(np.arange(len(idx))), index=idx)
+    a = base + effect + pd.Series(JITTER[: len(idx)], index=idx)
+    if a_values is not None:
+        a = pd.Series(a_values, index=idx)
+    stable_a = pd.Series([s not in unstable_a for s in idx], index=idx)
+    stable_b = pd.Series([s not in unstable_b for s in idx], index=idx)
+    return Sample(a, base, stable_a, stable_b)
+
+
+@pytest.mark.parametrize("effect, words_", [(0.01, "a wins"), (-0.01, "b wins")])
+def test_a_planted_effect_is_claimed_in_its_direction(effect, words_):
+    c = compare_one("a − b", sample(effect))
+    assert c.primary.value == pytest.approx(effect + JITTER.mean())
+    assert c.primary.contains(effect) and c.pairs == 10 and c.claim
+    assert c.direction == (1 if effect > 0 else -1)
+    assert c.verdict("a wins", "b wins") == words_
+    assert c.difference().startswith("a − b: " + ("+" if effect > 0 else "-"))
+
+
+def test_no_effect_is_no_claim_with_the_designs_resolution():
+    c = compare_one("a − b", sample(0.0))
+    assert not c.claim and c.direction == 0
+    sd = np.std(JITTER, ddof=1)
+    assert 2.5 * sd / math.sqrt(10) < c.mde < 4 * sd / math.sqrt(10)
+    v = c.verdict("a wins", "b wins")
+    assert v.startswith("no detectable difference at 10 seeds (none larger than ")
+    assert f"{100 * c.mde:.2f} pp would likely be missed" in v
+
+
+def test_unstable_runs_leave_the_primary_contrast_and_are_counted_with_exact_intervals():
+    c = compare_one("a − b", sample(0.01, unstable_b=(0, 1, 2)))
+    assert c.pairs == 7 and c.claim
+    assert (c.unstable_a, c.runs_a, c.unstable_b, c.runs_b) == (0, 10, 3, 10)
+    assert c.rate_b.value == pytest.approx(0.3) and c.rate_b.lo > 0 and c.rate_a.lo == 0
+    assert c.rate_diff.value == pytest.approx(-0.3)
+    assert c.instability() == ("unstable runs: a 0 of 10 (0% [0, 31]), b 3 of 10 (30% [7, 65]);"
+                               " paired difference in rates -30 pp [-65, +5]")
+
+
+def test_no_rate_difference_when_both_arms_are_stable():
+    c = compare_one("a − b", sample(0.01))
+    assert c.rate_diff is None and "paired difference in rates" not in c.instability()
+
+
+def test_fewer_than_three_stable_pairs_give_no_verdict_and_leave_the_family():
+    fam = compare({"x − b": sample(0.05, unstable_a=range(2, 10)),
+                   "y − b": sample(0.01)})
+    x, y = fam["x − b"], fam["y − b"]
+    assert x.pairs == 2 < MIN_PAIRS and not x.tested and not x.claim
+    assert x.verdict("up", "down") == ("no verdict: 2 seed pairs stable in both arms, at least "
+                                      "3 needed")
+    assert y.primary.level == pytest.approx(0.95)  # a family of one tested contrast
+    assert x.primary.level == pytest.approx(0.95)
+
+
+def test_a_family_is_holm_corrected():
+    fam = compare({"big − b": sample(0.03), "small − b": sample(0.01)})
+    levels = sorted(c.primary.level for c in fam.values())
+    assert levels == pytest.approx([0.95, 0.975])
+    assert all(c.claim for c in fam.values())
+
+
+def test_the_robustness_line_runs_over_all_seeds_and_reports_a_disagreement():
+    # three unstable seeds of b whose values are far above a: over all seeds, a does not win
+    values = list(0.85 + 0.02 * np.sin(np.arange(10)) + 0.01 + JITTER)
+    s = sample(0.01, unstable_b=(0, 1, 2, 3, 4, 5), a_values=values)
+    s = Sample(s.a, s.b.where(s.stable_b, s.b + 0.2), s.stable_a, s.stable_b)
+    c = compare_one("a − b", s)
+    assert c.claim and c.direction == 1 and c.all_pairs == 10
+    assert c.robust is not None and c.robust.value < 0
+    assert c.p_superior == pytest.approx(0.4)
+    assert c.disagrees
+    assert "disagrees with the primary verdict" in c.robustness()
+    assert "P(a > b) = 0.40" in c.robustness()
+
+
+def test_the_robustness_line_needs_enough_seeds():
+    c = compare_one("a − b", sample(0.01, seeds=range(MIN_ROBUST - 1)))
+    assert c.robust is None and not c.disagrees
+    assert "too few for it (at least 8)" in c.robustness()
+    ok = compare_one("a − b", sample(0.01, seeds=range(MIN_ROBUST)))
+    assert ok.robust is not None and ok.robust.value > 0 and not ok.disagrees
+
+
+def test_a_contrast_of_two_conditions_is_a_minus_b():
+    ends = pd.DataFrame({"condition": ["x"] * 4 + ["y"] * 4, "seed": [0, 1, 2, 3] * 2,
+                         "endpoint": [0.9, 0.91, 0.92, 0.9, 0.8, 0.8, 0.83, 0.79],
+                         "stable": [True] * 8})
+    c = condition_contrast(ends, "x", "y")
+    assert c.label == "x − y" and c.primary.value == pytest.approx(0.1025)
+    assert condition_contrast(ends, "y", "x").primary.value == pytest.approx(-0.1025)
+
+
+def test_a_seed_missing_in_one_arm_is_unpaired_not_an_error():
+    s = sample(0.01)
+    s = Sample(s.a.drop(index=4), s.b, s.stable_a.drop(index=4), s.stable_b)
+    c = compare_one("a − b", s)
+    assert c.pairs == 9 and c.runs_a == 9 and c.runs_b == 10
+
+
+def test_a_row_holds_every_part_in_words():
+    c = compare_one("a − b", sample(0.01))
+    row = c.row("a wins", "b wins")
+    assert row["contrast"] == "a − b" and row["pairs"] == 10 and row["verdict"] == "a wins"
+    assert row["level"] == "95.00%"
+    assert row["diff"] == words.pp(c.primary)
+    assert row["instability"].startswith("unstable runs: a 0 of 10")
+    assert row["robustness"].startswith("robustness over all 10 seeds: median difference +")
+
+
+def test_a_quantity_prints_in_its_unit():
+    q = Quantity("loss", 1.0, "nats", 3)
+    assert q.text(Estimate(0.0123, 0.001, 0.02, 5)) == "+0.012 nats [+0.001, +0.020]"
+    assert q.size(0.25) == "0.250 nats"
