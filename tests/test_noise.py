@@ -138,3 +138,12 @@ def test_weight_noise_at_rate_zero_is_the_plain_linear_layer(name):
 def test_unknown_scheme_is_named():
     with pytest.raises(ValueError, match="nonsense"):
         scheme("nonsense")
+
+
+def test_a_stream_name_per_model_changes_only_that_models_draws():
+    same = ModelStreams([3, 3], ["noise", "noise"]).rand(64)
+    assert torch.equal(same[0], same[1])
+    mixed = ModelStreams([3, 3], ["noise", "calibration"]).rand(64)
+    assert torch.equal(mixed[0], same[0]) and not torch.equal(mixed[1], same[0])
+    with pytest.raises(ValueError, match="2 stream names for 3 models"):
+        ModelStreams([1, 2, 3], ["a", "b"])

@@ -13,7 +13,7 @@ def test_crossrefs_are_numbered_for_pandoc():
 
 def minimal_context(**over) -> dict:
     """The smallest context the report templates render: provenance and no analysed section."""
-    ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95,
+    ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95, "instability_rule": "rule",
            "training": {"lr": 0.5}, "data": {"validation_size": 10, "split_seed": 0,
                                              "train_size": None},
            "config_yaml": "a: 1", "provenance": {

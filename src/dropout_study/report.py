@@ -18,6 +18,7 @@ import jinja2
 import numpy as np
 import yaml
 
+from . import instability
 from .errors import UserError
 from .exercises import EXERCISES
 from .io import atomic_write, atomic_write_text
@@ -77,7 +78,7 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
             "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
             "runs": len(res.runs),
         },
-        "k": res.k, "level": res.level,
+        "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
         "data": cfg["data"],
         "training": cfg["training"],
     }

@@ -22,11 +22,19 @@ def generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch
 
 
 class ModelStreams:
-    """One generator per model for one purpose (e.g. the noise of every model in a batch)."""
+    """One generator per model for one purpose (e.g. the noise of every model in a batch).
 
-    def __init__(self, seeds: list[int], name: str, device: torch.device | str = "cpu"):
+    ``name`` names the stream: one name for all models, or one per model (the calibration
+    condition trains a copy of a condition under another noise-stream name)."""
+
+    def __init__(self, seeds: list[int], name: str | list[str],
+                 device: torch.device | str = "cpu"):
         self.device = torch.device(device)
-        self.generators = [generator(s, name, self.device) for s in seeds]
+        names = [name] * len(seeds) if isinstance(name, str) else list(name)
+        if len(names) != len(seeds):
+            raise ValueError(f"{len(names)} stream names for {len(seeds)} models")
+        self.generators = [generator(s, n, self.device) for s, n in zip(seeds, names,
+                                                                         strict=True)]
 
     def __len__(self) -> int:
         return len(self.generators)

@@ -27,6 +27,7 @@ class Condition:
     probe: bool = False  # log activation statistics on the probe batch
     save_weights: bool = False  # keep final weights (for evaluation-only jobs)
     checkpoint_every: int = 0  # epochs between resumable checkpoints (0: never)
+    noise_stream: str = "noise"  # the name of the masks' random stream (A/A calibration)
     factors: tuple[tuple[str, object], ...] = ()  # the experiment's own labels, for the report
 
     def batch_key(self) -> tuple:

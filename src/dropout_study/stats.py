@@ -157,13 +157,15 @@ def min_detectable(sd: float, n: int, level: float = 0.95, power: float = 0.8) -
 
     def shortfall(effect: float) -> float:
         nc = effect * math.sqrt(n) / sd
-        return st.nct.sf(t_crit, df, nc) + st.nct.cdf(-t_crit, df, nc) - power
+        # far in the tails scipy's noncentral t can return NaN: there the rejection
+        # probability on the effect's side is ~1 and on the other side ~0
+        right = float(np.nan_to_num(st.nct.sf(t_crit, df, nc), nan=float(nc > t_crit)))
+        left = float(np.nan_to_num(st.nct.cdf(-t_crit, df, nc), nan=0.0))
+        return right + left - power
 
     hi = sd
-    while (gap := shortfall(hi)) < 0:
+    while shortfall(hi) < 0:
         hi *= 2
-    if not np.isfinite(gap):  # the noncentral t's tail is not computable (one df, huge nc)
-        return NAN
     return float(optimize.brentq(shortfall, 0.0, hi, xtol=sd * 1e-6))
 
 

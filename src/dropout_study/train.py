@@ -133,7 +133,8 @@ class Trainer:
 
         for g, s in zip(self.order, self.seeds, strict=True):
             g.manual_seed(stream_seed(s, "order"))  # the minibatch order: CPU, device-independent
-        self.noise_streams = ModelStreams(self.seeds, "noise", device)
+        self.noise_streams = ModelStreams(self.seeds, [c.noise_stream for c, _ in models],
+                                          device)
         self.probe_streams = ModelStreams(self.seeds, "probe", device)
         self.state = TrainState(alive=torch.ones(len(models), dtype=torch.bool, device=device),
                                 diverged_epoch=[None] * len(models))
