@@ -7,6 +7,7 @@ trains a model.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from collections.abc import Callable
@@ -23,10 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 Value = Callable[[str, int, int], float]  # (condition, seed, epoch) -> test accuracy
 
 
+@functools.cache
+def _full_config() -> dict:
+    return study_config.load(ROOT / "config.yaml")
+
+
 def config(**overrides) -> dict:
     """The full preset's resolved config, with ``overrides`` merged in (not validated)."""
-    cfg = study_config.load(ROOT / "config.yaml")
-    return study_config.deep_merge(cfg, overrides)
+    return study_config.deep_merge(_full_config(), overrides)
 
 
 def noise(seed: int, scale: float, key: str = "") -> float:

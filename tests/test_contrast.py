@@ -138,3 +138,56 @@ def test_a_quantity_prints_in_its_unit():
     q = Quantity("loss", 1.0, "nats", 3)
     assert q.text(Estimate(0.0123, 0.001, 0.02, 5)) == "+0.012 nats [+0.001, +0.020]"
     assert q.size(0.25) == "0.250 nats"
+
+
+def test_two_settings_agree_when_both_claim_the_same_direction():
+    from dropout_study.contrast import agreement
+
+    a, b = compare_one("x − y", sample(0.01)), compare_one("x − y", sample(0.02))
+    text = agreement(a, b, "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings agree (x − y above zero at both): x − y: +")
+    assert "over 10 seeds at lr 0.5; x − y: +" in text
+
+
+def test_two_settings_disagree_when_one_claims_and_the_other_does_not():
+    from dropout_study.contrast import agreement
+
+    a, b = compare_one("x − y", sample(-0.01)), compare_one("x − y", sample(0.0))
+    text = agreement(a, b, "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings disagree (x − y below zero at lr 0.5, no claim at "
+                           "lr 0.1)")
+    opposite = agreement(a, compare_one("x − y", sample(0.01)), "A", "B")
+    assert "(x − y below zero at A, x − y above zero at B)" in opposite
+
+
+def test_two_settings_without_a_claim_agree_on_no_detectable_difference():
+    from dropout_study.contrast import agreement
+
+    a, b = compare_one("x − y", sample(0.0)), compare_one("x − y", sample(0.0))
+    assert agreement(a, b, "A", "B").startswith(
+        "The two settings agree in that neither shows a detectable difference")
+
+
+def test_two_settings_cannot_be_compared_when_one_has_no_verdict():
+    from dropout_study.contrast import agreement
+
+    a = compare_one("x − y", sample(0.05, unstable_a=range(2, 10)))
+    text = agreement(a, compare_one("x − y", sample(0.01)), "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings cannot be compared: at lr 0.5 too few seed pairs")
+
+
+def test_a_ratio_quantity_prints_a_over_b_from_the_log_scale():
+    from dropout_study.contrast import Ratio
+
+    idx = pd.Index(range(10), name="seed")
+    b = pd.Series(np.log(2.0 + 0.1 * np.sin(np.arange(10))), index=idx)
+    a = b + np.log(1.5) + pd.Series(JITTER, index=idx)
+    ok = pd.Series(True, index=idx)
+    fam = compare({"r − s": Sample(a, b, ok, ok), "d − e": sample(0.0)},
+                  quantities={"r − s": Ratio("norm", 1.0, "", 2)})
+    c = fam["r − s"]
+    assert isinstance(c.quantity, Ratio) and not isinstance(fam["d − e"].quantity, Ratio)
+    assert math.exp(c.primary.value) == pytest.approx(1.5 * math.exp(JITTER.mean()))
+    assert c.difference().startswith("r − s: x1.5")
+    assert "median ratio x1.5" in c.robustness()
+    assert Ratio().size(math.log(2)) == "a factor 2.00"

@@ -24,7 +24,7 @@ def minimal_context(**over) -> dict:
 
 
 def test_missing_sections_are_marked_not_dropped():
-    ctx = minimal_context(sections=[{"key": "exercise_1", "number": 1, "title": "Rates",
+    ctx = minimal_context(sections=[{"key": "layer_rates", "number": 1, "title": "Rates",
                                      "missing": "no results for layer_rates"}])
     md = render_markdown(ctx)
     assert "## Exercise 1: Rates" in md

@@ -68,6 +68,25 @@ def validate(cfg: dict, schema: dict | None = None) -> None:
     if errors:
         raise ConfigError("invalid configuration: " + "; ".join(_message(e) for e in errors[:5]))
     _check_relations(cfg)
+    edition = edition_config(cfg)
+    if edition is not None:
+        try:
+            validate(edition, schema)
+        except ConfigError as exc:
+            raise ConfigError(f"at the setting of 'newer_edition' ({exc}); the keys named are "
+                              "those of the study's config with newer_edition merged in") from None
+
+
+def edition_config(cfg: dict) -> dict | None:
+    """The study's config at the book's newer edition's setting (``newer_edition`` merged in),
+    or None where it is not enabled."""
+    edition = cfg.get("newer_edition") or {}
+    if not edition.get("enabled", False):
+        return None
+    merged = deep_merge(cfg, {"training": edition.get("training", {}),
+                              "experiments": edition.get("experiments", {})})
+    merged["newer_edition"] = {"enabled": False}
+    return merged
 
 
 def _check_relations(cfg: dict) -> None:
@@ -82,26 +101,6 @@ def _check_relations(cfg: dict) -> None:
         raise ConfigError(f"config key 'data.train_size': {data['train_size']} exceeds the "
                           f"{room} images left after data.validation_size")
     ex = cfg["experiments"]
-    tt = ex.get("test_time", {})
-    if tt.get("enabled"):
-        lr = ex.get("layer_rates", {})
-        grid = {(float(a), float(b)) for a in lr.get("p1", []) for b in lr.get("p2", [])}
-        if lr.get("swap"):
-            a, b = (float(x) for x in lr["swap"])
-            grid |= {(a, b), (b, a)}
-        pair = tuple(float(x) for x in tt.get("rates", ()))
-        if not lr.get("enabled") or pair not in grid:
-            raise ConfigError(f"config key 'experiments.test_time.rates': {list(pair)} must be a "
-                              "condition trained by experiments.layer_rates (enabled, in its "
-                              "p1 x p2 grid), whose saved weights exercise 4 evaluates")
-    wd = ex.get("weight_decay", {})
-    if wd.get("enabled"):
-        if 0 not in wd.get("decay", []):
-            raise ConfigError("config key 'experiments.weight_decay.decay': must include 0 "
-                              "(the no-decay cells of the factorial)")
-        if [0, 0] not in [list(map(float, r)) for r in wd.get("rates", [])]:
-            raise ConfigError("config key 'experiments.weight_decay.rates': must include "
-                              "[0, 0] (the no-dropout cells of the factorial)")
     noise = ex.get("noise", {})
     if noise.get("enabled"):
         from .noise import SCHEMES

@@ -16,6 +16,7 @@ detected (80% power at the observed paired SD).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,18 @@ class Quantity:
 
 
 ACCURACY = Quantity()
+
+
+@dataclass(frozen=True)
+class Ratio(Quantity):
+    """A positive quantity compared as a ratio: the contrast runs on the logarithms of the
+    per-seed values (a Sample of logs) and prints a / b, its interval from the log scale."""
+
+    def text(self, e: Estimate) -> str:
+        return words.ratio(e.mapped(math.exp))
+
+    def size(self, x: float) -> str:
+        return f"a factor {math.exp(x):.2f}"
 
 
 @dataclass(frozen=True)
@@ -150,7 +163,8 @@ class Contrast:
         if self.robust is None:
             return (f"robustness line: {self.all_pairs} seeds with a value in both arms, "
                     f"too few for it (at least {MIN_ROBUST})")
-        line = (f"robustness over all {self.all_pairs} seeds: median difference "
+        what = "ratio" if isinstance(self.quantity, Ratio) else "difference"
+        line = (f"robustness over all {self.all_pairs} seeds: median {what} "
                 f"{self.quantity.text(self.robust)}, P({self.label.replace(' − ', ' > ')}) "
                 f"= {self.p_superior:.2f}")
         if self.disagrees:
@@ -177,10 +191,11 @@ def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float):
     return runs_a, runs_b, k_a, k_b, rate_a, rate_b, rate_diff
 
 
-def compare(samples: dict[str, Sample], level: float = 0.95,
-            quantity: Quantity = ACCURACY) -> dict[str, Contrast]:
+def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity = ACCURACY,
+            quantities: dict[str, Quantity] | None = None) -> dict[str, Contrast]:
     """A family of contrasts, each ``key`` read as its label "a − b", Holm-corrected over the
-    contrasts that have at least ``MIN_PAIRS`` stable pairs (the others are not tested)."""
+    contrasts that have at least ``MIN_PAIRS`` stable pairs (the others are not tested).
+    ``quantities`` gives a contrast its own quantity where it is not ``quantity``."""
     frames = {k: s.aligned() for k, s in samples.items()}
     raw = {}
     for k, df in frames.items():
@@ -204,7 +219,7 @@ def compare(samples: dict[str, Sample], level: float = 0.95,
         robust = (stats.median_ci(a_all - b_all, primary.level)
                   if a_all.size >= MIN_ROBUST else None)
         out[k] = Contrast(
-            label=k, quantity=quantity, primary=primary,
+            label=k, quantity=(quantities or {}).get(k, quantity), primary=primary,
             claim=bool(tested and rej and primary.excludes_zero()), mde=mde,
             runs_a=rates[0], runs_b=rates[1], unstable_a=rates[2], unstable_b=rates[3],
             rate_a=rates[4], rate_b=rates[5], rate_diff=rates[6], robust=robust,
@@ -223,3 +238,30 @@ def condition_contrast(ends: pd.DataFrame, a: str, b: str, level: float = 0.95,
                        label: str | None = None) -> Contrast:
     """``a − b`` between two conditions of an endpoints table."""
     return compare_one(label or f"{a} − {b}", Sample.of(ends, a, b, column), level, quantity)
+
+
+def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
+    """Whether one contrast, measured at two settings, says the same at both."""
+    def said(c: Contrast) -> str:
+        if c.direction:
+            return f"{c.label} {'above' if c.direction > 0 else 'below'} zero"
+        return "no claim"
+
+    at_a = f"{c_text(a)} at {setting_a}"
+    at_b = f"{c_text(b)} at {setting_b}"
+    if not (a.tested and b.tested):
+        untested = words.join([s for c, s in ((a, setting_a), (b, setting_b)) if not c.tested])
+        return (f"The two settings cannot be compared: at {untested} too few seed pairs are "
+                f"stable in both arms for a verdict ({at_a}; {at_b}).")
+    if a.direction == b.direction and a.direction != 0:
+        return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
+    if a.direction == b.direction:
+        return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
+                f"{at_b}.")
+    return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
+            f"{setting_b}): {at_a}; {at_b}.")
+
+
+def c_text(c: Contrast) -> str:
+    """``label: value [lo, hi] unit over n seeds``."""
+    return f"{c.difference()} over {words.seeds(c.pairs)}"

@@ -1,8 +1,9 @@
 """The report: per exercise, its numbers and figures, filled into Quarto templates.
 
 Each exercise (``dropout_study.exercises``) brings its analysis, figures and the words of its
-template ``report/sections/<key>.qmd.j2``; this module only assembles them. Rendering uses Quarto when it is on
-PATH, else pandoc (with a logged warning); the output is one self-contained HTML file.
+template ``report/sections/<key>.qmd.j2``; this module only assembles them. Rendering uses
+Quarto when it is on PATH, else pandoc (with a logged warning); the output is one
+self-contained HTML file.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import numpy as np
 import yaml
 
 from . import instability
+from .config import edition_config
+from .contrast import agreement
 from .errors import UserError
-from .exercises import EXERCISES
+from .exercises import EXERCISES, NEWER
+from .exercises.base import Exercise
 from .io import atomic_write, atomic_write_text
 from .results import Results
 from .stats import Estimate
@@ -39,28 +43,54 @@ def _jsonable(o):
     raise TypeError(f"{type(o)} is not JSON serialisable")
 
 
+def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
+              where: str = "") -> tuple:
+    """One exercise's words and figures, or why it has none: (entry, result or None). The
+    figures go to ``report_dir / figures``."""
+    entry = {"missing": None, "failed": [f"{f['experiment']}/{f['job']}" for f in res.failed
+                                         if f["experiment"] in ex.reads]}
+    absent = [e for e in ex.reads if not res.has(e)]
+    if absent:
+        why = ("its jobs failed" if entry["failed"] else
+               "disabled in the config, or its jobs failed under --keep-going")
+        entry["missing"] = f"no results for {', '.join(absent)}{where} ({why})"
+        return entry, None
+    try:
+        result = ex.analyze(res)
+        drawn = ex.draw(res, result, report_dir / figures)
+        entry["figures"] = {k: str(p.relative_to(report_dir)) for k, p in drawn.items()}
+        entry.update(ex.context(result))
+        return entry, result
+    except Exception as exc:  # noqa: BLE001 - the report marks it instead of dying
+        log.exception("section %s%s failed", ex.key, where)
+        entry["missing"] = f"analysis failed{where}: {type(exc).__name__}: {exc}"
+        return entry, None
+
+
+def setting(cfg: dict) -> str:
+    t = cfg["training"]
+    return f"lr {t['lr']:g}, p = ({t['rates'][0]:g}, {t['rates'][1]:g})"
+
+
 def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
     """Analyse every section (a failing or missing one is marked, not fatal)."""
     res = Results.load(results_dir, cfg)
+    newer_cfg = edition_config(cfg)
+    newer_res = res.renamed(NEWER, newer_cfg) if newer_cfg is not None else None
     sections = []
     for ex in EXERCISES:
-        entry = {"key": ex.key, "number": ex.number, "title": ex.title, "missing": None,
-                 "failed": [f"{f['experiment']}/{f['job']}" for f in res.failed
-                            if f["experiment"] in ex.reads]}
-        absent = [e for e in ex.reads if not res.has(e)]
-        if absent:
-            why = ("its jobs failed" if entry["failed"] else
-                   "disabled in the config, or its jobs failed under --keep-going")
-            entry["missing"] = f"no results for {', '.join(absent)} ({why})"
-        else:
-            try:
-                result = ex.analyze(res)
-                drawn = ex.draw(res, result, figures_dir)
-                entry["figures"] = {k: f"figures/{p.name}" for k, p in drawn.items()}
-                entry.update(ex.context(result))
-            except Exception as exc:  # noqa: BLE001 - the report marks it instead of dying
-                log.exception("section %s failed", ex.key)
-                entry["missing"] = f"analysis failed: {type(exc).__name__}: {exc}"
+        entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
+        entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
+        if ex.editions and newer_res is not None and not entry["missing"]:
+            newer, newer_result = _analysed(ex, newer_res, figures_dir.parent,
+                                            f"{figures_dir.name}/newer",
+                                            " at the newer edition's setting")
+            entry["newer"] = newer | {"setting": setting(newer_cfg), "fig_suffix": "-newer"}
+            entry["setting"] = setting(cfg)
+            if ex.headline is not None and newer_result is not None:
+                entry["agreement"] = agreement(
+                    ex.headline(result), ex.headline(newer_result), setting(cfg),
+                    setting(newer_cfg))
         sections.append(entry)
     jobs = res.jobs
     devices = sorted({j["device"] for j in jobs})
@@ -98,8 +128,15 @@ def render_markdown(ctx: dict, templates: Path = TEMPLATES) -> str:
     sections = []
     for s in ctx["sections"]:
         s = dict(s)
+        def body(words: dict, s=s) -> str:
+            template = env.get_template(f"sections/{s['key']}.qmd.j2")
+            return template.render({**shared, "fig_suffix": "", **words})
+
         if not s["missing"]:
-            s["body"] = env.get_template(f"sections/{s['key']}.qmd.j2").render({**shared, **s})
+            s["body"] = body(s)
+        newer = s.get("newer")
+        if newer and not newer["missing"]:
+            s["newer_body"] = body(newer)
         sections.append(s)
     return env.get_template("report.qmd.j2").render(**shared, sections=sections)
 

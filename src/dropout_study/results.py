@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 RUN_KEYS = ["experiment", "condition", "seed"]
@@ -58,6 +57,21 @@ class Results:
     def ends(self, experiment: str) -> pd.DataFrame:
         return self.endpoints[self.endpoints["experiment"] == experiment]
 
+    def renamed(self, suffix: str, cfg: dict) -> Results:
+        """The runs of the experiments named ``<name><suffix>`` under their plain names, with
+        ``cfg`` (e.g. the same exercises at the newer edition's setting)."""
+        def pick(df: pd.DataFrame) -> pd.DataFrame:
+            if df.empty:
+                return df
+            sel = df[df["experiment"].str.endswith(suffix)].copy()
+            sel["experiment"] = sel["experiment"].str.removesuffix(suffix)
+            return sel
+
+        failed = [f | {"experiment": f["experiment"].removesuffix(suffix)}
+                  for f in self.failed if f["experiment"].endswith(suffix)]
+        return Results(pick(self.metrics), pick(self.runs), pick(self.activations), self.jobs,
+                       cfg, {}, failed)
+
 
 def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
     """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
@@ -66,28 +80,38 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
     primary comparison."""
     if metrics.empty:
         return pd.DataFrame()
-    rows = []
-    for (exp, cond, seed), g in metrics.groupby(RUN_KEYS, sort=False):
-        g = g.sort_values("epoch")
-        last = g.tail(k)
-        has_val = g["val_acc"].notna().any()
-        best = g.loc[g["val_acc"].idxmax()] if has_val else None
-        losses_ok = g["test_loss"].notna().all()
-        rows.append({
-            "experiment": exp, "condition": cond, "seed": seed,
-            "endpoint": last["test_acc"].mean(skipna=False),
-            "last": g["test_acc"].iloc[-1],
-            "val_endpoint": last["val_acc"].mean(skipna=False),
-            "gap": (last["train_eval_acc"] - last["test_acc"]).mean(skipna=False),
-            "best_epoch": float(best["epoch"]) if best is not None else np.nan,
-            "at_best_val": float(best["test_acc"]) if best is not None else np.nan,
-            "test_loss_min": g["test_loss"].min(skipna=False),
-            "test_loss_min_epoch": float(g.loc[g["test_loss"].idxmin(), "epoch"])
-            if losses_ok else np.nan,
-            "overfit": g["test_loss"].iloc[-1] - g["test_loss"].min(skipna=False),
-            "diverged": bool(g["diverged"].any()),
-        })
-    out = pd.DataFrame(rows)
+    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
+    m = m.assign(gap=m["train_eval_acc"] - m["test_acc"])
+    g = m.groupby(RUN_KEYS, sort=False)
+
+    def strict_mean(frame: pd.DataFrame, col: str) -> pd.Series:
+        """The mean per run, NaN if any of its values is NaN (a run that did not finish)."""
+        by = frame.groupby(RUN_KEYS, sort=False)[col]
+        return by.mean().where(~frame[col].isna().groupby(
+            [frame[c] for c in RUN_KEYS], sort=False).any())
+
+    tail = g.tail(k)
+    last = g.tail(1).set_index(RUN_KEYS)
+    out = pd.DataFrame({
+        "endpoint": strict_mean(tail, "test_acc"),
+        "last": last["test_acc"],
+        "val_endpoint": strict_mean(tail, "val_acc"),
+        "gap": strict_mean(tail, "gap"),
+    })
+    with_val = m.dropna(subset=["val_acc"])
+    best = with_val.loc[with_val.groupby(RUN_KEYS, sort=False)["val_acc"].idxmax()]
+    best = best.set_index(RUN_KEYS)
+    out["best_epoch"] = best["epoch"].astype(float)
+    out["at_best_val"] = best["test_acc"]
+    complete = ~m["test_loss"].isna().groupby([m[c] for c in RUN_KEYS], sort=False).any()
+    loss_min = g["test_loss"].min().where(complete)
+    at_min = m.loc[m.dropna(subset=["test_loss"]).groupby(RUN_KEYS, sort=False)["test_loss"]
+                   .idxmin()].set_index(RUN_KEYS)["epoch"].astype(float)
+    out["test_loss_min"] = loss_min
+    out["test_loss_min_epoch"] = at_min.where(complete)
+    out["overfit"] = last["test_loss"] - loss_min
+    out["diverged"] = g["diverged"].any().astype(bool)
+    out = out.reset_index()
     out["stable"] = ~out["diverged"]
     return out.merge(runs.drop(columns=["diverged"]), on=RUN_KEYS)
 

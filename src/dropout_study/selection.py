@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import endpoints
 from .io import atomic_write_text
+from .results import endpoints
 
 
 def select_strengths(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..contrast import Contrast
 from ..results import Results
 from ..spec import Condition
 
@@ -31,6 +32,8 @@ class Exercise:
     draw: Callable[[Results, Any, Path], dict[str, Path]]  # figures, from the same result
     trains: dict[str, Builder] = field(default_factory=dict)  # experiment -> its conditions
     check: Callable[[dict], None] | None = None  # config relations the schema cannot express
+    editions: bool = False  # also run at the book's newer edition's setting (newer_edition)
+    headline: Callable[[Any], Contrast | None] | None = None  # its main contrast, if it has one
 
     def enabled(self, cfg: dict) -> bool:
         return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

@@ -123,7 +123,7 @@ def context(r: Result) -> dict:
             "answer": answer, "takeaway": _takeaway(r)}
 
 
-def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -146,4 +146,5 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:
 EXERCISE = Exercise(
     number=1, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Changing and swapping the dropout rates of the two layers",
-    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions})
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
+    editions=True, headline=lambda r: r.swap)

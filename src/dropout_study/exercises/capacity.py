@@ -1,0 +1,228 @@
+"""Exercise 8: with wider hidden layers, is the benefit of dropout larger?
+
+Trains the reference MLP with both hidden layers at each width of ``experiments.capacity``,
+without dropout ((0, 0)) and with each dropout pair of its ``rates``. Reports, per width,
+dropout − none paired by seed (a Holm family), and the trend: per seed, the slope of that
+benefit against log2(width), with its interval over seeds (the same verdict rules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import words
+from ..contrast import Contrast, Quantity, Sample, compare
+from ..errors import ConfigError
+from ..experiments import base_condition, rates_name
+from ..results import Results
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+
+EXPERIMENT = "capacity"
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
+SLOPE = Quantity("slope of the benefit against log2(width)", unit="pp/doubling")
+NONE = (0.0, 0.0)
+
+
+def _pairs(block: dict) -> list[tuple[float, float]]:
+    return [(float(a), float(b)) for a, b in block["rates"]]
+
+
+def condition_name(width: int, rates: tuple[float, float]) -> str:
+    return f"h={width},{rates_name(*rates)}"
+
+
+def conditions(cfg: dict):
+    """Hidden width x (no dropout, dropout)."""
+    e = cfg["experiments"][EXPERIMENT]
+    return [base_condition(cfg, EXPERIMENT, name=condition_name(w, r), hidden=int(w),
+                           rates=tuple(r), factors={"width": int(w),
+                                                    "dropout": "on" if any(r) else "off"})
+            for w in e["widths"] for r in e["rates"]]
+
+
+def check(cfg: dict) -> None:
+    """Every width is compared with its own no-dropout run: (0, 0) and a dropout pair."""
+    pairs = _pairs(cfg["experiments"][EXPERIMENT])
+    if NONE not in pairs:
+        raise ConfigError("config key 'experiments.capacity.rates': must include [0, 0] (the "
+                          "no-dropout baseline each width's dropout is compared with)")
+    if not any(any(p) for p in pairs):
+        raise ConfigError("config key 'experiments.capacity.rates': must include a pair with "
+                          "dropout (a rate above 0), to compare with [0, 0]")
+
+
+@dataclass(frozen=True)
+class Cell:
+    condition: str
+    width: int
+    setting: str  # its rates, e.g. "p1=0.2,p2=0.5"
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    widths: list[int]
+    none: str  # the baseline's rates
+    settings: list[str]  # the dropout pairs' rates, config order
+    cells: list[Cell]
+    table: list[ConditionRow]  # per condition, in the order of ``cells``
+    benefit: dict[str, Contrast]  # "width w: dropout − none", a Holm family
+    benefit_of: dict[tuple[str, int], str]  # (setting, width) -> its key in ``benefit``
+    trend: dict[str, Contrast]  # setting -> slope of (dropout − none) per doubling of width
+
+
+def slopes(samples: dict[int, Sample]) -> Sample:
+    """Per seed, the least-squares slope of a − b against log2(width): a seed's slope needs a
+    value at every width, and is stable where all that seed's runs are."""
+    frames = {w: s.aligned() for w, s in samples.items()}
+    x = np.log2(list(frames))
+    diff = pd.DataFrame({w: df["a"] - df["b"] for w, df in frames.items()})
+    # a seed's run that is missing is not an unstable one: its slope is NaN, and it is counted
+    stable = pd.DataFrame({w: df["stable_a"].ne(False) & df["stable_b"].ne(False)
+                           for w, df in frames.items()}).ne(False).all(axis=1)
+    xc = x - x.mean()
+    slope = diff.to_numpy() @ xc / (xc @ xc)  # NaN wherever a width is
+    a = pd.Series(slope, index=diff.index)
+    return Sample(a, pd.Series(0.0, index=a.index), stable, stable)
+
+
+def analyze(res: Results) -> Result:
+    lvl, block = res.level, res.cfg["experiments"][EXPERIMENT]
+    ends = res.ends(EXPERIMENT)
+    present = set(ends["condition"])
+    pairs = _pairs(block)
+    none = rates_name(*NONE)
+    settings = [rates_name(*p) for p in pairs if any(p)]
+    widths = sorted(int(w) for w in block["widths"]
+                    if any(condition_name(w, p) in present for p in pairs))
+    cells = [Cell(condition_name(w, p), w, rates_name(*p)) for w in widths for p in pairs
+             if condition_name(w, p) in present]
+    family, keys, per_setting = {}, {}, {s: {} for s in settings}
+    for s in settings:
+        for w in widths:
+            on, off = f"h={w},{s}", f"h={w},{none}"
+            if on in present and off in present:
+                keys[(s, w)] = f"width {w}: {s} − {none}"
+                family[keys[(s, w)]] = per_setting[s][w] = Sample.of(ends, on, off)
+    label = {s: f"slope of ({s} − {none}) per doubling of width" for s in settings}
+    trend = compare({label[s]: slopes(per_setting[s]) for s in settings
+                     if len(per_setting[s]) >= 2}, lvl, SLOPE)
+    return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
+                  cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
+                  benefit=compare(family, lvl), benefit_of=keys,
+                  trend={s: trend[label[s]] for s in settings if label[s] in trend})
+
+
+def _widths_where(r: Result, setting: str, sign: int) -> list[str]:
+    return [str(w) for w, c in _benefits(r, setting) if c.direction == sign]
+
+
+def _benefits(r: Result, s: str) -> list[tuple[int, Contrast]]:
+    """The setting's contrasts with no dropout, by width."""
+    return [(w, r.benefit[r.benefit_of[(s, w)]]) for w in r.widths if (s, w) in r.benefit_of]
+
+
+def _answer(r: Result, s: str) -> str:
+    per_width = "; ".join(f"{w}: {c.quantity.text(c.primary)}" for w, c in _benefits(r, s))
+    if s not in r.trend:
+        return f"Dropout's benefit (paired, {s} − {r.none}) per width: {per_width}."
+    t = r.trend[s]
+    return (f"The slope of dropout's benefit (paired, {s} − {r.none}) against log₂(width) is "
+            f"{t.quantity.text(t.primary)} over {words.seeds(t.pairs)} ("
+            + t.verdict("the benefit grows with width", "the benefit shrinks with width")
+            + f"); per width: {per_width}.")
+
+
+def _takeaway(r: Result, s: str) -> str:
+    helps, hurts = _widths_where(r, s, 1), _widths_where(r, s, -1)
+    per_width = (f"per width, after Holm correction, {s} beats no dropout at "
+                 f"{words.join(helps) or 'no width'} and loses at {words.join(hurts) or 'none'}")
+    t = r.trend.get(s)
+    if t is None:
+        return f"With a single width there is no trend; {per_width}."
+    if not t.tested:
+        head = f"The trend with width gets {t.verdict('', '')}"
+    elif t.direction > 0:
+        head = ("Wider networks have more capacity to overfit, and dropout buys more there: "
+                "its benefit grows with width")
+    elif t.direction < 0:
+        head = ("Dropout's benefit shrinks as the network widens (the trend's interval "
+                "excludes zero)")
+        if not helps and not hurts:
+            head += ", although no single width shows a difference after Holm correction"
+    else:
+        head = ("At this training length and number of seeds the width does not detectably "
+                f"change what dropout buys{t.resolution()}")
+    return f"{head}; {per_width}."
+
+
+def _trend_words(t: Contrast) -> dict:
+    if t.robust is None:
+        robust = (f"{t.all_pairs} seeds have a slope, too few for a robustness line "
+                  "(at least 8)")
+    else:
+        robust = (f"over all {t.all_pairs} seeds with a slope: median "
+                  f"{t.quantity.text(t.robust)}, P(slope > 0) = {t.p_superior:.2f}"
+                  + ("; this disagrees with the primary verdict" if t.disagrees else ""))
+    return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
+            "level": f"{100 * t.primary.level:.2f}%",
+            "verdict": t.verdict("the benefit grows with width",
+                                 "the benefit shrinks with width"),
+            "unstable": f"{t.unstable_a} of {t.runs_a}", "robustness": robust}
+
+
+def context(r: Result) -> dict:
+    if not r.benefit:
+        nothing = ("No width has both a no-dropout and a dropout run, so dropout's benefit is "
+                   "not measured (experiments.capacity.rates needs [0, 0] and a dropout pair).")
+        answer = takeaway = nothing
+    else:
+        answer = " ".join(_answer(r, s) for s in r.settings)
+        takeaway = " ".join(_takeaway(r, s) for s in r.settings)
+    return {**r.design, "widths": r.widths, "baseline": r.none, "settings": r.settings,
+            "table": rows_words(r.table, COLUMNS),
+            "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
+            "trends": [_trend_words(t) for t in r.trend.values()],
+            "answer": answer, "takeaway": takeaway}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE, band, save
+
+    rows = {row.condition: row for row in r.table}
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for i, s in enumerate([r.none, *r.settings]):
+        cells = [c for c in r.cells if c.setting == s]
+        xs = [c.width for c in cells]
+        for ax, key in ((axes[0], "endpoint"), (axes[1], "gap")):
+            e = [rows[c.condition].values[key] for c in cells]
+            band(ax, xs, [100 * v.value for v in e], [100 * v.lo for v in e],
+                 [100 * v.hi for v in e], "no dropout" if s == r.none else s, PALETTE[i])
+        if s == r.none:
+            continue
+        xs, e = [w for w, _ in _benefits(r, s)], [c.primary for _, c in _benefits(r, s)]
+        axes[2].errorbar(xs, [100 * v.value for v in e],
+                         yerr=[[100 * (v.value - v.lo) for v in e],
+                               [100 * (v.hi - v.value) for v in e]],
+                         fmt="o-", capsize=4, color=PALETTE[i], label=f"{s} − {r.none}")
+    axes[2].axhline(0, color="grey", lw=1)
+    for ax, ylabel in zip(axes, ("test accuracy (%)", "train − test accuracy (pp)",
+                                 "dropout − none (pp), Holm intervals"), strict=True):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("hidden width")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    return {"capacity": save(fig, out / "ex8_capacity.png")}
+
+
+EXERCISE = Exercise(
+    number=8, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Capacity: is dropout worth more in wider networks?",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check)

@@ -1,0 +1,268 @@
+"""Exercise 2: increase the number of epochs and compare the results with and without dropout.
+
+Trains the reference MLP without dropout and with each dropout pair of the config for many
+epochs (``experiments.long_training``), probing its activations along the way (exercise 3
+reads those). Reports per condition the test accuracy, the best epochs, the rise of the test
+loss above its minimum and the train − test gap over the stable runs; the headline contrast
+dropout − none on test accuracy and on the loss rise (a ratio, on the log scale) as a Holm
+family; and how many runs diverged in each arm, and when.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import words
+from ..contrast import Contrast, Quantity, Sample, compare, condition_contrast
+from ..errors import ConfigError
+from ..experiments import base_condition, rates_name
+from ..results import Results
+from ..spec import Condition
+from ..stats import Estimate
+from .base import Exercise
+from .common import (
+    Column,
+    ConditionRow,
+    accuracy,
+    count,
+    design,
+    nonnegative,
+    points,
+    rows_words,
+    summarize,
+)
+
+EXPERIMENT = "long_training"
+
+
+def columns(epochs: float = math.inf) -> list[Column]:
+    """The per-condition table; an epoch number stays within 1..``epochs``."""
+    def epoch(key: str) -> Column:
+        return Column(key, count(key).fmt, (1.0, float(epochs)))
+
+    return [accuracy("endpoint"), accuracy("last"), accuracy("at_best_val"), epoch("best_epoch"),
+            epoch("test_loss_min_epoch"), nonnegative("overfit"), points("gap")]
+
+
+COLUMNS = columns()  # for the words (the bounds matter only when summarising)
+
+
+@dataclass(frozen=True)
+class Ratio(Quantity):
+    """A positive quantity compared as a ratio: the contrast runs on its logarithm (a − b there
+    is log(a / b)) and prints the ratio a / b, whose interval stays positive."""
+
+    def text(self, e: Estimate) -> str:
+        return words.ratio(e.mapped(math.exp))
+
+    def size(self, x: float) -> str:
+        return f"a factor {math.exp(x):.2f}"
+
+
+RISE = Ratio(what="test-loss rise above its minimum")
+
+
+def rate_pairs(cfg: dict) -> list[tuple[float, float]]:
+    return [(float(a), float(b)) for a, b in cfg["experiments"][EXPERIMENT]["rates"]]
+
+
+def check(cfg: dict) -> None:
+    """Both arms must be trained: no dropout, and at least one pair with dropout."""
+    pairs = rate_pairs(cfg)
+    if (0.0, 0.0) not in pairs or not any(a or b for a, b in pairs):
+        raise ConfigError(
+            f"config key 'experiments.{EXPERIMENT}.rates': must include [0, 0] (no dropout) and "
+            f"at least one pair with dropout, e.g. [0.2, 0.5]: exercises 2 and 3 compare the "
+            f"two arms (got {[list(p) for p in pairs]})")
+
+
+def arms(cfg: dict) -> tuple[str, str]:
+    """No dropout, and the dropout setting compared with it: the first pair with dropout, in
+    config order."""
+    check(cfg)
+    return rates_name(0.0, 0.0), rates_name(*next(p for p in rate_pairs(cfg) if any(p)))
+
+
+def conditions(cfg: dict) -> list[Condition]:
+    block = cfg["experiments"][EXPERIMENT]
+    return [base_condition(cfg, EXPERIMENT, name=rates_name(*r), rates=tuple(r),
+                           epochs=block["epochs"], probe=True,
+                           checkpoint_every=block.get("checkpoint_every", 0),
+                           factors={"dropout": "on" if any(r) else "off"})
+            for r in block["rates"]]
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    lr: float
+    off: str  # no dropout
+    on: str  # the dropout setting compared with it
+    order: list[str]  # the conditions, in config order
+    table: list[ConditionRow]
+    accuracy: Contrast  # on − off, headline endpoint; Holm family with ``rise``
+    rise: Contrast  # on − off on the log scale: the ratio of the test-loss rises
+    zero_rise: int  # pairs stable in both arms with no rise in an arm (no ratio)
+    last: Contrast  # on − off, last epoch (uncorrected, beside the headline)
+    at_best_val: Contrast  # on − off, test accuracy at the validation-best epoch
+    gap: Contrast  # on − off, train − test gap
+    diverged: dict[str, list[float]]  # condition -> the epochs at which its runs diverged
+    runs: dict[str, int]  # condition -> runs
+
+    def row(self, condition: str) -> ConditionRow:
+        return next(r for r in self.table if r.condition == condition)
+
+
+def _log(values: pd.Series) -> pd.Series:
+    """The logarithm of a positive quantity; NaN where it is not positive."""
+    return np.log(values.where(values > 0))
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    ends = res.ends(EXPERIMENT)
+    off, on = arms(res.cfg)
+    order = [c for c in dict.fromkeys(rates_name(*p) for p in rate_pairs(res.cfg))
+             if c in set(ends["condition"])]
+    rise = Sample.of(ends, on, off, "overfit")
+    family = compare({"accuracy": Sample.of(ends, on, off),
+                      "rise": Sample(_log(rise.a), _log(rise.b), rise.stable_a, rise.stable_b)},
+                     lvl)
+    label = f"{on} − {off}"
+    both = rise.aligned()
+    both = both[both["both"] & both["a"].notna() & both["b"].notna()]
+    diverged = {c: sorted(float(e) for e in
+                          ends.loc[(ends["condition"] == c) & ends["diverged"], "diverged_epoch"])
+                for c in order}
+    return Result(
+        design=design(ends, res.k), lr=float(ends["lr"].iloc[0]), off=off, on=on, order=order,
+        table=summarize(ends, order, columns(ends["epochs"].max()), lvl),
+        accuracy=replace(family["accuracy"], label=label),
+        rise=replace(family["rise"], label=label, quantity=RISE),
+        zero_rise=int(((both["a"] <= 0) | (both["b"] <= 0)).sum()),
+        last=condition_contrast(ends, on, off, lvl, column="last"),
+        at_best_val=condition_contrast(ends, on, off, lvl, column="at_best_val"),
+        gap=condition_contrast(ends, on, off, lvl, column="gap"),
+        diverged=diverged,
+        runs={c: int((ends["condition"] == c).sum()) for c in order})
+
+
+# -- words -------------------------------------------------------------------------------------
+def _diverged_text(r: Result, cond: str) -> str:
+    epochs = r.diverged[cond]
+    when = (f" (at epoch{'s' if len(epochs) > 1 else ''} "
+            f"{', '.join(f'{e:g}' for e in epochs)})" if epochs else "")
+    return f"{len(epochs)} of {r.runs[cond]} runs diverged{when}"
+
+
+def _arm(row: ConditionRow, first: bool) -> str:
+    """Around which epoch the test loss is lowest, how far it rises and the gap, in words."""
+    who = "Without dropout" if first else "with dropout"
+    e = row.values["test_loss_min_epoch"]
+    if e.n == 0:
+        return f"{who} no run stayed stable"
+    rise, gap = words.number(row.values["overfit"], 3), words.pp(row.values["gap"])
+    if first:
+        return (f"{who} the test loss is lowest around epoch {e.value:.0f} and ends {rise} nats "
+                f"above that minimum (train − test gap {gap})")
+    return (f"{who} the minimum comes around epoch {e.value:.0f}, the rise is {rise} and the "
+            f"gap {gap}")
+
+
+def _verdict(r: Result) -> str:
+    acc, rise = r.accuracy, r.rise
+    if not acc.tested:
+        return (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
+                f"there is no verdict on dropout's effect at this horizon")
+    less = rise.direction < 0
+    if acc.direction > 0:
+        return ("Dropout keeps its advantage when training runs long"
+                + (", and its test loss rises less above its minimum" if less else ""))
+    if acc.direction < 0:
+        return ("Trained this long, dropout costs test accuracy"
+                + (", though its test loss rises less above its minimum" if less else ""))
+    if less:
+        return ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
+                "difference is not resolved at this horizon and number of seeds")
+    return "At this horizon and number of seeds the accuracy difference is not resolved"
+
+
+def _takeaway(r: Result) -> str:
+    return f"{_arm(r.row(r.off), True)}; {_arm(r.row(r.on), False)}. {_verdict(r)}."
+
+
+def context(r: Result) -> dict:
+    acc, rise = r.accuracy, r.rise
+    answer = (f"After {r.design['epochs']} epochs, dropout {r.on} changes the test accuracy (mean "
+              f"of the last {r.design['k']} epochs) by {acc.quantity.text(acc.primary)} against "
+              f"no dropout over {words.seeds(acc.pairs)} ({acc.verdict('better', 'worse')}), "
+              f"and multiplies the rise of the test loss above its minimum by "
+              f"{rise.quantity.text(rise.primary)} over {words.seeds(rise.pairs)} "
+              f"({rise.verdict('more overfitting', 'less overfitting')}).")
+    if any(r.diverged.values()):
+        answer += (f" Stability is part of the answer: at lr {r.lr:g} over "
+                   f"{r.design['epochs']} epochs, without dropout {_diverged_text(r, r.off)}, "
+                   f"with dropout {_diverged_text(r, r.on)}; the accuracy comparison rests on "
+                   f"the seeds where both survived.")
+    one = r.zero_rise == 1
+    zero = ("" if not r.zero_rise else
+            f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "
+            f"(no rise) {'has' if one else 'have'} no ratio and {'is' if one else 'are'} left out "
+            f"of it")
+    return {**r.design, "on": r.on, "off": r.off, "lr": f"{r.lr:g}",
+            "table": rows_words(r.table, COLUMNS),
+            "accuracy": acc.row("dropout is better", "dropout is worse"),
+            "rise": rise.row("more overfitting", "less overfitting"),
+            "zero_rise": zero,
+            "diffs": {"last": r.last.quantity.text(r.last.primary),
+                      "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
+                      "gap": r.gap.quantity.text(r.gap.primary)},
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE, band, per_x, save
+
+    ends = res.ends(EXPERIMENT)
+    stable = ends.loc[ends["stable"], ["condition", "seed"]]
+    m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
+                                                                   on=["condition", "seed"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    panels = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
+               "cross-entropy"),
+              (axes[1], (("train_eval_acc", "train"), ("test_acc", "test")), (0.0, 1.0),
+               "accuracy"))
+    for ax, series, bounds, ylabel in panels:
+        means = []
+        for i, cond in enumerate(r.order):
+            g = m[m["condition"] == cond]
+            for (col, what), style in zip(series, ("-", "--"), strict=True):
+                s = per_x(g, "epoch", col, res.level, bounds)
+                band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {what}",
+                     PALETTE[i % len(PALETTE)], style)
+                means.append(s["mean"].to_numpy(dtype=float))
+        if ax is axes[0]:  # a loss spans decades, and a spike of one seed dwarfs the rest
+            span = np.concatenate(means)
+            span = span[np.isfinite(span) & (span > 0)]
+            ax.set_yscale("log")
+            if span.size:
+                ax.set_ylim(span.min() / 2, span.max() * 2)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+    axes[0].set_title("loss, log scale (train: train mode; test: eval mode)")
+    axes[1].set_title("accuracy (both in eval mode)")
+    return {"curves": save(fig, out / "ex2_curves.png")}
+
+
+EXERCISE = Exercise(
+    number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Training longer, with and without dropout",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check)

@@ -1,0 +1,280 @@
+"""Exercise 7: invent another way to inject noise at each layer; can it beat dropout?
+
+Trains in two stages the reference architecture with each noise scheme after both hidden
+layers (the same strength on both). "noise_tuning": every scheme, dropout included, over its
+own grid of strengths (the same budget for each) on tuning seeds disjoint from the reported
+ones; ``dropout_study.selection`` then picks each scheme's strength on the validation split.
+"noise_final": each scheme at its picked strength, on fresh seeds. Reports the tuning curves
+and the strengths picked, each scheme's test accuracy, and every scheme against dropout on the
+fresh seeds as one Holm family ("<scheme> − dropout").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from .. import words
+from ..contrast import Contrast, Sample, compare
+from ..errors import ConfigError
+from ..experiments import base_condition
+from ..results import Results
+from ..selection import select_strengths
+from ..spec import Condition
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+
+BLOCK = "noise"
+TUNING, FINAL = "noise_tuning", "noise_final"
+REFERENCE = "dropout"  # the scheme every other is compared with
+MOMENTS = "gaussian"  # dropout's mean and variance, another shape
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
+NO_REFERENCE = "dropout has no runs on the fresh seeds (its jobs failed?)"
+
+
+def _noise_condition(cfg: dict, experiment: str, method: str, strength: float,
+                     **kw) -> Condition:
+    e = cfg["experiments"][BLOCK]
+    return base_condition(cfg, experiment, noise=method, rates=(strength, strength),
+                          epochs=e["epochs"], factors={"method": method, "strength": strength},
+                          **kw)
+
+
+def noise_tuning(cfg: dict) -> list[Condition]:
+    """Stage 1: every scheme over its strength grid, on tuning seeds."""
+    e = cfg["experiments"][BLOCK]
+    return [_noise_condition(cfg, TUNING, m, float(x), name=f"{m},s={x:g}")
+            for m, grid in e["methods"].items() for x in grid]
+
+
+def noise_final(cfg: dict) -> list[Condition]:
+    """Stage 2: each scheme at its validation-selected strength, fresh seeds. The rates given
+    here are provisional: the selection file sets them before training."""
+    e = cfg["experiments"][BLOCK]
+    return [_noise_condition(cfg, FINAL, m, float(grid[0]), name=m)
+            for m, grid in e["methods"].items()]
+
+
+def check(cfg: dict) -> None:
+    from ..noise import SCHEMES
+
+    block = cfg["experiments"][BLOCK]
+    methods = block.get("methods", {})
+    key = f"config key 'experiments.{BLOCK}"
+    if REFERENCE not in methods:
+        raise ConfigError(f"{key}.methods': must include {REFERENCE}, the scheme the others "
+                          "are compared with")
+    budget = len(methods[REFERENCE])
+    for method, grid in methods.items():
+        limit = SCHEMES[method].max_rate
+        bad = [x for x in grid if not x < limit]
+        if bad:
+            raise ConfigError(f"{key}.methods.{method}': {bad} outside [0, {limit:g})")
+        if len(grid) != budget:
+            raise ConfigError(f"{key}.methods.{method}': {len(grid)} strengths, {REFERENCE} "
+                              f"has {budget} (every scheme gets the same tuning budget)")
+    if block["epochs"] < cfg["analysis"].get("endpoint_epochs", 1):
+        raise ConfigError(f"{key}.epochs': fewer epochs than analysis.endpoint_epochs")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    method: str
+    tried: dict[str, float]  # strength ("%g") -> mean validation accuracy, tuning seeds
+    unstable: dict[str, int]  # strength ("%g") -> unstable tuning runs
+    selected: float  # what the selection picks from these runs (validation only)
+    trained: float | None  # the strength the fresh-seed runs were trained at (None: none)
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict  # of the fresh-seed stage
+    tune_design: dict
+    budget: int  # strengths tried per scheme
+    tuning: list[Tuning]
+    table: list[ConditionRow]
+    against_dropout: dict[str, Contrast]  # "<scheme> − dropout", one Holm family
+
+    def _schemes(self, sign: int) -> list[str]:
+        return [k.split(" − ")[0] for k, c in self.against_dropout.items()
+                if c.direction == sign]
+
+    @property
+    def winners(self) -> list[str]:
+        return self._schemes(1)
+
+    @property
+    def losers(self) -> list[str]:
+        return self._schemes(-1)
+
+    @property
+    def untested(self) -> list[str]:
+        return [k.split(" − ")[0] for k, c in self.against_dropout.items() if not c.tested]
+
+    @property
+    def headline(self) -> Contrast | None:
+        """The alternative best on validation in the tuning stage (the test set never picks)
+        against dropout on the fresh seeds."""
+        val = {t.method: t.tried[f"{t.selected:g}"] for t in self.tuning
+               if f"{t.method} − {REFERENCE}" in self.against_dropout}
+        val = {m: v for m, v in val.items() if v == v}
+        if not val:
+            return None
+        return self.against_dropout[f"{max(val, key=val.get)} − {REFERENCE}"]
+
+    @property
+    def mismatched(self) -> list[Tuning]:
+        """Schemes whose fresh-seed runs were not trained at the strength selected."""
+        return [t for t in self.tuning if t.trained is not None and t.trained != t.selected]
+
+
+def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
+    """The primary intervals of accuracy differences kept inside [-1, 1] (until
+    ``contrast.compare`` clips to its quantity's range; the verdicts are unchanged)."""
+    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
+
+
+def _tuning(res: Results, final: pd.DataFrame) -> list[Tuning]:
+    metrics = res.metrics[res.metrics["experiment"] == TUNING]
+    runs = res.runs[res.runs["experiment"] == TUNING]
+    chosen = select_strengths(metrics, runs, res.k)  # the selection the pipeline made
+    tune = res.ends(TUNING)
+    unstable = (~tune["stable"]).groupby(
+        [tune["factor_method"], tune["factor_strength"].map("{:g}".format)]).sum()
+    trained = final.drop_duplicates("condition").set_index("condition")["rate1"].to_dict()
+    out = []
+    for method, pick in chosen.items():
+        out.append(Tuning(method, dict(pick["tried"]),
+                          {s: int(unstable[(method, s)]) for s in pick["tried"]},
+                          float(pick["strength"]),
+                          float(trained[method]) if method in trained else None))
+    return sorted(out, key=lambda t: (t.method != REFERENCE, t.method))
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    tune, final = res.ends(TUNING), res.ends(FINAL)
+    order = sorted(final["condition"].unique(), key=lambda c: (c != REFERENCE, c))
+    family = {f"{m} − {REFERENCE}": Sample.of(final, m, REFERENCE) for m in order
+              if m != REFERENCE} if REFERENCE in order else {}
+    tuning = _tuning(res, final)
+    return Result(
+        design=design(final, res.k), tune_design=design(tune, res.k),
+        budget=max(len(t.tried) for t in tuning), tuning=tuning,
+        table=summarize(final, order, COLUMNS, lvl),
+        against_dropout=bounded(compare(family, lvl)))
+
+
+def _names(schemes: list[str]) -> str:
+    return words.join(schemes)
+
+
+def _verb(schemes: list[str], one: str, many: str) -> str:
+    return one if len(schemes) == 1 else many
+
+
+def _row(c: Contrast) -> dict:
+    return c.row("outperforms dropout", "worse than dropout")
+
+
+def _takeaway(r: Result) -> str:
+    win, lose, untested = r.winners, r.losers, r.untested
+    tested = any(c.tested for c in r.against_dropout.values())
+    if not r.against_dropout:
+        text = f"No comparison: {NO_REFERENCE}"
+    elif win:
+        text = f"{_names(win)} {_verb(win, 'beats', 'beat')} tuned dropout here"
+    elif not tested:
+        text = "No scheme has enough stable seed pairs for a verdict against tuned dropout"
+    else:
+        text = "No alternative is detectably better than tuned dropout"
+        moments = r.against_dropout.get(f"{MOMENTS} − {REFERENCE}")
+        if moments is not None and moments.tested and not moments.claim:
+            text += (f"; {MOMENTS} noise, which has dropout's mean and variance with another "
+                     f"shape, differs from it by {moments.quantity.text(moments.primary)}: "
+                     f"{moments.verdict('', '')}, consistent with the regularisation living "
+                     "mostly in those two moments")
+    if lose:
+        text += f"; {_names(lose)} {_verb(lose, 'does', 'do')} worse"
+    if untested and tested:
+        text += f"; no verdict on {_names(untested)} (too few stable seed pairs)"
+    return text + f" (at {words.seeds(r.design['seeds'])}, {r.design['epochs']} epochs)."
+
+
+def context(r: Result) -> dict:
+    rows = [_row(c) for c in r.against_dropout.values()]
+    win = r.winners
+    answer = ("Against dropout at its tuned rate, on fresh seeds: "
+              + "; ".join(f"{c.difference()} ({_row(c)['verdict']})"
+                          for c in r.against_dropout.values())
+              + ". "
+              + (f"{_names(win)} {_verb(win, 'outperforms', 'outperform')} dropout after Holm "
+                 "correction." if win else "No scheme outperforms dropout after Holm "
+                 "correction.")) if r.against_dropout else f"No comparison: {NO_REFERENCE}."
+    tuning = []
+    for t in r.tuning:
+        tried = ", ".join(f"{s}: {100 * v:.1f}%" if v == v else f"{s}: no stable run"
+                          for s, v in t.tried.items())
+        bad = [s for s, n in t.unstable.items() if n]
+        if bad:
+            tried += f" (unstable runs at {', '.join(bad)})"
+        chosen = f"{t.selected:g}"
+        if t.trained is None:
+            chosen += " (not trained on fresh seeds)"
+        elif t.trained != t.selected:
+            chosen += f" (but trained at {t.trained:g})"
+        tuning.append({"method": t.method, "tried": tried, "chosen": chosen})
+    mismatch = ("" if not r.mismatched else
+                "The fresh-seed runs of " + _names([t.method for t in r.mismatched])
+                + " were trained at another strength than the one the tuning runs select "
+                "(a stale selection file?); their comparison is not the tuned one.")
+    return {**r.design, "tune_seeds": r.tune_design["seeds"], "strengths": r.budget,
+            "unstable": r.design["unstable"] + r.tune_design["unstable"],
+            "methods": [row.condition for row in r.table], "tuning": tuning,
+            "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from ..plots import PALETTE, lines_with_bands, save
+
+    tune, final = res.ends(TUNING), res.ends(FINAL)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    lines_with_bands(axes[0], tune, "factor_strength", "factor_method", "val_endpoint",
+                     res.level, "noise strength (each scheme's own scale)",
+                     "validation accuracy (%)", 100, bounds=(0.0, 1.0))
+    colour = dict(zip(sorted(tune["factor_method"].unique()), PALETTE * 4, strict=False))
+    for t in r.tuning:  # the strengths the selection picked, from the result
+        v = t.tried[f"{t.selected:g}"]
+        if v == v:
+            axes[0].plot(t.selected, 100 * v, "*", ms=14, color=colour.get(t.method, "k"),
+                         markeredgecolor="black", zorder=4)
+    axes[0].set_title(f"tuning ({r.tune_design['seeds']} tuning seeds); ★ selected")
+    order = [row.condition for row in r.table]
+    ests = [row.values["endpoint"] for row in r.table]  # intervals already inside [0, 1]
+    ok = [i for i, e in enumerate(ests) if e.has_interval]
+    axes[1].errorbar(ok, [100 * ests[i].value for i in ok],
+                     yerr=[[100 * (ests[i].value - ests[i].lo) for i in ok],
+                           [100 * (ests[i].hi - ests[i].value) for i in ok]],
+                     fmt="o", capsize=4, color="C0", zorder=3)
+    shown = final[final["stable"]].assign(acc=lambda d: d["endpoint"] * 100)
+    sns.stripplot(data=shown, x="condition", y="acc", order=order, ax=axes[1], color="grey",
+                  alpha=0.5, size=4)
+    axes[1].set_xlabel("")
+    axes[1].set_ylabel("test accuracy (%)")
+    axes[1].set_title(f"selected strengths, fresh seeds (n = {r.design['seeds']})")
+    axes[1].tick_params(axis="x", rotation=20)
+    return {"noise": save(fig, out / "ex7_noise.png")}
+
+
+EXERCISE = Exercise(
+    number=7, key="noise", block=BLOCK, reads=(TUNING, FINAL),
+    title="Another way to inject noise: can it beat dropout?",
+    analyze=analyze, context=context, draw=draw,
+    trains={TUNING: noise_tuning, FINAL: noise_final}, check=check,
+    headline=lambda r: r.headline)

@@ -1,0 +1,216 @@
+"""Exercise 10: sanity rows — our dropout against torch's, vanilla against inverted, a sweep.
+
+Trains the reference MLP at the reference rates with our inverted dropout, with
+``torch.nn.functional.dropout`` fed from the same noise streams and with vanilla dropout (no
+rescaling in training, scaled by 1−p at test), all logging activation statistics on the probe
+batch; and a drop-rate sweep (the same p on both layers). Reports torch.nn.Dropout − ours with
+an equivalence test (TOST) that never calls a significant difference "equivalent", vanilla −
+inverted, the train-mode over eval-mode mean activation of layer 1 (whose expectation is 1 for
+both conventions), and the sweep's endpoints and loss curves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import stats, words
+from ..contrast import Contrast, condition_contrast
+from ..experiments import base_condition, rates_name
+from ..results import Results
+from ..stats import Estimate
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, nonnegative, points, rows_words, summarize
+
+EXPERIMENT = "sanity"
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap"), nonnegative("overfit")]
+TORCH = "torch.nn.Dropout − ours"
+VANILLA = "vanilla − inverted"
+EQUIVALENT, DIFFERENT, NOT_SHOWN, NO_VERDICT = ("equivalent", "different", "not shown",
+                                                "no verdict")
+
+
+def conditions(cfg: dict):
+    """Our dropout vs torch's, vanilla vs inverted, and a drop-rate sweep."""
+    e = cfg["experiments"][EXPERIMENT]
+    ref = tuple(float(x) for x in cfg["training"]["rates"])
+    out = [base_condition(cfg, EXPERIMENT, name=f"{noise},{rates_name(*ref)}", noise=noise,
+                          rates=ref, probe=True, factors={"role": role})
+           for noise, role in (("dropout", "reference"), ("torch_dropout", "torch"),
+                               ("dropout_vanilla", "vanilla"))]
+    out += [base_condition(cfg, EXPERIMENT, name=f"sweep,p={p:g}", rates=(float(p), float(p)),
+                           factors={"role": "sweep", "p": float(p)}) for p in e["sweep"]]
+    return out
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    ref: str  # condition names: ours (inverted), torch's, vanilla
+    torch: str
+    vanilla: str
+    margin: float  # equivalence margin, in accuracy (0.01 = 1 point)
+    torch_diff: Contrast  # torch.nn.Dropout − ours, at the study's level
+    torch_tost: Contrast  # the same at 1 − 2α: the two one-sided tests' interval
+    vanilla_diff: Contrast  # vanilla − inverted
+    ratios: dict[str, Estimate]  # condition -> train-mode / eval-mode mean of layer 1
+    ratio_level: float  # Bonferroni over the two conventions tested against 1
+    sweep: list[ConditionRow]
+
+    @property
+    def equivalence(self) -> str:
+        """Equivalent only when the TOST interval lies inside ±margin *and* the difference is
+        not significant: two implementations of one distribution that differ significantly
+        are a defect to explain, never "equivalent"."""
+        if not self.torch_diff.tested:
+            return NO_VERDICT
+        if self.torch_diff.claim:
+            return DIFFERENT
+        e = self.torch_tost.primary
+        if e.has_interval and -self.margin < e.lo and e.hi < self.margin:
+            return EQUIVALENT
+        return NOT_SHOWN
+
+    @property
+    def conventions(self) -> list[str]:
+        return [self.ref, self.vanilla]
+
+
+def mean_ratios(res: Results, conds: list[str], level: float) -> dict[str, Estimate]:
+    """Layer 1's mean activation in train mode over its eval-mode mean, per probe pass (each
+    pass draws fresh masks, so the passes are independent given the weights); a ratio of
+    positive means, its interval kept above 0."""
+    acts = res.activations
+    if acts.empty:
+        return {c: stats.mean_ci([], level) for c in conds}
+    first = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
+    ratio = first["mean_post"] / first["mean_eval"]
+    return {c: stats.mean_ci(ratio[first["condition"] == c], level, (0, math.inf))
+            for c in conds}
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    ends = res.ends(EXPERIMENT)
+    margin = float(res.cfg["experiments"][EXPERIMENT].get("equivalence_margin", 0.01))
+    roles = ends.drop_duplicates("condition").set_index("factor_role")["condition"]
+    ref, torch_c, vanilla = (str(roles[k]) for k in ("reference", "torch", "vanilla"))
+    sweep = ends[ends["factor_role"] == "sweep"]
+    order = list(sweep.drop_duplicates("condition").sort_values("factor_p")["condition"])
+    ratio_level = 1 - (1 - lvl) / 2
+    return Result(
+        design=design(ends, res.k), ref=ref, torch=torch_c, vanilla=vanilla, margin=margin,
+        torch_diff=condition_contrast(ends, torch_c, ref, lvl, label=TORCH),
+        torch_tost=condition_contrast(ends, torch_c, ref, 1 - 2 * (1 - lvl), label=TORCH),
+        vanilla_diff=condition_contrast(ends, vanilla, ref, lvl, label=VANILLA),
+        ratios=mean_ratios(res, [ref, vanilla, torch_c], ratio_level),
+        ratio_level=ratio_level, sweep=summarize(sweep, order, COLUMNS, lvl))
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:g}"
+
+
+def _equivalence_words(r: Result) -> str:
+    t = r.torch_diff
+    if r.equivalence == EQUIVALENT:
+        return (f"equivalent within ±{_points(r.margin)} points (the "
+                f"{100 * r.torch_tost.primary.level:.0f}% interval lies inside the margin and "
+                "the difference is not significant)")
+    if r.equivalence == DIFFERENT:
+        return ("not equivalent: a significant difference ("
+                + t.verdict("torch's layer is better", "ours is better")
+                + "), a defect to find and explain")
+    if r.equivalence == NOT_SHOWN:
+        return (f"equivalence within ±{_points(r.margin)} points not shown at "
+                f"{words.seeds(t.pairs)}; " + t.verdict("", ""))
+    return t.verdict("", "")
+
+
+def _ratio_words(r: Result) -> str:
+    e = {c: r.ratios[c] for c in r.conventions}
+    return (f"the train-mode mean activation over the eval-mode one (layer 1, which both see "
+            f"the same input) is {words.number(e[r.ref], 4)} for inverted and "
+            f"{words.number(e[r.vanilla], 4)} for vanilla dropout "
+            f"({100 * r.ratio_level:g}% intervals over {e[r.ref].n} and {e[r.vanilla].n} probe "
+            "passes)")
+
+
+def _takeaway(r: Result) -> str:
+    e = {c: r.ratios[c] for c in r.conventions}
+    off = [c for c in r.conventions if e[c].has_interval and not e[c].contains(1.0)]
+    unknown = [c for c in r.conventions if not e[c].has_interval]
+    if off:
+        head = (f"The train-mode / eval-mode ratio departs from 1 for {words.join(off)}, which "
+                "needs investigating. ")
+    elif unknown:
+        head = (f"The train-mode / eval-mode ratio of {words.join(unknown)} has too few probe "
+                "passes for an interval. ")
+    else:
+        head = ("Both conventions make the test-time network the expectation of the "
+                "training-time one (both ratios' intervals contain 1): inverted dropout scales "
+                "in training so that test time is the plain network, vanilla scales at test "
+                "time. ")
+    t = r.torch_diff
+    tail = {
+        EQUIVALENT: "Our layer and torch's are equivalent in accuracy within the stated margin.",
+        DIFFERENT: (f"Our layer and torch's differ in accuracy ({t.difference()}): two "
+                    "implementations of one distribution must agree, so this is a defect to "
+                    "find and explain, not an equivalence."),
+        NOT_SHOWN: (f"Whether our layer and torch's give the same accuracy distribution is not "
+                    f"settled at {words.seeds(t.pairs)} (the equivalence interval is wider "
+                    f"than ±{_points(r.margin)} points); their statistics agree in the test "
+                    "suite."),
+        NO_VERDICT: f"Our layer against torch's: {t.verdict('', '')}.",
+    }[r.equivalence]
+    return head + tail
+
+
+def context(r: Result) -> dict:
+    tost, van = r.torch_tost, r.vanilla_diff
+    answer = (f"{TORCH}: {tost.quantity.text(tost.primary)} "
+              f"({100 * tost.primary.level:.0f}% interval, {words.seeds(tost.pairs)}): "
+              + _equivalence_words(r)
+              + f"; {VANILLA}: {van.quantity.text(van.primary)} ("
+              + van.verdict("vanilla better", "vanilla worse") + "); " + _ratio_words(r) + ".")
+    return {**r.design, "ref": r.ref, "torch": r.torch, "vanilla_c": r.vanilla,
+            "equivalence": tost.quantity.text(tost.primary),
+            "eq_level": f"{100 * tost.primary.level:.0f}%", "eq_status": r.equivalence,
+            "margin": _points(r.margin),
+            "torch_row": r.torch_diff.row("torch's layer is better", "ours is better"),
+            "vanilla_row": van.row("vanilla better", "vanilla worse"),
+            "ratios": [{"condition": c, "ratio": words.number(e, 4), "n": e.n}
+                       for c, e in r.ratios.items()],
+            "ratio_level": r.ratio_level, "sweep": rows_words(r.sweep, COLUMNS),
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE, band, per_x, save
+
+    conds = [row.condition for row in r.sweep]
+    ends = res.ends(EXPERIMENT)
+    stable = ends.loc[ends["stable"] & ends["condition"].isin(conds), ["condition", "seed"]]
+    m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
+                                                                   on=["condition", "seed"])
+    fig, ax = plt.subplots(1, 1, figsize=(8, 4.4))
+    for i, cond in enumerate(conds):
+        g = m[m["condition"] == cond]
+        for metric, style in (("train_loss", "-"), ("test_loss", "--")):
+            s = per_x(g, "epoch", metric, res.level, (0.0, float("inf")))
+            band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {metric}", PALETTE[i],
+                 style)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy")
+    ax.legend(fontsize=8)
+    ax.set_title("drop-rate sweep (same p on both layers), stable runs")
+    return {"sweep": save(fig, out / "ex10_sweep.png")}
+
+
+EXERCISE = Exercise(
+    number=10, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Sanity rows: our dropout, torch's, vanilla and inverted, a rate sweep",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions})

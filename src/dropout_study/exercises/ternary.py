@@ -1,0 +1,254 @@
+"""Exercise 9: ternary noise on {0, γ/2, γ} instead of the Bernoulli mask: better or worse?
+
+Trains, for each zero probability a of ``experiments.ternary``, the reference MLP with a ternary
+mask (0 with probability a, γ/2 or γ with probability (1−a)/2 each, γ = 4/(3(1−a))) and with
+Bernoulli dropout of the same mask variance (p = 0.1 + 0.9a), both logging activation
+statistics on the probe batch. Reports ternary − Bernoulli per a (a Holm family), and the
+amplification of layer 1's activation variance by each mask (a positive quantity: ratios of
+geometric means, log-scale intervals).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import stats, words
+from ..contrast import Contrast, Quantity, Sample, compare
+from ..experiments import base_condition
+from ..results import Results
+from ..stats import Estimate
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+
+EXPERIMENT = "ternary"
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
+LOG_AMPLIFICATION = Quantity("log of the amplification ratio, ternary / Bernoulli", scale=1.0,
+                             unit="on the log scale", digits=3)
+
+
+def matched_p(a: float) -> float:
+    """The Bernoulli rate whose inverted mask has the ternary mask's variance."""
+    return round(1 - 0.9 * (1 - float(a)), 6)
+
+
+def mask_variance(a: float) -> float:
+    return 10 / (9 * (1 - a)) - 1
+
+
+def ternary_name(a: float) -> str:
+    return f"ternary,a={a:g}"
+
+
+def bernoulli_name(a: float) -> str:
+    return f"bernoulli,p={matched_p(a):g}"
+
+
+def conditions(cfg: dict):
+    """Ternary masks over their zero probability a, against Bernoulli dropout with the same
+    mask variance (1 - p = 0.9 (1 - a))."""
+    e = cfg["experiments"][EXPERIMENT]
+    out = []
+    for a in e["zero_probability"]:
+        p = matched_p(a)
+        out.append(base_condition(cfg, EXPERIMENT, name=ternary_name(a), noise="ternary",
+                                  rates=(float(a), float(a)), probe=True,
+                                  factors={"scheme": "ternary", "a": float(a), "p": p}))
+        out.append(base_condition(cfg, EXPERIMENT, name=bernoulli_name(a), noise="dropout",
+                                  rates=(p, p), probe=True,
+                                  factors={"scheme": "bernoulli", "a": float(a), "p": p}))
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    a: float
+    p: float
+    ternary: str  # condition names
+    bernoulli: str
+    key: str  # its key in the families: "a = 0.1: ternary,a=0.1 − bernoulli,p=0.19"
+    spread_t: float  # seed-to-seed SD of the endpoint over the stable runs (NaN: < 2 runs)
+    spread_b: float
+    amp_t: Estimate  # layer-1 variance after / before the mask, geometric mean over runs
+    amp_b: Estimate
+
+    @property
+    def variance(self) -> float:
+        return mask_variance(self.a)
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    settings: list[Setting]
+    table: list[ConditionRow]
+    diff: dict[str, Contrast]  # ternary − Bernoulli test accuracy, a Holm family
+    amplification: dict[str, Contrast]  # log amplification, ternary − Bernoulli, Holm
+    epoch: float  # the epoch whose probe gives the amplification (NaN: no probe rows)
+
+    def _where(self, family: dict[str, Contrast], sign: int) -> list[str]:
+        return [f"{s.a:g}" for s in self.settings if family[s.key].direction == sign]
+
+    @property
+    def better(self) -> list[str]:
+        return self._where(self.diff, 1)
+
+    @property
+    def worse(self) -> list[str]:
+        return self._where(self.diff, -1)
+
+
+def amplification(res: Results) -> tuple[pd.Series, float]:
+    """Per (condition, seed): layer 1's variance after over before the mask, at the last
+    probe of training; and that epoch (NaN: no probe rows)."""
+    acts = res.activations
+    if acts.empty:
+        return pd.Series(dtype=float, index=pd.MultiIndex.from_arrays([[], []])), math.nan
+    acts = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
+    epoch = float(acts["epoch"].max())
+    last = acts[acts["epoch"] == epoch].groupby(["condition", "seed"]).last()
+    return last["var_post"] / last["var_pre"], epoch
+
+
+def _spread(x: pd.Series) -> float:
+    a = stats.finite(x)
+    return float(np.std(a, ddof=1)) if a.size >= 2 else math.nan
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    ends = res.ends(EXPERIMENT)
+    amp, epoch = amplification(res)
+    settings, diff, logamp = [], {}, {}
+    for a, g in ends.groupby("factor_a"):
+        t, b = ternary_name(a), bernoulli_name(a)
+        key = f"a = {a:g}: {t} − {b}"
+        diff[key] = Sample.of(g, t, b)
+        ok = g[g["stable"]]
+        by = {c: amp[amp.index.get_level_values(0) == c].droplevel(0) for c in (t, b)}
+        stable = {c: g[g["condition"] == c].set_index("seed")["stable"] for c in (t, b)}
+        logamp[key] = Sample(np.log(by[t]), np.log(by[b]), stable[t], stable[b])
+        good = {c: by[c].reindex(stable[c][stable[c]].index) for c in (t, b)}
+        settings.append(Setting(
+            a=float(a), p=matched_p(a), ternary=t, bernoulli=b, key=key,
+            spread_t=_spread(ok.loc[ok["condition"] == t, "endpoint"]),
+            spread_b=_spread(ok.loc[ok["condition"] == b, "endpoint"]),
+            amp_t=stats.geometric_mean_ci(good[t], lvl),
+            amp_b=stats.geometric_mean_ci(good[b], lvl)))
+    order = [c for s in settings for c in (s.ternary, s.bernoulli)]
+    return Result(design=design(ends, res.k), settings=settings,
+                  table=summarize(ends, order, COLUMNS, lvl), diff=compare(diff, lvl),
+                  amplification=compare(logamp, lvl, LOG_AMPLIFICATION), epoch=epoch)
+
+
+def ratio(c: Contrast) -> str:
+    """A log-scale contrast as the ratio it stands for: ``x1.05 [1.01, 1.09]``."""
+    return words.ratio(c.primary.mapped(math.exp))
+
+
+def _spread_words(sd: float) -> str:
+    return f"{100 * sd:.2f} pp" if math.isfinite(sd) else "no spread (fewer than 2 runs)"
+
+
+def _unstable(r: Result, condition: str) -> int:
+    return next(row.unstable for row in r.table if row.condition == condition)
+
+
+def _rows(r: Result) -> list[dict]:
+    acc = {row.condition: row.values["endpoint"] for row in r.table}
+    out = []
+    for s in r.settings:
+        d, amp = r.diff[s.key], r.amplification[s.key]
+        out.append({"a": f"{s.a:g}", "p": f"{s.p:g}", "var": f"{s.variance:.3f}",
+                    "ternary": words.pct(acc[s.ternary]), "bernoulli": words.pct(acc[s.bernoulli]),
+                    "diff": d.quantity.text(d.primary),
+                    "verdict": d.verdict("ternary better", "ternary worse"),
+                    "amp_t": words.number(s.amp_t, 2), "amp_b": words.number(s.amp_b, 2),
+                    "amp_ratio": ratio(amp), "amp_pairs": amp.pairs,
+                    "amp_level": f"{100 * amp.primary.level:.2f}%",
+                    "amp_verdict": amp.verdict("ternary amplifies more",
+                                               "ternary amplifies less"),
+                    "sd_t": _spread_words(s.spread_t), "sd_b": _spread_words(s.spread_b),
+                    "div_t": _unstable(r, s.ternary), "div_b": _unstable(r, s.bernoulli)})
+    return out
+
+
+def _takeaway(r: Result) -> str:
+    amps = [r.amplification[s.key] for s in r.settings]
+    alike = all(c.tested for c in amps) and not any(c.claim for c in amps)
+    if any(c.claim for c in amps):
+        head = ("The two masks amplify the activations differently even at equal mask variance "
+                "(ternary / Bernoulli: "
+                + "; ".join(f"a = {s.a:g}: {ratio(c)}"
+                            for s, c in zip(r.settings, amps, strict=True) if c.claim)
+                + "), and ")
+    elif alike:
+        head = ("At equal mask variance the activations are amplified alike by both masks "
+                "(no ternary / Bernoulli ratio's interval excludes 1), so ")
+    else:
+        head = ""
+    if r.better or r.worse:
+        where = words.join([f"better at a = {', '.join(r.better)}" if r.better else "",
+                            f"worse at a = {', '.join(r.worse)}" if r.worse else ""])
+        tail = (f"ternary is {where} after Holm correction; "
+                + ("with the variance and the amplification matched, the difference comes from "
+                   "the mask's shape: ternary keeps every surviving unit on one of two levels "
+                   "instead of one." if alike else
+                   "the variance is matched, so the difference comes from the mask's shape or "
+                   "from how it amplifies the activations."))
+    elif any(r.diff[s.key].tested for s in r.settings):
+        tail = ("the extra level buys nothing detectable in accuracy: at matched variance "
+                "Bernoulli, the cheapest to sample, does as well, which is why it is the "
+                "default.")
+    else:
+        tail = ("no setting has enough seeds stable in both arms for a verdict: "
+                + r.diff[r.settings[0].key].verdict("", "") + ".")
+    text = head + tail
+    return text[0].upper() + text[1:]
+
+
+def context(r: Result) -> dict:
+    answer = ("Ternary − Bernoulli at matched mask variance (paired by seed, Holm-corrected): "
+              + "; ".join(f"a = {s.a:g} (p = {s.p:g}): "
+                          f"{r.diff[s.key].quantity.text(r.diff[s.key].primary)} over "
+                          f"{words.seeds(r.diff[s.key].pairs)} ("
+                          + r.diff[s.key].verdict("ternary better", "ternary worse") + ")"
+                          for s in r.settings) + ".")
+    return {**r.design, "rows": _rows(r), "table": rows_words(r.table, COLUMNS),
+            "family": [c.row("ternary better", "ternary worse") for c in r.diff.values()],
+            "amp_epoch": f"{r.epoch:g}" if math.isfinite(r.epoch) else "no probe",
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+
+    from ..plots import PALETTE, band, save
+
+    acc = {row.condition: row.values["endpoint"] for row in r.table}
+    xs = [s.a for s in r.settings]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
+    for i, (scheme, name) in enumerate((("ternary", "ternary"), ("bernoulli", "Bernoulli"))):
+        e = [acc[getattr(s, scheme)] for s in r.settings]
+        band(axes[0], xs, [100 * v.value for v in e], [100 * v.lo for v in e],
+             [100 * v.hi for v in e], name, PALETTE[i])
+        amp = [s.amp_t if scheme == "ternary" else s.amp_b for s in r.settings]
+        band(axes[1], xs, [v.value for v in amp], [v.lo for v in amp], [v.hi for v in amp],
+             name, PALETTE[i])
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[1].set_yscale("log")  # a ratio of variances: positive, its interval from the log scale
+    axes[1].set_ylabel("layer-1 variance, after / before the mask")
+    for ax in axes:
+        ax.set_xlabel("zero probability a (Bernoulli at p = 0.1 + 0.9a: same variance)")
+        ax.legend(fontsize=8)
+    return {"ternary": save(fig, out / "ex9_ternary.png")}
+
+
+EXERCISE = Exercise(
+    number=9, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Ternary noise on {0, γ/2, γ}", analyze=analyze, context=context, draw=draw,
+    trains={EXPERIMENT: conditions})

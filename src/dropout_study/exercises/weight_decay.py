@@ -1,0 +1,248 @@
+"""Exercise 5: dropout and weight decay, alone and together.
+
+Trains the factorial dropout levels × weight decay λ (decay on the weight matrices only, not
+the biases; λ = 0 and no dropout included), the same seeds in every cell. Reports each method
+alone at its best, both together at their best — every "best", and which single method is the
+better one, picked on the validation split only (``val_endpoint``), never on test — against no
+regularisation and against the better single (a Holm family); and the interaction contrast
+Δboth − (Δdropout + Δdecay) = (both + none) − (dropout + decay), paired by seed over the seeds
+stable in all four cells, which decides the words:
+
+- super-additive / diminishing / cancelling only when its interval excludes zero (diminishing
+  and cancelling told apart by "both − none" and "both − better single");
+- additive only when the interval supports it: no detectable interaction, both single effects
+  detected, and the whole interval inside ± half the smaller single effect;
+- otherwise "no detectable interaction" with the design's resolution.
+
+The mechanism: the first layer's weight norm of each picked cell against no regularisation, a
+ratio of positive quantities (geometric mean of the per-seed ratios, log-scale interval).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .. import stats, words
+from ..contrast import MIN_PAIRS, Contrast, Sample, compare, compare_one
+from ..errors import ConfigError
+from ..experiments import base_condition, rates_name
+from ..results import Results
+from ..spec import Condition
+from ..stats import Estimate
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, nonnegative, rows_words, summarize
+
+EXPERIMENT = "weight_decay"
+COLUMNS = [accuracy("endpoint"), accuracy("val_endpoint"), nonnegative("weight_norm1"),
+           nonnegative("weight_norm2")]
+INTERACTION = "Δboth − (Δdropout + Δdecay)"
+ALONE = {"dropout": "dropout alone", "decay": "decay alone", "both": "both"}
+ROLES = {"none": "none", "dropout": "dropout alone (best)", "decay": "decay alone (best)",
+         "both": "both (best)"}
+
+
+def conditions(cfg: dict) -> list[Condition]:
+    """Dropout levels × weight decay (on weights only), same seeds in every cell."""
+    e = cfg["experiments"][EXPERIMENT]
+    return [base_condition(cfg, EXPERIMENT, name=f"{rates_name(*r)},wd={wd:g}",
+                           rates=tuple(r), weight_decay=float(wd),
+                           factors={"dropout": rates_name(*r), "wd": float(wd)})
+            for r in e["rates"] for wd in e["decay"]]
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    levels: list[str]
+    decays: list[float]
+    table: list[ConditionRow]
+    picked: dict[str, str]  # role (none, dropout, decay, both) -> cell, on validation
+    val: dict[str, float]  # role -> the picked cell's mean validation accuracy
+    better_single: str  # "dropout" or "decay": the higher validation accuracy
+    effects: dict[str, Contrast]  # each picked cell − none, both − better single (Holm)
+    interaction: Contrast  # (both + none) − (dropout + decay)
+    none_norm: Estimate  # ‖W1‖ without regularisation
+    norm_ratio: dict[str, Estimate]  # role -> ‖W1‖ of its cell / ‖W1‖ of none, paired
+
+    def effect(self, role: str) -> Contrast:
+        return self.effects[f"{ALONE[role]} − none"]
+
+    @property
+    def versus_single(self) -> Contrast:
+        return self.effects[f"both − {self.better_single} alone"]
+
+
+def pick(cells: pd.DataFrame, mask: pd.Series) -> str:
+    """The cell with the best mean validation accuracy among ``mask`` (never test)."""
+    return str(cells[mask].sort_values("val", ascending=False, kind="stable").index[0])
+
+
+def interaction_sample(ends: pd.DataFrame, picked: dict[str, str]) -> Sample:
+    """a = both + none, b = dropout + decay per seed; stable only where all four runs are."""
+    v = {r: ends[ends["condition"] == c].set_index("seed") for r, c in picked.items()}
+    ok = v["both"]["stable"] & v["none"]["stable"] & v["dropout"]["stable"] \
+        & v["decay"]["stable"]
+    return Sample(v["both"]["endpoint"] + v["none"]["endpoint"],
+                  v["dropout"]["endpoint"] + v["decay"]["endpoint"], ok, ok)
+
+
+def norm_ratio(ends: pd.DataFrame, cell: str, none: str, level: float) -> Estimate:
+    """‖W1‖ of ``cell`` over ‖W1‖ of ``none``, paired over the seeds stable in both."""
+    df = Sample.of(ends, cell, none, "weight_norm1").aligned()
+    both = df[df["both"]]
+    return stats.log_ratio(both["a"], both["b"], level)
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    ends = res.ends(EXPERIMENT)
+    ok = ends[ends["stable"]]
+    cells = (ends.groupby("condition")
+             .agg(dropout=("factor_dropout", "first"), wd=("factor_wd", "first"),
+                  rate1=("rate1", "first"), rate2=("rate2", "first"))
+             .join(ok.groupby("condition")["val_endpoint"].mean().rename("val")))
+    off = cells["rate1"].eq(0) & cells["rate2"].eq(0)
+    nodecay = cells["wd"].eq(0)
+    picked = {"none": pick(cells, off & nodecay), "dropout": pick(cells, ~off & nodecay),
+              "decay": pick(cells, off & ~nodecay), "both": pick(cells, ~off & ~nodecay)}
+    val = {r: float(cells.loc[c, "val"]) for r, c in picked.items()}
+    better = "dropout" if val["dropout"] >= val["decay"] else "decay"
+    none = picked["none"]
+    family = {f"{ALONE[r]} − none": Sample.of(ends, picked[r], none) for r in ALONE}
+    family[f"both − {better} alone"] = Sample.of(ends, picked["both"], picked[better])
+    order = list(cells.sort_values(["rate1", "rate2", "wd"]).index)
+    return Result(
+        design=design(ends, res.k), levels=sorted(cells["dropout"].unique()),
+        decays=sorted(float(x) for x in cells["wd"].unique()),
+        table=summarize(ends, order, COLUMNS, lvl), picked=picked, val=val,
+        better_single=better, effects=compare(family, lvl),
+        interaction=compare_one(INTERACTION, interaction_sample(ends, picked), lvl),
+        none_norm=COLUMNS[2].summarize(ok.loc[ok["condition"] == none, "weight_norm1"], lvl),
+        norm_ratio={r: norm_ratio(ends, picked[r], none, lvl)
+                    for r in ALONE})
+
+
+# -- words -----------------------------------------------------------------------------------
+def additive(r: Result) -> bool:
+    """No detectable interaction, both single effects detected, and the interval excludes any
+    interaction as large as half the smaller of them."""
+    c, d1, d2 = r.interaction, r.effect("dropout"), r.effect("decay")
+    if not (c.tested and not c.claim and d1.claim and d2.claim):
+        return False
+    margin = 0.5 * min(abs(d1.primary.value), abs(d2.primary.value))
+    return -margin < c.primary.lo and c.primary.hi < margin
+
+
+def kind(r: Result) -> str:
+    c = r.interaction
+    if not c.tested:
+        return (f"no verdict: {c.pairs} seed{'s' if c.pairs != 1 else ''} stable in all four "
+                f"cells, at least {MIN_PAIRS} needed")
+    if additive(r):
+        return (f"additive: no detectable interaction at {words.seeds(c.pairs)}, and none as "
+                "large as half the smaller single effect fits the interval")
+    if not c.claim:
+        return f"no detectable interaction at {words.seeds(c.pairs)}{c.resolution()}"
+    if c.direction == 1:
+        return "super-additive: together they do more than the sum of their effects"
+    both, single, name = r.effect("both"), r.versus_single, r.better_single
+    if both.direction < 0:
+        return "cancelling: together they do worse than neither"
+    if both.direction == 0:
+        return "cancelling: together they are no better than neither"
+    if single.direction < 0:
+        return (f"diminishing: together better than neither, but worse than {name} alone")
+    if single.direction > 0:
+        return "diminishing returns: together better than either, but less than the sum"
+    return (f"diminishing: together better than neither, but less than the sum and not "
+            f"detectably better than {name} alone")
+
+
+def norm_change(e: Estimate) -> str:
+    word = ("shrinks" if e.hi < 1 else "grows" if e.lo > 1 else "does not detectably change")
+    return f"{word} it ({words.ratio(e)})"
+
+
+def _takeaway(r: Result) -> str:
+    c, n = r.interaction, r.interaction.pairs
+    mech = (f"The mechanism, in the first layer's weight norm (Frobenius; none "
+            f"{words.number(r.none_norm, 2)}): paired against no regularisation, dropout alone "
+            f"{norm_change(r.norm_ratio['dropout'])}, decay alone "
+            f"{norm_change(r.norm_ratio['decay'])}, both {norm_change(r.norm_ratio['both'])}. ")
+    if not c.tested:
+        return mech + f"On accuracy, no verdict on the interaction: {kind(r)}."
+    if c.direction < 0:
+        return mech + "The two pull on overlapping levers, so stacking them buys less than the sum."
+    if c.direction > 0:
+        return mech + "They help each other: together they do more than the sum of their effects."
+    if additive(r):
+        return mech + (f"On accuracy their effects add up: {c.difference()}, an interval "
+                       "inside half the smaller single effect.")
+    return mech + (f"On accuracy, no detectable interaction at {words.seeds(n)}"
+                   f"{c.resolution()}: these seeds cannot tell the sum of the two effects from "
+                   "their joint effect.")
+
+
+def context(r: Result) -> dict:
+    c = r.interaction
+    answer = (f"Interaction contrast {INTERACTION} = {c.quantity.text(c.primary)} "
+              f"({words.seeds(c.pairs)} stable in all four cells): {kind(r)}.")
+    roles = {cell: ROLES[role] for role, cell in r.picked.items()}
+    table = rows_words(r.table, COLUMNS)
+    for row in table:
+        row["role"] = roles.get(row["condition"], "")
+    return {**r.design, "levels": r.levels, "decays": [f"{x:g}" for x in r.decays],
+            "table": table, "better_single": r.better_single,
+            "val": {k: f"{100 * v:.1f}%" for k, v in r.val.items()},
+            "effects": [e.row("higher", "lower") for e in r.effects.values()],
+            "interaction": c.row("together more than the sum", "together less than the sum"),
+            "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
+            "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+
+    from ..plots import lines_with_bands, save
+
+    ends = res.ends(EXPERIMENT).copy()
+    positive = ends.loc[ends["factor_wd"] > 0, "factor_wd"]
+    floor = positive.min() / 10 if len(positive) else 1e-6
+    ends["wd_plot"] = ends["factor_wd"].where(ends["factor_wd"] > 0, floor)
+    xlabel = "weight decay λ (leftmost point: λ = 0)"
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    lines_with_bands(axes[0], ends, "wd_plot", "factor_dropout", "endpoint", res.level,
+                     xlabel, "test accuracy (%)", 100, bounds=(0.0, 1.0))
+    lines_with_bands(axes[1], ends, "wd_plot", "factor_dropout", "weight_norm1", res.level,
+                     xlabel, "‖W1‖ (Frobenius) at the end of training",
+                     bounds=(0.0, float("inf")))
+    row = {t.condition: t for t in r.table}
+    for role, cell in r.picked.items():  # the validation picks, as the analysis made them
+        x = ends.loc[ends["condition"] == cell, "wd_plot"].iloc[0]
+        y = 100 * row[cell].values["endpoint"].value
+        axes[0].plot(x, y, "k*", ms=10, zorder=5)
+        axes[0].annotate(role, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    for ax in axes:
+        ax.set_xscale("log")
+    return {"grid": save(fig, out / "ex5_decay.png")}
+
+
+def check(cfg: dict) -> None:
+    """The factorial needs its no-decay and its no-dropout cells."""
+    wd = cfg["experiments"][EXPERIMENT]
+    if 0 not in wd.get("decay", []):
+        raise ConfigError("config key 'experiments.weight_decay.decay': must include 0 "
+                          "(the no-decay cells of the factorial)")
+    if [0, 0] not in [list(map(float, r)) for r in wd.get("rates", [])]:
+        raise ConfigError("config key 'experiments.weight_decay.rates': must include "
+                          "[0, 0] (the no-dropout cells of the factorial)")
+
+
+EXERCISE = Exercise(
+    number=5, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Dropout and weight decay, alone and together",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
+    check=check)

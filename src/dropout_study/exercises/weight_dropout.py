@@ -1,0 +1,325 @@
+"""Exercise 6: dropout on the individual weights (DropConnect) instead of the activations.
+
+Trains the reference MLP with activation dropout, DropConnect with a fresh mask per example
+and DropConnect with one mask per minibatch, each over a sweep of drop rates (the same rate on
+both hidden layers). Reports each method at its rate picked on the validation split against
+activation dropout at its own (a Holm family), each method against activation dropout at equal
+rate (a second Holm family), and each method's training time per model-epoch as a ratio to
+activation dropout (intervals on the log scale, Holm-corrected).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from .. import stats, words
+from ..contrast import MIN_PAIRS, Contrast, Sample, compare
+from ..errors import ConfigError
+from ..experiments import base_condition
+from ..results import Results
+from ..stats import Estimate
+from .base import Exercise
+from .common import ConditionRow, accuracy, design, rows_words, summarize
+
+EXPERIMENT = "weight_dropout"
+REFERENCE = "dropout"  # the method the others are compared with
+METHOD_NAMES = {"dropout": "activation dropout", "dropconnect": "DropConnect, mask per example",
+                "dropconnect_batch": "DropConnect, mask per minibatch"}
+SHORT = {"dropconnect": ("the per-example variant, the real DropConnect,",  # (it, its)
+                         "the per-example variant's"),
+         "dropconnect_batch": ("the per-minibatch variant", "the per-minibatch variant's")}
+WHY = {"dropconnect": " (every example needs its own noisy pre-activation)"}
+COLUMNS = [accuracy("endpoint"), accuracy("last"), accuracy("val_endpoint")]
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def condition_name(method: str, p: float) -> str:
+    return f"{method},p={p:g}"
+
+
+def conditions(cfg: dict):
+    """Activation dropout vs DropConnect (per example, per minibatch), the same rate on both
+    layers, over a rate sweep."""
+    e = cfg["experiments"][EXPERIMENT]
+    return [base_condition(cfg, EXPERIMENT, name=condition_name(method, p), noise=method,
+                           rates=(float(p), float(p)), factors={"method": method, "p": float(p)})
+            for method in e["methods"] for p in e["rates"]]
+
+
+def check(cfg: dict) -> None:
+    methods = cfg["experiments"][EXPERIMENT].get("methods", [])
+    if REFERENCE not in methods or len(methods) < 2:
+        raise ConfigError(f"config key 'experiments.{EXPERIMENT}.methods': must include "
+                          f"{REFERENCE} and at least one weight-level method (activation "
+                          f"dropout is what the others are compared with)")
+
+
+@dataclass(frozen=True)
+class Timing:
+    method: str
+    seconds: Estimate  # geometric mean of the seconds per model-epoch, log-scale interval
+    ratio: Estimate | None  # method / activation dropout at the Holm level (None: reference)
+    claim: bool  # the corrected ratio interval excludes 1
+
+    @property
+    def direction(self) -> int:
+        return int(np.sign(math.log(self.ratio.value))) if self.claim else 0
+
+
+@dataclass(frozen=True)
+class Result:
+    design: dict
+    methods: list[str]  # the reference first
+    rates: list[float]
+    table: list[ConditionRow]
+    cells: dict[str, tuple[str, float]]  # condition -> (method, rate)
+    selected: dict[str, str]  # method -> its condition picked on the validation split
+    selected_val: dict[str, float]
+    at_best: dict[str, Contrast]  # method -> it at its best − dropout at its best (Holm)
+    equal_rate: dict[str, Contrast]  # method at p − dropout at p, a Holm family
+    timing: list[Timing]
+
+    def _methods(self, sign: int) -> list[str]:
+        return [m for m, c in self.at_best.items() if c.direction == sign]
+
+    @property
+    def better(self) -> list[str]:
+        return self._methods(1)
+
+    @property
+    def worse(self) -> list[str]:
+        return self._methods(-1)
+
+
+def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
+    """The primary intervals of accuracy differences kept inside [-1, 1] (until
+    ``contrast.compare`` clips to its quantity's range; the verdicts are unchanged)."""
+    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
+
+
+def ratio_of_means(a, b, level: float = 0.95) -> Estimate:
+    """a / b for two independent samples of a positive quantity (timings of different jobs):
+    the ratio of their geometric means, with Welch's t-interval on the log scale mapped back,
+    so the interval stays positive. ``n`` counts the values of both samples."""
+    la, lb = (np.log(x[x > 0]) for x in (stats.finite(a), stats.finite(b)))
+    n = la.size + lb.size
+    if la.size == 0 or lb.size == 0:
+        return Estimate(math.nan, n=0, level=level)
+    d = float(la.mean() - lb.mean())
+    if la.size < 2 or lb.size < 2:
+        return Estimate(math.exp(d), n=n, level=level)
+    if np.ptp(la) == 0 and np.ptp(lb) == 0:  # no spread: the ratio is exact
+        return Estimate(math.exp(d), math.exp(d), math.exp(d), n, level, 1.0 if d == 0 else 0.0)
+    test = st.ttest_ind(la, lb, equal_var=False)
+    ci = test.confidence_interval(level)
+    return Estimate(d, float(ci.low), float(ci.high), n, level,
+                    float(test.pvalue)).mapped(math.exp)
+
+
+def timings(res: Results, ends: pd.DataFrame) -> pd.DataFrame:
+    """Seconds of training per model-epoch: each job's training time of an epoch over the
+    models it trains together (one row per job and epoch), with the job's method."""
+    m = res.metrics[res.metrics["experiment"] == EXPERIMENT]
+    per = m.drop_duplicates(["job", "epoch"])
+    method_of = ends.drop_duplicates("job").set_index("job")["factor_method"]
+    return pd.DataFrame({"method": per["job"].map(method_of).to_numpy(),
+                         "seconds": (per["train_seconds"] / per["models_in_job"]).to_numpy()})
+
+
+def _timing(res: Results, ends: pd.DataFrame, methods: list[str]) -> list[Timing]:
+    per, lvl = timings(res, ends), res.level
+    secs = {m: stats.finite(per.loc[per["method"] == m, "seconds"])
+            for m in {REFERENCE, *methods}}
+    others = [m for m in methods if m != REFERENCE]
+    raw = {m: ratio_of_means(secs[m], secs[REFERENCE], lvl) for m in others}
+    tested = {m: min(secs[m].size, secs[REFERENCE].size) >= MIN_PAIRS for m in others}
+    reject, alphas = stats.holm([raw[m].p if tested[m] else np.nan for m in others], 1 - lvl)
+    out = []
+    for m in methods:
+        if m == REFERENCE:
+            out.append(Timing(m, stats.geometric_mean_ci(secs[m], lvl), None, False))
+            continue
+        i = others.index(m)
+        ratio = ratio_of_means(secs[m], secs[REFERENCE], 1 - alphas[i]) if tested[m] else raw[m]
+        # Holm rejects only a tested ratio, and then its interval at that step excludes 1
+        out.append(Timing(m, stats.geometric_mean_ci(secs[m], lvl), ratio, bool(reject[i])))
+    return out
+
+
+def analyze(res: Results) -> Result:
+    lvl = res.level
+    ends = res.ends(EXPERIMENT)
+    stable = ends[ends["stable"]]
+    configured = res.cfg["experiments"][EXPERIMENT]["methods"]
+    present = set(ends["factor_method"])
+    methods = [m for m in dict.fromkeys([REFERENCE, *configured]) if m in present]
+    rates = sorted(float(p) for p in ends["factor_p"].unique())
+    cells = {str(r.condition): (str(r.factor_method), float(r.factor_p))
+             for r in ends.drop_duplicates("condition").itertuples()}
+    order = sorted(cells, key=lambda c: (methods.index(cells[c][0]), cells[c][1]))
+    val = stable.groupby("condition")["val_endpoint"].mean()
+    selected, selected_val = {}, {}
+    for m in methods:  # the best rate of each method, on the validation split only
+        mine = val[[c for c in val.index if cells[c][0] == m]]
+        if not mine.empty:
+            selected[m], selected_val[m] = str(mine.idxmax()), float(mine.max())
+    labels = {}  # method -> the label of its contrast at the best rates
+    if REFERENCE in selected:
+        ref = selected[REFERENCE]
+        for m in methods:
+            if m != REFERENCE and m in selected:
+                labels[m] = (f"{method_name(m)} (p={cells[selected[m]][1]:g}) − "
+                             f"{method_name(REFERENCE)} (p={cells[ref][1]:g})")
+    at_best = bounded(compare({labels[m]: Sample.of(ends, selected[m], selected[REFERENCE])
+                               for m in labels}, lvl))
+    equal = {f"{condition_name(m, p)} − {condition_name(REFERENCE, p)}":
+             Sample.of(ends, condition_name(m, p), condition_name(REFERENCE, p))
+             for m in methods if m != REFERENCE for p in rates
+             if set(cells).issuperset({condition_name(m, p), condition_name(REFERENCE, p)})}
+    return Result(
+        design=design(ends, res.k), methods=methods, rates=rates,
+        table=summarize(ends, order, COLUMNS, lvl), cells=cells, selected=selected,
+        selected_val=selected_val, at_best={m: at_best[labels[m]] for m in labels},
+        equal_rate=bounded(compare(equal, lvl)), timing=_timing(res, ends, methods))
+
+
+def seconds_text(e: Estimate) -> str:
+    """Seconds with at least two significant digits."""
+    if (gone := words.missing(e)) is not None:
+        return gone
+    return words.number(e, max(3, 1 - math.floor(math.log10(e.value))), unit="s")
+
+
+def _verdicts(r: Result) -> str:
+    better, worse = r.better, r.worse
+    untested = [m for m, c in r.at_best.items() if not c.tested]
+    names = lambda ms: words.join([method_name(m) for m in ms])  # noqa: E731
+    beat = "beats" if len(better) == 1 else "beat"
+    if not r.at_best:
+        text = ("here nothing could be compared (activation dropout or every weight-level "
+                "method lacks a stable run)")
+    elif better and worse:  # one of each: there are two weight-level methods
+        text = f"here {names(better)} beats dropping units and {names(worse)} does worse"
+    elif better:
+        text = f"here it pays off in accuracy ({names(better)} {beat} dropping units)"
+    elif worse:
+        text = f"here it does worse than dropping units ({names(worse)})"
+    elif len(untested) == len(r.at_best):
+        text = "here too few seeds are stable for a verdict"
+    else:
+        text = "here it does not detectably beat dropping units, each at its best rate"
+    if 0 < len(untested) < len(r.at_best):
+        text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
+    return text
+
+
+def _cost(t: Timing) -> str:
+    who, whose = SHORT[t.method]
+    if words.missing(t.ratio) is not None:
+        return f"{whose} cost cannot be compared: activation dropout or it has no timings"
+    if t.direction > 0:
+        return (f"{who} costs {words.ratio(t.ratio)} the time of activation dropout per "
+                f"epoch{WHY.get(t.method, '')}")
+    if t.direction < 0:
+        return f"{who} is faster than activation dropout per epoch ({words.ratio(t.ratio)})"
+    return (f"{whose} extra cost per epoch is not resolved by these timings "
+            f"({words.ratio(t.ratio)})")
+
+
+def _takeaway(r: Result) -> str:
+    costs = "; ".join(_cost(t) for t in r.timing if t.method != REFERENCE)
+    return ("Dropping individual weights is a finer-grained noise than dropping whole units: "
+            + _verdicts(r) + (f"; {costs}" if costs else "")
+            + ". At test time every method uses the mean weights (the deterministic network).")
+
+
+def _row(c: Contrast) -> dict:
+    return c.row("better than activation dropout", "worse than activation dropout")
+
+
+def context(r: Result) -> dict:
+    diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
+    ref = next((t for t in r.timing if t.ratio is None), None)
+    spent = [f"{method_name(t.method)} takes {words.ratio(t.ratio)} as long"
+             for t in r.timing if t.ratio is not None]
+    cost = "" if ref is None else (
+        f"; training costs {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
+        f"model-epoch" + (f", and {words.join(spent)}" if spent else ""))
+    answer = ("At each method's validation-selected rate, "
+              + ("; ".join(diffs) if diffs else "no comparison (activation dropout or every "
+                 "weight-level method lacks a stable run)") + cost + ".")
+    selected = set(r.selected.values())
+    table = rows_words(r.table, COLUMNS)
+    for row in table:
+        method, p = r.cells[row["condition"]]
+        row.update(method=method_name(method), p=f"{p:g}",
+                   selected="selected" if row["condition"] in selected else "")
+    timing = [{"method": method_name(t.method), "seconds": seconds_text(t.seconds),
+               "n": t.seconds.n,
+               "relative": "reference" if t.ratio is None else words.ratio(t.ratio),
+               "level": "" if t.ratio is None else f"{100 * t.ratio.level:.2f}%",
+               "verdict": "" if t.ratio is None else
+               ("costlier" if t.direction > 0 else "cheaper" if t.direction < 0 else
+                "not resolved")} for t in r.timing]
+    return {**r.design, "methods": [method_name(m) for m in r.methods], "rates": r.rates,
+            "table": table,
+            "selected": [{"method": method_name(m), "p": f"{r.cells[c][1]:g}",
+                          "val": f"{100 * r.selected_val[m]:.1f}%"}
+                         for m, c in r.selected.items()],
+            "diffs": [_row(c) for c in r.at_best.values()],
+            "equal_rate": [_row(c) for c in r.equal_rate.values()],
+            "timing": timing, "answer": answer, "takeaway": _takeaway(r)}
+
+
+def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    from ..plots import PALETTE, lines_with_bands, save
+
+    ends = res.ends(EXPERIMENT)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [3, 2]})
+    fig.subplots_adjust(wspace=0.3)
+    labels = {m: method_name(m) for m in r.methods}
+    shown = sorted(ends.loc[ends["stable"], "factor_method"].unique())  # as lines_with_bands
+    colour = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(shown)}
+    lines_with_bands(axes[0], ends, "factor_p", "factor_method", "endpoint", res.level,
+                     "drop probability p (both layers)", "test accuracy (%)", 100, labels,
+                     bounds=(0.0, 1.0))
+    rows = {row.condition: row for row in r.table}
+    for m, cond in r.selected.items():  # the rates picked on validation, from the result
+        e = rows[cond].values["endpoint"]
+        axes[0].plot(r.cells[cond][1], 100 * e.value, "*", ms=14, color=colour.get(m, "k"),
+                     markeredgecolor="black", zorder=4)
+    axes[0].set_title("test accuracy; ★ the rate picked on validation")
+    for i, t in enumerate(r.timing):
+        e = t.seconds
+        err = [[e.value - e.lo], [e.hi - e.value]] if e.has_interval else None
+        axes[1].errorbar([i], [e.value], yerr=err, fmt="o", capsize=4,
+                         color=colour.get(t.method, "k"))
+    axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axes[1].yaxis.set_major_formatter(plain)
+    axes[1].yaxis.set_minor_formatter(plain)
+    axes[1].set_xticks(np.arange(len(r.timing)), [method_name(t.method) for t in r.timing],
+                       rotation=15, fontsize=8)
+    axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
+    axes[1].set_ylabel("training seconds per model-epoch (log scale)")
+    axes[1].set_title("cost: geometric mean and interval")
+    return {"sweep": save(fig, out / "ex6_sweep.png")}
+
+
+EXERCISE = Exercise(
+    number=6, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
+    title="Dropout on the weights instead of the activations",
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
+    headline=lambda r: r.at_best.get("dropconnect"))  # DropConnect proper, each at its best

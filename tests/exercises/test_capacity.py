@@ -1,0 +1,367 @@
+"""Exercise 8's claims on synthetic tables with planted effects."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from dropout_study import exercises
+from dropout_study.contrast import Sample
+from dropout_study.errors import ConfigError
+from dropout_study.exercises import capacity as ex
+from dropout_study.report import render_markdown
+from tests import synthetic as syn
+from tests.test_report import minimal_context
+
+SEEDS = list(range(10))
+WIDTHS = [64, 128, 256, 512]
+RATES = [[0.0, 0.0], [0.2, 0.5]]
+DROP, NONE = "p1=0.2,p2=0.5", "p1=0,p2=0"
+
+
+def key(w, setting=DROP):
+    return f"width {w}: {setting} − {NONE}"
+
+
+TREND = f"slope of ({DROP} − {NONE}) per doubling of width"
+
+
+def tables(slope=0.0, base=0.0, diverged=None, nan=None, seeds=SEEDS, rates=RATES,
+           widths=WIDTHS, test_only=0.0, spread=None):
+    """Every condition at 0.85 plus a per-seed offset shared by all (pairing removes it) and a
+    little per-condition jitter; dropout adds ``base + slope * log2(width / 64)``.
+    ``test_only`` moves the test accuracy of dropout at the widest width, not validation;
+    ``spread`` replaces the jitter by Gaussian noise of that SD (a fixed generator)."""
+    conds = {ex.condition_name(w, tuple(r)): {"rate1": r[0], "rate2": r[1], "hidden": w,
+                                              "factor_width": w,
+                                              "factor_dropout": "on" if any(r) else "off"}
+             for w in widths for r in rates}
+    gen = np.random.default_rng(7)
+    gauss = {(c, sd): gen.normal(0, spread or 0) for c in conds for sd in seeds}
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        w = int(cond.split(",")[0][2:])
+        on = not cond.endswith(NONE)
+        jitter = gauss[(cond, seed)] if spread else syn.noise(seed, 0.002, cond)
+        return (0.85 + syn.noise(seed, 0.02) + jitter
+                + (base + slope * math.log2(w / 64) if on else 0.0))
+
+    cfg = syn.config(experiments={"capacity": {"widths": widths, "rates": rates}})
+    metrics, runs = syn.run_tables("capacity", conds, seeds, 4, acc, diverged)
+    if test_only:
+        widest = metrics["condition"] == ex.condition_name(max(widths), (0.2, 0.5))
+        metrics.loc[widest, "test_acc"] += test_only
+    return syn.results(cfg, metrics, runs)
+
+
+def run(**kw):
+    return ex.analyze(tables(**kw))
+
+
+@pytest.mark.parametrize("slope", [0.004, -0.004])
+def test_a_planted_trend_is_found_with_its_sign(slope):
+    r = run(slope=slope, base=0.01)
+    t = r.trend[DROP]
+    assert t.label == TREND
+    assert t.primary.value == pytest.approx(slope, abs=1.5e-3)
+    assert t.primary.contains(slope)
+    assert t.pairs == 10 and t.claim and t.direction == (1 if slope > 0 else -1)
+    words = ex.context(r)
+    grows = "the benefit grows with width" if slope > 0 else "the benefit shrinks with width"
+    assert f"paired, {DROP} − {NONE}) against log₂(width) is {t.quantity.text(t.primary)} over " \
+        f"10 seeds ({grows})" in words["answer"]
+    assert t.quantity.text(t.primary).startswith("+" if slope > 0 else "-")
+    if slope > 0:
+        assert "dropout buys more there: its benefit grows with width" in words["takeaway"]
+    else:
+        assert "Dropout's benefit shrinks as the network widens" in words["takeaway"]
+    assert words["trends"][0]["verdict"] == grows
+
+
+def test_the_benefit_per_width_is_dropout_minus_none_with_its_sign():
+    r = run(slope=0.004, base=0.01)
+    assert list(r.benefit) == [key(w) for w in WIDTHS]
+    for w in WIDTHS:
+        c = r.benefit[key(w)]
+        planted = 0.01 + 0.004 * math.log2(w / 64)
+        assert c.primary.value == pytest.approx(planted, abs=2e-3)
+        assert c.primary.contains(planted) and c.pairs == 10 and c.direction == 1
+    levels = sorted(c.primary.level for c in r.benefit.values())
+    assert levels == pytest.approx([1 - 0.05 / k for k in (1, 2, 3, 4)])  # Holm's steps
+    words = ex.context(r)
+    assert "beats no dropout at 64, 128, 256 and 512 and loses at none" in words["takeaway"]
+    assert "per width: 64: +1.0" in words["answer"]
+    assert words["family"][0]["contrast"] == key(64)
+    assert words["family"][0]["verdict"] == "dropout helps"
+
+
+def test_dropout_that_hurts_is_reported_as_hurting():
+    r = run(base=-0.01)
+    assert all(c.direction == -1 for c in r.benefit.values())
+    words = ex.context(r)
+    assert "beats no dropout at no width and loses at 64, 128, 256 and 512" in words["takeaway"]
+    assert words["family"][0]["verdict"] == "dropout hurts"
+    assert "per width: 64: -1.0" in words["answer"]
+
+
+def test_a_shrinking_trend_without_any_width_claim_says_so():
+    r = run(slope=-0.0015, base=0.00225, spread=0.003)  # +0.225 pp at 64 to -0.225 at 512
+    assert r.trend[DROP].direction == -1
+    assert not any(c.claim for c in r.benefit.values())
+    assert "widens (the trend's interval excludes zero), although no single width shows a " \
+        "difference after Holm correction" in ex.context(r)["takeaway"]
+
+
+def test_no_planted_trend_gives_no_claim_with_its_resolution():
+    r = run(base=0.01)
+    t = r.trend[DROP]
+    assert not t.claim and t.direction == 0 and t.primary.contains(0.0)
+    words = ex.context(r)
+    assert "(no detectable difference at 10 seeds (none larger than" in words["answer"]
+    assert "the width does not detectably change what dropout buys (none larger than" \
+        in words["takeaway"]
+
+
+def test_the_slope_is_per_doubling_of_the_width():
+    """Widths 64 and 256 are two doublings apart: a 1-point rise is 0.5 points a doubling."""
+    res = tables(slope=0.005, widths=[64, 256])
+    assert ex.analyze(res).trend[DROP].primary.value == pytest.approx(0.005, abs=1e-3)
+    ends = res.ends("capacity")
+    s = ex.slopes({w: Sample.of(ends, ex.condition_name(w, (0.2, 0.5)),
+                                ex.condition_name(w, (0.0, 0.0))) for w in (64, 256)})
+    assert (s.b == 0).all() and s.stable_a.all() and s.stable_b.all() and len(s.a) == 10
+    d = s.a.loc[3]
+    by = ends.set_index(["condition", "seed"])["endpoint"]
+    rise = (by[("h=256,p1=0.2,p2=0.5", 3)] - by[("h=256,p1=0,p2=0", 3)]) \
+        - (by[("h=64,p1=0.2,p2=0.5", 3)] - by[("h=64,p1=0,p2=0", 3)])
+    assert d == pytest.approx(rise / 2)
+
+
+def test_a_diverged_seed_leaves_the_trend_and_its_width_and_is_counted():
+    r = run(slope=0.004, diverged={(ex.condition_name(128, (0.2, 0.5)), 3): 2})
+    assert r.benefit[key(128)].pairs == 9 and r.benefit[key(64)].pairs == 10
+    assert r.benefit[key(128)].unstable_a == 1
+    t = r.trend[DROP]
+    assert t.pairs == 9 and t.unstable_a == 1 and t.runs_a == 10 and t.claim
+    assert ex.context(r)["trends"][0]["unstable"] == "1 of 10"
+    row = next(x for x in r.table if x.condition == ex.condition_name(128, (0.2, 0.5)))
+    assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
+
+
+def test_a_nan_endpoint_leaves_that_seed_out_of_the_trend():
+    r = run(slope=0.004, nan=(ex.condition_name(256, (0.0, 0.0)), 5))
+    assert r.benefit[key(256)].pairs == 9 and r.trend[DROP].pairs == 9
+    assert r.trend[DROP].unstable_a == 0 and r.trend[DROP].all_pairs == 9
+
+
+def test_a_single_surviving_seed_gives_no_verdict():
+    dead = {(ex.condition_name(64, (0.2, 0.5)), s): 1 for s in SEEDS[1:]}
+    r = run(slope=0.01, base=0.02, diverged=dead)
+    t = r.trend[DROP]
+    assert t.pairs == 1 and not t.tested and not t.claim
+    words = ex.context(r)
+    assert "no verdict: 1 seed pair stable in both arms, at least 3 needed" in words["answer"]
+    assert words["takeaway"].startswith("The trend with width gets no verdict: 1 seed pair")
+    assert r.benefit[key(64)].pairs == 1 and not r.benefit[key(64)].tested
+
+
+def test_the_robustness_line_needs_eight_seeds():
+    few = ex.context(run(slope=0.004, seeds=list(range(5))))["trends"][0]["robustness"]
+    assert few == "5 seeds have a slope, too few for a robustness line (at least 8)"
+    many = ex.context(run(slope=0.004))["trends"][0]["robustness"]
+    assert many.startswith("over all 10 seeds with a slope: median +0.4")
+    assert "P(slope > 0) = 1.00" in many
+
+
+def test_several_dropout_pairs_each_get_their_family_members_and_trend():
+    rates = [[0.0, 0.0], [0.2, 0.5], [0.5, 0.5]]
+    r = run(slope=0.004, rates=rates)
+    assert r.settings == [DROP, "p1=0.5,p2=0.5"]
+    assert len(r.benefit) == 8 and set(r.trend) == set(r.settings)
+    assert r.trend["p1=0.5,p2=0.5"].label == \
+        f"slope of (p1=0.5,p2=0.5 − {NONE}) per doubling of width"
+    assert max(t.primary.level for t in r.trend.values()) == pytest.approx(0.975)  # Holm
+
+
+def test_the_test_split_does_not_enter_the_validation_columns():
+    """Only test accuracy moves at the widest width: the benefit there moves with it, the
+    validation endpoint does not (nothing in this exercise selects on test)."""
+    r = tables(base=0.01, test_only=0.05)
+    ends = r.ends("capacity")
+    widest = ends[ends["condition"] == ex.condition_name(512, (0.2, 0.5))]
+    assert (widest["endpoint"] - widest["val_endpoint"]).min() > 0.04
+    res = ex.analyze(r)
+    assert res.benefit[key(512)].primary.value == pytest.approx(0.06, abs=3e-3)
+
+
+def test_check_needs_the_baseline_and_a_dropout_pair():
+    ok = syn.config()
+    ex.check(ok)
+    exercises.check(ok)
+    for rates, what in (([[0.2, 0.5], [0.5, 0.5]], "must include [0, 0]"),
+                        ([[0.0, 0.0], [0, 0]], "must include a pair with dropout")):
+        cfg = syn.config(experiments={"capacity": {"enabled": True, "rates": rates}})
+        with pytest.raises(ConfigError, match=r"'experiments\.capacity\.rates'") as err:
+            ex.check(cfg)
+        assert what in str(err.value)
+        with pytest.raises(ConfigError):
+            exercises.check(cfg)
+
+
+def test_the_conditions_keep_their_job_names():
+    cfg = syn.config(experiments={"capacity": {"widths": [64, 128], "rates": RATES}})
+    conds = ex.conditions(cfg)
+    assert [c.name for c in conds] == ["h=64,p1=0,p2=0", "h=64,p1=0.2,p2=0.5",
+                                       "h=128,p1=0,p2=0", "h=128,p1=0.2,p2=0.5"]
+    assert [c.hidden for c in conds] == [64, 64, 128, 128]
+    assert dict(conds[1].factors) == {"width": 64, "dropout": "on"}
+    assert dict(conds[0].factors) == {"width": 64, "dropout": "off"}
+    assert conds[1].rates == (0.2, 0.5)
+
+
+def test_the_section_renders(tmp_path):
+    res = tables(slope=0.004, base=0.01)
+    r = ex.analyze(res)
+    figures = ex.draw(res, r, tmp_path)
+    assert figures["capacity"].exists()
+    section = {"key": "capacity", "number": 8, "title": ex.EXERCISE.title, "missing": None,
+               "failed": [], "figures": {"capacity": "figures/ex8_capacity.png"},
+               **ex.context(r)}
+    md = render_markdown(minimal_context(sections=[section]))
+    assert "its benefit grows with width" in md
+    assert f"**Trend** ({TREND})" in md
+    assert f"without dropout\n({NONE})" in md
+    assert f"| {key(64)} |" in md
+    assert not re.search(r"\bnan\b|n/a", md.lower())
+
+
+def test_the_words_of_a_growing_trend_in_full():
+    r = run(slope=0.004, base=0.01)
+    t, words = r.trend[DROP], ex.context(r)
+    per_width = "; ".join(f"{w}: {r.benefit[key(w)].quantity.text(r.benefit[key(w)].primary)}"
+                          for w in WIDTHS)
+    assert words["answer"] == (
+        f"The slope of dropout's benefit (paired, {DROP} − {NONE}) against log₂(width) is "
+        f"{t.quantity.text(t.primary)} over 10 seeds (the benefit grows with width); per "
+        f"width: {per_width}.")
+    assert "pp/doubling [" in words["answer"]
+    assert words["takeaway"] == (
+        "Wider networks have more capacity to overfit, and dropout buys more there: its "
+        f"benefit grows with width; per width, after Holm correction, {DROP} beats no dropout "
+        "at 64, 128, 256 and 512 and loses at none.")
+    tw = words["trends"][0]
+    assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (TREND, 10, "95.00%",
+                                                                     "0 of 10")
+    assert tw["diff"] == t.quantity.text(t.primary)
+    assert not tw["robustness"].endswith("verdict")
+    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0}
+    assert words["widths"] == WIDTHS and words["baseline"] == NONE
+    assert words["settings"] == [DROP]
+    assert [row["condition"] for row in words["table"]] == [
+        ex.condition_name(w, p) for w in WIDTHS for p in ((0.0, 0.0), (0.2, 0.5))]
+
+
+def test_a_shrinking_trend_where_dropout_still_helps_everywhere_does_not_say_although():
+    r = run(slope=-0.004, base=0.02)
+    assert r.trend[DROP].direction == -1 and all(c.direction == 1 for c in r.benefit.values())
+    assert ex.context(r)["takeaway"] == (
+        "Dropout's benefit shrinks as the network widens (the trend's interval excludes zero); "
+        f"per width, after Holm correction, {DROP} beats no dropout at 64, 128, 256 and 512 "
+        "and loses at none.")
+
+
+def test_no_trend_in_full():
+    r = run(base=0.01)
+    t = r.trend[DROP]
+    assert ex.context(r)["takeaway"] == (
+        "At this training length and number of seeds the width does not detectably change "
+        f"what dropout buys{t.resolution()}; per width, after Holm correction, {DROP} beats no "
+        "dropout at 64, 128, 256 and 512 and loses at none.")
+
+
+def test_the_confidence_level_comes_from_the_config():
+    res = tables(slope=0.004, base=0.01)
+    res.cfg["analysis"]["confidence"] = 0.9
+    r = ex.analyze(res)
+    assert sorted(c.primary.level for c in r.benefit.values()) == \
+        pytest.approx([1 - 0.1 / k for k in (1, 2, 3, 4)])
+    assert r.trend[DROP].primary.level == pytest.approx(0.9)
+    assert r.table[0].values["endpoint"].level == pytest.approx(0.9)
+
+
+def test_seeds_are_matched_by_their_number_not_their_position():
+    seeds = list(range(5, 15))
+    r = run(slope=0.004, seeds=seeds, diverged={(ex.condition_name(64, (0.2, 0.5)), 5): 2})
+    t = r.trend[DROP]
+    assert t.pairs == 9 and t.unstable_a == 1 and t.claim
+
+
+def test_a_missing_run_is_not_an_unstable_one():
+    res = tables(slope=0.004)
+    gone = (res.endpoints["condition"] == ex.condition_name(128, (0.0, 0.0))) & \
+        (res.endpoints["seed"] == 4)
+    res.endpoints = res.endpoints[~gone]
+    r = ex.analyze(res)
+    t = r.trend[DROP]
+    assert t.pairs == 9 and t.all_pairs == 9 and t.unstable_a == 0 and t.runs_a == 10
+    assert r.benefit[key(128)].pairs == 9
+
+
+def test_a_width_without_its_baseline_has_no_contrast():
+    res = tables(slope=0.004, base=0.01)
+    res.endpoints = res.endpoints[res.endpoints["condition"] != ex.condition_name(512,
+                                                                                (0.0, 0.0))]
+    r = ex.analyze(res)
+    assert list(r.benefit) == [key(w) for w in (64, 128, 256)]
+    assert r.widths == WIDTHS  # the width still has its dropout runs in the table
+    assert "512:" not in ex.context(r)["answer"]
+
+
+def test_results_without_a_baseline_say_so():
+    r = run(base=0.01, rates=[[0.2, 0.5], [0.5, 0.5]])
+    assert not r.benefit and not r.trend
+    words = ex.context(r)
+    assert words["answer"] == words["takeaway"] == (
+        "No width has both a no-dropout and a dropout run, so dropout's benefit is not "
+        "measured (experiments.capacity.rates needs [0, 0] and a dropout pair).")
+
+
+def test_a_robustness_line_that_disagrees_is_said():
+    """Three stable seeds with a rising benefit; thirteen collapsed (but finite) seeds with a
+    falling one: the primary verdict says it grows, the line over all seeds does not."""
+    res = tables(slope=0.004, seeds=list(range(16)))
+    ends = res.endpoints
+    on = ends["condition"].str.endswith(DROP)
+    width = ends["condition"].str.extract(r"h=(\d+)")[0].astype(int)
+    falling = ends["seed"] >= 3
+    ends.loc[on & falling, "endpoint"] -= 0.016 * np.log2(width[on & falling] / 64)
+    ends.loc[falling & (ends["condition"] == ex.condition_name(64, (0.0, 0.0))), "stable"] = \
+        False
+    r = ex.analyze(res)
+    t = r.trend[DROP]
+    assert t.pairs == 3 and t.direction == 1 and t.robust_direction == -1
+    assert ex.context(r)["trends"][0]["robustness"].endswith(
+        "; this disagrees with the primary verdict")
+
+
+def test_check_messages_in_full():
+    cfg = syn.config(experiments={"capacity": {"rates": [[0.2, 0.5], [0.5, 0.5]]}})
+    with pytest.raises(ConfigError) as err:
+        ex.check(cfg)
+    assert str(err.value) == ("config key 'experiments.capacity.rates': must include [0, 0] "
+                              "(the no-dropout baseline each width's dropout is compared with)")
+    cfg = syn.config(experiments={"capacity": {"rates": [[0.0, 0.0], [0.0, 0.0]]}})
+    with pytest.raises(ConfigError) as err:
+        ex.check(cfg)
+    assert str(err.value) == ("config key 'experiments.capacity.rates': must include a pair "
+                              "with dropout (a rate above 0), to compare with [0, 0]")
+    ex.check(syn.config(experiments={"capacity": {"rates": [[0.0, 0.0], [0.0, 0.5]]}}))
+
+
+def test_the_conditions_belong_to_the_capacity_experiment():
+    conds = ex.conditions(syn.config())
+    assert {c.experiment for c in conds} == {"capacity"}
+    assert sorted({c.rates for c in conds}) == [(0.0, 0.0), (0.2, 0.5)]

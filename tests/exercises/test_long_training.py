@@ -1,0 +1,458 @@
+"""Exercise 2's claims on synthetic tables with planted effects."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from dropout_study import plots
+from dropout_study.errors import ConfigError
+from dropout_study.exercises import long_training as ex
+from dropout_study.report import render_markdown
+from tests import synthetic as syn
+from tests.test_report import minimal_context
+
+SEEDS = list(range(10))
+EPOCHS = 12
+OFF, ON = "p1=0,p2=0", "p1=0.2,p2=0.5"
+CONDS = {OFF: {"rate1": 0.0, "rate2": 0.0, "factor_dropout": "off"},
+         ON: {"rate1": 0.2, "rate2": 0.5, "factor_dropout": "on"}}
+BLOCK = {"rates": [[0, 0], [0.2, 0.5]], "epochs": EPOCHS}
+
+
+def jitter(cond, seed, size):
+    """+size/2 for one arm and −size/2 for the other, the sign alternating over the seeds."""
+    return size / 2 * (-1) ** seed * (1 if cond == ON else -1)
+
+
+def tables(effect=0.0, rise_ratio=0.5, diverged=None, nan=None, seeds=SEEDS, min_epoch=None,
+           rise=None, lr=0.5, confidence=0.95, conds=CONDS, block=BLOCK, trend=0.0):
+    """Test accuracy 0.85 plus a per-seed offset shared by both arms (pairing removes it);
+    dropout gets ``effect`` more. The test loss falls to its minimum at epoch ``min_epoch``
+    (4 without dropout, 6 with) and then rises linearly to the last epoch by ``rise`` (0.2
+    without dropout, ``rise_ratio`` times that with). Each arm also gets a jitter of
+    alternating sign over the seeds, so the paired differences have spread but the planted
+    mean exactly (over an even number of seeds)."""
+    min_epoch = min_epoch or (lambda cond, seed: 4 if cond == OFF else 6)
+    rise = rise or (lambda cond, seed: 0.2 * (1 + syn.noise(seed, 0.3))
+                    * (rise_ratio if cond == ON else 1.0) * math.exp(jitter(cond, seed, 0.04)))
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        return (0.85 + syn.noise(seed, 0.02) + jitter(cond, seed, 0.004)
+                + ((effect + trend * epoch) if cond == ON else 0.0))
+
+    def loss(cond, seed, epoch):
+        m = min_epoch(cond, seed)
+        if epoch <= m:
+            return 0.3 + 0.05 * (m - epoch)
+        return 0.3 + rise(cond, seed) * (epoch - m) / (EPOCHS - m)
+
+    metrics, runs = syn.run_tables("long_training", conds, seeds, EPOCHS, acc, diverged, loss)
+    runs["lr"] = lr
+    cfg = syn.config(experiments={"long_training": block}, analysis={"confidence": confidence})
+    return syn.results(cfg, metrics, runs)
+
+
+def run(**kw):
+    return ex.analyze(tables(**kw))
+
+
+# -- the headline contrast: test accuracy, dropout − none -------------------------------------
+@pytest.mark.parametrize("effect", [0.01, -0.01])
+def test_a_planted_accuracy_effect_is_found_with_its_sign(effect):
+    r = run(effect=effect, rise_ratio=1.0)
+    assert r.accuracy.label == f"{ON} − {OFF}"
+    assert r.accuracy.primary.value == pytest.approx(effect, abs=1e-12)
+    assert r.accuracy.primary.contains(effect)
+    assert r.accuracy.pairs == 10 and r.accuracy.claim
+    assert r.accuracy.direction == (1 if effect > 0 else -1)
+    words = ex.context(r)
+    text = r.accuracy.quantity.text(r.accuracy.primary)
+    assert text.startswith("+" if effect > 0 else "-")
+    assert f"by {text} against no dropout over 10 seeds ({'better' if effect > 0 else 'worse'})" \
+        in words["answer"]
+    if effect > 0:
+        assert "Dropout keeps its advantage when training runs long." in words["takeaway"]
+        assert "costs" not in words["takeaway"]
+    else:
+        assert "Trained this long, dropout costs test accuracy." in words["takeaway"]
+        assert "advantage" not in words["takeaway"]
+    assert words["accuracy"]["verdict"] == ("dropout is better" if effect > 0
+                                            else "dropout is worse")
+
+
+def test_no_planted_accuracy_effect_gives_no_claim_with_its_resolution():
+    r = run(rise_ratio=1.0)
+    assert not r.accuracy.claim and r.accuracy.direction == 0
+    assert r.accuracy.primary.contains(0.0)
+    words = ex.context(r)
+    assert "against no dropout over 10 seeds (no detectable difference at 10 seeds (none " \
+        "larger than" in words["answer"]
+    assert words["takeaway"].endswith(
+        "At this horizon and number of seeds the accuracy difference is not resolved.")
+
+
+def test_the_sign_convention_is_dropout_minus_none():
+    r = run(effect=0.02)
+    on = r.row(ON).values["endpoint"].value
+    off = r.row(OFF).values["endpoint"].value
+    assert r.accuracy.primary.value == pytest.approx(on - off)
+    assert r.accuracy.primary.value > 0
+    assert r.last.primary.value == pytest.approx(0.02, abs=2e-3)
+    assert r.at_best_val.primary.value == pytest.approx(0.02, abs=2e-3)
+    assert r.last.label == r.at_best_val.label == r.gap.label == f"{ON} − {OFF}"
+
+
+def test_the_numbers_beside_the_headline_are_paired_and_signed():
+    r = run(effect=0.02)
+    d = ex.context(r)["diffs"]
+    assert d["last"] == r.last.quantity.text(r.last.primary) and d["last"].startswith("+2.")
+    assert d["at_best_val"].startswith("+2.")
+    assert d["gap"] == "0.00 pp [0.00, 0.00]"  # training accuracy is test + 2 points in both
+    assert r.gap.primary.value == pytest.approx(0.0, abs=1e-12)
+
+
+# -- the loss rise, a ratio ---------------------------------------------------------------------
+@pytest.mark.parametrize("ratio, words", [(0.5, "less overfitting"), (2.0, "more overfitting")])
+def test_a_planted_ratio_of_loss_rises_is_found_on_the_log_scale(ratio, words):
+    r = run(rise_ratio=ratio)
+    assert r.rise.label == f"{ON} − {OFF}"
+    assert r.rise.quantity is ex.RISE
+    assert math.exp(r.rise.primary.value) == pytest.approx(ratio, rel=1e-9)
+    assert r.rise.primary.contains(math.log(ratio))
+    assert r.rise.pairs == 10 and r.rise.claim
+    assert r.rise.direction == (1 if ratio > 1 else -1)  # log(a / b): a − b on the log scale
+    c = ex.context(r)
+    text = r.rise.quantity.text(r.rise.primary)
+    assert text.startswith(f"x{ratio:.2f} [")
+    assert f"multiplies the rise of the test loss above its minimum by {text} over 10 seeds " \
+           f"({words})" in c["answer"]
+    assert c["rise"]["verdict"] == words and c["rise"]["diff"] == text
+    if ratio < 1:
+        assert ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
+                "difference is not resolved") in c["takeaway"]
+    else:
+        assert "less overfitting" not in c["takeaway"]
+
+
+def test_a_null_ratio_of_rises_says_its_resolution_as_a_factor():
+    r = run(rise_ratio=1.0)
+    assert not r.rise.claim and r.rise.primary.contains(0.0)
+    verdict = ex.context(r)["rise"]["verdict"]
+    assert verdict.startswith("no detectable difference at 10 seeds (none larger than a factor 1.")
+
+
+def test_less_overfitting_is_said_beside_an_accuracy_claim():
+    r = run(effect=0.01, rise_ratio=0.5)
+    assert ex.context(r)["takeaway"].endswith(
+        "Dropout keeps its advantage when training runs long, and its test loss rises less "
+        "above its minimum.")
+    r = run(effect=-0.01, rise_ratio=0.5)
+    assert ex.context(r)["takeaway"].endswith(
+        "Trained this long, dropout costs test accuracy, though its test loss rises less above "
+        "its minimum.")
+
+
+def test_accuracy_and_rise_form_one_holm_family():
+    r = run(effect=0.01, rise_ratio=0.5)
+    levels = sorted([r.accuracy.primary.level, r.rise.primary.level])
+    assert levels == pytest.approx([0.95, 0.975])  # Holm's two steps at 95%
+    assert r.last.primary.level == pytest.approx(0.95)  # beside the family: uncorrected
+
+
+def test_a_seed_with_no_rise_has_no_ratio_and_is_said():
+    still_falling = {(ON, 2)}  # its test loss is lowest at the last epoch
+
+    def min_epoch(cond, seed):
+        return EPOCHS if (cond, seed) in still_falling else (4 if cond == OFF else 6)
+
+    r = run(rise_ratio=0.5, min_epoch=min_epoch)
+    assert r.zero_rise == 1
+    assert r.rise.pairs == 9 and r.accuracy.pairs == 10
+    words = ex.context(r)
+    assert words["zero_rise"] == ("1 seed whose test loss is lowest at the last epoch in an arm "
+                                  "(no rise) has no ratio and is left out of it")
+    assert run(rise_ratio=0.5).zero_rise == 0
+    assert ex.context(run())["zero_rise"] == ""
+
+
+# -- stability ----------------------------------------------------------------------------------
+def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
+    r = run(effect=0.01, diverged={(OFF, 3): 9})
+    assert r.accuracy.pairs == 9 and r.rise.pairs == 9 and r.accuracy.claim
+    assert (r.accuracy.unstable_a, r.accuracy.unstable_b, r.accuracy.runs_b) == (0, 1, 10)
+    row = r.row(OFF)
+    assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
+    assert r.diverged == {OFF: [9.0], ON: []}
+    answer = ex.context(r)["answer"]
+    assert ("Stability is part of the answer: at lr 0.5 over 12 epochs, without dropout 1 of 10 "
+            "runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the accuracy "
+            "comparison rests on the seeds where both survived.") in answer
+    assert r.design["unstable"] == 1 and r.design["runs"] == 20
+
+
+def test_no_divergence_no_stability_sentence():
+    assert "Stability" not in ex.context(run(effect=0.01))["answer"]
+
+
+def test_several_diverged_runs_list_their_epochs_and_the_learning_rate_is_the_runs():
+    r = run(diverged={(OFF, 3): 9, (OFF, 1): 5, (ON, 2): 11}, lr=0.1)
+    assert r.lr == pytest.approx(0.1)
+    answer = ex.context(r)["answer"]
+    assert "at lr 0.1 over 12 epochs" in answer
+    assert "without dropout 2 of 10 runs diverged (at epochs 5, 9)" in answer
+    assert "with dropout 1 of 10 runs diverged (at epoch 11)" in answer
+
+
+def test_epoch_of_minimum_test_loss_uses_stable_runs_and_stays_in_range():
+    """Defect (a): the −1 placeholder of a diverged run entered the mean ("3.0 [−6, 12]")."""
+    spread = {0: 1, 1: 1, 2: 8}  # a wide t-interval whose lower end falls below epoch 1
+    r = run(seeds=[0, 1, 2, 3], min_epoch=lambda c, s: spread.get(s, 2) if c == OFF else 6,
+            diverged={(OFF, 3): 7})
+    e = r.row(OFF).values["test_loss_min_epoch"]
+    assert e.n == 3 and e.value == pytest.approx(10 / 3)  # seed 3 diverged: not in the mean
+    assert e.lo == 1.0 and e.hi == EPOCHS  # clipped to the epochs that exist
+    assert r.row(ON).values["test_loss_min_epoch"].value == pytest.approx(6.0)
+    best = r.row(OFF).values["best_epoch"]
+    assert best.n == 3 and best.lo >= 1.0
+    words = ex.context(r)
+    row = next(t for t in words["table"] if t["condition"] == OFF)
+    assert row["test_loss_min_epoch"] == "3.3 [1.0, 12.0]"
+    assert "-" not in row["test_loss_min_epoch"] + row["best_epoch"]
+    assert words["takeaway"].startswith(
+        "Without dropout the test loss is lowest around epoch 3 and ends ")
+    assert "with dropout the minimum comes around epoch 6, the rise is " in words["takeaway"]
+
+
+def test_the_rise_per_condition_is_over_stable_runs_and_nonnegative():
+    r = run(rise_ratio=0.5, diverged={(OFF, 0): 8})
+    e = r.row(OFF).values["overfit"]
+    assert e.n == 9 and e.lo >= 0.0
+    assert e.value == pytest.approx(np.mean([0.2 * (1 + syn.noise(s, 0.3))
+                                             * math.exp(jitter(OFF, s, 0.04))
+                                             for s in SEEDS[1:]]), rel=1e-9)
+
+
+def test_a_single_surviving_no_dropout_seed_gives_no_verdict_and_no_claim():
+    """Defect (b): a verdict was drawn from one surviving seed."""
+    r = run(effect=0.05, rise_ratio=0.2, seeds=[0, 1, 2], diverged={(OFF, 0): 5, (OFF, 1): 7})
+    for c in (r.accuracy, r.rise):
+        assert c.pairs == 1 and not c.tested and not c.claim and c.direction == 0
+        assert c.primary.level == pytest.approx(0.95)  # untested: no Holm step
+    words = ex.context(r)
+    no_verdict = "no verdict: 1 seed pair stable in both arms, at least 3 needed"
+    assert words["answer"].count(no_verdict) == 2
+    for claim in ("(better)", "(worse)", "less overfitting", "more overfitting"):
+        assert claim not in words["answer"]
+    assert words["takeaway"].endswith(
+        "With 1 seed pair stable in both arms there is no verdict on dropout's effect at this "
+        "horizon.")
+    for claim in ("advantage", "costs", "less overfitting", "benefit"):
+        assert claim not in words["takeaway"]
+    assert "without dropout 2 of 3 runs diverged (at epochs 5, 7)" in words["answer"]
+
+
+def test_an_arm_without_stable_runs_is_said_in_words():
+    r = run(seeds=[0, 1, 2], diverged={(OFF, s): 3 for s in (0, 1, 2)})
+    words = ex.context(r)
+    assert words["takeaway"].startswith("Without dropout no run stayed stable; with dropout ")
+    assert words["takeaway"].endswith("With 0 seed pairs stable in both arms there is no verdict "
+                                      "on dropout's effect at this horizon.")
+    assert not re.search(r"\bnan\b", words["takeaway"] + words["answer"])
+    assert "no verdict: 0 seed pairs" in words["answer"]
+
+
+def test_a_nan_endpoint_leaves_the_pair_out():
+    r = run(effect=0.01, nan=(ON, 5))
+    assert r.accuracy.pairs == 9 and r.accuracy.claim
+
+
+# -- the config and the conditions ----------------------------------------------------------------
+@pytest.mark.parametrize("rates", [[[0.2, 0.5]], [[0, 0]], [[0.0, 0.0], [0, 0]]])
+def test_check_names_the_key_when_an_arm_is_missing(rates):
+    cfg = syn.config(experiments={"long_training": {"rates": rates}})
+    with pytest.raises(ConfigError, match=r"config key 'experiments\.long_training\.rates': "
+                                          r"must include \[0, 0\]"):
+        ex.check(cfg)
+    with pytest.raises(ConfigError):
+        ex.arms(cfg)
+
+
+@pytest.mark.parametrize("rates", [[[0, 0], [0.2, 0.5]], [[0.5, 0.5], [0, 0], [0.2, 0.5]],
+                                   [[0, 0], [0, 0.5]]])
+def test_check_accepts_both_arms_and_the_first_dropout_pair_is_compared(rates):
+    cfg = syn.config(experiments={"long_training": {"rates": rates}})
+    ex.check(cfg)
+    first = next(p for p in rates if any(p))
+    assert ex.arms(cfg) == (OFF, ex.rates_name(*first))
+
+
+def test_the_exercise_record_and_its_conditions():
+    assert ex.EXERCISE.check is ex.check and ex.EXERCISE.block == "long_training"
+    assert ex.EXERCISE.key == "long_training" and ex.EXERCISE.number == 2
+    assert ex.EXERCISE.reads == ("long_training",)
+    cfg = syn.config(experiments={"long_training": {**BLOCK, "checkpoint_every": 5}})
+    conds = ex.EXERCISE.trains["long_training"](cfg)
+    assert [c.name for c in conds] == [OFF, ON]
+    assert [c.rates for c in conds] == [(0.0, 0.0), (0.2, 0.5)]
+    assert all(c.epochs == EPOCHS and c.probe and c.checkpoint_every == 5 for c in conds)
+    assert [dict(c.factors) for c in conds] == [{"dropout": "off"}, {"dropout": "on"}]
+    assert all(c.experiment == "long_training" for c in conds)
+    del cfg["experiments"]["long_training"]["checkpoint_every"]
+    assert all(c.checkpoint_every == 0 for c in ex.conditions(cfg))
+
+
+def test_the_table_lists_the_conditions_in_config_order():
+    r = run()
+    assert r.order == [OFF, ON] and [row.condition for row in r.table] == [OFF, ON]
+    assert (r.off, r.on) == (OFF, ON)
+    assert r.runs == {OFF: 10, ON: 10}
+
+
+# -- the figure and the template -----------------------------------------------------------------
+def test_the_bands_stay_in_range_and_leave_diverged_runs_out(tmp_path, monkeypatch):
+    drawn = []
+    original = plots.band
+
+    def band(ax, x, mean, lo, hi, label, color=None, style="-"):
+        drawn.append((label, np.asarray(x), np.asarray(mean), np.asarray(lo), np.asarray(hi)))
+        return original(ax, x, mean, lo, hi, label, color, style)
+
+    monkeypatch.setattr(plots, "band", band)
+    res = tables(effect=0.1, seeds=[0, 1, 2, 3], diverged={(OFF, 3): 9})
+    outlier = res.metrics["seed"] == 2  # wide bands, which the ranges must cut
+    res.metrics.loc[outlier, ["test_acc", "train_eval_acc"]] = 1.0
+    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 50.0
+    out = ex.draw(res, ex.analyze(res), tmp_path)
+    assert out["curves"].exists()
+    assert [d[0] for d in drawn] == [f"{OFF}: train", f"{OFF}: test", f"{ON}: train",
+                                     f"{ON}: test"] * 2
+    assert all(np.all(d[3] >= 0) and len(d[1]) == EPOCHS for d in drawn)
+    assert all(np.all(d[4] <= 1) for d in drawn[4:])
+    assert any(np.any(d[3] == 0) for d in drawn[:4])  # the clipping was needed
+    assert any(np.any(d[4] == 1) for d in drawn[4:])
+    m = res.metrics
+    stable = m[(m["condition"] == OFF) & (m["seed"] < 3) & (m["epoch"] == 1)]
+    assert drawn[5][2][0] == pytest.approx(stable["test_acc"].mean())  # seed 3 diverged: out
+    assert drawn[1][2][0] == pytest.approx(stable["test_loss"].mean())
+
+
+def test_the_template_renders_the_answer():
+    r = run(effect=0.01, diverged={(OFF, 3): 9}, rise_ratio=0.5,
+            min_epoch=lambda c, s: EPOCHS if (c, s) == (ON, 2) else (4 if c == OFF else 6))
+    words = ex.context(r)
+    section = {"key": "long_training", "number": 2, "title": ex.EXERCISE.title, "missing": None,
+               "failed": [], "figures": {"curves": "figures/ex2_curves.png"}, **words}
+    md = render_markdown(minimal_context(sections=[section]))
+    assert words["answer"] in md and words["takeaway"] in md
+    assert "without dropout 1 of 10 runs diverged (at epoch 9)" in md
+    assert f"| {OFF} | " in md and "figures/ex2_curves.png" in md
+    assert "test-loss rise above its minimum, ratio" in md
+    assert "left out of it" in md
+    assert not re.search(r"\bnan\b", md.lower())
+
+
+def test_the_answer_and_takeaway_word_for_word():
+    r = run(effect=0.01, rise_ratio=0.5, diverged={(OFF, 3): 9})
+    words = ex.context(r)
+    acc, rise = r.accuracy.primary, r.rise.primary.mapped(math.exp)
+    assert words["answer"] == (
+        f"After 12 epochs, dropout {ON} changes the test accuracy (mean of the last 3 epochs) by "
+        f"+{100 * acc.value:.2f} pp [+{100 * acc.lo:.2f}, +{100 * acc.hi:.2f}] against no "
+        f"dropout over 9 seeds (better), and multiplies the rise of the test loss above its "
+        f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
+        f"overfitting). Stability is part of the answer: at lr 0.5 over 12 epochs, without "
+        f"dropout 1 of 10 runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the "
+        f"accuracy comparison rests on the seeds where both survived.")
+    off, on = r.row(OFF).values, r.row(ON).values
+
+    def num(e, digits=3):
+        return f"{e.value:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
+
+    assert words["takeaway"] == (
+        f"Without dropout the test loss is lowest around epoch 4 and ends {num(off['overfit'])} "
+        f"nats above that minimum (train − test gap +2.00 pp [+2.00, +2.00]); with dropout the "
+        f"minimum comes around epoch 6, the rise is {num(on['overfit'])} and the gap +2.00 pp "
+        f"[+2.00, +2.00]. Dropout keeps its advantage when training runs long, and its test loss "
+        f"rises less above its minimum.")
+    assert words["table"][0] == {
+        "condition": OFF, "runs": 10, "unstable": 1, "n": 9,
+        "endpoint": f"{100 * off['endpoint'].value:.1f}% [{100 * off['endpoint'].lo:.1f}, "
+                    f"{100 * off['endpoint'].hi:.1f}]",
+        "last": words["table"][0]["last"], "at_best_val": words["table"][0]["at_best_val"],
+        "best_epoch": "1.0 [1.0, 1.0]", "test_loss_min_epoch": "4.0 [4.0, 4.0]",
+        "overfit": num(off["overfit"]), "gap": "+2.00 pp [+2.00, +2.00]"}
+    assert words["table"][0]["last"] == words["table"][0]["at_best_val"] \
+        == words["table"][0]["endpoint"]  # the planted accuracy is flat over epochs
+    assert (words["on"], words["off"], words["lr"], words["epochs"], words["k"],
+            words["seeds"], words["runs"], words["unstable"]) == (ON, OFF, "0.5", 12, 3, 10, 20, 1)
+    assert words["accuracy"] == r.accuracy.row("dropout is better", "dropout is worse")
+    assert words["rise"]["diff"] == f"x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}]"
+    assert words["rise"]["verdict"] == "less overfitting"
+
+
+def test_the_ratio_quantity_prints_ratios_and_factors():
+    from dropout_study.stats import Estimate
+
+    e = Estimate(math.log(0.5), math.log(0.25), math.log(1.0), 5)
+    assert ex.RISE.text(e) == "x0.50 [0.25, 1.00]"
+    assert ex.RISE.size(math.log(1.5)) == "a factor 1.50"
+    assert ex.RISE.text(Estimate(math.nan, n=0)) == "no value (no run has one)"
+
+
+def test_every_interval_is_at_the_configured_level():
+    r = run(effect=0.01, rise_ratio=0.5, confidence=0.9)
+    assert sorted([r.accuracy.primary.level, r.rise.primary.level]) == pytest.approx([0.9, 0.95])
+    for c in (r.last, r.at_best_val, r.gap):
+        assert c.primary.level == pytest.approx(0.9)
+    assert all(e.level == pytest.approx(0.9) for row in r.table for e in row.values.values())
+
+
+def test_a_second_dropout_setting_is_tabled_but_not_compared():
+    third = "p1=0.5,p2=0.5"
+    conds = {**CONDS, third: {"rate1": 0.5, "rate2": 0.5, "factor_dropout": "on"}}
+    block = {**BLOCK, "rates": [[0.5, 0.5], [0, 0], [0.2, 0.5]]}
+    r = ex.analyze(tables(effect=0.01, conds=conds, block=block))
+    assert (r.off, r.on) == (OFF, third)  # the first pair with dropout, in config order
+    assert r.order == [third, OFF, ON] and [row.condition for row in r.table] == r.order
+    assert r.runs == {third: 10, OFF: 10, ON: 10}
+    assert r.accuracy.label == f"{third} − {OFF}"
+    assert r.accuracy.primary.value == pytest.approx(0.0, abs=1e-12)
+
+
+def test_no_rise_in_the_no_dropout_arm_also_has_no_ratio():
+    def min_epoch(cond, seed):
+        return EPOCHS if (cond, seed) == (OFF, 4) else (4 if cond == OFF else 6)
+
+    r = run(min_epoch=min_epoch)
+    assert r.zero_rise == 1 and r.rise.pairs == 9
+
+    def two(cond, seed):
+        return EPOCHS if seed in (4, 5) else (4 if cond == OFF else 6)
+
+    assert ex.context(run(min_epoch=two))["zero_rise"] == (
+        "2 seeds whose test loss is lowest at the last epoch in an arm (no rise) have no ratio "
+        "and are left out of it")
+
+
+def test_an_unstable_run_with_values_is_not_counted_among_the_zero_rises():
+    """A run flagged unstable by a rule other than divergence keeps its values."""
+    def min_epoch(cond, seed):
+        return EPOCHS if (cond, seed) == (ON, 2) else (4 if cond == OFF else 6)
+
+    res = tables(min_epoch=min_epoch)
+    e = res.endpoints
+    e.loc[(e["condition"] == ON) & (e["seed"] == 2), "stable"] = False
+    r = ex.analyze(res)
+    assert r.zero_rise == 0 and r.rise.pairs == 9 and r.accuracy.pairs == 9
+
+
+def test_the_last_epoch_and_the_validation_best_epoch_are_their_own_columns():
+    r = run(trend=0.002)  # dropout gains 0.2 points an epoch: last 2.4, last three 2.2
+    assert r.accuracy.primary.value == pytest.approx(0.022)
+    assert r.last.primary.value == pytest.approx(0.024)
+    assert r.at_best_val.primary.value == pytest.approx(0.024)  # validation peaks at the end
+    assert r.row(ON).values["best_epoch"].value == EPOCHS

@@ -1,0 +1,349 @@
+"""Exercise 10's claims on synthetic tables with planted effects."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dropout_study.exercises import sanity as ex
+from dropout_study.report import render_markdown
+from tests import synthetic as syn
+from tests.test_report import minimal_context
+
+SEEDS = list(range(10))
+REF, TORCH, VANILLA = ("dropout,p1=0.2,p2=0.5", "torch_dropout,p1=0.2,p2=0.5",
+                       "dropout_vanilla,p1=0.2,p2=0.5")
+SWEEP = ["sweep,p=0.2", "sweep,p=0.5", "sweep,p=0.8"]
+PASSES = [(1, 0.01), (10, 0.1), (100, 1.0), (200, 2.0), (300, 3.0), (400, 4.0)]
+
+
+def activations(seeds, ratio, spread=0.01):
+    """Probe rows as the trainer writes them, for the three probed conditions and both hidden
+    layers: layer 1's train-mode mean is ``ratio[cond]`` times its eval-mode mean, up to a
+    per-pass Gaussian jitter of ``spread``; layer 2's ratio is far off (never read)."""
+    gen = np.random.default_rng(11)
+    rows = []
+    for cond in (REF, TORCH, VANILLA):
+        for seed in seeds:
+            for step, epoch in PASSES:
+                for layer in (1, 2):
+                    r = ratio.get(cond, 1.0) + gen.normal(0, spread) if layer == 1 else 3.0
+                    rows.append({"condition": cond, "seed": seed, "step": step,
+                                 "epoch": epoch, "layer": layer, "rate": 0.2,
+                                 "mean_pre": 0.4, "var_pre": 0.3, "mean_post": 0.4 * r,
+                                 "var_post": 0.4, "mean_eval": 0.4, "var_eval": 0.3,
+                                 "experiment": "sanity", "job": "j000"})
+    return pd.DataFrame(rows)
+
+
+def tables(effect=None, jitter=0.002, diverged=None, nan=None, seeds=SEEDS, ratio=None,
+           ratio_spread=0.01, loss=None, margin=0.01):
+    """Every condition at 0.85 plus a per-seed offset shared by all and per-condition Gaussian
+    jitter of SD ``jitter``; ``effect[cond]`` is added to that condition."""
+    effect = effect or {}
+    conds = {REF: {"factor_role": "reference"},
+             TORCH: {"noise": "torch_dropout", "factor_role": "torch"},
+             VANILLA: {"noise": "dropout_vanilla", "factor_role": "vanilla"}}
+    for name, p in zip(SWEEP, (0.2, 0.5, 0.8), strict=True):
+        conds[name] = {"rate1": p, "rate2": p, "factor_role": "sweep", "factor_p": p}
+    order = [SWEEP[2], SWEEP[0], REF, TORCH, VANILLA, SWEEP[1]]  # the sweep out of order
+    conds = {c: conds[c] for c in order}
+    gen = np.random.default_rng(5)
+    noise = {(c, s): gen.normal(0, jitter) for c in conds for s in seeds}
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        return 0.85 + syn.noise(seed, 0.02) + noise[(cond, seed)] + effect.get(cond, 0.0)
+
+    cfg = syn.config(experiments={"sanity": {"sweep": [0.2, 0.5, 0.8],
+                                             "equivalence_margin": margin}})
+    metrics, runs = syn.run_tables("sanity", conds, seeds, 4, acc, diverged, loss=loss)
+    return syn.results(cfg, metrics, runs, activations(seeds, ratio or {}, ratio_spread))
+
+
+def run(**kw):
+    return ex.analyze(tables(**kw))
+
+
+# -- defect #1: the label says torch − ours, so the number is torch − ours ---------------------
+def test_a_planted_torch_advantage_prints_a_plus_sign():
+    r = run(effect={TORCH: 0.005}, jitter=0.001)
+    assert r.torch_diff.label == "torch.nn.Dropout − ours"
+    assert r.torch_diff.primary.value == pytest.approx(0.005, abs=1e-3)
+    assert r.torch_tost.primary.value == pytest.approx(0.005, abs=1e-3)
+    answer = ex.context(r)["answer"]
+    assert re.match(r"torch\.nn\.Dropout − ours: \+0\.[45]\d pp \[\+", answer)
+    assert "(torch's layer is better)" in answer
+
+
+def test_a_planted_torch_disadvantage_prints_a_minus_sign():
+    r = run(effect={TORCH: -0.005}, jitter=0.001)
+    assert r.torch_diff.primary.value == pytest.approx(-0.005, abs=1e-3)
+    answer = ex.context(r)["answer"]
+    assert re.match(r"torch\.nn\.Dropout − ours: -0\.[45]\d pp \[-", answer)
+    assert "(ours is better)" in answer
+
+
+# -- the equivalence rule -----------------------------------------------------------------------
+def test_equivalent_when_the_tost_interval_is_inside_the_margin_and_no_difference():
+    r = run(jitter=0.001)
+    assert not r.torch_diff.claim and r.torch_diff.primary.contains(0.0)
+    tost = r.torch_tost.primary
+    assert tost.level == pytest.approx(0.90) and -0.01 < tost.lo and tost.hi < 0.01
+    assert r.equivalence == "equivalent"
+    words = ex.context(r)
+    assert words["eq_level"] == "90%" and words["eq_status"] == "equivalent"
+    assert "90% interval, 10 seeds): equivalent within ±1 points (the 90% interval lies " \
+        "inside the margin and the difference is not significant)" in words["answer"]
+    assert words["takeaway"].endswith(
+        "Our layer and torch's are equivalent in accuracy within the stated margin.")
+
+
+def test_a_significant_but_tiny_difference_is_never_equivalent():
+    r = run(effect={TORCH: 0.002}, jitter=0.0003)
+    tost = r.torch_tost.primary
+    assert -0.01 < tost.lo and tost.hi < 0.01  # inside the margin: the old rule said equivalent
+    assert r.torch_diff.claim and r.torch_diff.direction == 1
+    assert r.equivalence == "different"
+    words = ex.context(r)
+    assert "not equivalent: a significant difference (torch's layer is better), a defect to " \
+        "find and explain" in words["answer"]
+    assert "equivalent within" not in words["answer"]
+    assert f"Our layer and torch's differ in accuracy ({r.torch_diff.difference()})" \
+        in words["takeaway"]
+    assert "not an equivalence" in words["takeaway"]
+
+
+def test_a_wide_interval_shows_no_equivalence():
+    r = run(jitter=0.02)
+    assert not r.torch_diff.claim
+    tost = r.torch_tost.primary
+    assert tost.lo < -0.01 or tost.hi > 0.01
+    assert r.equivalence == "not shown"
+    words = ex.context(r)
+    assert "equivalence within ±1 points not shown at 10 seeds; no detectable difference at " \
+        "10 seeds (none larger than" in words["answer"]
+    assert "is not settled at 10 seeds (the equivalence interval is wider than ±1 points)" \
+        in words["takeaway"]
+
+
+def test_the_margin_comes_from_the_config():
+    r = run(jitter=0.02, margin=0.2)
+    assert r.margin == 0.2 and r.equivalence == "equivalent"
+    assert "equivalent within ±20 points" in ex.context(r)["answer"]
+
+
+def test_a_single_surviving_seed_gives_no_verdict():
+    dead = {(TORCH, s): 1 for s in SEEDS[1:]}
+    r = run(effect={TORCH: 0.05}, diverged=dead)
+    assert r.torch_diff.pairs == 1 and not r.torch_diff.tested
+    assert r.equivalence == "no verdict"
+    words = ex.context(r)
+    assert "(90% interval, 1 seed): no verdict: 1 seed pair stable in both arms, at least 3 " \
+        "needed;" in words["answer"]
+    assert "Our layer against torch's: no verdict: 1 seed pair" in words["takeaway"]
+    assert "equivalent" not in words["answer"]
+
+
+def test_a_diverged_seed_leaves_the_primary_contrast_and_is_counted():
+    r = run(effect={TORCH: 0.005}, jitter=0.001, diverged={(TORCH, 3): 2})
+    c = r.torch_diff
+    assert c.pairs == 9 and (c.unstable_a, c.runs_a, c.unstable_b) == (1, 10, 0)
+    assert "torch.nn.Dropout 1 of 10" in c.instability()
+    assert r.design["unstable"] == 1
+
+
+def test_a_nan_endpoint_leaves_the_pair_out():
+    r = run(effect={VANILLA: -0.01}, nan=(REF, 5))
+    assert r.vanilla_diff.pairs == 9 and r.torch_diff.pairs == 9
+
+
+# -- vanilla against inverted -------------------------------------------------------------------
+@pytest.mark.parametrize("effect", [0.01, -0.01])
+def test_vanilla_minus_inverted_has_its_sign(effect):
+    r = run(effect={VANILLA: effect})
+    c = r.vanilla_diff
+    assert c.label == "vanilla − inverted"
+    assert c.primary.value == pytest.approx(effect, abs=2e-3) and c.primary.contains(effect)
+    assert c.claim and c.pairs == 10
+    verdict = "vanilla better" if effect > 0 else "vanilla worse"
+    text = c.quantity.text(c.primary)
+    assert text.startswith("+" if effect > 0 else "-")
+    assert f"; vanilla − inverted: {text} ({verdict});" in ex.context(r)["answer"]
+
+
+def test_no_vanilla_difference_gives_no_claim():
+    r = run()
+    assert not r.vanilla_diff.claim
+    assert "vanilla − inverted: " in ex.context(r)["answer"]
+    assert ex.context(r)["vanilla_row"]["verdict"].startswith(
+        "no detectable difference at 10 seeds")
+
+
+# -- the expectation of the two conventions -----------------------------------------------------
+def test_both_conventions_are_unbiased_when_their_ratios_contain_one():
+    r = run()
+    assert r.ratio_level == pytest.approx(0.975)
+    for c in (REF, VANILLA, TORCH):
+        assert r.ratios[c].n == 10 * len(PASSES)  # every pass of layer 1, none of layer 2
+        assert r.ratios[c].contains(1.0) and r.ratios[c].level == pytest.approx(0.975)
+    words = ex.context(r)
+    assert words["takeaway"].startswith("Both conventions make the test-time network the "
+                                        "expectation of the training-time one")
+    assert "(97.5% intervals over 60 and 60 probe passes)" in words["answer"]
+    assert words["ratios"][0]["condition"] == REF
+
+
+def test_a_biased_convention_is_flagged():
+    r = run(ratio={VANILLA: 1.05})
+    assert r.ratios[VANILLA].value == pytest.approx(1.05, abs=0.005)
+    assert not r.ratios[VANILLA].contains(1.0)
+    words = ex.context(r)
+    assert words["takeaway"].startswith(
+        f"The train-mode / eval-mode ratio departs from 1 for {VANILLA}, which needs "
+        "investigating.")
+    assert re.search(r"and 1\.05\d\d \[1\.0\d+, 1\.0\d+\] for vanilla dropout", words["answer"])
+
+
+def test_the_ratio_interval_stays_positive():
+    r = run(ratio_spread=3.0, seeds=[0, 1, 2])
+    for e in r.ratios.values():
+        assert e.lo >= 0.0
+    assert min(e.lo for e in r.ratios.values()) == 0.0  # a t-interval below 0, clipped
+
+
+def test_ratios_without_probe_rows_are_said_in_words():
+    res = tables()
+    res.activations = res.activations.iloc[0:0]
+    r = ex.analyze(res)
+    words = ex.context(r)
+    assert "has too few probe passes for an interval" in words["takeaway"]
+    assert "no value (no run has one)" in words["answer"]
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+def test_the_sweep_is_ordered_by_rate_and_its_intervals_stay_in_range():
+    def loss(cond, seed, epoch):  # one seed's test loss rises at the end
+        return 0.45 - 0.01 * epoch + (0.04 if seed == 0 and epoch == 4 else 0.0)
+
+    r = run(loss=loss, effect={SWEEP[0]: 0.14}, jitter=0.01)
+    assert [row.condition for row in r.sweep] == SWEEP
+    rise = r.sweep[1].values["overfit"]
+    assert rise.value == pytest.approx(0.003, abs=1e-6)  # 0.03 on one seed of ten
+    assert rise.lo == 0.0  # the t-interval reaches below 0: clipped
+    acc = r.sweep[0].values["endpoint"]
+    assert acc.hi <= 1.0 and acc.value > 0.97
+    words = ex.context(r)["sweep"]
+    assert words[1]["overfit"].startswith("0.003 [0.000, ")
+    assert words[0]["condition"] == SWEEP[0] and words[0]["gap"].startswith("+2.00 pp")
+
+
+def test_the_conditions_keep_their_job_names():
+    cfg = syn.config(experiments={"sanity": {"sweep": [0.2, 0.8]}})
+    conds = ex.conditions(cfg)
+    ref = ex.rates_name(*cfg["training"]["rates"])
+    assert [c.name for c in conds] == [f"dropout,{ref}", f"torch_dropout,{ref}",
+                                       f"dropout_vanilla,{ref}", "sweep,p=0.2", "sweep,p=0.8"]
+    assert [dict(c.factors)["role"] for c in conds] == ["reference", "torch", "vanilla",
+                                                       "sweep", "sweep"]
+    assert [c.probe for c in conds] == [True, True, True, False, False]
+    assert conds[4].rates == (0.8, 0.8)
+
+
+def test_the_section_renders(tmp_path):
+    res = tables(effect={TORCH: 0.002}, jitter=0.0003)
+    r = ex.analyze(res)
+    figures = ex.draw(res, r, tmp_path)
+    assert figures["sweep"].exists()
+    section = {"key": "sanity", "number": 10, "title": ex.EXERCISE.title, "missing": None,
+               "failed": [], "figures": {"sweep": "figures/ex10_sweep.png"}, **ex.context(r)}
+    md = render_markdown(minimal_context(sections=[section]))
+    assert "Here: **not equivalent**: they differ significantly." in md
+    assert re.search(r"\| torch\.nn\.Dropout − ours \| \+0\.[12]\d pp \[\+", md)
+    assert f"| {SWEEP[0]} |" in md
+    assert not re.search(r"\bnan\b|n/a", md.lower())
+
+
+def test_the_words_in_full_when_equivalent():
+    r = run(jitter=0.001)
+    tost, van = r.torch_tost, r.vanilla_diff
+    ref, vanilla = r.ratios[REF], r.ratios[VANILLA]
+    words = ex.context(r)
+    assert re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", words["ratios"][0]["ratio"])
+    assert words["answer"] == (
+        f"torch.nn.Dropout − ours: {tost.quantity.text(tost.primary)} (90% interval, 10 seeds): "
+        "equivalent within ±1 points (the 90% interval lies inside the margin and the "
+        f"difference is not significant); vanilla − inverted: {van.quantity.text(van.primary)} "
+        f"({van.verdict('', '')}); the train-mode mean activation over the eval-mode one "
+        f"(layer 1, which both see the same input) is {words['ratios'][0]['ratio']} for "
+        f"inverted and {words['ratios'][1]['ratio']} for vanilla dropout (97.5% intervals over "
+        f"{ref.n} and {vanilla.n} probe passes).")
+    assert words["takeaway"] == (
+        "Both conventions make the test-time network the expectation of the training-time one "
+        "(both ratios' intervals contain 1): inverted dropout scales in training so that test "
+        "time is the plain network, vanilla scales at test time. Our layer and torch's are "
+        "equivalent in accuracy within the stated margin.")
+    assert (words["ref"], words["torch"], words["vanilla_c"]) == (REF, TORCH, VANILLA)
+    assert words["margin"] == "1" and words["equivalence"] == tost.quantity.text(tost.primary)
+    assert words["torch_row"]["contrast"] == "torch.nn.Dropout − ours"
+    assert words["torch_row"]["level"] == "95.00%"
+    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 60, "unstable": 0}
+
+
+def test_the_takeaways_in_full():
+    different = run(effect={TORCH: -0.002}, jitter=0.0003)
+    assert ex.context(different)["takeaway"].endswith(
+        f"Our layer and torch's differ in accuracy ({different.torch_diff.difference()}): two "
+        "implementations of one distribution must agree, so this is a defect to find and "
+        "explain, not an equivalence.")
+    assert "not equivalent: a significant difference (ours is better), a defect" in \
+        ex.context(different)["answer"]
+    wide = run(jitter=0.02)
+    assert ex.context(wide)["takeaway"].endswith(
+        "Whether our layer and torch's give the same accuracy distribution is not settled at "
+        "10 seeds (the equivalence interval is wider than ±1 points); their statistics agree "
+        "in the test suite.")
+    dead = run(diverged={(TORCH, s): 1 for s in SEEDS[1:]})
+    assert ex.context(dead)["takeaway"].endswith(
+        "Our layer against torch's: no verdict: 1 seed pair stable in both arms, at least 3 "
+        "needed.")
+
+
+@pytest.mark.parametrize("effect", [0.01, -0.01])
+def test_the_rows_carry_their_verdicts(effect):
+    r = run(effect={TORCH: effect, VANILLA: effect})
+    words = ex.context(r)
+    assert words["torch_row"]["verdict"] == ("torch's layer is better" if effect > 0
+                                             else "ours is better")
+    assert words["vanilla_row"]["verdict"] == ("vanilla better" if effect > 0
+                                               else "vanilla worse")
+
+
+def test_the_default_margin_is_one_point():
+    res = tables(jitter=0.001)
+    del res.cfg["experiments"]["sanity"]["equivalence_margin"]
+    r = ex.analyze(res)
+    assert r.margin == 0.01 and r.equivalence == "equivalent"
+
+
+def test_the_confidence_level_comes_from_the_config():
+    res = tables(effect={VANILLA: 0.01})
+    res.cfg["analysis"]["confidence"] = 0.9
+    r = ex.analyze(res)
+    assert r.torch_diff.primary.level == pytest.approx(0.9)
+    assert r.torch_tost.primary.level == pytest.approx(0.8)
+    assert r.vanilla_diff.primary.level == pytest.approx(0.9)
+    assert r.ratio_level == pytest.approx(0.95) and r.ratios[REF].level == pytest.approx(0.95)
+    assert r.sweep[0].values["endpoint"].level == pytest.approx(0.9)
+    assert r.torch_tost.label == "torch.nn.Dropout − ours"
+
+
+def test_the_conditions_belong_to_the_sanity_experiment():
+    conds = ex.conditions(syn.config(experiments={"sanity": {"sweep": [0.3]}}))
+    assert {c.experiment for c in conds} == {"sanity"}
+    assert [c.noise for c in conds] == ["dropout", "torch_dropout", "dropout_vanilla",
+                                        "dropout"]
+    assert {c.rates for c in conds[:3]} == {(0.2, 0.5)}
+    assert dict(conds[3].factors) == {"role": "sweep", "p": 0.3}

@@ -1,0 +1,388 @@
+"""Exercise 5's claims on synthetic tables with planted effects."""
+
+from dataclasses import replace
+
+import pytest
+
+from dropout_study.errors import ConfigError
+from dropout_study.exercises import weight_decay as ex
+from dropout_study.report import render_markdown
+from dropout_study.stats import Estimate
+from tests import synthetic as syn
+from tests.test_report import minimal_context
+
+SEEDS = list(range(10))
+RATES, DECAYS = [[0.0, 0.0], [0.2, 0.5]], [0.0, 1e-4, 1e-3]
+NONE, DROP = "p1=0,p2=0,wd=0", "p1=0.2,p2=0.5,wd=0"
+DECAY, DECAY_HI = "p1=0,p2=0,wd=0.0001", "p1=0,p2=0,wd=0.001"
+BOTH, BOTH_HI = "p1=0.2,p2=0.5,wd=0.0001", "p1=0.2,p2=0.5,wd=0.001"
+EFFECTS = {DROP: 0.03, DECAY: 0.02, DECAY_HI: 0.01, BOTH_HI: -0.03}
+
+
+def cells(rates=RATES) -> dict[str, dict]:
+    return {f"{ex.rates_name(*r)},wd={wd:g}": {
+        "rate1": r[0], "rate2": r[1], "weight_decay": wd,
+        "factor_dropout": ex.rates_name(*r), "factor_wd": wd} for r in rates for wd in DECAYS}
+
+
+def run(interaction=0.0, test=None, val=None, jitter=0.001, diverged=None, nan=None,
+        seeds=SEEDS, norms=None, rates=RATES):
+    """Every cell at 0.80 plus a per-seed offset shared by all cells (pairing removes it) and
+    its own jitter; ``test`` plants each cell's effect (default: dropout +3, decay +2 points,
+    both = their sum + ``interaction``); validation accuracy equals test accuracy except where
+    ``val`` plants another effect. ``norms`` gives each cell's ‖W1‖ as a factor of none's."""
+    test = test or {**EFFECTS, BOTH: 0.05 + interaction}
+    val = {**test, **(val or {})}
+
+    def base(cond, seed):
+        return 0.80 + syn.noise(seed, 0.02) + syn.noise(seed, jitter, cond)
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        return base(cond, seed) + test.get(cond, 0.0)
+
+    cfg = syn.config(experiments={"weight_decay": {"rates": rates, "decay": DECAYS}})
+    metrics, runs = syn.run_tables(
+        "weight_decay", cells(rates), seeds, 4, acc, diverged,
+        extra={"val_acc": lambda c, s, e: base(c, s) + val.get(c, 0.0)})
+    if norms:
+        w = 10.0 * (1 + runs["seed"].map(lambda s: syn.noise(s, 0.1)))
+        jitter = [1 + syn.noise(s, 0.002, c)
+                  for s, c in zip(runs["seed"], runs["condition"], strict=True)]
+        runs["weight_norm1"] = w * runs["condition"].map(lambda c: norms.get(c, 1.0)) * jitter
+    return ex.analyze(syn.results(cfg, metrics, runs))
+
+
+# -- the interaction: sign, value, words --------------------------------------------------------
+@pytest.mark.parametrize("planted", [-0.02, 0.02])
+def test_a_planted_interaction_is_found_with_its_sign(planted):
+    r = run(interaction=planted)
+    c = r.interaction
+    assert c.label == "Δboth − (Δdropout + Δdecay)"
+    assert c.primary.value == pytest.approx(planted, abs=2e-3)  # as b − a it would be -planted
+    assert c.primary.contains(planted) and c.pairs == 10 and c.claim
+    w = ex.context(r)
+    assert f"= {c.quantity.text(c.primary)} (10 seeds stable in all four cells)" in w["answer"]
+    assert c.quantity.text(c.primary).startswith("-" if planted < 0 else "+")
+
+
+def test_super_additive_words_follow_a_positive_interval():
+    w = ex.context(run(interaction=0.02))
+    assert "super-additive: together they do more than the sum" in w["answer"]
+    assert w["takeaway"].endswith("They help each other: together they do more than the sum "
+                                  "of their effects.")
+
+
+@pytest.mark.parametrize("planted, words", [
+    (-0.01, "diminishing returns: together better than either, but less than the sum"),
+    (-0.02, "diminishing: together better than neither, but less than the sum and not "
+            "detectably better than dropout alone"),
+    (-0.04, "diminishing: together better than neither, but worse than dropout alone"),
+    (-0.05, "cancelling: together they are no better than neither"),
+    (-0.07, "cancelling: together they do worse than neither"),
+])
+def test_a_negative_interaction_is_told_diminishing_or_cancelling(planted, words):
+    r = run(interaction=planted)
+    assert r.interaction.direction == -1
+    w = ex.context(r)
+    assert w["kind"] == words and w["answer"].endswith(f": {words}.")
+    assert "overlapping levers" in w["takeaway"]
+
+
+def test_additive_only_when_the_interval_is_narrow_against_both_effects():
+    r = run()  # no interaction, jitter 0.1 point: the interval is far inside ±1 point
+    assert not r.interaction.claim and ex.additive(r)
+    w = ex.context(r)
+    assert w["kind"].startswith("additive: no detectable interaction at 10 seeds")
+    assert "On accuracy their effects add up" in w["takeaway"]
+
+
+def test_a_wide_interval_says_no_detectable_interaction_with_its_resolution():
+    r = run(jitter=0.02)  # the same sum, but a paired SD of several points
+    c = r.interaction
+    assert not c.claim and c.primary.contains(0.0) and not ex.additive(r)
+    assert c.primary.hi - c.primary.lo > 0.01
+    w = ex.context(r)
+    assert w["kind"].startswith("no detectable interaction at 10 seeds (none larger than ")
+    assert w["kind"].endswith("would likely be missed)")
+    assert "additive" not in w["takeaway"] and "additive" not in w["answer"]
+    assert "no detectable interaction at 10 seeds (none larger than" in w["takeaway"]
+
+
+def test_additive_needs_both_single_effects_detected():
+    r = run(test={DROP: 0.03, BOTH: 0.03})  # decay does nothing, no interaction
+    assert not r.effect("decay").claim and not ex.additive(r)
+    assert ex.kind(r).startswith("no detectable interaction")
+
+
+def test_additive_needs_the_interval_inside_half_the_smaller_effect():
+    r = run(test={DROP: 0.03, DECAY: 0.004, BOTH: 0.034}, jitter=0.002)
+    assert r.effect("decay").claim and not r.interaction.claim
+    half = 0.5 * r.effect("decay").primary.value
+    assert r.interaction.primary.hi > half or r.interaction.primary.lo < -half
+    assert not ex.additive(r)
+
+
+# -- the selection: validation only -----------------------------------------------------------
+def test_each_best_and_the_better_single_are_picked_on_validation_not_test():
+    # test says decay 1e-4 and dropout are best; validation says decay 1e-3 and decay
+    r = run(test={**EFFECTS, BOTH: 0.05}, val={DECAY_HI: 0.05, DECAY: 0.0, BOTH_HI: 0.07})
+    assert r.picked == {"none": NONE, "dropout": DROP, "decay": DECAY_HI, "both": BOTH_HI}
+    assert r.better_single == "decay"  # the old analysis picked "dropout" (higher on test)
+    assert "both − decay alone" in r.effects and "both − dropout alone" not in r.effects
+    assert r.val["decay"] - r.val["none"] == pytest.approx(0.05, abs=3e-3)
+    vs = r.versus_single
+    assert vs.label == "both − decay alone"
+    assert vs.primary.value == pytest.approx(-0.03 - 0.01, abs=2e-3)  # reported on test
+    w = ex.context(r)
+    assert w["better_single"] == "decay"
+    roles = {row["condition"]: row["role"] for row in w["table"]}
+    assert roles[DECAY_HI] == "decay alone (best)" and roles[DECAY] == ""
+    assert roles[BOTH_HI] == "both (best)"
+
+
+def test_a_tie_on_validation_goes_to_dropout():
+    r = run(test={DROP: 0.02, DECAY: 0.02, BOTH: 0.04}, jitter=0.0)
+    r2 = run(test={DROP: 0.02, DECAY: 0.021, BOTH: 0.04}, jitter=0.0)
+    assert r.val["dropout"] == r.val["decay"]
+    assert r.better_single == "dropout" and r2.better_single == "decay"
+
+
+def test_the_effects_are_a_holm_family_of_picked_cell_minus_none():
+    r = run(interaction=-0.02)
+    assert list(r.effects) == ["dropout alone − none", "decay alone − none", "both − none",
+                               "both − dropout alone"]
+    assert r.effect("dropout").primary.value == pytest.approx(0.03, abs=2e-3)
+    assert r.effect("decay").primary.value == pytest.approx(0.02, abs=2e-3)
+    assert r.effect("both").primary.value == pytest.approx(0.03, abs=2e-3)
+    levels = sorted(c.primary.level for c in r.effects.values() if c.tested)
+    assert levels == pytest.approx([1 - 0.05 / k for k in range(1, len(levels) + 1)])
+    assert r.interaction.primary.level == pytest.approx(0.95)  # not part of the family
+
+
+# -- diverged, missing, too few -----------------------------------------------------------------
+def test_a_diverged_run_leaves_the_interaction_and_is_counted():
+    r = run(interaction=-0.02, diverged={(NONE, 3): 2})
+    assert r.interaction.pairs == 9 and r.interaction.claim
+    assert r.effect("dropout").pairs == 9 and r.versus_single.pairs == 10
+    assert (r.effect("dropout").unstable_b, r.effect("dropout").runs_b) == (1, 10)
+    assert r.interaction.unstable_a == r.interaction.unstable_b == 1
+    row = next(t for t in r.table if t.condition == NONE)
+    assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
+    assert ex.context(r)["unstable"] == 1
+
+
+def test_stable_in_the_interaction_means_stable_in_all_four_cells():
+    r = run(diverged={(DECAY, 1): 2, (BOTH, 2): 3})
+    assert r.interaction.pairs == 8
+
+
+def test_a_nan_endpoint_leaves_its_seed_out_of_the_interaction():
+    r = run(interaction=-0.02, nan=(DROP, 5))
+    assert r.interaction.pairs == 9 and r.interaction.claim
+
+
+def test_a_single_surviving_seed_gives_no_verdict():
+    r = run(interaction=-0.05, diverged={(NONE, s): 1 for s in SEEDS[1:]})
+    c = r.interaction
+    assert c.pairs == 1 and not c.tested and not c.claim and not ex.additive(r)
+    w = ex.context(r)
+    assert "no verdict: 1 seed stable in all four cells, at least 3 needed" in w["answer"]
+    assert "no verdict on the interaction" in w["takeaway"]
+    r2 = run(diverged={(NONE, s): 1 for s in SEEDS[2:]})
+    assert "no verdict: 2 seeds stable" in ex.context(r2)["answer"]
+
+
+# -- weight norms: ratios ------------------------------------------------------------------------
+def test_weight_norms_are_compared_as_ratios_cell_over_none():
+    r = run(norms={DROP: 0.9, DECAY: 0.8, BOTH: 1.2})
+    ratio = {k: e.value for k, e in r.norm_ratio.items()}
+    assert ratio == pytest.approx({"dropout": 0.9, "decay": 0.8, "both": 1.2}, abs=4e-3)
+    assert r.norm_ratio["dropout"].hi < 1  # none / dropout would be 1.11
+    assert r.none_norm.value == pytest.approx(10.0, abs=0.5) and r.none_norm.lo > 0
+    t = ex.context(r)["takeaway"]
+    assert "dropout alone shrinks it (x0.90" in t and "decay alone shrinks it (x0.80" in t
+    assert "both grows it (x1.20" in t
+
+
+def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one():
+    assert ex.norm_change(Estimate(1.0, 0.95, 1.05, 10)) == \
+        "does not detectably change it (x1.00 [0.95, 1.05])"
+    assert ex.norm_change(Estimate(0.9, 0.8, 1.0, 10)).startswith("does not detectably")
+    assert ex.norm_change(Estimate(1.1, 1.0, 1.2, 10)).startswith("does not detectably")
+    assert ex.norm_change(Estimate(0.9, 0.8, 0.99, 10)).startswith("shrinks it (x0.90")
+    assert ex.norm_change(Estimate(1.1, 1.01, 1.2, 10)).startswith("grows it (x1.10")
+
+
+def test_norm_ratio_intervals_stay_positive():
+    r = run(norms={DROP: 0.5, DECAY: 0.01, BOTH: 0.02})
+    for e in r.norm_ratio.values():
+        assert e.lo > 0 and e.lo <= e.value <= e.hi
+
+
+# -- conditions, config, figure, template ---------------------------------------------------------
+def test_the_factorial_conditions_keep_their_names_and_factors():
+    cfg = syn.config(experiments={"weight_decay": {"rates": RATES, "decay": DECAYS}})
+    conds = ex.conditions(cfg)
+    assert [c.name for c in conds] == list(cells())
+    both = conds[4]
+    assert both.rates == (0.2, 0.5) and both.weight_decay == pytest.approx(1e-4)
+    assert conds[0].rates == (0.0, 0.0) and conds[0].weight_decay == 0.0
+    assert dict(both.factors) == {"dropout": "p1=0.2,p2=0.5", "wd": 1e-4}
+    assert both.experiment == "weight_decay" and both.epochs == cfg["training"]["epochs"]
+
+
+def test_check_requires_the_no_decay_and_no_dropout_cells():
+    ex.check(syn.config(experiments={"weight_decay": {"rates": RATES, "decay": DECAYS}}))
+    with pytest.raises(ConfigError, match=r"'experiments.weight_decay.decay': must include 0"):
+        ex.check(syn.config(experiments={"weight_decay": {"decay": [1e-4, 1e-3]}}))
+    with pytest.raises(ConfigError,
+                       match=r"'experiments.weight_decay.rates': must include \[0, 0\]"):
+        ex.check(syn.config(experiments={"weight_decay": {"rates": [[0.2, 0.5], [0.5, 0.5]],
+                                                          "decay": DECAYS}}))
+
+
+def test_the_exercise_record():
+    e = ex.EXERCISE
+    assert (e.number, e.key, e.block, e.reads) == (5, "weight_decay", "weight_decay",
+                                                    ("weight_decay",))
+    assert e.trains == {"weight_decay": ex.conditions} and e.check is ex.check
+
+
+def test_the_figure_is_drawn(tmp_path):
+    cfg = syn.config(experiments={"weight_decay": {"rates": RATES, "decay": DECAYS}})
+    metrics, runs = syn.run_tables("weight_decay", cells(), SEEDS[:3], 4,
+                                   lambda c, s, e: 0.8 + syn.noise(s, 0.01, c))
+    res = syn.results(cfg, metrics, runs)
+    out = ex.draw(res, ex.analyze(res), tmp_path)
+    assert out["grid"].exists() and out["grid"].stat().st_size > 0
+
+
+def test_the_template_renders_the_answer_and_the_interaction():
+    r = run(interaction=-0.02)
+    section = {"key": "weight_decay", "number": 5, "title": ex.EXERCISE.title,
+               "missing": None, "failed": [], "figures": {"grid": "figures/ex5_decay.png"},
+               **ex.context(r)}
+    md = render_markdown(minimal_context(sections=[section]))
+    assert "## Exercise 5: Dropout and weight decay, alone and together" in md
+    assert "**Answer.** Interaction contrast Δboth − (Δdropout + Δdecay) = -" in md
+    assert "| Δboth − (Δdropout + Δdecay) |" in md and "| both − dropout alone |" in md
+    assert f"| {BOTH} | both (best) |" in md
+    v = ex.context(r)["val"]
+    assert f"higher validation accuracy (dropout: dropout alone {v['dropout']}, decay alone " \
+        f"{v['decay']})" in md.replace("\n", " ")
+    assert float(v["dropout"][:-1]) - float(v["decay"][:-1]) == pytest.approx(1.0, abs=0.15)
+
+
+# -- additive: the boundaries of the rule --------------------------------------------------------
+def _with(r, role=None, **primary):
+    """``r`` with the interaction's primary interval (or a single effect's claim) replaced."""
+    if role is None:
+        c = replace(r.interaction, primary=replace(r.interaction.primary, **primary))
+        return replace(r, interaction=c)
+    key = f"{ex.ALONE[role]} − none"
+    return replace(r, effects={**r.effects, key: replace(r.effects[key], claim=False)})
+
+
+def test_additive_needs_each_single_effect_claimed():
+    r = run()
+    assert ex.additive(r)
+    assert not ex.additive(_with(r, "dropout")) and not ex.additive(_with(r, "decay"))
+
+
+def test_additive_margin_is_strict_on_both_sides():
+    r = run()
+    half = 0.5 * min(r.effect("dropout").primary.value, r.effect("decay").primary.value)
+    assert ex.additive(_with(r, lo=-half * 0.99, hi=half * 0.99))
+    assert not ex.additive(_with(r, lo=-half, hi=0.0))
+    assert not ex.additive(_with(r, lo=0.0, hi=half))
+
+
+def test_a_detected_small_interaction_is_not_additive():
+    r = run(test={DROP: 0.2, DECAY: 0.1, BOTH: 0.29}, jitter=0.0005)
+    assert r.interaction.claim and r.interaction.primary.hi > -0.05
+    assert not ex.additive(r) and ex.kind(r).startswith("diminishing")
+
+
+# -- the sentences, word for word ----------------------------------------------------------------
+def _mech(r):
+    t = ex.context(r)["takeaway"]
+    return t[:t.index(". ") + 2]
+
+
+def test_the_mechanism_sentence_word_for_word():
+    r = run(norms={DROP: 0.9, DECAY: 0.8, BOTH: 1.2})
+    e = r.none_norm
+    assert _mech(r) == (
+        f"The mechanism, in the first layer's weight norm (Frobenius; none {e.value:.2f} "
+        f"[{e.lo:.2f}, {e.hi:.2f}]): paired against no regularisation, dropout alone shrinks it "
+        f"({ex.words.ratio(r.norm_ratio['dropout'])}), decay alone shrinks it "
+        f"({ex.words.ratio(r.norm_ratio['decay'])}), both grows it "
+        f"({ex.words.ratio(r.norm_ratio['both'])}). ")
+
+
+def test_each_takeaway_ending_word_for_word():
+    r = run(interaction=-0.02)
+    assert ex.context(r)["takeaway"] == _mech(r) + (
+        "The two pull on overlapping levers, so stacking them buys less than the sum.")
+    r = run(interaction=0.02)
+    assert ex.context(r)["takeaway"] == _mech(r) + (
+        "They help each other: together they do more than the sum of their effects.")
+    r = run()
+    assert ex.context(r)["takeaway"] == _mech(r) + (
+        f"On accuracy their effects add up: {r.interaction.difference()}, an interval inside "
+        "half the smaller single effect.")
+    r = run(jitter=0.02)
+    assert ex.context(r)["takeaway"] == _mech(r) + (
+        f"On accuracy, no detectable interaction at 10 seeds{r.interaction.resolution()}: these "
+        "seeds cannot tell the sum of the two effects from their joint effect.")
+    r = run(diverged={(NONE, s): 1 for s in SEEDS[1:]})
+    assert ex.context(r)["takeaway"] == _mech(r) + (
+        "On accuracy, no verdict on the interaction: no verdict: 1 seed stable in all four "
+        "cells, at least 3 needed.")
+
+
+def test_each_kind_word_for_word():
+    assert ex.kind(run()) == ("additive: no detectable interaction at 10 seeds, and none as "
+                              "large as half the smaller single effect fits the interval")
+    assert ex.kind(run(interaction=0.02)) == (
+        "super-additive: together they do more than the sum of their effects")
+
+
+def test_the_words_for_the_rows_and_the_validation_accuracies():
+    r = run(interaction=-0.02)
+    w = ex.context(r)
+    assert [e["verdict"] for e in w["effects"]] == ["higher", "higher", "higher",
+                                                    w["effects"][3]["verdict"]]
+    assert w["interaction"]["verdict"] == "together less than the sum"
+    assert ex.context(run(interaction=0.02))["interaction"]["verdict"] == \
+        "together more than the sum"
+    assert ex.context(run(test={DROP: -0.03, DECAY: -0.02, BOTH: -0.05}))["effects"][0][
+        "verdict"] == "lower"
+    assert w["val"] == {k: f"{100 * v:.1f}%" for k, v in r.val.items()}
+    assert w["val"]["dropout"] == f"{round(100 * r.val['dropout'], 1)}%"
+    assert w["decays"] == ["0", "0.0001", "0.001"] and w["levels"] == ["p1=0,p2=0",
+                                                                       "p1=0.2,p2=0.5"]
+
+
+def test_a_dropout_level_with_one_zero_rate_is_still_dropout():
+    r = run(test={"p1=0,p2=0.5,wd=0": 0.03, DECAY: 0.02, "p1=0,p2=0.5,wd=0.0001": 0.05},
+            rates=[[0.0, 0.0], [0.0, 0.5]])
+    assert r.picked["dropout"] == "p1=0,p2=0.5,wd=0" and r.picked["none"] == NONE
+    assert r.picked["both"] == "p1=0,p2=0.5,wd=0.0001" and r.picked["decay"] == DECAY
+
+
+def test_the_confidence_level_of_the_config_is_used():
+    cfg = syn.config(experiments={"weight_decay": {"rates": RATES, "decay": DECAYS}},
+                     analysis={"confidence": 0.9, "endpoint_epochs": 2})
+    metrics, runs = syn.run_tables("weight_decay", cells(), SEEDS, 4,
+                                   lambda c, s, e: 0.8 + syn.noise(s, 0.01, c))
+    runs["weight_norm1"] = 10 + runs["seed"].map(lambda s: syn.noise(s, 0.5))
+    r = ex.analyze(syn.results(cfg, metrics, runs))
+    assert r.interaction.primary.level == 0.9 and r.design["k"] == 2
+    levels = sorted(c.primary.level for c in r.effects.values())
+    assert levels == pytest.approx([1 - 0.1 / k for k in (1, 2, 3, 4)])
+    assert all(e.level == 0.9 for e in r.norm_ratio.values()) and r.none_norm.level == 0.9
+    none = runs.loc[runs["condition"] == NONE, "weight_norm1"]
+    assert r.none_norm.value == pytest.approx(none.mean())

@@ -1,0 +1,478 @@
+"""Exercise 6's claims on synthetic tables with planted effects."""
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from dropout_study import words as wd
+from dropout_study.errors import ConfigError
+from dropout_study.exercises import weight_dropout as ex
+from dropout_study.report import render_markdown
+from tests import synthetic as syn
+from tests.test_report import minimal_context
+
+SEEDS = list(range(10))
+METHODS = ["dropout", "dropconnect", "dropconnect_batch"]
+RATES = [0.1, 0.3, 0.5]
+EPOCHS = 6
+SECONDS = {"dropout": 0.02, "dropconnect": 0.03, "dropconnect_batch": 0.02}  # per model-epoch
+PE, PB = "DropConnect, mask per example", "DropConnect, mask per minibatch"
+
+
+def name(method, p):
+    return f"{method},p={p:g}"
+
+
+def tables(effect=None, val_shift=None, seconds=None, diverged=None, nan=None, seeds=SEEDS,
+           epochs=EPOCHS, methods=METHODS, spread=0.05, per_seed=None, untimed=None,
+           level=0.95):
+    """Every method peaks at p = 0.3 (0.85, 2 points less at 0.1 and 0.5) plus a per-seed
+    offset shared by all cells; ``effect`` adds a method's (or a cell's) planted effect on test
+    and validation; ``val_shift`` moves a cell's validation accuracy alone. Each method trains
+    in its own job, at ``seconds`` per model-epoch (± ``spread`` on the log scale per epoch)."""
+    effect, val_shift, per_seed = effect or {}, val_shift or {}, per_seed or {}
+    secs = {**SECONDS, **(seconds or {})}
+    conds = {name(m, p): {"rate1": p, "rate2": p, "noise": m, "factor_method": m,
+                          "factor_p": p} for m in methods for p in RATES}
+    method_of = {c: f["factor_method"] for c, f in conds.items()}
+
+    def own(cond, seed):  # a condition's own jitter, centred over the seeds
+        return syn.noise(seed, 0.002, cond) - np.mean([syn.noise(s, 0.002, cond)
+                                                       for s in seeds])
+
+    def acc(cond, seed, epoch):
+        if nan and (cond, seed) == nan:
+            return float("nan")
+        p = conds[cond]["factor_p"]
+        return (0.85 - 0.5 * (p - 0.3) ** 2 + syn.noise(seed, 0.02)
+                + own(cond, seed) + effect.get(method_of[cond], 0.0)
+                + effect.get(cond, 0.0) + per_seed.get(cond, {}).get(seed, 0.0))
+
+    def val(cond, seed, epoch):
+        return acc(cond, seed, epoch) + val_shift.get(cond, 0.0)
+
+    def train_seconds(cond, seed, epoch):  # the job's epoch: every model of it, one value
+        m = method_of[cond]
+        if (m, epoch) in (untimed or ()):
+            return float("nan")
+        centre = np.mean([syn.noise(e, spread, m) for e in range(1, epochs + 1)])
+        return len(seeds) * secs[m] * math.exp(syn.noise(epoch, spread, m) - centre)
+
+    cfg = syn.config(experiments={"weight_dropout": {"methods": methods, "rates": RATES}},
+                     analysis={"confidence": level})
+    metrics, runs = syn.run_tables("weight_dropout", conds, seeds, epochs, acc, diverged,
+                                   extra={"val_acc": val, "train_seconds": train_seconds},
+                                   job_of=lambda c: f"j-{method_of[c]}")
+    return syn.results(cfg, metrics, runs)
+
+
+def run(**kw):
+    return ex.analyze(tables(**kw))
+
+
+def test_conditions_sweep_every_method_over_every_rate_on_both_layers():
+    cfg = syn.config(experiments={"weight_dropout": {"methods": ["dropout", "dropconnect"],
+                                                     "rates": [0.1, 0.5]}})
+    conds = ex.conditions(cfg)
+    assert [c.name for c in conds] == ["dropout,p=0.1", "dropout,p=0.5", "dropconnect,p=0.1",
+                                       "dropconnect,p=0.5"]
+    c = conds[2]
+    assert (c.noise, c.rates, c.experiment) == ("dropconnect", (0.1, 0.1), "weight_dropout")
+    assert dict(c.factors) == {"method": "dropconnect", "p": 0.1}
+
+
+def test_check_needs_activation_dropout_and_a_weight_level_method():
+    ok = syn.config(experiments={"weight_dropout": {"methods": ["dropout", "dropconnect"]}})
+    ex.check(ok)
+    del ok["experiments"]["weight_dropout"]["methods"]
+    with pytest.raises(ConfigError) as err:
+        ex.check(ok)
+    assert str(err.value) == (
+        "config key 'experiments.weight_dropout.methods': must include dropout and at least "
+        "one weight-level method (activation dropout is what the others are compared with)")
+    for methods in (["dropconnect", "dropconnect_batch"], ["dropout"]):
+        bad = syn.config(experiments={"weight_dropout": {"methods": methods}})
+        with pytest.raises(ConfigError, match="'experiments.weight_dropout.methods'"):
+            ex.check(bad)
+
+
+def timing(r, method):
+    return next(t for t in r.timing if t.method == method)
+
+
+def test_planted_better_and_worse_methods_at_their_best_rates():
+    r = run(effect={"dropconnect": 0.01, "dropconnect_batch": -0.01})
+    assert r.selected == {m: name(m, 0.3) for m in METHODS}
+    pe = f"{PE} (p=0.3) − activation dropout (p=0.3)"
+    pb = f"{PB} (p=0.3) − activation dropout (p=0.3)"
+    assert {m: c.label for m, c in r.at_best.items()} == {"dropconnect": pe,
+                                                         "dropconnect_batch": pb}
+    e, b = r.at_best["dropconnect"], r.at_best["dropconnect_batch"]
+    assert e.primary.value == pytest.approx(0.01) and e.primary.contains(0.01)
+    assert b.primary.value == pytest.approx(-0.01) and b.primary.contains(-0.01)
+    assert e.pairs == b.pairs == 10
+    assert r.better == ["dropconnect"] and r.worse == ["dropconnect_batch"]
+    levels = sorted(c.primary.level for c in r.at_best.values())
+    assert levels == pytest.approx([0.95, 0.975])  # Holm over the two methods
+    words = ex.context(r)
+    ref = timing(r, "dropout").seconds
+    r_pe, r_pb = (wd.ratio(timing(r, m).ratio) for m in ("dropconnect", "dropconnect_batch"))
+    assert words["answer"] == (
+        f"At each method's validation-selected rate, {pe}: {e.quantity.text(e.primary)} "
+        f"(better than activation dropout); {pb}: {b.quantity.text(b.primary)} (worse than "
+        f"activation dropout); training costs activation dropout 0.020 s [{ref.lo:.3f}, "
+        f"{ref.hi:.3f}] per model-epoch, and {PE} takes {r_pe} as long and {PB} takes "
+        f"{r_pb} as long.")
+    assert words["takeaway"] == (
+        "Dropping individual weights is a finer-grained noise than dropping whole units: "
+        f"here {PE} beats dropping units and {PB} does worse; the per-example variant, the "
+        f"real DropConnect, costs {r_pe} the time of activation dropout per epoch (every "
+        "example needs its own noisy pre-activation); the per-minibatch variant's extra cost "
+        f"per epoch is not resolved by these timings ({r_pb}). At test time every method uses "
+        "the mean weights (the deterministic network).")
+    assert [d["contrast"] for d in words["diffs"]] == [pe, pb]
+    assert words["diffs"][1]["verdict"] == "worse than activation dropout"
+    assert words["methods"] == ["activation dropout", PE, PB]
+    assert words["rates"] == RATES
+    assert (words["seeds"], words["epochs"], words["runs"], words["k"]) == (10, EPOCHS, 90, 3)
+
+
+def test_only_a_better_method_pays_off_and_no_worse_is_said():
+    r = run(effect={"dropconnect": 0.01})
+    t = ex.context(r)["takeaway"]
+    assert f"units: here it pays off in accuracy ({PE} beats dropping units); the" in t
+    assert "worse" not in t
+    both = ex.context(run(effect={"dropconnect": 0.01, "dropconnect_batch": 0.01}))
+    assert f"({PE} and {PB} beat dropping units); the" in both["takeaway"]
+    two = ex.context(run(effect={"dropconnect": 0.02, "dropconnect_batch": -0.01,
+                                 "dropout": -0.005}))
+    assert r.worse == [] and f"here {PE} beats dropping units and {PB} does worse;" in \
+        two["takeaway"]
+    down = ex.context(run(effect={"dropconnect": -0.01, "dropconnect_batch": -0.01}))
+    assert f"units: here it does worse than dropping units ({PE} and {PB}); the" in \
+        down["takeaway"]
+
+
+def test_only_a_worse_method_is_said_worse_and_no_better():
+    r = run(effect={"dropconnect_batch": -0.01})
+    t = ex.context(r)["takeaway"]
+    assert f"units: here it does worse than dropping units ({PB}); the" in t
+    assert "better" not in t and "pays off" not in t
+
+
+def test_no_planted_effect_gives_no_claim_with_its_resolution():
+    r = run()
+    assert not r.better and not r.worse
+    for c in r.at_best.values():
+        assert c.primary.contains(0.0) and not c.claim
+    words = ex.context(r)
+    assert words["answer"].count("no detectable difference at 10 seeds") == 2
+    assert "would likely be missed" in words["answer"]
+    assert words["takeaway"].startswith(
+        "Dropping individual weights is a finer-grained noise than dropping whole units: here "
+        "it does not detectably beat dropping units, each at its best rate; the per-example ")
+    assert "worse" not in words["takeaway"] and "better" not in words["takeaway"]
+
+
+def test_validation_not_test_picks_each_methods_rate():
+    # on test, dropout is best at p = 0.1 (by 3 points); on validation at p = 0.5
+    r = run(effect={name("dropout", 0.1): 0.05}, val_shift={name("dropout", 0.1): -0.08,
+                                                            name("dropout", 0.5): 0.03})
+    assert r.selected["dropout"] == name("dropout", 0.5)
+    shared = np.mean([syn.noise(s, 0.02) for s in SEEDS])
+    assert r.selected_val["dropout"] == pytest.approx(0.85 - 0.02 + 0.03 + shared)
+    c = r.at_best["dropconnect"]
+    assert c.label == f"{PE} (p=0.3) − activation dropout (p=0.5)"
+    assert c.primary.value == pytest.approx(0.02)
+    words = ex.context(r)
+    assert {"method": "activation dropout", "p": "0.5",
+            "val": f"{100 * (0.86 + shared):.1f}%"} in words["selected"]
+    marks = {row["condition"]: row["selected"] for row in words["table"]}
+    assert marks[name("dropout", 0.5)] == "selected" and marks[name("dropout", 0.1)] == ""
+
+
+def test_equal_rate_contrasts_form_a_holm_family_with_their_sign():
+    r = run(effect={name("dropconnect", 0.5): 0.02})
+    keys = [f"{name(m, p)} − {name('dropout', p)}" for m in METHODS[1:] for p in RATES]
+    assert list(r.equal_rate) == keys
+    c = r.equal_rate[f"{name('dropconnect', 0.5)} − {name('dropout', 0.5)}"]
+    assert c.primary.value == pytest.approx(0.02, abs=3e-3) and c.direction == 1
+    assert c.primary.level == pytest.approx(1 - 0.05 / 6)  # the first of Holm's 6 steps
+    assert sum(x.claim for x in r.equal_rate.values()) == 1
+    assert len(ex.context(r)["equal_rate"]) == 6
+
+
+def test_a_diverged_seed_leaves_the_primary_contrast_and_is_counted():
+    r = run(effect={"dropconnect": 0.01}, diverged={(name("dropconnect", 0.3), 4): 2})
+    c = r.at_best["dropconnect"]
+    assert c.pairs == 9 and c.claim
+    assert (c.unstable_a, c.runs_a, c.unstable_b, c.runs_b) == (1, 10, 0, 10)
+    row = next(t for t in r.table if t.condition == name("dropconnect", 0.3))
+    assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
+    assert r.design["unstable"] == 1
+
+
+def test_a_nan_endpoint_leaves_the_pair_out():
+    r = run(effect={"dropconnect": 0.01}, nan=(name("dropout", 0.3), 5))
+    c = r.at_best["dropconnect"]
+    assert c.pairs == 9 and c.claim
+
+
+def test_a_single_surviving_seed_gives_no_verdict():
+    dead = {(name(m, p), s): 1 for m in METHODS for p in RATES for s in SEEDS[1:]}
+    r = run(effect={"dropconnect": 0.05, "dropconnect_batch": -0.05}, diverged=dead)
+    assert all(c.pairs == 1 and not c.tested and not c.claim for c in r.at_best.values())
+    words = ex.context(r)
+    assert "no verdict: 1 seed pair stable in both arms, at least 3 needed" in words["answer"]
+    assert words["takeaway"].startswith(
+        "Dropping individual weights is a finer-grained noise than dropping whole units: here "
+        "too few seeds are stable for a verdict; the per-example ")
+    assert "worse" not in words["takeaway"] and "pays off" not in words["takeaway"]
+
+
+def test_a_method_without_enough_pairs_is_named_beside_the_verdict():
+    dead = {(name("dropconnect_batch", p), s): 1 for p in RATES for s in SEEDS[2:]}
+    r = run(effect={"dropconnect": 0.01}, diverged=dead)
+    t = ex.context(r)["takeaway"]
+    assert f"({PE} beats dropping units) (no verdict on {PB}: too few stable seed pairs)" in t
+
+
+def test_accuracy_intervals_stay_inside_zero_and_one():
+    r = run(effect={name("dropconnect", 0.5): 0.13}, seeds=[0, 1])
+    for row in r.table:
+        for e in row.values.values():
+            assert 0.0 <= e.lo <= e.value <= e.hi <= 1.0
+    top = next(t for t in r.table if t.condition == name("dropconnect", 0.5))
+    assert top.values["endpoint"].hi == 1.0  # the raw t-interval would pass 100%
+
+
+def test_time_ratio_of_a_costlier_method_is_claimed_on_the_log_scale():
+    r = run()
+    t = {x.method: x for x in r.timing}
+    assert t["dropout"].ratio is None
+    assert t["dropout"].seconds.value == pytest.approx(0.02, rel=0.03)
+    assert t["dropout"].seconds.n == EPOCHS
+    pe = t["dropconnect"]
+    assert pe.ratio.value == pytest.approx(1.5, rel=0.03) and pe.ratio.contains(1.5)
+    assert pe.claim and pe.direction == 1 and pe.ratio.lo > 1
+    assert not t["dropconnect_batch"].claim and t["dropconnect_batch"].ratio.contains(1.0)
+    assert sorted(x.ratio.level for x in r.timing if x.ratio) == pytest.approx([0.95, 0.975])
+    words = ex.context(r)
+    assert ("the per-example variant, the real DropConnect, costs x1.5" in words["takeaway"])
+    assert "every example needs its own noisy pre-activation" in words["takeaway"]
+    assert ("the per-minibatch variant's extra cost per epoch is not resolved by these "
+            "timings (x1.0") in words["takeaway"]
+    assert f"{PE} takes x1.5" in words["answer"]
+    assert "training costs activation dropout 0.020 s [" in words["answer"]
+    rows = {x["method"]: x for x in words["timing"]}
+    assert rows[PE]["verdict"] == "costlier" and rows[PB]["verdict"] == "not resolved"
+    assert rows["activation dropout"]["relative"] == "reference"
+
+
+def test_a_cheaper_method_is_said_faster():
+    r = run(seconds={"dropconnect_batch": 0.014})
+    t = next(x for x in r.timing if x.method == "dropconnect_batch")
+    assert t.ratio.value == pytest.approx(0.7, rel=0.03) and t.claim and t.direction == -1
+    assert "the per-minibatch variant is faster than activation dropout per epoch (x0.7" in \
+        ex.context(r)["takeaway"]
+    assert next(x for x in ex.context(r)["timing"]
+                if x["method"] == PB)["verdict"] == "cheaper"
+
+
+def test_three_timings_are_enough_for_a_cost_claim():
+    r = run(epochs=3, seconds={"dropconnect": 0.06})
+    t = timing(r, "dropconnect")
+    assert t.ratio.value == pytest.approx(3.0) and t.claim and t.ratio.n == 6
+
+
+def test_too_few_timings_make_no_cost_claim():
+    r = run(epochs=2, seconds={"dropconnect": 0.06})
+    t = next(x for x in r.timing if x.method == "dropconnect")
+    assert t.ratio.value == pytest.approx(3.0, rel=0.05) and not t.claim
+    assert "not resolved" in ex.context(r)["takeaway"]
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss")  # one side without spread
+def test_ratio_of_means_is_the_ratio_of_geometric_means_with_welch_interval():
+    a, b = np.array([2.0, 4.0, 8.0]), np.array([1.0, 1.0, 2.0, 2.0])
+    e = ex.ratio_of_means(a, b)
+    assert e.value == pytest.approx(4.0 / math.sqrt(2.0))
+    assert e.lo < e.value < e.hi and e.lo > 0 and e.n == 7
+    from scipy import stats as st
+
+    ci = st.ttest_ind(np.log(a), np.log(b), equal_var=False).confidence_interval(0.95)
+    assert (e.lo, e.hi) == pytest.approx((math.exp(ci.low), math.exp(ci.high)))
+    assert ex.ratio_of_means(b, a).value == pytest.approx(1 / e.value)  # a / b, not b / a
+    exact = ex.ratio_of_means([3.0, 3.0], [1.0, 1.0, 1.0], 0.9)
+    assert (exact.value, exact.lo, exact.hi, exact.p) == (pytest.approx(3.0),) * 3 + (0.0,)
+    assert (exact.n, exact.level) == (5, 0.9)
+    same = ex.ratio_of_means([2.0, 2.0], [2.0, 2.0])
+    assert same.value == pytest.approx(1.0) and same.p == 1.0
+    one = ex.ratio_of_means([3.0], [1.0, 2.0])
+    assert one.value == pytest.approx(3.0 / math.sqrt(2.0)) and not one.has_interval
+    half = ex.ratio_of_means([3.0, 3.0], [1.0, 2.0])  # one side without spread: Welch
+    assert half.value == pytest.approx(3.0 / math.sqrt(2.0)) and half.lo < half.value < half.hi
+    assert ex.ratio_of_means([], [1.0]).n == 0
+    assert ex.ratio_of_means([0.0, -1.0, 2.0, 2.0], [1.0, 1.0]).value == pytest.approx(2.0)
+
+
+def test_seconds_keep_two_significant_digits():
+    from dropout_study.stats import Estimate
+
+    assert ex.seconds_text(Estimate(0.02, 0.019, 0.021, 6)) == "0.020 s [0.019, 0.021]"
+    assert ex.seconds_text(Estimate(0.00123, 0.0011, 0.0013, 6)) == \
+        "0.0012 s [0.0011, 0.0013]"
+    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no run has one)"
+
+
+def test_the_section_renders_with_its_answer(tmp_path):
+    res = tables(effect={"dropconnect": 0.01})
+    r = ex.analyze(res)
+    figures = ex.draw(res, r, tmp_path)
+    assert figures["sweep"].exists()
+    section = {"key": ex.EXERCISE.key, "number": 6, "title": ex.EXERCISE.title,
+               "missing": None, "failed": [], "figures": {"sweep": "figures/ex6_sweep.png"},
+               **ex.context(r)}
+    md = render_markdown(minimal_context(sections=[section], k=3))
+    assert "## Exercise 6: Dropout on the weights instead of the activations" in md
+    assert "At each method's validation-selected rate" in md
+    assert "| dropconnect,p=0.3 | DropConnect, mask per example | 0.3 |" in md
+    assert "Picked on validation: activation dropout at p = 0.3" in md
+    assert not re.search(r"\bnan\b|n/a", md.lower())
+
+
+def test_the_exercise_record():
+    e = ex.EXERCISE
+    assert (e.number, e.key, e.block, e.reads) == (6, "weight_dropout", "weight_dropout",
+                                                  ("weight_dropout",))
+    assert e.trains == {"weight_dropout": ex.conditions} and e.check is ex.check
+
+
+def test_without_activation_dropout_runs_nothing_is_compared():
+    # e.g. its jobs failed under --keep-going: the weight-level methods stand alone
+    r = run(methods=["dropconnect", "dropconnect_batch"])
+    assert r.at_best == {} and r.equal_rate == {} and not r.better
+    assert [t.method for t in r.timing] == ["dropconnect", "dropconnect_batch"]
+    assert all(not t.claim and t.ratio.n == 0 for t in r.timing)
+    words = ex.context(r)
+    assert words["answer"] == ("At each method's validation-selected rate, no comparison "
+                               "(activation dropout or every weight-level method lacks a "
+                               "stable run).")
+    assert "the per-example variant's cost cannot be compared: activation dropout or it has " \
+        "no timings" in words["takeaway"]
+
+
+def test_the_words_of_the_tables():
+    r = run(effect={"dropconnect": 0.01}, seconds={"dropconnect_batch": 0.014})
+    words = ex.context(r)
+    first = words["table"][0]
+    assert (first["condition"], first["method"], first["p"], first["selected"]) == \
+        ("dropout,p=0.1", "activation dropout", "0.1", "")
+    assert [row["condition"] for row in words["table"]] == [
+        name(m, p) for m in METHODS for p in RATES]
+    assert [row["selected"] for row in words["table"]] == ["", "selected", ""] * 3
+    assert words["selected"][1] == {"method": PE, "p": "0.3",
+                                    "val": f"{100 * r.selected_val['dropconnect']:.1f}%"}
+    rows = words["timing"]
+    assert rows[0] == {"method": "activation dropout",
+                       "seconds": ex.seconds_text(timing(r, "dropout").seconds), "n": EPOCHS,
+                       "relative": "reference", "level": "", "verdict": ""}
+    assert rows[1]["relative"] == wd.ratio(timing(r, "dropconnect").ratio)
+    assert rows[1]["level"] == "97.50%" and rows[1]["verdict"] == "costlier"
+    assert rows[2]["level"] == "95.00%" and rows[2]["verdict"] == "cheaper"
+    assert len(words["equal_rate"]) == 6
+
+
+def test_timings_are_per_model_epoch_with_the_jobs_method():
+    res = tables()
+    per = ex.timings(res, res.ends("weight_dropout"))
+    assert len(per) == 3 * EPOCHS  # one job per method, one row per epoch
+    assert set(per["method"]) == set(METHODS)
+    got = per.groupby("method")["seconds"].apply(lambda s: np.exp(np.log(s).mean()))
+    assert got.to_dict() == pytest.approx(SECONDS)
+
+
+def test_a_difference_of_accuracies_stays_inside_plus_minus_100_points():
+    # three seeds, one cell collapsing by very different amounts: the raw t-interval of the
+    # difference passes -100 points (the quick report printed -62.28 pp [-108.04, -16.51])
+    cond = name("dropconnect_batch", 0.5)
+    r = run(seeds=[0, 1, 2], per_seed={cond: {0: -0.7, 1: -0.1, 2: -0.75}})
+    c = r.equal_rate[f"{cond} − {name('dropout', 0.5)}"]
+    assert c.primary.value == pytest.approx(-0.5167, abs=1e-3)
+    assert (c.primary.lo, c.primary.hi) == (-1.0, 1.0) and not c.claim  # at Holm's 99.17%
+    assert all(-1.0 <= x.primary.lo <= x.primary.hi <= 1.0
+               for x in (*r.equal_rate.values(), *r.at_best.values()))
+    assert ex.context(r)["equal_rate"][5]["diff"] == "-51.67 pp [-100.00, +100.00]"
+
+
+def test_the_methods_follow_the_config_with_activation_dropout_first():
+    res = tables()
+    res.cfg["experiments"]["weight_dropout"]["methods"] = ["dropconnect_batch", "dropconnect",
+                                                           "dropout"]
+    r = ex.analyze(res)
+    assert r.methods == ["dropout", "dropconnect_batch", "dropconnect"]
+    assert [t.method for t in r.timing] == r.methods
+    assert list(r.at_best) == ["dropconnect_batch", "dropconnect"]
+    assert r.table[0].condition == name("dropout", 0.1)
+    assert [row.condition for row in r.table][3:6] == [name("dropconnect_batch", p)
+                                                       for p in RATES]
+
+
+def test_a_method_without_a_stable_run_has_no_selected_rate():
+    dead = {(name("dropconnect_batch", p), s): 1 for p in RATES for s in SEEDS}
+    r = run(effect={"dropconnect": 0.01}, diverged=dead)
+    assert set(r.selected) == {"dropout", "dropconnect"} and list(r.at_best) == ["dropconnect"]
+    assert r.better == ["dropconnect"]
+    assert ex.context(r)["takeaway"].startswith(
+        "Dropping individual weights is a finer-grained noise than dropping whole units: here "
+        f"it pays off in accuracy ({PE} beats dropping units); ")
+
+
+def test_the_headline_is_dropconnect_proper_at_its_best_rate():
+    r = run(effect={"dropconnect": 0.01})
+    assert ex.EXERCISE.headline(r) is r.at_best["dropconnect"]
+    assert ex.EXERCISE.headline(run(methods=["dropconnect", "dropconnect_batch"])) is None
+
+
+def test_a_costlier_minibatch_variant_is_said_costlier_without_the_per_example_reason():
+    r = run(seconds={"dropconnect_batch": 0.03})
+    t = timing(r, "dropconnect_batch")
+    assert t.claim and t.direction == 1
+    assert (f"; the per-minibatch variant costs {wd.ratio(t.ratio)} the time of activation "
+            "dropout per epoch. At test time") in ex.context(r)["takeaway"]
+
+
+def test_with_activation_dropout_alone_nothing_is_compared_and_nothing_costed():
+    r = run(methods=["dropout"])
+    assert r.at_best == {} and [t.method for t in r.timing] == ["dropout"]
+    words = ex.context(r)
+    assert words["takeaway"] == (
+        "Dropping individual weights is a finer-grained noise than dropping whole units: here "
+        "nothing could be compared (activation dropout or every weight-level method lacks a "
+        "stable run). At test time every method uses the mean weights (the deterministic "
+        "network).")
+    assert words["answer"] == (
+        "At each method's validation-selected rate, no comparison (activation dropout or every "
+        "weight-level method lacks a stable run); training costs activation dropout "
+        f"{ex.seconds_text(r.timing[0].seconds)} per model-epoch.")
+
+
+def test_every_interval_is_at_the_configured_level():
+    r = run(level=0.9, effect={"dropconnect": 0.01}, epochs=2)  # two timings: no cost test
+    assert sorted(c.primary.level for c in r.at_best.values()) == pytest.approx([0.9, 0.95])
+    levels = sorted(c.primary.level for c in r.equal_rate.values())
+    assert levels == pytest.approx([1 - 0.1 / k for k in range(1, 7)])
+    assert all(t.seconds.level == 0.9 for t in r.timing)
+    assert [t.ratio.level for t in r.timing[1:]] == [0.9, 0.9]  # untested: the plain level
+    assert all(row.values["endpoint"].level == 0.9 for row in r.table)
+    assert r.timing[0].claim is False and r.timing[0].ratio is None
+
+
+def test_a_method_with_too_few_timings_leaves_the_cost_family():
+    untimed = {("dropconnect_batch", e) for e in range(3, EPOCHS + 1)}
+    r = run(untimed=untimed)
+    b, e = timing(r, "dropconnect_batch"), timing(r, "dropconnect")
+    assert b.seconds.n == 2 and not b.claim and b.ratio.level == 0.95
+    assert e.claim and e.ratio.level == 0.95  # a family of one: no correction
