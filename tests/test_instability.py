@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dropout_study.instability import CHANCE_LOSS, instability, run_instability
 
@@ -63,3 +64,20 @@ def test_one_row_per_run():
     out = out.set_index("seed")
     assert out.loc[0, "unstable"] == False and out.loc[1, "unstable"] == True  # noqa: E712
     assert out.loc[1, "unstable_epoch"] == 5
+
+
+def test_endpoints_of_tables_concatenated_without_a_fresh_index():
+    """Job tables joined as the selection step joins them (row labels repeat)."""
+    from dropout_study.results import endpoints
+
+    def job(cond):
+        m = pd.DataFrame([{"experiment": "e", "condition": cond, "seed": 0, "epoch": e,
+                           "train_loss": 0.5, "test_acc": 0.8 + 0.01 * e, "val_acc": 0.8,
+                           "train_eval_acc": 0.8, "test_loss": 0.4, "diverged": False}
+                          for e in (1, 2, 3)])
+        r = pd.DataFrame([{"experiment": "e", "condition": cond, "seed": 0, "diverged": False}])
+        return m, r
+
+    (m1, r1), (m2, r2) = job("a"), job("b")
+    ends = endpoints(pd.concat([m1, m2]), pd.concat([r1, r2]), 2)
+    assert len(ends) == 2 and ends["endpoint"].tolist() == pytest.approx([0.825, 0.825])

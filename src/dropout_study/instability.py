@@ -58,8 +58,12 @@ def instability(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe(cfg: dict) -> str:
-    """The rule as the report states it (numbers from the code and the config)."""
-    return (f"A run counts as **diverged** when its training loss is NaN or exceeds "
-            f"{cfg['training'].get('divergence_loss', 100.0):g}; a diverged run is recorded "
-            "with its epoch, counted in its arm's instability rate and left out of the primary "
-            "comparisons.")
+    """The rule as the report states it (its numbers from the code and the config)."""
+    return (f"A run is **unstable** when, after its first epoch, its training loss is not "
+            f"finite or exceeds chance level (ln 10 = {CHANCE_LOSS:.2f}), or its test accuracy "
+            f"falls more than {100 * COLLAPSE:g} points below its own best so far (a collapse, "
+            "even one that partly recovers); a run whose training loss passes "
+            f"{cfg['training'].get('divergence_loss', 100.0):g} or becomes NaN is also stopped "
+            "(diverged). An unstable run is recorded with its epoch and reason (listed below), "
+            "counted in its arm's instability rate and left out of the primary comparisons; "
+            "the robustness line keeps it where it has a value.")

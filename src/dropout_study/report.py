@@ -67,6 +67,17 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
         return entry, None
 
 
+def unstable_runs(res: Results) -> list[dict]:
+    """Every unstable run, with the epoch and the reason the rule gives."""
+    e = res.endpoints
+    if e.empty:
+        return []
+    bad = e[~e["stable"]].sort_values(["experiment", "condition", "seed"])
+    return [{"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed),
+             "epoch": f"{r.unstable_epoch:g}", "reason": r.unstable_reason}
+            for r in bad.itertuples()]
+
+
 def setting(cfg: dict) -> str:
     t = cfg["training"]
     return f"lr {t['lr']:g}, p = ({t['rates'][0]:g}, {t['rates'][1]:g})"
@@ -109,6 +120,7 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
             "runs": len(res.runs),
         },
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
+        "unstable_runs": unstable_runs(res),
         "data": cfg["data"],
         "training": cfg["training"],
     }

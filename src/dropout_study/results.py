@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .instability import instability
+
 RUN_KEYS = ["experiment", "condition", "seed"]
 
 
@@ -76,11 +78,12 @@ class Results:
 def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
     """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
     and the numbers beside it. A diverged run keeps NaN where it has no value (never a
-    placeholder number) and is counted, not dropped; ``stable`` says whether it may enter a
-    primary comparison."""
+    placeholder number) and is counted, not dropped. ``stable`` says whether it may enter a
+    primary comparison: not unstable by the rule of ``instability`` (its epoch and reason are
+    in ``unstable_epoch`` and ``unstable_reason``)."""
     if metrics.empty:
         return pd.DataFrame()
-    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
+    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable").reset_index(drop=True)
     m = m.assign(gap=m["train_eval_acc"] - m["test_acc"])
     g = m.groupby(RUN_KEYS, sort=False)
 
@@ -111,8 +114,8 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
     out["test_loss_min_epoch"] = at_min.where(complete)
     out["overfit"] = last["test_loss"] - loss_min
     out["diverged"] = g["diverged"].any().astype(bool)
-    out = out.reset_index()
-    out["stable"] = ~out["diverged"]
+    out = out.reset_index().merge(instability(metrics), on=RUN_KEYS)
+    out["stable"] = ~out["unstable"].astype(bool)
     return out.merge(runs.drop(columns=["diverged"]), on=RUN_KEYS)
 
 

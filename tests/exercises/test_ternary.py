@@ -332,6 +332,7 @@ def test_the_confidence_level_comes_from_the_config():
     assert sorted(c.primary.level for c in r.amplification.values()) == \
         pytest.approx([0.9, 0.95])
     assert r.settings[0].amp_t.level == pytest.approx(0.9)
+    assert r.settings[0].amp_b.level == pytest.approx(0.9)
     assert r.amplification[K1].quantity == ex.LOG_AMPLIFICATION
 
 
