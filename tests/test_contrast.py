@@ -49,7 +49,7 @@ def test_no_effect_is_no_claim_with_the_designs_resolution():
     sd = np.std(JITTER, ddof=1)
     assert 2.5 * sd / math.sqrt(10) < c.mde < 4 * sd / math.sqrt(10)
     v = c.verdict("a wins", "b wins")
-    assert v.startswith("no detectable difference at 10 seeds (none larger than ")
+    assert v.startswith("no detectable difference at 10 seeds: none larger than ")
     assert f"{100 * c.mde:.2f} pp would likely be missed" in v
 
 

@@ -145,7 +145,7 @@ class Contrast:
     def resolution(self) -> str:
         if not np.isfinite(self.mde):
             return ""
-        return f" (none larger than {self.quantity.size(self.mde)} would likely be missed)"
+        return f": none larger than {self.quantity.size(self.mde)} would likely be missed"
 
     def difference(self) -> str:
         """``label: value [lo, hi] unit (n pairs)``."""

@@ -98,10 +98,10 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
                                             " at the newer edition's setting")
             entry["newer"] = newer | {"setting": setting(newer_cfg), "fig_suffix": "-newer"}
             entry["setting"] = setting(cfg)
-            if ex.headline is not None and newer_result is not None:
-                entry["agreement"] = agreement(
-                    ex.headline(result), ex.headline(newer_result), setting(cfg),
-                    setting(newer_cfg))
+            heads = ((ex.headline(result), ex.headline(newer_result))
+                     if ex.headline is not None and newer_result is not None else (None, None))
+            if None not in heads:
+                entry["agreement"] = agreement(*heads, setting(cfg), setting(newer_cfg))
         sections.append(entry)
     jobs = res.jobs
     devices = sorted({j["device"] for j in jobs})

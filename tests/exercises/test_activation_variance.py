@@ -175,7 +175,7 @@ def test_no_planted_eval_difference_gives_no_direction():
         assert not x.eval_ratio.claim
     answer = ex.context(r)["answer"]
     assert "(larger)" not in answer and "(smaller)" not in answer
-    assert "the other's (no detectable difference at 10 seeds (none larger than a factor 1." \
+    assert "the other's (no detectable difference at 10 seeds: none larger than a factor 1." \
         in answer
 
 

@@ -120,8 +120,8 @@ def test_no_planted_trend_gives_no_claim_with_its_resolution():
     t = r.trend[DROP]
     assert not t.claim and t.direction == 0 and t.primary.contains(0.0)
     words = ex.context(r)
-    assert "(no detectable difference at 10 seeds (none larger than" in words["answer"]
-    assert "the width does not detectably change what dropout buys (none larger than" \
+    assert "(no detectable difference at 10 seeds: none larger than" in words["answer"]
+    assert "the width does not detectably change what dropout buys: none larger than" \
         in words["takeaway"]
 
 

@@ -89,7 +89,7 @@ def test_no_planted_accuracy_effect_gives_no_claim_with_its_resolution():
     assert not r.accuracy.claim and r.accuracy.direction == 0
     assert r.accuracy.primary.contains(0.0)
     words = ex.context(r)
-    assert "against no dropout over 10 seeds (no detectable difference at 10 seeds (none " \
+    assert "against no dropout over 10 seeds (no detectable difference at 10 seeds: none " \
         "larger than" in words["answer"]
     assert words["takeaway"].endswith(
         "At this horizon and number of seeds the accuracy difference is not resolved.")
@@ -142,7 +142,7 @@ def test_a_null_ratio_of_rises_says_its_resolution_as_a_factor():
     r = run(rise_ratio=1.0)
     assert not r.rise.claim and r.rise.primary.contains(0.0)
     verdict = ex.context(r)["rise"]["verdict"]
-    assert verdict.startswith("no detectable difference at 10 seeds (none larger than a factor 1.")
+    assert verdict.startswith("no detectable difference at 10 seeds: none larger than a factor 1.")
 
 
 def test_less_overfitting_is_said_beside_an_accuracy_claim():

@@ -223,7 +223,7 @@ def test_planted_better_worse_and_null_schemes_get_their_verdicts():
         f"{a.difference()} (worse than dropout); {n.difference()} ("
         f"{n.verdict('', '')}); {g.difference()} (outperforms dropout). "
         "gaussian outperforms dropout after Holm correction.")
-    assert n.verdict("", "").startswith("no detectable difference at 10 seeds (none larger")
+    assert n.verdict("", "").startswith("no detectable difference at 10 seeds: none larger")
     assert words["takeaway"] == ("gaussian beats tuned dropout here; additive does worse "
                                  "(at 10 seeds, 4 epochs).")
 
@@ -250,7 +250,7 @@ def test_no_planted_effect_claims_nothing_and_says_its_resolution():
                  "has dropout's mean and variance with another shape, differs from it by "
                  f"{g.quantity.text(g.primary)}: {g.verdict('', '')}, consistent with the "
                  "regularisation living mostly in those two moments (at 10 seeds, 4 epochs).")
-    assert ": no detectable difference at 10 seeds (none larger than" in t
+    assert ": no detectable difference at 10 seeds: none larger than" in t
     assert "worse" not in t and "beat" not in t
 
 

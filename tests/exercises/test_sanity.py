@@ -14,6 +14,7 @@ from tests.test_report import minimal_context
 SEEDS = list(range(10))
 REF, TORCH, VANILLA = ("dropout,p1=0.2,p2=0.5", "torch_dropout,p1=0.2,p2=0.5",
                        "dropout_vanilla,p1=0.2,p2=0.5")
+AA = "dropout (stream B),p1=0.2,p2=0.5"
 SWEEP = ["sweep,p=0.2", "sweep,p=0.5", "sweep,p=0.8"]
 PASSES = [(1, 0.01), (10, 0.1), (100, 1.0), (200, 2.0), (300, 3.0), (400, 4.0)]
 
@@ -38,7 +39,7 @@ def activations(seeds, ratio, spread=0.01):
 
 
 def tables(effect=None, jitter=0.002, diverged=None, nan=None, seeds=SEEDS, ratio=None,
-           ratio_spread=0.01, loss=None, margin=0.01):
+           ratio_spread=0.01, loss=None, margin=0.01, calibration=True):
     """Every condition at 0.85 plus a per-seed offset shared by all and per-condition Gaussian
     jitter of SD ``jitter``; ``effect[cond]`` is added to that condition."""
     effect = effect or {}
@@ -48,6 +49,9 @@ def tables(effect=None, jitter=0.002, diverged=None, nan=None, seeds=SEEDS, rati
     for name, p in zip(SWEEP, (0.2, 0.5, 0.8), strict=True):
         conds[name] = {"rate1": p, "rate2": p, "factor_role": "sweep", "factor_p": p}
     order = [SWEEP[2], SWEEP[0], REF, TORCH, VANILLA, SWEEP[1]]  # the sweep out of order
+    if calibration:
+        conds[AA] = {"factor_role": "calibration"}
+        order.append(AA)
     conds = {c: conds[c] for c in order}
     gen = np.random.default_rng(5)
     noise = {(c, s): gen.normal(0, jitter) for c in conds for s in seeds}
@@ -124,7 +128,7 @@ def test_a_wide_interval_shows_no_equivalence():
     assert r.equivalence == "not shown"
     words = ex.context(r)
     assert "equivalence within ±1 points not shown at 10 seeds; no detectable difference at " \
-        "10 seeds (none larger than" in words["answer"]
+        "10 seeds: none larger than" in words["answer"]
     assert "is not settled at 10 seeds (the equivalence interval is wider than ±1 points)" \
         in words["takeaway"]
 
@@ -245,10 +249,14 @@ def test_the_conditions_keep_their_job_names():
     conds = ex.conditions(cfg)
     ref = ex.rates_name(*cfg["training"]["rates"])
     assert [c.name for c in conds] == [f"dropout,{ref}", f"torch_dropout,{ref}",
-                                       f"dropout_vanilla,{ref}", "sweep,p=0.2", "sweep,p=0.8"]
+                                       f"dropout_vanilla,{ref}", "sweep,p=0.2", "sweep,p=0.8",
+                                       f"dropout (stream B),{ref}"]
     assert [dict(c.factors)["role"] for c in conds] == ["reference", "torch", "vanilla",
-                                                       "sweep", "sweep"]
-    assert [c.probe for c in conds] == [True, True, True, False, False]
+                                                       "sweep", "sweep", "calibration"]
+    assert [c.probe for c in conds] == [True, True, True, False, False, True]
+    # the calibration copy differs from the reference in its noise stream only
+    assert conds[5].noise_stream != conds[0].noise_stream
+    assert conds[5].batch_key() == conds[0].batch_key() and conds[5].rates == conds[0].rates
     assert conds[4].rates == (0.8, 0.8)
 
 
@@ -279,7 +287,9 @@ def test_the_words_in_full_when_equivalent():
         f"({van.verdict('', '')}); the train-mode mean activation over the eval-mode one "
         f"(layer 1, which both see the same input) is {words['ratios'][0]['ratio']} for "
         f"inverted and {words['ratios'][1]['ratio']} for vanilla dropout (97.5% intervals over "
-        f"{ref.n} and {vanilla.n} probe passes).")
+        f"{ref.n} and {vanilla.n} probe passes); the A/A calibration, "
+        f"{r.calibration.difference()} (no difference, as it must be: "
+        f"{r.calibration.verdict('', '')}).")
     assert words["takeaway"] == (
         "Both conventions make the test-time network the expectation of the training-time one "
         "(both ratios' intervals contain 1): inverted dropout scales in training so that test "
@@ -289,7 +299,7 @@ def test_the_words_in_full_when_equivalent():
     assert words["margin"] == "1" and words["equivalence"] == tost.quantity.text(tost.primary)
     assert words["torch_row"]["contrast"] == "torch.nn.Dropout − ours"
     assert words["torch_row"]["level"] == "95.00%"
-    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 60, "unstable": 0}
+    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 70, "unstable": 0}
 
 
 def test_the_takeaways_in_full():
@@ -344,6 +354,33 @@ def test_the_conditions_belong_to_the_sanity_experiment():
     conds = ex.conditions(syn.config(experiments={"sanity": {"sweep": [0.3]}}))
     assert {c.experiment for c in conds} == {"sanity"}
     assert [c.noise for c in conds] == ["dropout", "torch_dropout", "dropout_vanilla",
-                                        "dropout"]
+                                        "dropout", "dropout"]
     assert {c.rates for c in conds[:3]} == {(0.2, 0.5)}
     assert dict(conds[3].factors) == {"role": "sweep", "p": 0.3}
+
+
+# -- the A/A calibration row ------------------------------------------------------------------
+def test_the_calibration_row_reads_no_difference_when_none_is_planted():
+    r = run(jitter=0.001)
+    c = r.calibration
+    assert c.label == "A/A: ours on stream B − ours" and c.pairs == 10 and not c.claim
+    assert "the A/A calibration, A/A: ours on stream B − ours: " in ex.context(r)["answer"]
+    assert "(no difference, as it must be: no detectable difference at 10 seeds" in \
+        ex.context(r)["calibration"]
+
+
+@pytest.mark.parametrize("effect", [0.004, -0.004])
+def test_a_planted_calibration_difference_is_reported_as_invented(effect):
+    r = run(effect={AA: effect}, jitter=0.0003)
+    c = r.calibration
+    assert c.claim and c.primary.contains(effect)
+    assert (c.primary.value > 0) == (effect > 0)
+    assert "the machinery invents effects" in ex.context(r)["calibration"]
+    assert "as it must be" not in ex.context(r)["calibration"]
+
+
+def test_results_without_the_calibration_row_say_so():
+    r = ex.analyze(tables(calibration=False))
+    assert r.calibration is None
+    assert "the A/A calibration row was not trained in this study" in ex.context(r)["answer"]
+    assert ex.context(r)["calibration_row"] is None

@@ -113,7 +113,7 @@ def test_no_planted_difference_gives_no_claim_with_its_resolution():
     r = run()
     assert not any(c.claim for c in r.diff.values())
     words = ex.context(r)
-    assert "(no detectable difference at 10 seeds (none larger than" in words["answer"]
+    assert "(no detectable difference at 10 seeds: none larger than" in words["answer"]
     assert words["takeaway"] == (
         "At equal mask variance the activations are amplified alike by both masks (no "
         "ternary / Bernoulli ratio's interval excludes 1), so the extra level buys nothing "
@@ -255,9 +255,9 @@ def test_each_row_in_full():
     assert (rows[1]["div_t"], rows[1]["div_b"]) == (0, 1)
     assert rows[0]["amp_pairs"] == 10 and rows[1]["amp_pairs"] == 9
     assert {rows[0]["amp_level"], rows[1]["amp_level"]} == {"95.00%", "97.50%"}
-    assert rows[0]["amp_verdict"].startswith("no detectable difference at 10 seeds (none "
+    assert rows[0]["amp_verdict"].startswith("no detectable difference at 10 seeds: none "
                                              "larger than 0.0")
-    assert rows[0]["amp_verdict"].endswith(" on the log scale would likely be missed)")
+    assert rows[0]["amp_verdict"].endswith(" on the log scale would likely be missed")
     s1, s5 = r.settings
     assert (s1.ternary, s1.bernoulli, s5.ternary, s5.bernoulli) == (T1, B1, T5, B5)
     assert (s1.p, s5.p) == (0.19, 0.55)

@@ -104,10 +104,10 @@ def test_a_wide_interval_says_no_detectable_interaction_with_its_resolution():
     assert not c.claim and c.primary.contains(0.0) and not ex.additive(r)
     assert c.primary.hi - c.primary.lo > 0.01
     w = ex.context(r)
-    assert w["kind"].startswith("no detectable interaction at 10 seeds (none larger than ")
-    assert w["kind"].endswith("would likely be missed)")
+    assert w["kind"].startswith("no detectable interaction at 10 seeds: none larger than ")
+    assert w["kind"].endswith("would likely be missed")
     assert "additive" not in w["takeaway"] and "additive" not in w["answer"]
-    assert "no detectable interaction at 10 seeds (none larger than" in w["takeaway"]
+    assert "no detectable interaction at 10 seeds: none larger than" in w["takeaway"]
 
 
 def test_additive_needs_both_single_effects_detected():
@@ -335,7 +335,7 @@ def test_each_takeaway_ending_word_for_word():
         "half the smaller single effect.")
     r = run(jitter=0.02)
     assert ex.context(r)["takeaway"] == _mech(r) + (
-        f"On accuracy, no detectable interaction at 10 seeds{r.interaction.resolution()}: these "
+        f"On accuracy, no detectable interaction at 10 seeds{r.interaction.resolution()}; these "
         "seeds cannot tell the sum of the two effects from their joint effect.")
     r = run(diverged={(NONE, s): 1 for s in SEEDS[1:]})
     assert ex.context(r)["takeaway"] == _mech(r) + (

@@ -225,4 +225,5 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
 EXERCISE = Exercise(
     number=8, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Capacity: is dropout worth more in wider networks?",
-    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check)
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
+    editions=True, headline=lambda r: next(iter(r.trend.values()), None))

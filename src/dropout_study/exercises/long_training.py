@@ -265,4 +265,5 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
 EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
-    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check)
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
+    editions=True, headline=lambda r: r.accuracy)

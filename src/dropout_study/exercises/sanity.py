@@ -26,6 +26,8 @@ from .common import ConditionRow, accuracy, design, nonnegative, points, rows_wo
 EXPERIMENT = "sanity"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap"), nonnegative("overfit")]
 TORCH = "torch.nn.Dropout − ours"
+CALIBRATION = "dropout (stream B)"
+AA = "A/A: ours on stream B − ours"
 VANILLA = "vanilla − inverted"
 EQUIVALENT, DIFFERENT, NOT_SHOWN, NO_VERDICT = ("equivalent", "different", "not shown",
                                                 "no verdict")
@@ -41,6 +43,10 @@ def conditions(cfg: dict):
                                ("dropout_vanilla", "vanilla"))]
     out += [base_condition(cfg, EXPERIMENT, name=f"sweep,p={p:g}", rates=(float(p), float(p)),
                            factors={"role": "sweep", "p": float(p)}) for p in e["sweep"]]
+    # the A/A calibration: the reference again, its masks from another stream, all else equal
+    out.append(base_condition(cfg, EXPERIMENT, name=f"{CALIBRATION},{rates_name(*ref)}",
+                              rates=ref, probe=True, noise_stream="noise-calibration",
+                              factors={"role": "calibration"}))
     return out
 
 
@@ -57,6 +63,7 @@ class Result:
     ratios: dict[str, Estimate]  # condition -> train-mode / eval-mode mean of layer 1
     ratio_level: float  # Bonferroni over the two conventions tested against 1
     sweep: list[ConditionRow]
+    calibration: Contrast | None  # the A/A row: must come out "no difference"
 
     @property
     def equivalence(self) -> str:
@@ -96,6 +103,8 @@ def analyze(res: Results) -> Result:
     margin = float(res.cfg["experiments"][EXPERIMENT].get("equivalence_margin", 0.01))
     roles = ends.drop_duplicates("condition").set_index("factor_role")["condition"]
     ref, torch_c, vanilla = (str(roles[k]) for k in ("reference", "torch", "vanilla"))
+    calibration = (condition_contrast(ends, str(roles["calibration"]), ref, lvl, label=AA)
+                   if "calibration" in roles else None)
     sweep = ends[ends["factor_role"] == "sweep"]
     order = list(sweep.drop_duplicates("condition").sort_values("factor_p")["condition"])
     ratio_level = 1 - (1 - lvl) / 2
@@ -105,7 +114,8 @@ def analyze(res: Results) -> Result:
         torch_tost=condition_contrast(ends, torch_c, ref, 1 - 2 * (1 - lvl), label=TORCH),
         vanilla_diff=condition_contrast(ends, vanilla, ref, lvl, label=VANILLA),
         ratios=mean_ratios(res, [ref, vanilla, torch_c], ratio_level),
-        ratio_level=ratio_level, sweep=summarize(sweep, order, COLUMNS, lvl))
+        ratio_level=ratio_level, sweep=summarize(sweep, order, COLUMNS, lvl),
+        calibration=calibration)
 
 
 def _points(x: float) -> str:
@@ -167,13 +177,28 @@ def _takeaway(r: Result) -> str:
     return head + tail
 
 
+AA_PASS = "no difference, as it must be"
+AA_FAIL = "a difference between two copies of one condition: the machinery invents effects"
+
+
+def _calibration_words(r: Result) -> str:
+    c = r.calibration
+    if c is None:
+        return "the A/A calibration row was not trained in this study"
+    verdict = c.verdict(AA_FAIL, AA_FAIL)
+    if not c.claim and c.tested:
+        verdict = f"{AA_PASS}: {verdict}"
+    return f"the A/A calibration, {c.difference()} ({verdict})"
+
+
 def context(r: Result) -> dict:
     tost, van = r.torch_tost, r.vanilla_diff
     answer = (f"{TORCH}: {tost.quantity.text(tost.primary)} "
               f"({100 * tost.primary.level:.0f}% interval, {words.seeds(tost.pairs)}): "
               + _equivalence_words(r)
               + f"; {VANILLA}: {van.quantity.text(van.primary)} ("
-              + van.verdict("vanilla better", "vanilla worse") + "); " + _ratio_words(r) + ".")
+              + van.verdict("vanilla better", "vanilla worse") + "); " + _ratio_words(r) + "; "
+              + _calibration_words(r) + ".")
     return {**r.design, "ref": r.ref, "torch": r.torch, "vanilla_c": r.vanilla,
             "equivalence": tost.quantity.text(tost.primary),
             "eq_level": f"{100 * tost.primary.level:.0f}%", "eq_status": r.equivalence,
@@ -183,6 +208,9 @@ def context(r: Result) -> dict:
             "ratios": [{"condition": c, "ratio": words.number(e, 4), "n": e.n}
                        for c, e in r.ratios.items()],
             "ratio_level": r.ratio_level, "sweep": rows_words(r.sweep, COLUMNS),
+            "calibration_row": (r.calibration.row(AA_FAIL, AA_FAIL)
+                                if r.calibration is not None else None),
+            "calibration": _calibration_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 
 

@@ -182,7 +182,7 @@ def _takeaway(r: Result) -> str:
         return mech + (f"On accuracy their effects add up: {c.difference()}, an interval "
                        "inside half the smaller single effect.")
     return mech + (f"On accuracy, no detectable interaction at {words.seeds(n)}"
-                   f"{c.resolution()}: these seeds cannot tell the sum of the two effects from "
+                   f"{c.resolution()}; these seeds cannot tell the sum of the two effects from "
                    "their joint effect.")
 
 
@@ -245,4 +245,4 @@ EXERCISE = Exercise(
     number=5, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Dropout and weight decay, alone and together",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
-    check=check)
+    check=check, editions=True, headline=lambda r: r.interaction)
