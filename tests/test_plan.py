@@ -54,9 +54,19 @@ def test_selection_prefers_stable_settings_then_validation_accuracy():
         for epoch in (1, 2, 3):
             rows.append({"experiment": "noise_tuning", "condition": cond, "seed": 1000,
                          "epoch": epoch, "val_acc": val, "test_acc": 0.5, "train_eval_acc": 1.0,
-                         "test_loss": 1.0, "diverged": diverged})
+                         "test_loss": 1.0, "train_loss": 0.5 if not diverged or epoch < 2
+                         else float("nan"), "diverged": diverged})
         runs.append({"experiment": "noise_tuning", "condition": cond, "seed": 1000,
                      "diverged": diverged, "factor_method": "x", "factor_strength": strength})
+    chosen = select_strengths(pd.DataFrame(rows), pd.DataFrame(runs), k=2)
+    assert chosen["x"]["rates"] == [0.5, 0.5]
+    # a collapse (unstable, not diverged) also ranks a setting below the stable ones
+    for r in rows:
+        if r["condition"] == "x,s=0.3":
+            r["diverged"], r["train_loss"] = False, 0.5
+            r["test_acc"] = {1: 0.8, 2: 0.5, 3: 0.8}[r["epoch"]]
+    for r in runs:
+        r["diverged"] = False
     chosen = select_strengths(pd.DataFrame(rows), pd.DataFrame(runs), k=2)
     assert chosen["x"]["rates"] == [0.5, 0.5]
     assert json.loads(json.dumps(chosen))["x"]["strength"] == pytest.approx(0.5)

@@ -13,13 +13,13 @@ from .results import endpoints
 
 def select_strengths(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> dict:
     """Per method, the strength with the best mean validation accuracy (last k epochs) over
-    the tuning seeds. A setting where any tuning run diverged ranks below every stable one."""
+    the tuning seeds. A setting where any tuning run is unstable (diverged or collapsed, by
+    the rule of ``instability``) ranks below every stable one."""
     ends = endpoints(metrics, runs, k)
     chosen = {}
     for method, g in ends.groupby("factor_method"):
         score = g.groupby("factor_strength").agg(val=("val_endpoint", "mean"),
-                                                 diverged=("diverged", "sum"))
-        score["stable"] = score["diverged"] == 0
+                                                 stable=("stable", "all"))
         best = score.sort_values(["stable", "val"], ascending=False).index[0]
         chosen[method] = {"rates": [float(best), float(best)], "strength": float(best),
                           "validation_accuracy": float(score.loc[best, "val"]),
