@@ -26,6 +26,8 @@ def save(fig, path: Path) -> Path:
 
 
 def band(ax, x, mean, lo, hi, label, color=None, style="-"):
+    if len(x) == 0:  # no stable run to draw: the legend says so
+        return ax.plot([], [], style, label=f"{label} (no stable run)", color=color)[0]
     line = ax.plot(x, mean, style, label=label, color=color)[0]
     ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
     return line
@@ -38,7 +40,8 @@ def per_x(values: pd.DataFrame, x: str, y: str, level: float,
     for v, g in values.groupby(x):
         e = stats.mean_ci(g[y], level, bounds)
         rows.append({x: v, "mean": e.value, "lo": e.lo, "hi": e.hi, "n": e.n})
-    return pd.DataFrame(rows, columns=[x, "mean", "lo", "hi", "n"])
+    return pd.DataFrame(rows, columns=[x, "mean", "lo", "hi", "n"]).astype(
+        {"mean": float, "lo": float, "hi": float})
 
 
 def lines_with_bands(ax, data: pd.DataFrame, x: str, hue: str, y: str, level: float,

@@ -123,6 +123,9 @@ def test_check_names_the_key_of_each_broken_relation():
     del cfg["experiments"]["noise"]["methods"]["annealed_dropout"]
     del cfg["analysis"]["endpoint_epochs"]
     ex.check(cfg)  # an endpoint of one epoch by default
+    del cfg["experiments"]["noise"]["methods"]
+    with pytest.raises(ConfigError, match="must include dropout"):
+        ex.check(cfg)
 
 
 # -- the selection between the stages: validation only ---------------------------------------

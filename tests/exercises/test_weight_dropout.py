@@ -314,7 +314,10 @@ def test_ratio_of_means_is_the_ratio_of_geometric_means_with_welch_interval():
     assert one.value == pytest.approx(3.0 / math.sqrt(2.0)) and not one.has_interval
     half = ex.ratio_of_means([3.0, 3.0], [1.0, 2.0])  # one side without spread: Welch
     assert half.value == pytest.approx(3.0 / math.sqrt(2.0)) and half.lo < half.value < half.hi
-    assert ex.ratio_of_means([], [1.0]).n == 0
+    empty = ex.ratio_of_means([], [1.0], 0.9)
+    assert (math.isnan(empty.value), empty.n, empty.level) == (True, 0, 0.9)
+    single = ex.ratio_of_means([3.0], [1.0, 2.0], 0.9)
+    assert (single.n, single.level) == (3, 0.9)
     assert ex.ratio_of_means([0.0, -1.0, 2.0, 2.0], [1.0, 1.0]).value == pytest.approx(2.0)
 
 
@@ -476,3 +479,14 @@ def test_a_method_with_too_few_timings_leaves_the_cost_family():
     b, e = timing(r, "dropconnect_batch"), timing(r, "dropconnect")
     assert b.seconds.n == 2 and not b.claim and b.ratio.level == 0.95
     assert e.claim and e.ratio.level == 0.95  # a family of one: no correction
+
+
+def test_the_cost_family_is_corrected_at_the_configured_level():
+    r = run(level=0.9)
+    assert sorted(t.ratio.level for t in r.timing[1:]) == pytest.approx([0.9, 0.95])
+    assert timing(r, "dropconnect").claim
+
+
+def test_an_unknown_method_keeps_its_own_name():
+    assert ex.method_name("dropconnect") == PE
+    assert ex.method_name("something_else") == "something_else"

@@ -1,0 +1,22 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from dropout_study.plots import band, per_x  # noqa: E402
+
+
+def test_a_condition_without_stable_runs_is_drawn_as_a_legend_entry_only():
+    empty = per_x(pd.DataFrame({"epoch": [], "acc": []}), "epoch", "acc", 0.95, (0.0, 1.0))
+    assert empty.empty and empty["mean"].dtype == float
+    fig, ax = plt.subplots()
+    line = band(ax, empty["epoch"], empty["mean"], empty["lo"], empty["hi"], "none")
+    assert line.get_label() == "none (no stable run)" and len(line.get_xdata()) == 0
+    plt.close(fig)
+
+
+def test_bands_stay_inside_the_range_of_their_quantity():
+    d = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2], "acc": [0.99, 0.5, 0.995, 0.1, 0.0, 0.02]})
+    s = per_x(d, "epoch", "acc", 0.95, (0.0, 1.0))
+    assert s["hi"].max() <= 1.0 and s["lo"].min() >= 0.0
