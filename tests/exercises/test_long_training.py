@@ -190,7 +190,7 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
     answer = ex.context(r)["answer"]
     assert ("Stability is part of the answer: at lr 0.5 over 12 epochs, without dropout 1 of 10 "
             "runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the accuracy "
-            "comparison rests on the seeds where both survived.") in answer
+            "comparison rests on the seeds stable in both arms.") in answer
     assert r.design["unstable"] == 1 and r.design["runs"] == 20
 
 
@@ -262,7 +262,8 @@ def test_an_arm_without_stable_runs_is_said_in_words():
     assert words["takeaway"].endswith("With 0 seed pairs stable in both arms there is no verdict "
                                       "on dropout's effect at this horizon.")
     assert not re.search(r"\bnan\b", words["takeaway"] + words["answer"])
-    assert "no verdict: 0 seed pairs" in words["answer"]
+    assert "no seed is stable in both arms, so accuracy and overfitting cannot be compared" \
+        in words["answer"]
 
 
 def test_a_nan_endpoint_leaves_the_pair_out():
@@ -366,7 +367,7 @@ def test_the_answer_and_takeaway_word_for_word():
         f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
         f"overfitting). Stability is part of the answer: at lr 0.5 over 12 epochs, without "
         f"dropout 1 of 10 runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the "
-        f"accuracy comparison rests on the seeds where both survived.")
+        f"accuracy comparison rests on the seeds stable in both arms.")
     off, on = r.row(OFF).values, r.row(ON).values
 
     def num(e, digits=3):
@@ -456,3 +457,13 @@ def test_the_last_epoch_and_the_validation_best_epoch_are_their_own_columns():
     assert r.last.primary.value == pytest.approx(0.024)
     assert r.at_best_val.primary.value == pytest.approx(0.024)  # validation peaks at the end
     assert r.row(ON).values["best_epoch"].value == EPOCHS
+
+
+def test_no_stable_pair_at_all_is_said_with_the_instability_of_each_arm():
+    dead = {(c, s): 3 for c in (OFF, ON) for s in range(10)}
+    r = run(diverged=dead)
+    answer = ex.context(r)["answer"]
+    assert answer.startswith("After 12 epochs at lr 0.5 no seed is stable in both arms, so "
+                             "accuracy and overfitting cannot be compared: unstable runs "
+                             "without dropout 10 of 10 (100% [69, 100]), with dropout")
+    assert "no value" not in answer

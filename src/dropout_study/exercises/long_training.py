@@ -198,17 +198,25 @@ def _takeaway(r: Result) -> str:
 
 def context(r: Result) -> dict:
     acc, rise = r.accuracy, r.rise
-    answer = (f"After {r.design['epochs']} epochs, dropout {r.on} changes the test accuracy (mean "
-              f"of the last {r.design['k']} epochs) by {acc.quantity.text(acc.primary)} against "
-              f"no dropout over {words.seeds(acc.pairs)} ({acc.verdict('better', 'worse')}), "
-              f"and multiplies the rise of the test loss above its minimum by "
-              f"{rise.quantity.text(rise.primary)} over {words.seeds(rise.pairs)} "
-              f"({rise.verdict('more overfitting', 'less overfitting')}).")
+    if acc.pairs == 0:
+        answer = (f"After {r.design['epochs']} epochs at lr {r.lr:g} no seed is stable in both "
+                  f"arms, so accuracy and overfitting cannot be compared: unstable runs "
+                  f"without dropout {words.rate(acc.unstable_b, acc.runs_b, acc.rate_b)}, "
+                  f"with dropout {r.on} {words.rate(acc.unstable_a, acc.runs_a, acc.rate_a)} "
+                  "(the rule is under Methods).")
+    else:
+        answer = (f"After {r.design['epochs']} epochs, dropout {r.on} changes the test accuracy "
+                  f"(mean of the last {r.design['k']} epochs) by "
+                  f"{acc.quantity.text(acc.primary)} against no dropout over "
+                  f"{words.seeds(acc.pairs)} ({acc.verdict('better', 'worse')}), and multiplies "
+                  f"the rise of the test loss above its minimum by "
+                  f"{rise.quantity.text(rise.primary)} over {words.seeds(rise.pairs)} "
+                  f"({rise.verdict('more overfitting', 'less overfitting')}).")
     if any(r.diverged.values()):
         answer += (f" Stability is part of the answer: at lr {r.lr:g} over "
                    f"{r.design['epochs']} epochs, without dropout {_diverged_text(r, r.off)}, "
                    f"with dropout {_diverged_text(r, r.on)}; the accuracy comparison rests on "
-                   f"the seeds where both survived.")
+                   f"the seeds stable in both arms.")
     one = r.zero_rise == 1
     zero = ("" if not r.zero_rise else
             f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "
