@@ -399,5 +399,5 @@ def test_cells_with_fewer_seeds_say_how_many():
     off1 = next(e for e in ex.context(r)["evolution"] if e["layer"] == 1
                 and e["condition"] == OFF)
     assert off1["cells"][3].endswith(" (n=1)") and "one seed, no interval" in off1["cells"][3]
-    assert off1["cells"][4] == "no value (no run has one)"
+    assert off1["cells"][4] == "no value (no stable run has one)"
     assert not off1["cells"][2].endswith(")")

@@ -327,7 +327,7 @@ def test_seconds_keep_two_significant_digits():
     assert ex.seconds_text(Estimate(0.02, 0.019, 0.021, 6)) == "0.020 s [0.019, 0.021]"
     assert ex.seconds_text(Estimate(0.00123, 0.0011, 0.0013, 6)) == \
         "0.0012 s [0.0011, 0.0013]"
-    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no run has one)"
+    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no stable run has one)"
 
 
 def test_the_section_renders_with_its_answer(tmp_path):
