@@ -70,14 +70,14 @@ def test_a_planted_trend_is_found_with_its_sign(slope):
     assert t.primary.contains(slope)
     assert t.pairs == 10 and t.claim and t.direction == (1 if slope > 0 else -1)
     words = ex.context(r)
-    grows = "the benefit grows with width" if slope > 0 else "the benefit shrinks with width"
+    grows = "dropout − none grows with width" if slope > 0 else "dropout − none shrinks with width"
     assert f"paired, {DROP} − {NONE}) against log₂(width) is {t.quantity.text(t.primary)} over " \
         f"10 seeds ({grows})" in words["answer"]
     assert t.quantity.text(t.primary).startswith("+" if slope > 0 else "-")
     if slope > 0:
-        assert "dropout buys more there: its benefit grows with width" in words["takeaway"]
+        assert "dropout fares better, relative to no dropout, in wider networks" in words["takeaway"]
     else:
-        assert "Dropout's benefit shrinks as the network widens" in words["takeaway"]
+        assert "dropout − none shrinks as the network widens" in words["takeaway"]
     assert words["trends"][0]["verdict"] == grows
 
 
@@ -239,7 +239,7 @@ def test_the_section_renders(tmp_path):
                "failed": [], "figures": {"capacity": "figures/ex8_capacity.png"},
                **ex.context(r)}
     md = render_markdown(minimal_context(sections=[section]))
-    assert "its benefit grows with width" in md
+    assert "dropout fares better, relative to no dropout, in wider networks" in md
     assert f"**Trend** ({TREND})" in md
     assert f"without dropout\n({NONE})" in md
     assert f"| {key(64)} |" in md
@@ -253,12 +253,13 @@ def test_the_words_of_a_growing_trend_in_full():
                           for w in WIDTHS)
     assert words["answer"] == (
         f"The slope of dropout's benefit (paired, {DROP} − {NONE}) against log₂(width) is "
-        f"{t.quantity.text(t.primary)} over 10 seeds (the benefit grows with width); per "
+        f"{t.quantity.text(t.primary)} over 10 seeds (dropout − none grows with width); per "
         f"width: {per_width}.")
     assert "pp/doubling [" in words["answer"]
     assert words["takeaway"] == (
-        "Wider networks have more capacity to overfit, and dropout buys more there: its "
-        f"benefit grows with width; per width, after Holm correction, {DROP} beats no dropout "
+        "The paired difference dropout − none grows with the width (the trend's interval "
+        "excludes zero): dropout fares better, relative to no dropout, in wider networks; "
+        f"per width, after Holm correction, {DROP} beats no dropout "
         "at 64, 128, 256 and 512 and loses at none.")
     tw = words["trends"][0]
     assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (TREND, 10, "95.00%",
@@ -276,7 +277,8 @@ def test_a_shrinking_trend_where_dropout_still_helps_everywhere_does_not_say_alt
     r = run(slope=-0.004, base=0.02)
     assert r.trend[DROP].direction == -1 and all(c.direction == 1 for c in r.benefit.values())
     assert ex.context(r)["takeaway"] == (
-        "Dropout's benefit shrinks as the network widens (the trend's interval excludes zero); "
+        "The paired difference dropout − none shrinks as the network widens (the trend's "
+        "interval excludes zero); "
         f"per width, after Holm correction, {DROP} beats no dropout at 64, 128, 256 and 512 "
         "and loses at none.")
 

@@ -202,17 +202,17 @@ def test_weight_norms_are_compared_as_ratios_cell_over_none():
     assert r.norm_ratio["dropout"].hi < 1  # none / dropout would be 1.11
     assert r.none_norm.value == pytest.approx(10.0, abs=0.5) and r.none_norm.lo > 0
     t = ex.context(r)["takeaway"]
-    assert "dropout alone shrinks it (x0.90" in t and "decay alone shrinks it (x0.80" in t
-    assert "both grows it (x1.20" in t
+    assert "dropout alone shrinks it (x0." in t and "decay alone shrinks it (x0." in t
+    assert "both grows it (x1." in t
 
 
 def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one():
     assert ex.norm_change(Estimate(1.0, 0.95, 1.05, 10)) == \
-        "does not detectably change it (x1.00 [0.95, 1.05])"
+        "does not detectably change it (x1.000 [0.950, 1.050])"
     assert ex.norm_change(Estimate(0.9, 0.8, 1.0, 10)).startswith("does not detectably")
     assert ex.norm_change(Estimate(1.1, 1.0, 1.2, 10)).startswith("does not detectably")
-    assert ex.norm_change(Estimate(0.9, 0.8, 0.99, 10)).startswith("shrinks it (x0.90")
-    assert ex.norm_change(Estimate(1.1, 1.01, 1.2, 10)).startswith("grows it (x1.10")
+    assert ex.norm_change(Estimate(0.9, 0.8, 0.99, 10)).startswith("shrinks it (x0.900")
+    assert ex.norm_change(Estimate(1.1, 1.01, 1.2, 10)).startswith("grows it (x1.100")
 
 
 def test_norm_ratio_intervals_stay_positive():
@@ -317,9 +317,9 @@ def test_the_mechanism_sentence_word_for_word():
     assert _mech(r) == (
         f"The mechanism, in the first layer's weight norm (Frobenius; none {e.value:.2f} "
         f"[{e.lo:.2f}, {e.hi:.2f}]): paired against no regularisation, dropout alone shrinks it "
-        f"({ex.words.ratio(r.norm_ratio['dropout'])}), decay alone shrinks it "
-        f"({ex.words.ratio(r.norm_ratio['decay'])}), both grows it "
-        f"({ex.words.ratio(r.norm_ratio['both'])}). ")
+        f"({ex.words.ratio(r.norm_ratio['dropout'], 3)}), decay alone shrinks it "
+        f"({ex.words.ratio(r.norm_ratio['decay'], 3)}), both grows it "
+        f"({ex.words.ratio(r.norm_ratio['both'], 3)}). ")
 
 
 def test_each_takeaway_ending_word_for_word():

@@ -134,7 +134,7 @@ def _answer(r: Result, s: str) -> str:
     t = r.trend[s]
     return (f"The slope of dropout's benefit (paired, {s} − {r.none}) against log₂(width) is "
             f"{t.quantity.text(t.primary)} over {words.seeds(t.pairs)} ("
-            + t.verdict("the benefit grows with width", "the benefit shrinks with width")
+            + t.verdict("dropout − none grows with width", "dropout − none shrinks with width")
             + f"); per width: {per_width}.")
 
 
@@ -148,11 +148,12 @@ def _takeaway(r: Result, s: str) -> str:
     if not t.tested:
         head = f"The trend with width gets {t.verdict('', '')}"
     elif t.direction > 0:
-        head = ("Wider networks have more capacity to overfit, and dropout buys more there: "
-                "its benefit grows with width")
+        head = ("The paired difference dropout − none grows with the width (the trend's "
+                "interval excludes zero): dropout fares better, relative to no dropout, in wider "
+                "networks")
     elif t.direction < 0:
-        head = ("Dropout's benefit shrinks as the network widens (the trend's interval "
-                "excludes zero)")
+        head = ("The paired difference dropout − none shrinks as the network widens (the "
+                "trend's interval excludes zero)")
         if not helps and not hurts:
             head += ", although no single width shows a difference after Holm correction"
     else:
@@ -171,8 +172,8 @@ def _trend_words(t: Contrast) -> dict:
                   + ("; this disagrees with the primary verdict" if t.disagrees else ""))
     return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
             "level": f"{100 * t.primary.level:.2f}%",
-            "verdict": t.verdict("the benefit grows with width",
-                                 "the benefit shrinks with width"),
+            "verdict": t.verdict("dropout − none grows with width",
+                                 "dropout − none shrinks with width"),
             "unstable": f"{t.unstable_a} of {t.runs_a}", "robustness": robust}
 
 

@@ -163,7 +163,7 @@ def kind(r: Result) -> str:
 
 def norm_change(e: Estimate) -> str:
     word = ("shrinks" if e.hi < 1 else "grows" if e.lo > 1 else "does not detectably change")
-    return f"{word} it ({words.ratio(e)})"
+    return f"{word} it ({words.ratio(e, 3)})"
 
 
 def _takeaway(r: Result) -> str:
