@@ -75,7 +75,8 @@ def test_a_planted_trend_is_found_with_its_sign(slope):
         f"10 seeds ({grows})" in words["answer"]
     assert t.quantity.text(t.primary).startswith("+" if slope > 0 else "-")
     if slope > 0:
-        assert "dropout fares better, relative to no dropout, in wider networks" in words["takeaway"]
+        assert "dropout fares better, relative to no dropout, in wider networks" in \
+            words["takeaway"]
     else:
         assert "dropout − none shrinks as the network widens" in words["takeaway"]
     assert words["trends"][0]["verdict"] == grows
