@@ -100,23 +100,6 @@ def _check_relations(cfg: dict) -> None:
     if data.get("train_size") and data["train_size"] > room:
         raise ConfigError(f"config key 'data.train_size': {data['train_size']} exceeds the "
                           f"{room} images left after data.validation_size")
-    ex = cfg["experiments"]
-    noise = ex.get("noise", {})
-    if noise.get("enabled"):
-        from .noise import SCHEMES
-
-        if "dropout" not in noise.get("methods", {}):
-            raise ConfigError("config key 'experiments.noise.methods': must include dropout, "
-                              "the scheme the others are compared with")
-        for method, grid in noise["methods"].items():
-            limit = SCHEMES[method].max_rate
-            bad = [x for x in grid if not x < limit]
-            if bad:
-                raise ConfigError(f"config key 'experiments.noise.methods.{method}': {bad} "
-                                  f"outside [0, {limit:g})")
-        if noise.get("epochs", 1) < cfg["analysis"].get("endpoint_epochs", 1):
-            raise ConfigError("config key 'experiments.noise.epochs': fewer epochs than "
-                              "analysis.endpoint_epochs")
     ep = cfg["analysis"].get("endpoint_epochs", 1)
     if ep > cfg["training"]["epochs"]:
         raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "
