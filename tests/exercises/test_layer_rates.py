@@ -10,20 +10,23 @@ GRID = {"p1": [0.0, 0.5], "p2": [0.0, 0.5], "swap": [0.2, 0.5]}
 ORIGINAL, SWAPPED, NONE = "p1=0.2,p2=0.5", "p1=0.5,p2=0.2", "p1=0,p2=0"
 
 
-def run(swap_effect=0.0, none_effect=0.0, diverged=None, nan=None, seeds=SEEDS):
+def run(swap_effect=0.0, none_effect=0.0, diverged=None, nan=None, seeds=SEEDS, grid=GRID,
+        heavy_effect=0.0, last_effect=0.0, confidence=0.95):
     """Every cell at 0.85 plus a per-seed offset shared by all cells (pairing removes it);
     the swapped cell gets ``swap_effect`` over the original, no dropout ``none_effect``."""
     conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
-             for a, b in ex.rate_pairs(GRID)}
+             for a, b in ex.rate_pairs(grid)}
 
     def acc(cond, seed, epoch):
         if nan and (cond, seed) == nan:
             return float("nan")
         jitter = syn.noise(seed, 0.02) + syn.noise(seed, 0.002, cond)
         return (0.85 + jitter + (swap_effect if cond == SWAPPED else 0.0)
+                + (last_effect if cond == SWAPPED and epoch == 4 else 0.0)
+                + (heavy_effect if cond == "p1=0.5,p2=0" else 0.0)
                 + (none_effect if cond == NONE else 0.0))
 
-    cfg = syn.config(experiments={"layer_rates": GRID})
+    cfg = syn.config(experiments={"layer_rates": grid}, analysis={"confidence": confidence})
     metrics, runs = syn.run_tables("layer_rates", conds, seeds, 4, acc, diverged)
     return ex.analyze(syn.results(cfg, metrics, runs))
 
@@ -97,3 +100,77 @@ def test_heavy_dropout_contrast_compares_first_layer_with_second():
     r = run()
     assert r.heavy is not None
     assert r.heavy.label == "p1=0.5,p2=0 − p1=0,p2=0.5"
+
+
+def test_the_conditions_are_the_grid_plus_the_swap_pair_with_saved_weights():
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    conds = ex.conditions(cfg)
+    assert [c.name for c in conds] == [NONE, "p1=0,p2=0.5", "p1=0.5,p2=0", "p1=0.5,p2=0.5",
+                                       ORIGINAL, SWAPPED]
+    assert conds[4].rates == (0.2, 0.5) and conds[5].rates == (0.5, 0.2)
+    assert dict(conds[5].factors) == {"p1": 0.5, "p2": 0.2}
+    assert all(c.save_weights and c.experiment == "layer_rates" for c in conds)
+    assert {c.lr for c in conds} == {cfg["training"]["lr"]}
+    in_grid = dict(GRID, swap=[0.0, 0.5])  # the swap pair already in the grid: not repeated
+    assert len(ex.rate_pairs(in_grid)) == 4
+
+
+def test_a_grid_without_the_no_dropout_cell_has_no_family():
+    r = run(grid={"p1": [0.2, 0.5], "p2": [0.5], "swap": [0.2, 0.5]})
+    assert r.against_none == {} and r.better == [] and r.worse == []
+    assert r.heavy is None  # no (top, 0) and (0, top) cells
+    assert ex.context(r)["takeaway"].startswith("Of 0 dropout settings, 0 beat no dropout")
+
+
+def test_no_heavy_contrast_without_dropout_in_the_grid():
+    r = run(grid={"p1": [0.0], "p2": [0.0, 0.5], "swap": [0.2, 0.5]})
+    assert r.heavy is None
+
+
+@pytest.mark.parametrize("effect, word", [(0.02, "cheaper"), (-0.02, "costlier")])
+def test_heavy_dropout_on_the_first_layer_against_the_second(effect, word):
+    r = run(heavy_effect=effect)
+    assert r.heavy.claim and r.heavy.primary.value == pytest.approx(effect, abs=2e-3)
+    assert (f"heavy dropout is {word} on the first layer than on the second "
+            f"({r.heavy.difference()})") in ex.context(r)["takeaway"]
+
+
+def test_the_confidence_level_comes_from_the_config():
+    r = run(confidence=0.9)
+    assert r.swap.primary.level == pytest.approx(0.9)
+    assert r.swap_last.primary.level == pytest.approx(0.9)
+    assert r.heavy.primary.level == pytest.approx(0.9)
+    assert max(c.primary.level for c in r.against_none.values()) == pytest.approx(1 - 0.1 / 5)
+
+
+def test_the_last_epoch_swap_is_its_own_contrast():
+    r = run(last_effect=0.03)
+    assert r.swap_last.label == r.swap.label
+    assert r.swap_last.primary.value == pytest.approx(0.03, abs=2e-3)
+    assert r.swap.primary.value == pytest.approx(0.01, abs=2e-3)  # 0.03 over 1 of 3 epochs
+    assert ex.context(r)["swap_last"] == r.swap_last.quantity.text(r.swap_last.primary)
+
+
+def test_the_words_in_full():
+    r = run(swap_effect=0.02)
+    w = ex.context(r)
+    assert (w["k"], w["seeds"], w["epochs"], w["runs"], w["unstable"]) == (3, 10, 4, 60, 0)
+    assert w["p1"] == [0.0, 0.5] and w["p2"] == [0.0, 0.5] and w["n_cells"] == 6
+    assert w["selected"] == SWAPPED and w["selected_val"] == f"{100 * r.selected_val:.1f}%"
+    sel = next(t for t in w["table"] if t["condition"] == SWAPPED)
+    assert w["selected_test"] == sel["endpoint"] and sel["runs"] == 10
+    assert len(w["family"]) == 5 and w["family"][0]["contrast"].endswith(f" − {NONE}")
+    assert w["swap"]["contrast"] == f"{SWAPPED} − {ORIGINAL}"
+    assert w["swap"]["verdict"] == f"{SWAPPED} is better"
+    assert w["answer"] == (
+        f"Swapping the rates ({SWAPPED} − {ORIGINAL}) changes the test accuracy (mean of the "
+        f"last 3 epochs) by {r.swap.quantity.text(r.swap.primary)} over 10 seeds: {SWAPPED} is "
+        "better.")
+    heavy = ("heavy dropout is costlier on the first layer than on the second"
+             if r.heavy.direction < 0 else "heavy dropout is cheaper on the first layer than "
+             "on the second" if r.heavy.direction > 0 else
+             f"heavy dropout on either layer: {r.heavy.verdict('', '')}")
+    assert w["takeaway"] == (
+        f"Of 5 dropout settings, {len(r.better)} beat no dropout and {len(r.worse)} do worse, "
+        f"after Holm correction; {heavy} ({r.heavy.difference()}); the order of the rates "
+        f"matters: {SWAPPED} wins.")
