@@ -167,3 +167,26 @@ def test_estimate_helpers():
     assert (c.lo, c.hi) == (0.0, 1.0)
     m = Estimate(0.0, -1.0, 1.0, 3).mapped(math.exp)
     assert (m.value, m.lo, m.hi) == pytest.approx((1.0, math.exp(-1), math.e))
+
+
+def test_median_interval_is_scipys_bca_bootstrap_at_the_given_level_and_seed():
+    d = np.array([0.3, -0.1, 0.5, 0.2, 0.4, 0.1, 0.6, 0.2, 0.3, 0.9])
+    for level, seed in ((0.95, 0), (0.9, 3)):
+        ref = st.bootstrap((d,), np.median, confidence_level=level, method="BCa",
+                           n_resamples=4999, random_state=np.random.default_rng(seed))
+        e = median_ci(d, level, seed)
+        assert (e.lo, e.hi) == pytest.approx((ref.confidence_interval.low,
+                                              ref.confidence_interval.high))
+        assert e.n == 10 and e.level == level
+
+
+def test_median_interval_falls_back_to_percentiles_where_bca_is_undefined():
+    d = np.array([0.0] * 9 + [1.0])  # BCa degenerates with so many ties
+    e = median_ci(d)
+    ref = st.bootstrap((d,), np.median, confidence_level=0.95, method="percentile",
+                       n_resamples=4999, random_state=np.random.default_rng(0))
+    assert (e.lo, e.hi) == pytest.approx((ref.confidence_interval.low,
+                                          ref.confidence_interval.high))
+    assert np.isfinite(e.lo) and np.isfinite(e.hi)
+    assert median_ci([2.0]).n == 1 and not median_ci([2.0]).has_interval
+    assert median_ci([]).n == 0
