@@ -78,7 +78,7 @@ class Results:
 def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
     """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
     and the numbers beside it. A diverged run keeps NaN where it has no value (never a
-    placeholder number) and is counted, not dropped. ``stable`` says whether it may enter a
+    stand-in number) and is counted, not dropped. ``stable`` says whether it may enter a
     primary comparison: not unstable by the rule of ``instability`` (its epoch and reason are
     in ``unstable_epoch`` and ``unstable_reason``)."""
     if metrics.empty:

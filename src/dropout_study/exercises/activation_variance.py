@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import Contrast, Sample, compare
+from ..contrast import Contrast, Ratio, Sample, compare
 from ..results import Results
 from ..stats import Estimate
 from .base import Exercise
-from .long_training import Ratio, arms
+from .long_training import arms
 
 EXPERIMENT = "long_training"
 TOLERANCE = 0.02  # measured / closed form within 2%: the check passes

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from .. import stats, words
+from ..contrast import Contrast
 from ..stats import Estimate
 
 
@@ -75,3 +76,9 @@ def design(ends: pd.DataFrame, k: int) -> dict:
     number of last epochs the headline endpoint averages (k)."""
     return {"k": k, "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
             "runs": len(ends), "unstable": int((~ends["stable"]).sum())}
+
+
+def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
+    """The primary intervals of accuracy differences kept inside [-1, 1] (the verdicts are
+    unchanged: clipping never moves an interval across zero)."""
+    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}

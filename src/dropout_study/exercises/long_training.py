@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .. import words
-from ..contrast import Contrast, Quantity, Sample, compare, condition_contrast
+from ..contrast import Contrast, Ratio, Sample, compare, condition_contrast
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..spec import Condition
-from ..stats import Estimate
 from .base import Exercise
 from .common import (
     Column,
@@ -50,18 +49,6 @@ def columns(epochs: float = math.inf) -> list[Column]:
 
 
 COLUMNS = columns()  # for the words (the bounds matter only when summarising)
-
-
-@dataclass(frozen=True)
-class Ratio(Quantity):
-    """A positive quantity compared as a ratio: the contrast runs on its logarithm (a − b there
-    is log(a / b)) and prints the ratio a / b, whose interval stays positive."""
-
-    def text(self, e: Estimate) -> str:
-        return words.ratio(e.mapped(math.exp))
-
-    def size(self, x: float) -> str:
-        return f"a factor {math.exp(x):.2f}"
 
 
 RISE = Ratio(what="test-loss rise above its minimum")

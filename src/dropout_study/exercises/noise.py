@@ -11,7 +11,7 @@ fresh seeds as one Holm family ("<scheme> − dropout").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +24,7 @@ from ..results import Results
 from ..selection import select_strengths
 from ..spec import Condition
 from .base import Exercise
-from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
 
 BLOCK = "noise"
 TUNING, FINAL = "noise_tuning", "noise_final"
@@ -128,12 +128,6 @@ class Result:
     def mismatched(self) -> list[Tuning]:
         """Schemes whose fresh-seed runs were not trained at the strength selected."""
         return [t for t in self.tuning if t.trained is not None and t.trained != t.selected]
-
-
-def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
-    """The primary intervals of accuracy differences kept inside [-1, 1] (until
-    ``contrast.compare`` clips to its quantity's range; the verdicts are unchanged)."""
-    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
 
 
 def _tuning(res: Results, final: pd.DataFrame) -> list[Tuning]:

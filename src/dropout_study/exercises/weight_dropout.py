@@ -11,7 +11,7 @@ activation dropout (intervals on the log scale, Holm-corrected).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from ..experiments import base_condition
 from ..results import Results
 from ..stats import Estimate
 from .base import Exercise
-from .common import ConditionRow, accuracy, design, rows_words, summarize
+from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
 
 EXPERIMENT = "weight_dropout"
 REFERENCE = "dropout"  # the method the others are compared with
@@ -98,12 +98,6 @@ class Result:
     @property
     def worse(self) -> list[str]:
         return self._methods(-1)
-
-
-def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
-    """The primary intervals of accuracy differences kept inside [-1, 1] (until
-    ``contrast.compare`` clips to its quantity's range; the verdicts are unchanged)."""
-    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
 
 
 def ratio_of_means(a, b, level: float = 0.95) -> Estimate:
