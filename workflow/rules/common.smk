@@ -101,3 +101,17 @@ def all_job_outputs(name="metrics.parquet"):
 wildcard_constraints:
     experiment="[a-z_]+",
     job=r"j\d+",
+
+
+def benchmark_files():
+    """Snakemake's benchmark file of every job before the report's own (the report shows the
+    run time of each rule from them)."""
+    train = [
+        f"benchmarks/{'train_selected' if e == 'noise_final' else 'train'}/{e}/{j}.tsv"
+        for (e, j) in JOB_INDEX
+    ]
+    tests = [f"benchmarks/test_time/{j}.tsv" for j in TEST_TIME_JOBS]
+    rest = ["prepare_data", "resolved_config", "aggregate"]
+    rest += ["aggregate_test_time"] if TEST_TIME_ON else []
+    rest += ["select_noise"] if JOBS.get("noise_tuning") else []
+    return [f"benchmarks/{r}.tsv" for r in rest] + train + tests

@@ -11,6 +11,8 @@ rule prepare_data:
         probe_size=STUDY["data"].get("probe_size", 1000),
     log:
         "logs/prepare_data.log",
+    benchmark:
+        "benchmarks/prepare_data.tsv"
     shell:
         "dropout-study prepare-data {params.data_dir} {params.train_size} "
         "--validation-size {params.validation_size} --split-seed {params.split_seed} "
@@ -24,5 +26,7 @@ rule resolved_config:
         text=json.dumps(STUDY, indent=1, sort_keys=True),
     log:
         "logs/resolved_config.log",
+    benchmark:
+        "benchmarks/resolved_config.tsv"
     run:
         Path(output[0]).write_text(params.text)

@@ -11,6 +11,8 @@ rule train:
         on_failure=on_failure,
     log:
         "logs/train/{experiment}/{job}.log",
+    benchmark:
+        "benchmarks/train/{experiment}/{job}.tsv"
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
     resources:
         mem_mb=3000,
@@ -32,6 +34,8 @@ use rule train as train_selected with:
     output:
         metrics="results/runs/{experiment,noise_final}/{job}/metrics.parquet",
         runs="results/runs/{experiment,noise_final}/{job}/runs.parquet",
+    benchmark:
+        "benchmarks/train_selected/{experiment}/{job}.tsv"
 
 
 rule aggregate:
@@ -47,6 +51,8 @@ rule aggregate:
         dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input),
     log:
         "logs/aggregate.log",
+    benchmark:
+        "benchmarks/aggregate.tsv"
     shell:
         "dropout-study aggregate --out results {params.dirs} 2> {log}"
 
@@ -66,6 +72,8 @@ rule test_time:
         device=STUDY["device"],
     log:
         "logs/test_time/{job}.log",
+    benchmark:
+        "benchmarks/test_time/{job}.tsv"
     threads: STUDY.get("threads_per_job") or 1024
     shell:
         "OMP_NUM_THREADS={threads} dropout-study test-time --weights {params.weights} "
@@ -82,6 +90,8 @@ rule aggregate_test_time:
         models="results/test_time_models.parquet",
     log:
         "logs/aggregate_test_time.log",
+    benchmark:
+        "benchmarks/aggregate_test_time.tsv"
     shell:
         "(dropout-study concat --out {output.mc} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
@@ -98,5 +108,7 @@ rule select_noise:
         k=STUDY["analysis"].get("endpoint_epochs", 3),
     log:
         "logs/select_noise.log",
+    benchmark:
+        "benchmarks/select_noise.tsv"
     shell:
         "dropout-study select-noise --endpoint-epochs {params.k} --out {output} {params.dirs} 2> {log}"
