@@ -1,4 +1,10 @@
-from dropout_study.report import number_crossrefs, render_markdown
+from pathlib import Path
+
+import pytest
+
+from dropout_study.errors import UserError
+from dropout_study.report import number_crossrefs, render_markdown, runtimes, templates_dir
+from tests.synthetic import ROOT
 
 
 def test_crossrefs_are_numbered_for_pandoc():
@@ -19,14 +25,62 @@ def minimal_context(**over) -> dict:
            "config_yaml": "a: 1", "provenance": {
                "runs": 0, "jobs": 0, "models": 0, "diverged": 0, "train_seconds": 0.0,
                "devices": ["cpu"], "code_version": "x", "versions": {"torch": "2"}},
-           "sections": []}
+           "sections": [], "runtimes": [],
+           "settings": {"older": "lr 0.5, p = (0.2, 0.5)", "newer": None},
+           "glance": {"rows": [], "caption": "", "forest": None,
+                      "alt": "No forest plot: no headline contrast"}}
     return ctx | over
 
 
 def test_missing_sections_are_marked_not_dropped():
     ctx = minimal_context(sections=[{"key": "layer_rates", "number": 1, "title": "Rates",
                                      "missing": "no results for layer_rates"}])
-    md = render_markdown(ctx)
+    md = render_markdown(ctx, ROOT / "report")
     assert "## Exercise 1: Rates" in md
-    assert "not answered: no results for layer_rates" in md
+    assert "This exercise is not answered in this report: no results for layer_rates" in md
     assert "callout-warning" in md
+
+
+def test_quarto_alt_text_becomes_pandoc_alt_text():
+    out = number_crossrefs('![cap](f.png){#fig-f fig-alt="a plot of x"}')
+    assert out == '![Figure 1: cap](f.png){#fig-f alt="a plot of x"}'
+
+
+def bench(path, seconds):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{s}\t0:00:01\t100\t1\t1\t1\t1\t1\t1\t{s}\n" for s in seconds)
+    path.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load"
+                    "\tcpu_time\n" + rows)
+    return path
+
+
+def test_run_times_per_rule_come_from_the_benchmark_files(tmp_path):
+    b = tmp_path / "benchmarks"
+    files = [bench(b / "train" / "layer_rates" / "j000.tsv", [10.0]),
+             bench(b / "train" / "sanity" / "j001.tsv", [30.5]),
+             bench(b / "aggregate.tsv", [2.25]),
+             bench(b / "test_time" / "j000.tsv", [1.0, 3.0])]  # a benchmark repeated twice
+    rows = runtimes(files)
+    assert rows == [{"rule": "train", "jobs": 2, "total": "40.5", "longest": "30.5"},
+                    {"rule": "test_time", "jobs": 2, "total": "4.0", "longest": "3.0"},
+                    {"rule": "aggregate", "jobs": 1, "total": "2.2", "longest": "2.2"}]
+    md = render_markdown(minimal_context(runtimes=rows), ROOT / "report")
+    assert "| `train` | 2 | 40.5 | 30.5 |" in md and "total (s)" in md
+    assert "not recorded" not in md
+
+
+def test_without_benchmark_files_the_report_says_the_run_times_are_not_recorded():
+    assert runtimes([]) == []
+    md = render_markdown(minimal_context(), ROOT / "report")
+    assert "Run time per rule: not recorded" in md and "total (s)" not in md
+
+
+def test_templates_are_found_where_given_or_in_the_working_directory(tmp_path, monkeypatch):
+    assert templates_dir(ROOT / "report") == ROOT / "report"
+    with pytest.raises(UserError, match="--templates"):
+        templates_dir(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match="./report"):
+        templates_dir()
+    monkeypatch.chdir(ROOT)
+    assert templates_dir() == Path("report")

@@ -161,8 +161,9 @@ class Contrast:
 
     def robustness(self) -> str:
         if self.robust is None:
-            return (f"robustness line: {self.all_pairs} seeds with a value in both arms, "
-                    f"too few for it (at least {MIN_ROBUST})")
+            have = (f"{words.seeds(self.all_pairs)} with a value in both arms"
+                    if self.all_pairs else "no seed with a value in both arms")
+            return f"robustness line: {have}, too few for it (at least {MIN_ROBUST})"
         what = "ratio" if isinstance(self.quantity, Ratio) else "difference"
         line = (f"robustness over all {self.all_pairs} seeds: median {what} "
                 f"{self.quantity.text(self.robust)}, P({self.label.replace(' − ', ' > ')}) "
@@ -173,7 +174,8 @@ class Contrast:
 
     def row(self, better: str, worse: str) -> dict:
         """The contrast as one row of a report table (every field already in words)."""
-        return {"contrast": self.label, "diff": self.quantity.text(self.primary),
+        unit = "ratio a / b" if isinstance(self.quantity, Ratio) else self.quantity.unit
+        return {"contrast": self.label, "diff": self.quantity.text(self.primary), "unit": unit,
                 "pairs": self.pairs, "level": f"{100 * self.primary.level:.2f}%",
                 "verdict": self.verdict(better, worse), "instability": self.instability(),
                 "robustness": self.robustness()}

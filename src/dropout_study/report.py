@@ -1,9 +1,11 @@
 """The report: per exercise, its numbers and figures, filled into Quarto templates.
 
 Each exercise (``dropout_study.exercises``) brings its analysis, figures and the words of its
-template ``report/sections/<key>.qmd.j2``; this module only assembles them. Rendering uses
-Quarto when it is on PATH, else pandoc (with a logged warning); the output is one
-self-contained HTML file.
+template ``report/sections/<key>.qmd.j2``; this module only assembles them, with the answers
+at a glance (``glance.py``) first and the run time of every rule (from Snakemake's
+``benchmark:`` files) in the provenance. Rendering uses Quarto when it is on PATH, else pandoc
+(with a logged warning); the output is one self-contained HTML file. The templates are found
+in the directory given (the rules pass the workflow's ``report/``), else in ``./report``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 
 import jinja2
 import numpy as np
+import pandas as pd
 import yaml
 
-from . import instability
+from . import glance, instability
 from .config import edition_config
 from .contrast import agreement
 from .errors import UserError
@@ -30,7 +33,18 @@ from .results import Results
 from .stats import Estimate
 
 log = logging.getLogger(__name__)
-TEMPLATES = Path(__file__).resolve().parents[2] / "report"
+CSS = "style.css"
+
+
+def templates_dir(given: str | Path | None = None) -> Path:
+    """The report's templates: the directory given, else ``report/`` in the working directory
+    (a checkout of the project); never a path inside the installed package."""
+    path = Path(given) if given else Path("report")
+    if not (path / "report.qmd.j2").is_file():
+        where = f"--templates {given}" if given else "./report (no --templates given)"
+        raise UserError(f"{where}: no report.qmd.j2 there; pass the project's report/ "
+                        "directory with --templates")
+    return path
 
 
 def _jsonable(o):
@@ -83,26 +97,61 @@ def setting(cfg: dict) -> str:
     return f"lr {t['lr']:g}, p = ({t['rates'][0]:g}, {t['rates'][1]:g})"
 
 
-def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
+def runtimes(paths: list[Path]) -> list[dict]:
+    """Per rule, from Snakemake's ``benchmark:`` files (``benchmarks/<rule>/<job>.tsv`` or
+    ``benchmarks/<rule>.tsv``; the column ``s`` is the job's wall time in seconds): the jobs,
+    their total and their longest, the rule with the most time first."""
+    rows = []
+    for path in map(Path, paths):
+        parts = path.parts
+        at = max((i for i, x in enumerate(parts) if x == "benchmarks"), default=len(parts) - 2)
+        rule = parts[at + 1].removesuffix(".tsv") if at + 1 < len(parts) else path.stem
+        table = pd.read_csv(path, sep="\t")
+        rows += [{"rule": rule, "s": float(x)} for x in table["s"]]  # repeats: one row each
+    if not rows:
+        return []
+    per = pd.DataFrame(rows).groupby("rule")["s"].agg(["count", "sum", "max"])
+    per = per.sort_values("sum", ascending=False)
+    return [{"rule": r, "jobs": int(x["count"]), "total": f"{x['sum']:.1f}",
+             "longest": f"{x['max']:.1f}"} for r, x in per.iterrows()]
+
+
+def build_context(results_dir: Path, cfg: dict, figures_dir: Path,
+                  benchmarks: list[Path] = ()) -> dict:
     """Analyse every section (a failing or missing one is marked, not fatal)."""
-    res = Results.load(results_dir, cfg)
+    return context_of(Results.load(results_dir, cfg), cfg, figures_dir, benchmarks)
+
+
+def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path] = ()) -> dict:
+    """The report's context from loaded results; figures go to ``figures_dir``."""
     newer_cfg = edition_config(cfg)
     newer_res = res.renamed(NEWER, newer_cfg) if newer_cfg is not None else None
-    sections = []
+    sections, rows, heads = [], [], []
     for ex in EXERCISES:
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
+        head = ex.headline(result) if ex.headline is not None and result is not None else None
+        mine = [(None, head)] if result is not None else []
         if ex.editions and newer_res is not None and not entry["missing"]:
             newer, newer_result = _analysed(ex, newer_res, figures_dir.parent,
                                             f"{figures_dir.name}/newer",
                                             " at the newer edition's setting")
             entry["newer"] = newer | {"setting": setting(newer_cfg), "fig_suffix": "-newer"}
             entry["setting"] = setting(cfg)
-            heads = ((ex.headline(result), ex.headline(newer_result))
-                     if ex.headline is not None and newer_result is not None else (None, None))
-            if None not in heads:
-                entry["agreement"] = agreement(*heads, setting(cfg), setting(newer_cfg))
+            newer_head = (ex.headline(newer_result)
+                          if ex.headline is not None and newer_result is not None else None)
+            mine = [(f"the older edition's {setting(cfg)}", head)]
+            if newer_result is not None:
+                mine.append((f"the newer edition's {setting(newer_cfg)}", newer_head))
+            if head is not None and newer_head is not None:
+                entry["agreement"] = agreement(head, newer_head, setting(cfg),
+                                               setting(newer_cfg))
         sections.append(entry)
+        rows.append(glance.row(ex, entry, mine))
+        tags = {None: None} | {s: ("older" if "older" in s else "newer") for s, _ in mine if s}
+        heads += [(ex.number, tags[s], c) for s, c in mine]
+    drawn, left = glance.points(heads)
+    forest = glance.draw(drawn, figures_dir / "forest.png")
     jobs = res.jobs
     devices = sorted({j["device"] for j in jobs})
     return {
@@ -119,6 +168,12 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
             "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
             "runs": len(res.runs),
         },
+        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level),
+                   "alt": glance.alt(drawn, left),
+                   "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},
+        "runtimes": runtimes(list(benchmarks)),
+        "settings": {"older": setting(cfg),
+                     "newer": setting(newer_cfg) if newer_cfg is not None else None},
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
         "unstable_runs": unstable_runs(res),
         "data": cfg["data"],
@@ -126,12 +181,14 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path) -> dict:
     }
 
 
-def write_analysis(results_dir: Path, cfg: dict, out_dir: Path) -> None:
-    ctx = build_context(results_dir, cfg, out_dir / "figures")
+def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
+                   benchmarks: list[Path] = ()) -> None:
+    ctx = build_context(results_dir, cfg, out_dir / "figures", benchmarks)
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 
-def render_markdown(ctx: dict, templates: Path = TEMPLATES) -> str:
+def render_markdown(ctx: dict, templates: Path | None = None) -> str:
+    templates = templates_dir(templates)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
         comment_start_string="{##", comment_end_string="##}",  # keep Quarto's {#fig-...}
@@ -163,6 +220,7 @@ def number_crossrefs(md: str) -> str:
         return f"![Figure {labels[m.group(3)]}: {m.group(1)}]({m.group(2)}){{#{m.group(3)}"
 
     md = re.sub(r"!\[([^\]]*)\]\(([^)]*)\)\{#(fig-[\w-]+)", caption, md)
+    md = md.replace(' fig-alt="', ' alt="')  # Quarto's alt text, as pandoc reads it
     return re.sub(r"@(fig-[\w-]+)",
                   lambda m: f"[Figure {labels[m.group(1)]}](#{m.group(1)})"
                   if m.group(1) in labels else m.group(0), md)
@@ -180,7 +238,7 @@ def choose_engine(engine: str) -> str:
     return engine
 
 
-def pandoc_html(md_path: Path, html_path: Path) -> None:
+def pandoc_html(md_path: Path, html_path: Path, css: Path) -> None:
     if not shutil.which("pandoc"):
         raise UserError("neither quarto nor pandoc is on PATH: install one to render the "
                         "report (Debian: apt-get install pandoc)")
@@ -188,18 +246,26 @@ def pandoc_html(md_path: Path, html_path: Path) -> None:
     major, minor = (int(x) for x in re.search(r"pandoc\S* (\d+)\.(\d+)", version).groups())
     embed = ["--embed-resources", "--standalone"] if (major, minor) >= (2, 19) else \
         ["--self-contained"]
-    css = TEMPLATES / "style.css"
     cmd = ["pandoc", str(md_path.name), "--from", "markdown", "--to", "html5", *embed,
-           "--toc", "--css", str(css), "--resource-path", str(md_path.parent),
-           "--metadata", "lang=en", "-o", str(html_path.resolve())]
+           "--toc", "--toc-depth=2", "--css", str(css), "--resource-path", str(md_path.parent),
+           "--metadata", "lang=en", "--metadata", "toc-title=Contents",
+           "--variable", "document-css=false", "-o", str(html_path.resolve())]
     subprocess.run(cmd, cwd=md_path.parent, check=True)
 
 
-def build_report(results_dir: Path, cfg_path: Path, out: Path, engine: str = "auto") -> None:
+def build_report(context: Path, cfg_path: Path, out: Path, engine: str = "auto",
+                 templates: Path | None = None, benchmarks: list[Path] = ()) -> None:
+    """The HTML report from the analysis's ``context`` (its figures beside it)."""
     cfg = json.loads(cfg_path.read_text())
-    analysis_dir = results_dir / "report"
-    ctx = json.loads((analysis_dir / "context.json").read_text())
-    md = render_markdown(ctx)
+    templates = templates_dir(templates)
+    analysis_dir = context.parent
+    ctx = json.loads(context.read_text())
+    if benchmarks:  # the rules that ran after the analysis (its own, the figures rule)
+        ctx["runtimes"] = sorted(ctx["runtimes"] + runtimes(list(benchmarks)),
+                                 key=lambda r: -float(r["total"]))
+    md = render_markdown(ctx, templates)
+    css = analysis_dir / CSS  # beside report.qmd: Quarto reads it from there too
+    atomic_write(css, lambda tmp: shutil.copyfile(templates / CSS, tmp))
     engine = choose_engine(engine if engine != "auto" else cfg["report"].get("engine", "auto"))
     qmd = analysis_dir / "report.qmd"
     atomic_write_text(qmd, md)
@@ -210,5 +276,5 @@ def build_report(results_dir: Path, cfg_path: Path, out: Path, engine: str = "au
     else:
         src = analysis_dir / "report.pandoc.md"
         src.write_text(number_crossrefs(md))
-        atomic_write(out, lambda tmp: pandoc_html(src, Path(tmp)))
+        atomic_write(out, lambda tmp: pandoc_html(src, Path(tmp), css.resolve()))
     log.info("report written to %s (%s)", out, engine)

@@ -1,25 +1,54 @@
+# The report: numbers and figures from the aggregated results (rule figures), then the HTML
+# (rule report). Both are marked for Snakemake's own report (`snakemake --report report.zip`):
+# the study's HTML report and every figure, with their captions.
+REPORT_DIR = Path(workflow.basedir, "report")  # templates, style.css, captions
+
+
 rule figures:
     input:
         rules.aggregate.output,
         evaluation_tables(),
         config="results/config.json",
+        benchmarks=benchmark_files(),
     output:
         context="results/report/context.json",
+        figures=report(
+            directory("results/report/figures"),
+            patterns=["{name}.png"],
+            caption="../../report/workflow-captions/figures.rst",
+            category="Figures",
+        ),
+    params:
+        results=lambda w, input: Path(input.config).parent,
+        out=lambda w, output: Path(output.context).parent,
+    benchmark:
+        "benchmarks/figures.tsv"
     log:
         "logs/figures.log",
     shell:
-        "dropout-study figures --results results --config {input.config} "
-        "--out results/report 2> {log}"
+        "dropout-study figures --results {params.results} --config {input.config} "
+        "--out {params.out} --benchmarks {input.benchmarks} 2> {log}"
 
 
 rule report:
     input:
         context="results/report/context.json",
+        figures="results/report/figures",
         config="results/config.json",
-        templates=sorted(str(p) for p in Path(workflow.basedir, "report").rglob("*.j2")),
+        templates=sorted(str(p) for p in REPORT_DIR.rglob("*") if p.suffix in (".j2", ".css")),
+        benchmarks=["benchmarks/figures.tsv"],
     output:
-        "results/report.html",
+        report(
+            "results/report.html",
+            caption="../../report/workflow-captions/report.rst",
+            category="Report",
+        ),
+    params:
+        templates=REPORT_DIR,
+    benchmark:
+        "benchmarks/report.tsv"
     log:
         "logs/report.log",
     shell:
-        "dropout-study report --results results --config {input.config} --out {output} 2> {log}"
+        "dropout-study report --context {input.context} --config {input.config} "
+        "--templates {params.templates:q} --benchmarks {input.benchmarks} --out {output} 2> {log}"

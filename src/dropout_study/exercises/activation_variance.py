@@ -22,7 +22,7 @@ from .. import stats, words
 from ..contrast import Contrast, Ratio, Sample, compare
 from ..results import Results
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .long_training import arms
 
 EXPERIMENT = "long_training"
@@ -294,7 +294,21 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     return {"variance": save(fig, out / "ex3_variance.png")}
 
 
+def headline(r: Result) -> Contrast | None:
+    """The first hidden layer's eval-mode variance, dropout / none (a ratio, log scale)."""
+    return r.layers[0].eval_ratio if r.layers else None
+
+
 EXERCISE = Exercise(
     number=3, key="activation_variance", block=EXPERIMENT, reads=(EXPERIMENT,),
     title="The variance of the activations along training",
-    analyze=analyze, context=context, draw=draw)
+    analyze=analyze, context=context, draw=draw, headline=headline,
+    glance=GlanceWords(
+        question="Activation variance, with vs without dropout?",
+        better="higher with dropout", worse="lower with dropout",
+        answer_better="In eval mode the dropout model's first-layer activations vary more than "
+                      "the no-dropout model's; the mask's extra variance exists in training only.",
+        answer_worse="In eval mode the dropout model's first-layer activations vary less than "
+                     "the no-dropout model's; the mask's extra variance exists in training only.",
+        answer_none="In eval mode the two models' first-layer activation variances cannot be "
+                    "told apart; the mask's extra variance exists in training only."))

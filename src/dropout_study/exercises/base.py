@@ -21,6 +21,22 @@ Builder = Callable[[dict], list[Condition]]
 
 
 @dataclass(frozen=True)
+class GlanceWords:
+    """What the report's "at a glance" table says of an exercise's headline contrast a − b.
+
+    Each sentence may name the two arms as ``{a}`` and ``{b}`` (from the contrast's label);
+    the numbers beside them (effect, interval, n) come from the contrast itself."""
+
+    question: str  # the exercise's question in a few words
+    better: str  # the verdict, in a few words, when a > b is claimed
+    worse: str  # ... when a < b is claimed
+    answer_better: str  # the one-sentence answer when a > b is claimed
+    answer_worse: str
+    answer_none: str  # ... when the interval does not exclude zero (no detectable difference)
+    absent: str = "this study has no headline contrast for it"  # why, when there is none
+
+
+@dataclass(frozen=True)
 class Exercise:
     number: int
     key: str  # the module's name; its template is report/sections/<key>.qmd.j2
@@ -34,6 +50,7 @@ class Exercise:
     check: Callable[[dict], None] | None = None  # config relations the schema cannot express
     editions: bool = False  # also run at the book's newer edition's setting (newer_edition)
     headline: Callable[[Any], Contrast | None] | None = None  # its main contrast, if it has one
+    glance: GlanceWords | None = None  # the words of its row in the report's summary table
 
     def enabled(self, cfg: dict) -> bool:
         return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

@@ -19,7 +19,7 @@ from ..contrast import Contrast, Quantity, Sample, compare
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, points, rows_words, summarize
 
 EXPERIMENT = "capacity"
@@ -227,4 +227,11 @@ EXERCISE = Exercise(
     number=8, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Capacity: is dropout worth more in wider networks?",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: next(iter(r.trend.values()), None))
+    editions=True, headline=lambda r: next(iter(r.trend.values()), None),
+    glance=GlanceWords(
+        question="Wider layers: is dropout worth more?",
+        better="dropout − none grows with width", worse="dropout − none shrinks with width",
+        answer_better="Dropout − none grows as the hidden layers widen.",
+        answer_worse="Dropout − none shrinks as the hidden layers widen.",
+        answer_none="No detectable trend of dropout − none with the width of the hidden layers.",
+        absent="no width has both a no-dropout and a dropout run"))

@@ -16,7 +16,7 @@ from .. import words
 from ..contrast import Contrast, Sample, compare, condition_contrast
 from ..experiments import base_condition, rates_name
 from ..results import Results
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, points, rows_words, summarize
 
 EXPERIMENT = "layer_rates"
@@ -147,4 +147,10 @@ EXERCISE = Exercise(
     number=1, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Changing and swapping the dropout rates of the two layers",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
-    editions=True, headline=lambda r: r.swap)
+    editions=True, headline=lambda r: r.swap,
+    glance=GlanceWords(
+        question="Change the two layers' rates; swap them?",
+        better="{a} is better", worse="{b} is better",
+        answer_better="The order of the rates matters: {a} beats {b}.",
+        answer_worse="The order of the rates matters: {b} beats {a}.",
+        answer_none="Swapping the two rates makes no detectable difference to test accuracy."))

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..spec import Condition
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import (
     Column,
     ConditionRow,
@@ -261,4 +261,11 @@ EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: r.accuracy)
+    editions=True, headline=lambda r: r.accuracy,
+    glance=GlanceWords(
+        question="Train longer: with or without dropout?",
+        better="dropout better", worse="dropout worse",
+        answer_better="After long training, dropout ({a}) ends with the higher test accuracy.",
+        answer_worse="After long training, dropout ({a}) ends with the lower test accuracy.",
+        answer_none="After long training, dropout and no dropout reach test accuracies that "
+                    "cannot be told apart."))

@@ -23,7 +23,7 @@ from ..experiments import base_condition
 from ..results import Results
 from ..selection import select_strengths
 from ..spec import Condition
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
 
 BLOCK = "noise"
@@ -271,4 +271,14 @@ EXERCISE = Exercise(
     title="Another way to inject noise: can it beat dropout?",
     analyze=analyze, context=context, draw=draw,
     trains={TUNING: noise_tuning, FINAL: noise_final}, check=check,
-    headline=lambda r: r.headline)
+    headline=lambda r: r.headline,
+    glance=GlanceWords(
+        question="Another noise: can it beat dropout?",
+        better="{a} is better", worse="{b} is better",
+        answer_better="Yes: {a}, the alternative best on validation, beats dropout on fresh "
+                      "seeds.",
+        answer_worse="No: {a}, the alternative best on validation, does worse than dropout on "
+                     "fresh seeds.",
+        answer_none="Not detectably: {a}, the alternative best on validation, cannot be told "
+                    "apart from dropout on fresh seeds.",
+        absent="no alternative noise has a validation score to pick it"))

@@ -20,7 +20,7 @@ from ..contrast import Contrast, condition_contrast
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, nonnegative, points, rows_words, summarize
 
 EXPERIMENT = "sanity"
@@ -241,4 +241,13 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
 EXERCISE = Exercise(
     number=10, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Sanity rows: our dropout, torch's, vanilla and inverted, a rate sweep",
-    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions})
+    analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
+    headline=lambda r: r.torch_diff,
+    glance=GlanceWords(
+        question="Our dropout vs torch.nn.Dropout: the same?",
+        better="they differ (torch's higher): a defect",
+        worse="they differ (ours higher): a defect",
+        answer_better="Our dropout and torch.nn.Dropout differ: a defect to find and explain.",
+        answer_worse="Our dropout and torch.nn.Dropout differ: a defect to find and explain.",
+        answer_none="Our dropout and torch.nn.Dropout cannot be told apart (the section tests "
+                    "equivalence within a margin)."))

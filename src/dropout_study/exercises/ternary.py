@@ -22,7 +22,7 @@ from ..contrast import Contrast, Quantity, Sample, compare
 from ..experiments import base_condition
 from ..results import Results
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, points, rows_words, summarize
 
 EXPERIMENT = "ternary"
@@ -248,7 +248,25 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     return {"ternary": save(fig, out / "ex9_ternary.png")}
 
 
+def headline(r: Result) -> Contrast | None:
+    """Ternary − Bernoulli at the middle zero probability of the sweep (the lower middle of
+    an even number): the others are in the section's Holm family."""
+    if not r.settings:
+        return None
+    return r.diff[sorted(r.settings, key=lambda s: s.a)[(len(r.settings) - 1) // 2].key]
+
+
 EXERCISE = Exercise(
     number=9, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Ternary noise on {0, γ/2, γ}", analyze=analyze, context=context, draw=draw,
-    trains={EXPERIMENT: conditions})
+    trains={EXPERIMENT: conditions}, headline=headline,
+    glance=GlanceWords(
+        question="Ternary {0, γ/2, γ} vs Bernoulli masks?",
+        better="ternary better", worse="ternary worse",
+        answer_better="At matched mask variance ternary noise beats Bernoulli dropout (the "
+                      "sweep's middle strength).",
+        answer_worse="At matched mask variance Bernoulli dropout beats ternary noise (the "
+                     "sweep's middle strength).",
+        answer_none="At matched mask variance ternary and Bernoulli masks cannot be told apart "
+                    "(the sweep's middle strength).",
+        absent="no ternary setting was trained"))

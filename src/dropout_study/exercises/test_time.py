@@ -34,7 +34,7 @@ from ..contrast import ACCURACY, Contrast, Quantity, Sample, compare
 from ..errors import ConfigError
 from ..results import Results
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import Column, ConditionRow, rows_words, summarize
 
 KEY = "test_time"
@@ -269,4 +269,14 @@ def check(cfg: dict) -> None:
 EXERCISE = Exercise(
     number=4, key=KEY, block=KEY, reads=("test_time", "test_time_models"),
     title="Why dropout is not used at test time",
-    analyze=analyze, context=context, draw=draw, check=check)
+    analyze=analyze, context=context, draw=draw, check=check,
+    headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
+    glance=GlanceWords(
+        question="Why is dropout off at test time?",
+        better="Monte-Carlo average better", worse="eval mode better",
+        answer_better="Averaging many noisy passes beats the one deterministic pass, at many "
+                      "times its cost; eval mode is the cheap, repeatable default.",
+        answer_worse="One deterministic pass (eval mode) beats even the average of many noisy "
+                     "passes, at a fraction of their cost.",
+        answer_none="The average of many noisy passes is no more accurate than one "
+                    "deterministic pass, which costs a fraction of it: dropout is switched off."))

@@ -32,7 +32,7 @@ from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..spec import Condition
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, nonnegative, rows_words, summarize
 
 EXPERIMENT = "weight_decay"
@@ -245,4 +245,13 @@ EXERCISE = Exercise(
     number=5, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Dropout and weight decay, alone and together",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
-    check=check, editions=True, headline=lambda r: r.interaction)
+    check=check, editions=True, headline=lambda r: r.interaction,
+    glance=GlanceWords(
+        question="Dropout plus weight decay: additive?",
+        better="more than additive", worse="less than additive",
+        answer_better="Together, dropout and weight decay do more than the sum of their "
+                      "separate effects.",
+        answer_worse="Together, dropout and weight decay do less than the sum of their "
+                     "separate effects: diminishing returns.",
+        answer_none="No interaction detected: together they do what the sum of their separate "
+                    "effects predicts, as far as these seeds can tell."))

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..experiments import base_condition
 from ..results import Results
 from ..stats import Estimate
-from .base import Exercise
+from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
 
 EXPERIMENT = "weight_dropout"
@@ -316,4 +316,14 @@ EXERCISE = Exercise(
     number=6, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Dropout on the weights instead of the activations",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    headline=lambda r: r.at_best.get("dropconnect"))  # DropConnect proper, each at its best
+    headline=lambda r: r.at_best.get("dropconnect"),  # DropConnect proper, each at its best
+    glance=GlanceWords(
+        question="Drop weights instead of activations?",
+        better="{a} is better", worse="{b} is better",
+        answer_better="Dropping weights (DropConnect) beats dropping activations, each at its "
+                      "rate picked on validation.",
+        answer_worse="Dropping activations beats dropping weights (DropConnect), each at its "
+                     "rate picked on validation.",
+        answer_none="Dropping weights (DropConnect) and dropping activations, each at its rate "
+                    "picked on validation, cannot be told apart.",
+        absent="DropConnect (per example) was not trained in this study"))

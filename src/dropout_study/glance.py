@@ -1,0 +1,199 @@
+"""The report's opening: every exercise's answer at a glance, and one forest plot.
+
+Each exercise names its headline contrast ``a − b`` (``Exercise.headline``) and the words of
+its row (``Exercise.glance``); this module turns them into one table row per exercise (the
+question, a one-sentence answer, the headline effect with its interval and n, the verdict; one
+line per setting where the exercise runs at both editions' settings) and into the points of a
+forest plot that puts every headline on an axis shared with the others of its unit. Nothing
+here computes a statistic: the numbers are the contrasts' own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .contrast import MIN_PAIRS, Contrast, Ratio
+from .exercises.base import Exercise, GlanceWords
+
+NO_WORDS = GlanceWords(question="", better="a is higher", worse="b is higher",
+                       answer_better="{a} is higher than {b}.",
+                       answer_worse="{b} is higher than {a}.",
+                       answer_none="No detectable difference between {a} and {b}.")
+
+
+def arms(c: Contrast) -> dict[str, str]:
+    a, _, b = c.label.partition(" − ")
+    return {"a": a, "b": b or "the reference"}
+
+
+def pairs(n: int) -> str:
+    """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
+    return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
+            "no seed pair stable in both arms")
+
+
+def effect(c: Contrast) -> str:
+    """The primary difference with its interval and n, in words (never a bare NaN)."""
+    if c.pairs == 0:
+        return f"no value ({pairs(0)})"
+    return f"{c.quantity.text(c.primary)} ({pairs(c.pairs)})"
+
+
+def answer(c: Contrast | None, w: GlanceWords) -> str:
+    """The one-sentence answer the headline supports, and no more."""
+    if c is None:
+        return f"Not answered at a glance: {w.absent}."
+    if not c.tested:
+        return ("Not answered: too few seed pairs are stable in both arms for a verdict "
+                f"({pairs(c.pairs)}, at least {MIN_PAIRS} needed).")
+    sentence = {1: w.answer_better, -1: w.answer_worse, 0: w.answer_none}[c.direction]
+    return sentence.format(**arms(c))
+
+
+def line(c: Contrast | None, w: GlanceWords, setting: str | None) -> dict:
+    """One setting's cells of an exercise's row."""
+    if c is None:
+        return {"setting": setting, "label": "", "effect": f"none: {w.absent}",
+                "verdict": "no verdict", "answer": answer(c, w), "claim": False}
+    return {"setting": setting, "label": c.label, "effect": effect(c),
+            "verdict": c.verdict(w.better.format(**arms(c)), w.worse.format(**arms(c))),
+            "answer": answer(c, w), "claim": c.claim}
+
+
+def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None]]) -> dict:
+    """An exercise's row of the glance table: ``heads`` holds (setting, headline) per setting
+    that was analysed (empty when the exercise is not answered; ``entry["missing"]`` says
+    why)."""
+    w = ex.glance or NO_WORDS
+    base = {"number": ex.number, "title": ex.title, "question": w.question or ex.title,
+            "anchor": "sec-" + ex.key.replace("_", "-")}
+    if entry.get("missing"):
+        why = entry["missing"]
+        return base | {"answer": f"Not answered: {why}.", "lines": [
+            {"setting": None, "label": "", "effect": "none (not answered)",
+             "verdict": "no verdict", "answer": "", "claim": False}]}
+    lines = [line(c, w, s) for s, c in heads]
+    said = {x["answer"] for x in lines}
+    if len(said) == 1:
+        text = lines[0]["answer"] if len(lines) == 1 else f"At both settings: {lines[0]['answer']}"
+    else:
+        text = " ".join(f"At {x['setting']}: {x['answer']}" for x in lines)
+    return base | {"answer": text, "lines": lines}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One headline on the forest plot: its panel (the axis it shares), label and numbers."""
+
+    panel: str
+    ratio: bool  # drawn on a log axis around 1, not a linear one around 0
+    exercise: int
+    label: str  # "Ex. 1: a − b", with the setting where there are two
+    value: float
+    lo: float
+    hi: float
+    claim: bool
+
+
+def panel_of(c: Contrast) -> tuple[str, bool]:
+    q = c.quantity
+    if isinstance(q, Ratio):
+        return f"{q.what}: ratio a / b (log scale)", True
+    unit = {"pp": "percentage points"}.get(q.unit, q.unit)
+    return f"{q.what}: a − b ({unit})", False
+
+
+def point(number: int, c: Contrast, tag: str | None) -> Point | None:
+    """The contrast as a point, or None when it has no value with an interval."""
+    e = c.primary
+    if c.pairs == 0 or not (math.isfinite(e.value) and e.has_interval):
+        return None
+    panel, ratio = panel_of(c)
+    f = math.exp if ratio else (lambda x: c.quantity.scale * x)
+    label = f"Ex. {number}: {c.label}" + (f" [{tag}]" if tag else "")
+    return Point(panel, ratio, number, label, f(e.value), f(e.lo), f(e.hi), c.claim)
+
+
+def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[Point], list[str]]:
+    """The plot's points, in report order, and, in words, every headline left off and why."""
+    drawn, left = [], []
+    for number, tag, c in heads:
+        where = f"exercise {number}" + (f" ({tag})" if tag else "")
+        if c is None:
+            left.append(f"{where}: no headline contrast")
+            continue
+        p = point(number, c, tag)
+        if p is None:
+            left.append(f"{where}: no interval ({pairs(c.pairs)})")
+        else:
+            drawn.append(p)
+    return drawn, left
+
+
+def caption(drawn: list[Point], left: list[str], level: float) -> str:
+    panels = list(dict.fromkeys(p.panel for p in drawn))
+    text = (f"Every headline contrast of this report, a − b, paired by seed: the point is the "
+            f"mean over the seeds stable in both arms, the bar its {100 * level:g}% interval "
+            f"(Holm-corrected within its family); filled points are claims, open points are not. "
+            f"The dashed line marks no difference (0, or a ratio of 1). ")
+    if len(panels) > 1:
+        text += (f"Quantities in different units are not put on one axis: "
+                 f"{len(panels)} panels ({'; '.join(panels)}). ")
+    if left:
+        text += "Not drawn: " + "; ".join(left) + "."
+    return text.strip()
+
+
+def alt(drawn: list[Point], left: list[str]) -> str:
+    """The plot's alternative text: every point it draws, in words."""
+    if not drawn:
+        return "No forest plot: " + "; ".join(left) + "."
+    pts = "; ".join(f"{p.label}: {p.value:.2f} [{p.lo:.2f}, {p.hi:.2f}]"
+                    f"{' (claim)' if p.claim else ''}" for p in drawn)
+    return f"Forest plot of {len(drawn)} headline contrasts, one row each: {pts}."
+
+
+def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate block
+    """The forest plot: one panel per unit, points grouped by exercise, zero (or 1) marked."""
+    if not drawn:
+        return None
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+    from matplotlib.transforms import blended_transform_factory
+
+    from .plots import save
+
+    panels = list(dict.fromkeys(p.panel for p in drawn))
+    sizes = [sum(p.panel == k for p in drawn) for k in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7.0, 0.55 * sum(sizes)
+                                                       + 1.0 * len(panels)),
+                             gridspec_kw={"height_ratios": [s + 1.0 for s in sizes]},
+                             squeeze=False)
+    for ax, name in zip(axes[:, 0], panels, strict=True):
+        mine = [p for p in drawn if p.panel == name]
+        y = list(range(len(mine)))[::-1]
+        at_left = blended_transform_factory(ax.transAxes, ax.transData)
+        for yi, p in zip(y, mine, strict=True):
+            color = f"C{(p.exercise - 1) % 10}"
+            ax.plot([p.lo, p.hi], [yi, yi], color=color, lw=2.2)
+            ax.plot([p.value], [yi], "o", ms=8, color=color,
+                    markerfacecolor=color if p.claim else "white", markeredgewidth=2)
+            ax.text(0.01, yi + 0.16, p.label, transform=at_left, fontsize=9.5, va="bottom",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.85})
+        ratio = mine[0].ratio
+        ax.axvline(1.0 if ratio else 0.0, color="black", ls="--", lw=1)
+        if ratio:
+            ax.set_xscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:g}")
+            ax.xaxis.set_major_formatter(plain)
+            ax.xaxis.set_minor_formatter(plain)
+        ax.set_yticks([])
+        ax.set_ylim(-0.5, len(mine) - 0.1)
+        ax.set_xlabel(name, fontsize=10.5)
+        for i in range(1, len(mine)):  # a rule between exercises
+            if mine[i].exercise != mine[i - 1].exercise:
+                ax.axhline(y[i] + 0.5, color="0.85", lw=0.8)
+    fig.tight_layout()
+    return save(fig, out)

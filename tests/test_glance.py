@@ -1,0 +1,155 @@
+"""The answers at a glance: the table's words and the forest plot's points, from planted
+effects in synthetic results (exercise 2's tables; exercise 3's ratio for a second unit)."""
+
+import math
+import re
+from dataclasses import replace
+
+import pytest
+
+from dropout_study import glance, report
+from dropout_study.exercises import EXERCISES
+from dropout_study.exercises import long_training as ex2
+from tests import synthetic as syn
+from tests.exercises.test_long_training import OFF, ON, SEEDS, tables
+
+EX2 = next(e for e in EXERCISES if e.key == "long_training")
+NEWER = "the newer edition's lr 0.1, p = (0.5, 0.5)"
+OLDER = "the older edition's lr 0.5, p = (0.2, 0.5)"
+LABEL = f"{ON} − {OFF}"
+
+
+def head(**kw):
+    return EX2.headline(ex2.analyze(tables(**kw)))
+
+
+def ok():
+    return {"missing": None}
+
+
+def test_every_exercise_has_a_question_words_and_a_headline():
+    for ex in EXERCISES:
+        assert ex.glance is not None and ex.glance.question, ex.key
+        assert ex.headline is not None, ex.key
+    assert len({ex.glance.question for ex in EXERCISES}) == len(EXERCISES)
+
+
+@pytest.mark.parametrize("effect, verdict, answer", [
+    (0.01, "dropout better", "ends with the higher test accuracy"),
+    (-0.01, "dropout worse", "ends with the lower test accuracy")])
+def test_a_planted_effect_gives_its_verdict_answer_and_signed_effect(effect, verdict, answer):
+    row = glance.row(EX2, ok(), [(None, head(effect=effect, rise_ratio=1.0))])
+    [line] = row["lines"]
+    assert line["verdict"] == verdict and line["claim"]
+    assert answer in row["answer"] and f"dropout ({ON})" in row["answer"]
+    sign = "+" if effect > 0 else "-"
+    assert line["effect"].startswith(f"{sign}1.00 pp [")
+    assert line["effect"].endswith(f"({len(SEEDS)} seed pairs stable in both arms)")
+    assert line["label"] == LABEL
+    assert row["question"] == "Train longer: with or without dropout?"
+    assert row["anchor"] == "sec-long-training" and row["number"] == 2
+
+
+def test_no_planted_effect_says_no_detectable_difference_with_its_resolution():
+    row = glance.row(EX2, ok(), [(None, head(effect=0.0, rise_ratio=1.0))])
+    [line] = row["lines"]
+    assert not line["claim"]
+    assert line["verdict"].startswith(f"no detectable difference at {len(SEEDS)} seeds: "
+                                      "none larger than ")
+    assert "cannot be told apart" in row["answer"]
+    assert "better" not in line["verdict"] and "worse" not in line["verdict"]
+
+
+def test_too_few_stable_pairs_give_no_verdict_in_words_not_zeros():
+    # every no-dropout run diverges at epoch 3: no seed is stable in both arms
+    c = head(effect=0.01, diverged={(OFF, s): 3 for s in SEEDS})
+    row = glance.row(EX2, ok(), [(None, c)])
+    [line] = row["lines"]
+    assert line["verdict"] == ("no verdict: 0 seed pairs stable in both arms, at least 3 "
+                               "needed")
+    assert line["effect"].endswith("(no seed pair stable in both arms)")
+    assert row["answer"].startswith("Not answered: too few seed pairs are stable")
+    drawn, left = glance.points([(2, None, c)])
+    assert drawn == [] and left == ["exercise 2: no interval (no seed pair stable in both "
+                                    "arms)"]
+
+
+def test_a_missing_exercise_is_not_answered_and_says_why():
+    row = glance.row(EX2, {"missing": "no results for long_training (its jobs failed)"}, [])
+    assert row["answer"] == "Not answered: no results for long_training (its jobs failed)."
+    assert row["lines"][0]["verdict"] == "no verdict"
+
+
+def test_an_exercise_without_a_headline_says_why():
+    noise = next(e for e in EXERCISES if e.key == "noise")
+    row = glance.row(noise, ok(), [(None, None)])
+    assert row["answer"] == ("Not answered at a glance: no alternative noise has a validation "
+                             "score to pick it.")
+    assert row["lines"][0]["effect"].startswith("none: ")
+
+
+def test_two_settings_that_agree_are_said_once_and_two_that_differ_each():
+    up, flat = head(effect=0.01, rise_ratio=1.0), head(effect=0.0, rise_ratio=1.0)
+    same = glance.row(EX2, ok(), [(OLDER, up), (NEWER, up)])
+    assert same["answer"].startswith("At both settings: After long training, dropout")
+    assert [x["setting"] for x in same["lines"]] == [OLDER, NEWER]
+    differ = glance.row(EX2, ok(), [(OLDER, up), (NEWER, flat)])
+    assert differ["answer"].startswith(f"At {OLDER}: After long training")
+    assert f" At {NEWER}: After long training, dropout and no dropout" in differ["answer"]
+
+
+def test_forest_points_are_in_percentage_points_with_the_contrast_s_interval():
+    c = head(effect=0.01, rise_ratio=1.0)
+    [p] = glance.points([(2, "older", c)])[0]
+    assert p.label == f"Ex. 2: {LABEL} [older]" and p.claim and not p.ratio
+    assert (p.value, p.lo, p.hi) == pytest.approx(
+        (100 * c.primary.value, 100 * c.primary.lo, 100 * c.primary.hi))
+    assert p.value == pytest.approx(1.0) and p.lo < 1.0 < p.hi
+    assert p.panel == "test accuracy: a − b (percentage points)"
+
+
+def test_a_ratio_gets_its_own_log_panel_and_the_caption_says_so():
+    acc = head(effect=0.01, rise_ratio=1.0)
+    rise = ex2.analyze(tables(rise_ratio=0.5)).rise  # a Ratio: the test-loss rise, on − off
+    drawn, left = glance.points([(2, None, acc), (3, None, rise), (4, None, None)])
+    assert [p.ratio for p in drawn] == [False, True]
+    r = drawn[1]
+    assert r.value == pytest.approx(math.exp(rise.primary.value))
+    assert r.value < 1 and r.panel.endswith("ratio a / b (log scale)")
+    assert left == ["exercise 4: no headline contrast"]
+    text = glance.caption(drawn, left, 0.95)
+    assert "2 panels" in text and "Not drawn: exercise 4: no headline contrast." in text
+    assert "95% interval" in text
+    one = glance.caption(drawn[:1], [], 0.95)
+    assert "panels" not in one and "Not drawn" not in one
+    assert "Ex. 3:" in glance.alt(drawn, left) and "(claim)" in glance.alt(drawn, left)
+
+
+def test_an_untested_contrast_with_one_pair_is_left_off_the_plot():
+    c = head(effect=0.01, rise_ratio=1.0)
+    one = replace(c, primary=replace(c.primary, n=1, lo=math.nan, hi=math.nan))
+    assert glance.points([(2, None, one)]) == ([], [
+        "exercise 2: no interval (1 seed pair stable in both arms)"])
+
+
+FORBIDDEN = re.compile(r"\bnan\b|\bn/a\b|\b0 seeds\b|\binf\b", re.IGNORECASE)
+
+
+def test_a_report_of_unstable_and_missing_results_prints_no_nan_na_or_zero_seeds(tmp_path):
+    """Exercise 2 with every no-dropout run diverged (no stable pair), one run of the dropout
+    arm NaN, every other exercise without results: the whole report explains in words."""
+    res = tables(effect=0.01, diverged={(OFF, s): 3 for s in SEEDS}, nan=(ON, 0))
+    ctx = report.context_of(res, res.cfg, tmp_path / "figures")
+    md = report.render_markdown(ctx, syn.ROOT / "report")
+    assert "no seed with a value in both arms, too few for it" in md
+    assert "robustness line: 10 seeds" not in md
+    # the instability rule names NaN as a reason, in words: the only place it may appear
+    md = md.replace(ctx["instability_rule"], "")
+    assert not FORBIDDEN.findall(md), sorted(set(FORBIDDEN.findall(md)))
+    rows = {g["number"]: g for g in ctx["glance"]["rows"]}
+    assert set(rows) == {ex.number for ex in EXERCISES}
+    assert rows[2]["answer"].startswith("At both settings: Not answered") or \
+        rows[2]["answer"].startswith("Not answered")
+    assert "no seed pair stable in both arms" in md
+    assert rows[1]["answer"].startswith("Not answered: no results for layer_rates")
+    assert ctx["glance"]["forest"] is None and md.count("No forest plot: ") == 1
