@@ -58,13 +58,17 @@ def _cmd_aggregate(a: argparse.Namespace) -> None:
 def _cmd_figures(a: argparse.Namespace) -> None:
     from .report import write_analysis
 
-    write_analysis(Path(a.results), json.loads(Path(a.config).read_text()), Path(a.out))
+    write_analysis(Path(a.results), json.loads(Path(a.config).read_text()), Path(a.out),
+                   [Path(b) for b in a.benchmarks])
 
 
 def _cmd_report(a: argparse.Namespace) -> None:
     from .report import build_report
 
-    build_report(Path(a.results), Path(a.config), Path(a.out), engine=a.engine)
+    context = Path(a.context) if a.context else Path(a.results) / "report" / "context.json"
+    build_report(context, Path(a.config), Path(a.out), engine=a.engine,
+                 templates=Path(a.templates) if a.templates else None,
+                 benchmarks=[Path(b) for b in a.benchmarks])
 
 
 def _cmd_plan(a: argparse.Namespace) -> None:
@@ -172,11 +176,19 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--results", default="results")
     f.add_argument("--config", required=True, help="the resolved config (JSON)")
     f.add_argument("--out", default="results/report")
+    f.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
+                   help="Snakemake benchmark files: the run time per rule in the provenance")
     f.set_defaults(fn=_cmd_figures)
 
-    r = sub.add_parser("report", help="figures, numbers and the HTML report")
-    r.add_argument("--results", default="results")
+    r = sub.add_parser("report", help="the HTML report from the numbers and figures")
+    r.add_argument("--results", default="results",
+                   help="where report/context.json lies, unless --context is given")
+    r.add_argument("--context", default=None, help="the analysis (context.json of figures)")
     r.add_argument("--config", required=True, help="the resolved config (JSON)")
+    r.add_argument("--templates", default=None,
+                   help="the report templates and style.css (default: ./report)")
+    r.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
+                   help="benchmark files of rules that ran after the analysis")
     r.add_argument("--out", default="results/report.html")
     r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto")
     r.set_defaults(fn=_cmd_report)
