@@ -4,6 +4,7 @@
 #   snakemake --cores all --config preset=quick  # every exercise, few seeds
 #   snakemake -n                                 # the plan
 
+
 include: "workflow/rules/common.smk"
 
 
@@ -13,9 +14,9 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         "results/report.html",
-    default_target: True
 
 
 include: "workflow/rules/data.smk"

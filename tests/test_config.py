@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -14,20 +11,70 @@ from .conftest import ROOT
 RAW = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
+PRESETS = ROOT / "workflow" / "presets"
+
+
 def resolve(**over):
-    return cfgmod.resolve(RAW, over)
+    return cfgmod.resolve(RAW, over, project=ROOT)
+
+
+def preset(name):
+    return yaml.safe_load((PRESETS / f"{name}.yaml").read_text()) or {}
 
 
 def test_default_and_presets_are_valid():
-    for preset in RAW["presets"]:
-        assert resolve(preset=preset)["preset"] == preset
+    names = sorted(p.stem for p in PRESETS.glob("*.yaml"))
+    assert names == ["full", "quick", "smoke"]
+    for name in names:
+        assert resolve(preset=name)["preset"] == name
 
 
 def test_preset_then_command_line_override():
     cfg = resolve(preset="quick", seeds=5)
     assert cfg["seeds"] == 5  # the command line wins over the preset
-    assert cfg["data"]["train_size"] == RAW["presets"]["quick"]["data"]["train_size"]
+    assert cfg["data"]["train_size"] == preset("quick")["data"]["train_size"] != \
+        RAW["data"]["train_size"]
     assert cfg["data"]["split_seed"] == RAW["data"]["split_seed"]  # untouched by the preset
+
+
+SCHEMA = cfgmod.load_schema(ROOT / cfgmod.SCHEMA)
+
+
+def test_command_line_strings_inside_mappings_are_read_as_yaml_scalars():
+    # what Snakemake makes of --config "training={'lr': -1, 'rates': [0.2, 1.5]}"
+    raw = {"training": {"lr": "-1", "rates": ["0.2", "1.5"], "drop_last": "false"},
+           "report": {"title": "1999", "engine": "auto"}, "data_dir": "data",
+           "experiments": {"noise": {"methods": {"dropout": ["0.1", "0.5"]}}}}
+    assert cfgmod.typed(raw, SCHEMA) == {
+        "training": {"lr": -1, "rates": [0.2, 1.5], "drop_last": False},
+        "report": {"title": "1999", "engine": "auto"},  # strings where the schema asks for one
+        "data_dir": "data", "experiments": {"noise": {"methods": {"dropout": [0.1, 0.5]}}}}
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("training={'lr': -1}", "config key 'training.lr': -1 is invalid"),
+    ("training={'rates': [0.2, 1.5]}", "config key 'training.rates.1': 1.5 is invalid"),
+])
+def test_snakemake_names_what_is_wrong_with_a_nested_value(arg, message, tmp_path):
+    from .snakemake_run import snakemake
+
+    out = snakemake(tmp_path, "-n", "--cores", "1", "--config", arg, timeout=120)
+    assert out.returncode != 0
+    assert message in out.stdout + out.stderr
+    assert "is not of type" not in out.stdout + out.stderr
+
+
+def test_a_preset_file_is_layered_under_the_command_line(tmp_path):
+    import json
+
+    from .snakemake_run import snakemake
+
+    out = snakemake(tmp_path, "--cores", "1", "results/config.json", "--config",
+                    "preset=quick", "seeds=5", timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    cfg = json.loads((tmp_path / "results" / "config.json").read_text())
+    assert cfg["preset"] == "quick" and cfg["seeds"] == 5
+    assert cfg["data"]["train_size"] == preset("quick")["data"]["train_size"]
 
 
 @pytest.mark.parametrize("over, key", [
@@ -82,11 +129,9 @@ def test_random_wrong_values_always_name_their_key(path, data):
 
 @pytest.mark.parametrize("arg, key", [("seeds=0", "seeds"), ("preset=nonsense", "preset")])
 def test_snakemake_refuses_bad_config_before_any_job(arg, key, tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile",
-         str(ROOT / "Snakefile"), "--configfile", str(ROOT / "config.yaml"),
-         "--directory", str(tmp_path), "--config", arg],
-        capture_output=True, text=True, timeout=120)
+    from .snakemake_run import snakemake
+
+    out = snakemake(tmp_path, "-n", "--cores", "1", "--config", arg, timeout=120)
     assert out.returncode != 0
     assert f"config key '{key}'" in out.stdout + out.stderr
     assert not (tmp_path / "results").exists()

@@ -1,8 +1,10 @@
-"""A job that fails inside, under --keep-going: marked, aggregated, named in the report."""
+"""A job that fails inside: retried, then stopped or marked; a marked job is aggregated and
+named in the report."""
 
 import json
 
 import pandas as pd
+import pytest
 
 from dropout_study import cli
 from dropout_study.aggregate import aggregate
@@ -24,22 +26,42 @@ def test_a_failing_job_is_marked_aggregated_and_named(small_dataset, tmp_path):
     run_job(spec(path), good, progress=False)
     broken = spec(tmp_path / "no-such-data.pt", "j001").to_json()
 
-    # without --keep-going (the default) the job fails, with the file named
+    # on_failure stop (the default): the job fails, with the file named
     assert cli.main(["train", "--spec-json", broken, "--out", str(bad)]) != 0
     assert not (bad / "metrics.parquet").exists()
+    # on_failure mark, but not its last attempt: it fails, so that Snakemake tries it again
+    assert cli.main(["train", "--spec-json", broken, "--out", str(bad), "--on-failure", "mark",
+                     "--attempt", "1", "--attempts", "2"]) != 0
+    assert not (bad / "metrics.parquet").exists()
 
-    assert cli.main(["train", "--spec-json", broken, "--out", str(bad),
-                     "--on-failure", "mark"]) == 0
-    failed = json.loads((bad / "failed.json").read_text())
-    assert failed["job"] == "j001" and failed["seeds"] == [0, 1]
+    assert cli.main(["train", "--spec-json", broken, "--out", str(bad), "--on-failure", "mark",
+                     "--attempt", "2", "--attempts", "2"]) == 0
+    failed = json.loads((bad / "job.json").read_text())["failed"]
+    assert failed["job"] == "j001" and failed["seeds"] == [0, 1] and failed["attempt"] == 2
     assert "no-such-data.pt" in failed["error"]
-    assert pd.read_parquet(bad / "metrics.parquet").empty
+    for name in ("metrics", "runs", "activations"):
+        assert pd.read_parquet(bad / f"{name}.parquet").empty
+    assert json.loads((good / "job.json").read_text())["failed"] is None
 
     counts = aggregate([good, bad], tmp_path / "results")
     assert counts["failed_jobs"] == 1
     assert len(pd.read_parquet(tmp_path / "results" / "metrics.parquet")) == 2  # 2 seeds x 1 epoch
     listed = json.loads((tmp_path / "results" / "failed_jobs.json").read_text())
     assert [(f["experiment"], f["job"]) for f in listed] == [("t", "j001")]
+    assert [j["dir"] for j in json.loads((tmp_path / "results" / "jobs.json").read_text())] \
+        == [str(good)]
+
+
+def test_an_injected_fault_fails_the_attempts_it_names_only(small_dataset, tmp_path,
+                                                             monkeypatch):
+    _, path = small_dataset
+    monkeypatch.setenv(cli.FAULT, "t/j000:1")
+    args = ["train", "--spec-json", spec(path).to_json(), "--out", str(tmp_path / "j")]
+    with pytest.raises(RuntimeError, match="fault injected by DROPOUT_STUDY_FAULT on attempt 1"):
+        cli.main([*args, "--attempt", "1", "--attempts", "2"])
+    assert not (tmp_path / "j" / "metrics.parquet").exists()
+    assert cli.main([*args, "--attempt", "2", "--attempts", "2"]) == 0
+    assert len(pd.read_parquet(tmp_path / "j" / "metrics.parquet")) == 2
 
 
 def test_the_report_names_failed_jobs_and_marks_their_sections():

@@ -1,27 +1,18 @@
 """The whole DAG, end to end, on the real data: the smoke preset, then the report in Chromium."""
 
 import base64
+import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import ROOT, need
+from .conftest import need
+from .snakemake_run import snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.integration
-
-
-def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-            "--configfile", str(ROOT / "config.yaml"), "--directory", str(workdir), *args]
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_cmd(workdir, *args), capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def without_timings(path: Path) -> pd.DataFrame:
@@ -69,8 +60,9 @@ def test_report_answers_exercises_with_embedded_figures(smoke_run):
 
 
 def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_factory):
-    """kill -9 of the whole run (Snakemake and its jobs) midway, then the same command with
-    --rerun-incomplete: the study finishes, and its metrics equal the uninterrupted run's."""
+    """kill -9 of the whole run (Snakemake and its jobs) midway, then `snakemake --unlock` and
+    the same command with --rerun-incomplete: the study finishes, and its metrics equal the
+    uninterrupted run's."""
     import os
     import signal
     import time
@@ -90,43 +82,86 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
     assert list((work / ".snakemake" / "locks").glob("*.lock")), "no lock left to test"
 
     out = snakemake(work, *args, "--rerun-incomplete")
+    assert out.returncode != 0 and "cannot be locked" in out.stdout + out.stderr
+    assert snakemake(work, *args, "--unlock").returncode == 0
+    out = snakemake(work, *args, "--rerun-incomplete")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "stale lock" in out.stderr
     pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
                                   without_timings(work / "results" / "metrics.parquet"),
                                   check_exact=True)
 
 
-def test_keep_going_marks_a_failing_job_in_the_report_and_the_next_run_retries_it(
-        smoke_run, tmp_path_factory):
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` (Snakemake's own .snakemake/ aside) with its size and mtime."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file() and ".snakemake" not in p.parts}
+
+
+def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp_path_factory):
+    import os
     import shutil
 
-    work = tmp_path_factory.mktemp("keep_going") / "study"
+    work = tmp_path_factory.mktemp("retry") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = work / "results" / "runs" / "sanity" / "j000"
-    for name in ("metrics.parquet", "runs.parquet"):
-        (job / name).unlink()
-    (job / "spec.json").unlink()
-    (job / "spec.json").mkdir()  # the job cannot write its spec: it fails inside
-    args = ("--cores", "2", "--config", "preset=smoke")
-
-    # the job's tables are asked for by name (a missing intermediate file alone is not rebuilt)
-    out = snakemake(work, *args, "--keep-going", "results/runs/sanity/j000/metrics.parquet",
-                    "all")
+    job = "results/runs/sanity/j000"
+    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:1"}  # raises on attempt 1 only
+    out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=1",
+                    "on_failure=mark", "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "failed and are marked in the report" in out.stderr
-    html = (work / "results" / "report.html").read_text()
-    assert "Incomplete: 1 job(s) failed" in html and "sanity/j000" in html
-    assert "IsADirectoryError" in html
-
-    (job / "spec.json").rmdir()
-    out = snakemake(work, *args)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    assert "retrying" in out.stderr and not (job / "failed.json").exists()
-    html = (work / "results" / "report.html").read_text()
-    assert "Incomplete" not in html
+    log = out.stdout + out.stderr
+    assert "Trying to restart job" in log  # Snakemake's second attempt
+    assert json.loads((work / job / "job.json").read_text())["failed"] is None
+    assert json.loads((work / "results" / "failed_jobs.json").read_text()) == []
+    assert "Incomplete" not in (work / "results" / "report.html").read_text()
     pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
                                   without_timings(work / "results" / "metrics.parquet"))
+
+
+def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
+        smoke_run, tmp_path_factory):
+    import os
+    import shutil
+
+    work = tmp_path_factory.mktemp("marked") / "study"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    job = "results/runs/sanity/j000"
+    args = ("--cores", "2", "--config", "preset=smoke", "retries=1", "on_failure=mark")
+    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
+    out = snakemake(work, *args, "--forcerun", f"{job}/metrics.parquet", env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    failed = json.loads((work / job / "job.json").read_text())["failed"]
+    assert failed["attempt"] == 2 and "fault injected" in failed["error"]  # both attempts
+    assert f"--forcerun {job}/metrics.parquet" in out.stderr  # how to retry it, said
+    html = (work / "results" / "report.html").read_text()
+    assert "Incomplete: 1 job(s) failed" in html and "sanity/j000" in html
+
+    # a dry run changes nothing (no marker or table is removed while the DAG is built) ...
+    before = tree(work)
+    out = snakemake(work, *args, "-n")
+    assert out.returncode == 0 and tree(work) == before
+    # ... and the command the study printed retries the job
+    out = snakemake(work, *args, "--forcerun", f"{job}/metrics.parquet")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert json.loads((work / job / "job.json").read_text())["failed"] is None
+    assert "Incomplete" not in (work / "results" / "report.html").read_text()
+    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
+                                  without_timings(work / "results" / "metrics.parquet"))
+
+
+def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
+                                                                     tmp_path_factory):
+    import os
+    import shutil
+
+    work = tmp_path_factory.mktemp("stopped") / "study"
+    shutil.copytree(smoke_run, work, symlinks=True)
+    job = "results/runs/sanity/j000"
+    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
+    out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=0",
+                    "--forcerun", f"{job}/metrics.parquet", env=env)
+    assert out.returncode != 0
+    assert "fault injected" in (work / "logs" / "train" / "sanity" / "j000.log").read_text()
+    assert not (work / job / "metrics.parquet").exists()  # Snakemake removed its outputs
 
 
 def test_a_rerun_does_nothing(smoke_run):
@@ -159,3 +194,33 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     subprocess.run([chromium, *flags, "--window-size=1200,3000", f"--screenshot={shot}",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_the_report_reads_at_a_glance_on_a_laptop_and_a_phone(smoke_run, tmp_path, width,
+                                                              height):
+    """In Chromium at a laptop's and a phone's width: the summary table and the forest plot
+    come before the first exercise (the table starts on the first screen), every link of the
+    contents lands on its section, every image decodes and has alt text, and the page does
+    not scroll sideways. The screenshots of the first screen stay beside the report."""
+    from dropout_study.exercises import EXERCISES
+
+    from .browser import look
+
+    chromium = need("chromium")
+    shot = smoke_run / "results" / f"report-{width}px.png"
+    m = look(chromium, smoke_run / "results" / "report.html", width, height, tmp_path, shot)
+    assert m["inner_width"] == width
+    assert m["table_shown"] and m["table_rows"] == len(EXERCISES)
+    assert m["forest_shown"] and m["forest_decoded"]
+    assert m["forest_alt"].startswith("Forest plot of ")
+    assert m["table_top"] < height, "the summary table is not on the first screen"
+    assert m["table_top"] < m["forest_top"] < m["first_exercise_top"]
+    assert m["scroll_width"] <= width, "the page scrolls sideways"
+    assert m["images"] >= 3 and m["decoded"] == m["images"] and m["without_alt"] == 0
+    assert len(m["toc"]) == len(EXERCISES) + 3  # the glance, the exercises, methods, provenance
+    assert all(t["found"] and t["landed"] for t in m["toc"]), \
+        [t for t in m["toc"] if not t["landed"]]
+    assert m["toc_position"] == ("fixed" if width >= 1000 else "static")  # sidebar / top
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,7 +6,6 @@ one training job is cancelled with scancel mid-run to check that the study survi
 
 import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -14,6 +13,7 @@ import pytest
 
 from .conftest import ROOT, need
 from .slurm_cluster import Cluster
+from .snakemake_run import snakemake_cmd
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 
@@ -55,8 +55,7 @@ def test_smoke_study_runs_under_slurm(cluster, tmp_path, real_data_dir):
     killer.start()
     # the README's command (the profile alone sets executor, resources, groups and retries),
     # pointed at a scratch directory; status checks start after 2 s instead of 40
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-           "--configfile", str(ROOT / "config.yaml"), "--directory", str(tmp_path),
+    cmd = [*snakemake_cmd(tmp_path),
            "--profile", str(ROOT / "workflow" / "profiles" / "slurm"),
            "--config", "preset=smoke", "--slurm-status-command", "squeue",
            "--slurm-init-seconds-before-status-checks", "2"]

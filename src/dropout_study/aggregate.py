@@ -15,16 +15,15 @@ def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]
     tables: dict[str, list[pd.DataFrame]] = {"metrics": [], "runs": [], "activations": []}
     jobs, failed = [], []
     for d in map(Path, job_dirs):
-        if (d / "failed.json").exists():  # a job marked failed under --keep-going
-            failed.append(json.loads((d / "failed.json").read_text()) | {"dir": str(d)})
+        meta = json.loads((d / "job.json").read_text()) | {"dir": str(d)}
+        if meta.get("failed"):  # failed its last attempt and marked (on_failure: mark)
+            failed.append(meta["failed"] | {"dir": str(d)})
             continue
+        jobs.append(meta)
         for name in tables:
-            f = d / f"{name}.parquet"
-            if f.exists():
-                tables[name].append(pd.read_parquet(f))
-        meta = d / "job.json"
-        if meta.exists():
-            jobs.append(json.loads(meta.read_text()) | {"dir": str(d)})
+            df = pd.read_parquet(d / f"{name}.parquet")
+            if not df.empty:
+                tables[name].append(df)
     counts = {}
     for name, frames in tables.items():
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -23,6 +23,20 @@ def _cmd_prepare_data(a: argparse.Namespace) -> None:
                  ds.source, len(ds.train_index), len(ds.val_index), len(ds.test_labels))
 
 
+FAULT = "DROPOUT_STUDY_FAULT"  # "<experiment>/<job>:<n>": that job raises on attempts 1..n
+
+
+def _injected_fault(spec, attempt: int) -> None:
+    """A failure on purpose, for testing the retry and marking of failed jobs end to end with
+    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/j000:1`` makes that job raise on its first
+    attempt only."""
+    import os
+
+    target, _, upto = os.environ.get(FAULT, "").partition(":")
+    if target == f"{spec.experiment}/{spec.job}" and attempt <= int(upto or 1):
+        raise RuntimeError(f"fault injected by {FAULT} on attempt {attempt}")
+
+
 def _cmd_train(a: argparse.Namespace) -> None:
     from .spec import JobSpec
     from .train import run_job
@@ -38,14 +52,19 @@ def _cmd_train(a: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     try:
         (out / "spec.json").write_text(spec.to_json())
+        _injected_fault(spec, a.attempt)
         run_job(spec, out, progress=a.progress)
     except Exception as exc:
-        if a.on_failure != "mark":
+        last = a.attempt >= a.attempts
+        if not last or a.on_failure != "mark":
+            logging.error("job %s/%s failed on attempt %d of %d%s", spec.experiment, spec.job,
+                          a.attempt, a.attempts, "" if last else "; Snakemake tries it again")
             raise
         from .train import mark_failed
 
-        logging.exception("job %s/%s failed; marked as failed", spec.experiment, spec.job)
-        mark_failed(spec, out, exc)
+        logging.exception("job %s/%s failed on its last attempt (%d); marked as failed",
+                          spec.experiment, spec.job, a.attempt)
+        mark_failed(spec, out, exc, attempt=a.attempt)
 
 
 def _cmd_aggregate(a: argparse.Namespace) -> None:
@@ -111,7 +130,7 @@ def _cmd_test_time(a: argparse.Namespace) -> None:
     from .testtime import run
 
     run(Path(a.weights), a.condition, Path(a.data), [int(t) for t in a.passes.split(",")],
-        Path(a.out), a.device)
+        Path(a.out), a.device, Path(a.models_out) if a.models_out else None)
 
 
 def _cmd_concat(a: argparse.Namespace) -> None:
@@ -161,10 +180,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when attached to a terminal)")
-    t.add_argument("--on-failure", choices=["fail", "mark"], default="fail",
-                   help="mark: an error inside the job writes failed.json and empty tables "
-                        "and exits 0, so that the report is still built and marks the job "
-                        "(what the rules use under snakemake --keep-going)")
+    t.add_argument("--attempt", type=int, default=1,
+                   help="this attempt's number (Snakemake's attempt, from 1)")
+    t.add_argument("--attempts", type=int, default=1,
+                   help="the attempts the job gets (the config's retries + 1)")
+    t.add_argument("--on-failure", choices=["stop", "mark"], default="stop",
+                   help="after the last attempt fails: stop (exit non-zero), or mark the job "
+                        "(job.json says why, empty tables stand in for its results) and exit "
+                        "0, so that the report is still built and names it")
     t.set_defaults(fn=_cmd_train)
 
     ag = sub.add_parser("aggregate", help="gather job tables into results/*.parquet")
@@ -207,7 +230,9 @@ def parser() -> argparse.ArgumentParser:
     tt.add_argument("--data", required=True, help="the prepared data set (.pt)")
     tt.add_argument("--passes", default="1,2,5,10,20,50,100")
     tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    tt.add_argument("--out", required=True)
+    tt.add_argument("--out", required=True, help="per model and number of passes (parquet)")
+    tt.add_argument("--models-out", default=None,
+                    help="per model (parquet; default: <out>_models.parquet beside --out)")
     tt.set_defaults(fn=_cmd_test_time)
 
     sn = sub.add_parser("select-noise",

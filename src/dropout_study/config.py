@@ -1,7 +1,10 @@
 """Resolve the configuration (base, then preset, then command-line overrides) and check it.
 
 Every user mistake is reported as a ``ConfigError`` naming the key, the bad value and what is
-allowed, before any job starts.
+allowed, before any job starts. The schema and the presets are files of the workflow
+(``workflow/schemas/config.schema.yaml``, ``workflow/presets/<name>.yaml``) found beside the
+config file, or passed in by the Snakefile; nothing is looked up relative to this package, so
+that a regular (non-editable) install works.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import yaml
 
 from .errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the project
+PRESETS = Path("workflow") / "presets"
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -29,9 +32,56 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+def load_schema(path: str | Path) -> dict:
     with open(path) as fh:
         return yaml.safe_load(fh)
+
+
+def preset_file(presets: str | Path, name: Any) -> Path:
+    """The file of preset ``name`` in the folder ``presets``; a ``ConfigError`` lists the
+    presets there when there is no such preset."""
+    names = sorted(p.stem for p in Path(presets).glob("*.yaml"))
+    if not isinstance(name, str) or name not in names:
+        raise ConfigError(f"config key 'preset': {name!r} is not allowed; choose one of "
+                          f"{', '.join(names) or '(none defined in ' + str(presets) + ')'}")
+    return Path(presets) / f"{name}.yaml"
+
+
+def _schema_at(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:  # local references only ("#/$defs/...")
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def typed(value: Any, schema: dict, root: dict | None = None) -> Any:
+    """Values given on Snakemake's command line inside a mapping or list arrive as strings
+    (``--config "training={'lr': -1}"`` gives ``{'lr': '-1'}``): read each such string as a
+    YAML scalar where the schema does not ask for a string, so that the message names what
+    is wrong with the value, not its type."""
+    root = schema if root is None else root
+    schema = _schema_at(schema, root)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        rest = schema.get("additionalProperties")
+        rest = rest if isinstance(rest, dict) else {}
+        return {k: typed(v, props.get(k, rest), root) for k, v in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items", {})
+        return [typed(v, items if isinstance(items, dict) else {}, root) for v in value]
+    if isinstance(value, str):
+        types = schema.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if "string" in types or "enum" in schema:
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return value if isinstance(parsed, str) else parsed
+    return value
 
 
 def _key(path) -> str:
@@ -61,8 +111,7 @@ _TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
 
 
-def validate(cfg: dict, schema: dict | None = None) -> None:
-    schema = schema or load_schema()
+def validate(cfg: dict, schema: dict) -> None:
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -109,27 +158,35 @@ def _check_relations(cfg: dict) -> None:
     check(cfg)
 
 
-def resolve(config: dict, overrides: dict | None = None) -> dict:
-    """``config``: the config file (possibly already merged with the overrides, as Snakemake
-    does); ``overrides``: the command-line values, re-applied on top of the preset."""
-    overrides = overrides or {}
-    presets = config.get("presets", {})
-    name = overrides.get("preset", config.get("preset", "full"))
-    if not isinstance(name, str) or name not in presets:
-        raise ConfigError(f"config key 'preset': {name!r} is not allowed; choose one of "
-                          f"{', '.join(presets) or '(none defined)'}")
-    base = {k: v for k, v in config.items() if k != "presets"}
-    cfg = deep_merge(deep_merge(base, presets[name] or {}), overrides)
-    cfg["preset"] = name
-    cfg.pop("presets", None)
-    validate(cfg)
+def checked(cfg: dict, schema: str | Path) -> dict:
+    """The config as Snakemake merged it (config file, preset file, then ``--configfile`` and
+    ``--config``), with command-line strings typed, validated."""
+    schema_doc = load_schema(schema)
+    cfg = typed(cfg, schema_doc)
+    validate(cfg, schema_doc)
     return cfg
 
 
-def load(path: str | Path = ROOT / "config.yaml", overrides: dict | None = None) -> dict:
+def resolve(config: dict, overrides: dict | None = None, *, project: str | Path) -> dict:
+    """``config`` (a config file's contents), then its preset from ``project``'s
+    ``workflow/presets``, then ``overrides``; validated against ``project``'s schema. The same
+    layering as the Snakefile's."""
+    overrides = overrides or {}
+    name = overrides.get("preset", config.get("preset", "full"))
+    with open(preset_file(Path(project) / PRESETS, name)) as fh:
+        preset = yaml.safe_load(fh) or {}
+    cfg = deep_merge(deep_merge(config, preset), overrides)
+    validate(cfg, load_schema(Path(project) / SCHEMA))
+    return cfg
+
+
+def load(path: str | Path = "config.yaml", overrides: dict | None = None,
+         project: str | Path | None = None) -> dict:
+    """A config file with a preset and overrides; the workflow's files (schema, presets) are
+    those of ``project``, by default the config file's folder."""
     with open(path) as fh:
         raw = yaml.safe_load(fh)
-    return resolve(raw, overrides)
+    return resolve(raw, overrides, project=Path(path).parent if project is None else project)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -38,13 +38,17 @@ def device_name(device: torch.device) -> str:
 
 
 def code_version() -> str:
-    try:
-        here = os.path.dirname(__file__)
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=here,
-                             capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """``git describe`` of the code: of this package's folder where it is a checkout (an
+    editable install), else of the working directory (a clone, with the package installed)."""
+    for where in (os.path.dirname(__file__), os.getcwd()):
+        try:
+            out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=where,
+                                 capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    return "unknown"
 
 
 def versions() -> dict[str, str]:

@@ -121,23 +121,21 @@ def compare_test_time(model: BatchedMLP, seeds: list[int], x: torch.Tensor, y: t
 
 
 def run(weights: Path, condition: str, data_path: Path, passes: list[int], out: Path,
-        device_name: str = "auto") -> None:
+        device_name: str = "auto", models_out: Path | None = None) -> None:
+    """``out``: per model and number of passes; ``models_out`` (default: beside ``out``, named
+    ``<out>_models.parquet``): per model."""
     from .io import atomic_write
 
     device = resolve_device(device_name)
     ds = FashionMNIST.load(data_path)
     x = ds.test_images.to(device=device, dtype=torch.float32).div_(255)
     y = ds.test_labels.to(device)
-    if weights.exists():
-        model, seeds = load_models(weights, condition, device)
-    else:  # its training job failed (marked under --keep-going): nothing to evaluate
-        log.warning("%s is missing (did its training job fail?); no test-time rows", weights)
-        model, seeds = None, []
-    if model is None:
+    model, seeds = load_models(weights, condition, device)
+    if model is None:  # no stable model of the condition, or its training job failed
         mc, per_model = pd.DataFrame(), pd.DataFrame()
     else:
         mc, per_model = compare_test_time(model, seeds, x, y, sorted(set(passes)))
         mc["condition"] = per_model["condition"] = condition
-    atomic_write(out.with_name(out.stem + "_models.parquet"),
+    atomic_write(models_out or out.with_name(out.stem + "_models.parquet"),
                  lambda tmp: per_model.to_parquet(tmp, index=False))
     atomic_write(out, lambda tmp: mc.to_parquet(tmp, index=False))

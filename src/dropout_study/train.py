@@ -323,7 +323,8 @@ class Trainer:
             })
         meta = {"device": device_name(self.device), "versions": versions(),
                 "code_version": code_version(), "train_seconds": st.train_seconds,
-                "models": len(spec.models), "spec": json.loads(spec.to_json())}
+                "models": len(spec.models), "spec": json.loads(spec.to_json()),
+                "failed": None}
         runs_df = pd.DataFrame(runs)
         keys = runs_df[["condition", "seed", "experiment", "job"]]
         metrics = pd.DataFrame(st.rows).merge(keys, on=["condition", "seed"])
@@ -331,10 +332,10 @@ class Trainer:
             atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
                 {"state": self.model.state_dict(), "format": MODEL_FORMAT, "models": runs,
                  "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
-        if st.act_rows:
-            acts = pd.DataFrame(st.act_rows).merge(keys, on=["condition", "seed"])
-            atomic_write(out_dir / "activations.parquet",
-                         lambda tmp: acts.to_parquet(tmp, index=False))
+        acts = (pd.DataFrame(st.act_rows).merge(keys, on=["condition", "seed"])
+                if st.act_rows else pd.DataFrame())  # only exercise 3's jobs take probes
+        atomic_write(out_dir / "activations.parquet",
+                     lambda tmp: acts.to_parquet(tmp, index=False))
         atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
         atomic_write(out_dir / "job.json",
                      lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
@@ -342,21 +343,28 @@ class Trainer:
         atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
 
 
-def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException) -> None:
-    """Record a job that failed: ``failed.json`` (what and why), then empty tables in place of
-    its results, so that the study's report is built and names the job instead of stopping."""
+def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException, attempt: int = 1) -> None:
+    """Record a job that failed its last attempt: ``job.json`` says what failed and why, and
+    empty tables (and an empty weights file where the job keeps weights) stand in for its
+    results, so that the study's report is built and names the job instead of stopping."""
     import traceback
 
     out_dir = Path(out_dir)
-    info = {"experiment": spec.experiment, "job": spec.job,
-            "conditions": [c.name for c in spec.conditions], "seeds": spec.seeds,
-            "error": f"{type(exc).__name__}: {exc}",
-            "traceback": traceback.format_exception(exc)[-6:]}
-    atomic_write(out_dir / "failed.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
+    failed = {"experiment": spec.experiment, "job": spec.job,
+              "conditions": [c.name for c in spec.conditions], "seeds": spec.seeds,
+              "error": f"{type(exc).__name__}: {exc}", "attempt": attempt,
+              "traceback": traceback.format_exception(exc)[-6:]}
+    meta = {"device": None, "versions": versions(), "code_version": code_version(),
+            "train_seconds": 0.0, "models": 0, "spec": json.loads(spec.to_json()),
+            "failed": failed}
     empty = pd.DataFrame()
-    atomic_write(out_dir / "runs.parquet", lambda tmp: empty.to_parquet(tmp, index=False))
-    atomic_write(out_dir / "metrics.parquet", lambda tmp: empty.to_parquet(tmp, index=False))
+    for name in ("runs", "activations", "metrics"):
+        atomic_write(out_dir / f"{name}.parquet",
+                     lambda tmp: empty.to_parquet(tmp, index=False))
+    if spec.conditions[0].save_weights:
+        atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
+            {"state": {}, "format": MODEL_FORMAT, "models": [], "failed": True}, tmp))
+    atomic_write(out_dir / "job.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
 
 
 def apply_selection(spec: JobSpec) -> JobSpec:

@@ -1,70 +1,61 @@
-# Config -> study: resolve the preset, validate against the schema (naming the wrong key),
-# and derive the job list. Everything downstream is a function of STUDY.
+# Config -> study: the config file, then its preset's file, then --configfile/--config (the
+# layering is Snakemake's own: each configfile directive re-applies the command line on top),
+# validated against the schema (naming the wrong key). Everything downstream is a function of
+# STUDY. Parsing this file reads files only: it writes or deletes nothing.
 import json
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.exceptions import WorkflowError
 
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
-from dropout_study.locks import clear_stale_locks, record_owner
 from dropout_study.plan import NOISE_SELECTION, all_jobs, runtime_minutes
+
+WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 
 
 configfile: "config.yaml"
 
 
-# Only the --config values are re-applied over the preset (overwrite_config would also hold
-# the contents of any --configfile, which would undo the preset).
-CLI_CONFIG = {k: v for k, v in dict(workflow.config_settings.config or {}).items()}
-
 try:
-    STUDY = study_config.resolve(config, CLI_CONFIG)
+    PRESET_FILE = study_config.preset_file(
+        WORKFLOW_DIR / "presets", config.get("preset", "full")
+    )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
-# A run killed with kill -9 leaves Snakemake's locks behind; remove them when their owner is
-# provably gone, so that `snakemake --rerun-incomplete` alone resumes the study.
-_STALE = clear_stale_locks()
-if _STALE:
-    print(f"dropout-study: removed {len(_STALE)} stale lock(s) of a killed run "
-          "(its process is gone)", file=sys.stderr)
+
+configfile: PRESET_FILE
 
 
-onstart:
-    record_owner()
+try:
+    STUDY = study_config.checked(
+        config, WORKFLOW_DIR / "schemas" / "config.schema.yaml"
+    )
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
 onsuccess:
     _failed = Path("results/failed_jobs.json")
-    if _failed.exists() and json.loads(_failed.read_text()):
-        print(f"dropout-study: {len(json.loads(_failed.read_text()))} job(s) failed and are "
-              "marked in the report; run the same command again to retry them", file=sys.stderr)
+    _marked = json.loads(_failed.read_text()) if _failed.exists() else []
+    if _marked:
+        print(
+            f"dropout-study: {len(_marked)} job(s) failed on their last attempt and are "
+            "marked in the report; to retry them, run the same command with --forcerun "
+            + " ".join(f"{m['dir']}/metrics.parquet" for m in _marked),
+            file=sys.stderr,
+        )
 
 
 JOBS = all_jobs(STUDY)
-
-# Under --keep-going a job that fails is marked (failed.json, empty tables) so that the report
-# is still built and names it; without it, a failure stops the run as usual. A marked job is
-# retried by the next run: its marker and tables are removed before the DAG is built.
-def on_failure(wildcards):
-    """Evaluated per job, once the execution settings (--keep-going) are known."""
-    return "mark" if getattr(workflow.execution_settings, "keep_going", False) else "fail"
-
-
-# (The aggregate's list of failures goes too: Snakemake rebuilds a missing intermediate file
-# only for a job that has to run.)
-if workflow.is_main_process and not workflow.dryrun:
-    for _marker in sorted(Path("results/runs").glob("*/*/failed.json")):
-        for _name in ("metrics.parquet", "runs.parquet", "failed.json"):
-            (_marker.parent / _name).unlink(missing_ok=True)
-        Path("results/failed_jobs.json").unlink(missing_ok=True)
-        print(f"dropout-study: retrying {_marker.parent}, marked failed by an earlier run",
-              file=sys.stderr)
+# A training job that raises is tried again (retries); one that fails its last attempt stops
+# the study (on_failure: stop, Snakemake's default), or is marked (on_failure: mark): its
+# outputs say it failed, and the report is built without it and names it.
+TRAIN_ATTEMPTS = STUDY.get("retries", 0) + 1
+ON_FAILURE = STUDY.get("on_failure", "stop")
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
 DEVICE_KIND = "cuda" if STUDY["device"] == "cuda" else "cpu"
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}
@@ -74,11 +65,15 @@ TEST_TIME_ON = STUDY["experiments"].get("test_time", {}).get("enabled", False)
 TEST_TIME_CONDITION = (
     rates_name(*STUDY["experiments"]["test_time"]["rates"]) if TEST_TIME_ON else ""
 )
-TEST_TIME_JOBS = [
-    j.job
-    for j in JOBS.get("layer_rates", [])
-    if any(c.name == TEST_TIME_CONDITION for c in j.conditions)
-] if TEST_TIME_ON else []
+TEST_TIME_JOBS = (
+    [
+        j.job
+        for j in JOBS.get("layer_rates", [])
+        if any(c.name == TEST_TIME_CONDITION for c in j.conditions)
+    ]
+    if TEST_TIME_ON
+    else []
+)
 
 
 def evaluation_tables():

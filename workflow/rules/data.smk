@@ -1,18 +1,20 @@
 rule prepare_data:
     output:
         "results/data/fashion-mnist.pt",
-    params:
-        data_dir=f"--data-dir {STUDY['data_dir']}" if STUDY.get("data_dir") else "",
-        train_size=f"--train-size {STUDY['data']['train_size']}"
-        if STUDY["data"].get("train_size")
-        else "",
-        validation_size=STUDY["data"]["validation_size"],
-        split_seed=STUDY["data"]["split_seed"],
-        probe_size=STUDY["data"].get("probe_size", 1000),
     log:
         "logs/prepare_data.log",
     benchmark:
         "benchmarks/prepare_data.tsv"
+    params:
+        data_dir=f"--data-dir {STUDY['data_dir']}" if STUDY.get("data_dir") else "",
+        train_size=(
+            f"--train-size {STUDY['data']['train_size']}"
+            if STUDY["data"].get("train_size")
+            else ""
+        ),
+        validation_size=STUDY["data"]["validation_size"],
+        split_seed=STUDY["data"]["split_seed"],
+        probe_size=STUDY["data"].get("probe_size", 1000),
     shell:
         "dropout-study prepare-data {params.data_dir} {params.train_size} "
         "--validation-size {params.validation_size} --split-seed {params.split_seed} "
@@ -22,11 +24,11 @@ rule prepare_data:
 rule resolved_config:
     output:
         "results/config.json",
-    params:
-        text=json.dumps(STUDY, indent=1, sort_keys=True),
     log:
         "logs/resolved_config.log",
     benchmark:
         "benchmarks/resolved_config.tsv"
+    params:
+        text=json.dumps(STUDY, indent=1, sort_keys=True),
     run:
         Path(output[0]).write_text(params.text)

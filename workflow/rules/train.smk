@@ -1,18 +1,20 @@
-# One job = a block of (condition, seed) models trained as one batched model.
+# One job = a block of (condition, seed) models trained as one batched model. Every file it
+# writes is an output; exercise 1's jobs also keep their final weights (exercise 4 reads them),
+# exercise 7's final jobs read the tuning stage's choice: each a rule of its own below.
 rule train:
     input:
         data="results/data/fashion-mnist.pt",
     output:
-        metrics="results/runs/{experiment,(?!noise_final)[a-z_]+}/{job}/metrics.parquet",
-        runs="results/runs/{experiment,(?!noise_final)[a-z_]+}/{job}/runs.parquet",
-    params:
-        spec=job_spec_json,
-        outdir=lambda w: job_dir(w.experiment, w.job),
-        on_failure=on_failure,
+        metrics="results/runs/{experiment,(?!noise_final/|layer_rates/)[a-z_]+}/{job}/metrics.parquet",
+        runs="results/runs/{experiment}/{job}/runs.parquet",
+        activations="results/runs/{experiment}/{job}/activations.parquet",
+        job="results/runs/{experiment}/{job}/job.json",
+        spec="results/runs/{experiment}/{job}/spec.json",
     log:
         "logs/train/{experiment}/{job}.log",
     benchmark:
         "benchmarks/train/{experiment}/{job}.tsv"
+    retries: TRAIN_ATTEMPTS - 1
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
     resources:
         mem_mb=3000,
@@ -20,65 +22,95 @@ rule train:
             JOB_INDEX[(w.experiment, w.job)], TRAIN_SIZE, DEVICE_KIND
         ),
         gpu=1 if STUDY["device"] == "cuda" else 0,
+        attempt=lambda w, attempt: attempt,
+    params:
+        spec=job_spec_json,
+        outdir=lambda w, output: str(Path(output.metrics).parent),
+        attempts=TRAIN_ATTEMPTS,
+        on_failure=ON_FAILURE,
     shell:
         "OMP_NUM_THREADS={threads} dropout-study train --spec-json {params.spec:q} "
-        "--out {params.outdir} --on-failure {params.on_failure} 2> {log}"
+        "--out {params.outdir} --attempt {resources.attempt} --attempts {params.attempts} "
+        "--on-failure {params.on_failure} 2> {log}"
 
 
-# Exercise 7's final jobs: the same, once the tuning stage has chosen their strengths. A rule
-# of its own, so that a cluster groups them apart from the jobs they wait for.
+use rule train as train_keeping_weights with:
+    output:
+        metrics="results/runs/{experiment,layer_rates}/{job}/metrics.parquet",
+        runs="results/runs/{experiment}/{job}/runs.parquet",
+        activations="results/runs/{experiment}/{job}/activations.parquet",
+        job="results/runs/{experiment}/{job}/job.json",
+        spec="results/runs/{experiment}/{job}/spec.json",
+        weights="results/runs/{experiment}/{job}/weights.pt",
+    benchmark:
+        "benchmarks/train/{experiment}/{job}.tsv"
+
+
+# Exercise 7's final jobs: once the tuning stage has chosen their strengths. A rule of its
+# own also so that a cluster groups them apart from the jobs they wait for.
 use rule train as train_selected with:
     input:
         data="results/data/fashion-mnist.pt",
         selection=NOISE_SELECTION,
     output:
         metrics="results/runs/{experiment,noise_final}/{job}/metrics.parquet",
-        runs="results/runs/{experiment,noise_final}/{job}/runs.parquet",
+        runs="results/runs/{experiment}/{job}/runs.parquet",
+        activations="results/runs/{experiment}/{job}/activations.parquet",
+        job="results/runs/{experiment}/{job}/job.json",
+        spec="results/runs/{experiment}/{job}/spec.json",
     benchmark:
         "benchmarks/train_selected/{experiment}/{job}.tsv"
 
 
 rule aggregate:
     input:
-        all_job_outputs(),
+        all_job_outputs("metrics.parquet"),
+        all_job_outputs("runs.parquet"),
+        all_job_outputs("activations.parquet"),
+        all_job_outputs("job.json"),
     output:
         metrics="results/metrics.parquet",
         runs="results/runs.parquet",
         activations="results/activations.parquet",
         jobs="results/jobs.json",
         failed="results/failed_jobs.json",
-    params:
-        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input),
     log:
         "logs/aggregate.log",
     benchmark:
         "benchmarks/aggregate.tsv"
+    params:
+        dirs=lambda w, input: " ".join(
+            str(Path(f).parent) for f in input[: len(JOB_INDEX)]
+        ),
+        out=lambda w, output: str(Path(output.metrics).parent),
     shell:
-        "dropout-study aggregate --out results {params.dirs} 2> {log}"
+        "dropout-study aggregate --out {params.out} {params.dirs} 2> {log}"
 
 
 # Exercise 4: evaluation only, on the saved weights of the exercise-1 jobs that hold the model.
 rule test_time:
     input:
-        metrics="results/runs/layer_rates/{job}/metrics.parquet",
+        weights="results/runs/layer_rates/{job}/weights.pt",
         data="results/data/fashion-mnist.pt",
     output:
-        "results/eval/test_time/{job}.parquet",
-        "results/eval/test_time/{job}_models.parquet",
-    params:
-        weights="results/runs/layer_rates/{job}/weights.pt",
-        condition=TEST_TIME_CONDITION,
-        passes=",".join(str(t) for t in STUDY["experiments"].get("test_time", {}).get("passes", [1])),
-        device=STUDY["device"],
+        mc="results/eval/test_time/{job}.parquet",
+        models="results/eval/test_time/{job}_models.parquet",
     log:
         "logs/test_time/{job}.log",
     benchmark:
         "benchmarks/test_time/{job}.tsv"
     threads: STUDY.get("threads_per_job") or 1024
+    params:
+        condition=TEST_TIME_CONDITION,
+        passes=",".join(
+            str(t)
+            for t in STUDY["experiments"].get("test_time", {}).get("passes", [1])
+        ),
+        device=STUDY["device"],
     shell:
-        "OMP_NUM_THREADS={threads} dropout-study test-time --weights {params.weights} "
+        "OMP_NUM_THREADS={threads} dropout-study test-time --weights {input.weights} "
         "--condition {params.condition:q} --data {input.data} --passes {params.passes} "
-        "--device {params.device} --out {output[0]} 2> {log}"
+        "--device {params.device} --out {output.mc} --models-out {output.models} 2> {log}"
 
 
 rule aggregate_test_time:
@@ -93,22 +125,30 @@ rule aggregate_test_time:
     benchmark:
         "benchmarks/aggregate_test_time.tsv"
     shell:
-        "(dropout-study concat --out {output.mc} {input.mc} && "
+        "(dropout-study concat --out {output.mc} --models-out {output.models} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
 
 
 # Exercise 7: the strengths chosen on validation by the tuning jobs feed the final jobs.
 rule select_noise:
     input:
-        [f"{job_dir('noise_tuning', j.job)}/metrics.parquet" for j in JOBS.get("noise_tuning", [])],
+        metrics=[
+            f"{job_dir('noise_tuning', j.job)}/metrics.parquet"
+            for j in JOBS.get("noise_tuning", [])
+        ],
+        runs=[
+            f"{job_dir('noise_tuning', j.job)}/runs.parquet"
+            for j in JOBS.get("noise_tuning", [])
+        ],
     output:
         NOISE_SELECTION,
-    params:
-        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input),
-        k=STUDY["analysis"].get("endpoint_epochs", 3),
     log:
         "logs/select_noise.log",
     benchmark:
         "benchmarks/select_noise.tsv"
+    params:
+        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.metrics),
+        k=STUDY["analysis"].get("endpoint_epochs", 3),
     shell:
-        "dropout-study select-noise --endpoint-epochs {params.k} --out {output} {params.dirs} 2> {log}"
+        "dropout-study select-noise --endpoint-epochs {params.k} --out {output} {params.dirs} "
+        "2> {log}"
