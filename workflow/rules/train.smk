@@ -2,10 +2,12 @@
 # writes is an output; exercise 1's jobs also keep their final weights (exercise 4 reads them),
 # exercise 7's final jobs read the tuning stage's choice: each a rule of its own below.
 rule train:
+    wildcard_constraints:
+        experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     input:
         data="results/data/fashion-mnist.pt",
     output:
-        metrics="results/runs/{experiment,(?!noise_final/|layer_rates/)[a-z_]+}/{job}/metrics.parquet",
+        metrics="results/runs/{experiment}/{job}/metrics.parquet",
         runs="results/runs/{experiment}/{job}/runs.parquet",
         activations="results/runs/{experiment}/{job}/activations.parquet",
         job="results/runs/{experiment}/{job}/job.json",
@@ -35,8 +37,10 @@ rule train:
 
 
 use rule train as train_keeping_weights with:
+    wildcard_constraints:
+        experiment="layer_rates",
     output:
-        metrics="results/runs/{experiment,layer_rates}/{job}/metrics.parquet",
+        metrics="results/runs/{experiment}/{job}/metrics.parquet",
         runs="results/runs/{experiment}/{job}/runs.parquet",
         activations="results/runs/{experiment}/{job}/activations.parquet",
         job="results/runs/{experiment}/{job}/job.json",
@@ -49,11 +53,13 @@ use rule train as train_keeping_weights with:
 # Exercise 7's final jobs: once the tuning stage has chosen their strengths. A rule of its
 # own also so that a cluster groups them apart from the jobs they wait for.
 use rule train as train_selected with:
+    wildcard_constraints:
+        experiment="noise_final",
     input:
         data="results/data/fashion-mnist.pt",
         selection=NOISE_SELECTION,
     output:
-        metrics="results/runs/{experiment,noise_final}/{job}/metrics.parquet",
+        metrics="results/runs/{experiment}/{job}/metrics.parquet",
         runs="results/runs/{experiment}/{job}/runs.parquet",
         activations="results/runs/{experiment}/{job}/activations.parquet",
         job="results/runs/{experiment}/{job}/job.json",
