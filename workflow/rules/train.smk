@@ -2,8 +2,6 @@
 # writes is an output; exercise 1's jobs also keep their final weights (exercise 4 reads them),
 # exercise 7's final jobs read the tuning stage's choice: each a rule of its own below.
 rule train:
-    wildcard_constraints:
-        experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     input:
         data="results/data/fashion-mnist.pt",
     output:
@@ -16,6 +14,8 @@ rule train:
         "logs/train/{experiment}/{job}.log",
     benchmark:
         "benchmarks/train/{experiment}/{job}.tsv"
+    wildcard_constraints:
+        experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     retries: TRAIN_ATTEMPTS - 1
     threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
     resources:
@@ -37,8 +37,6 @@ rule train:
 
 
 use rule train as train_keeping_weights with:
-    wildcard_constraints:
-        experiment="layer_rates",
     output:
         metrics="results/runs/{experiment}/{job}/metrics.parquet",
         runs="results/runs/{experiment}/{job}/runs.parquet",
@@ -48,13 +46,13 @@ use rule train as train_keeping_weights with:
         weights="results/runs/{experiment}/{job}/weights.pt",
     benchmark:
         "benchmarks/train/{experiment}/{job}.tsv"
+    wildcard_constraints:
+        experiment="layer_rates",
 
 
 # Exercise 7's final jobs: once the tuning stage has chosen their strengths. A rule of its
 # own also so that a cluster groups them apart from the jobs they wait for.
 use rule train as train_selected with:
-    wildcard_constraints:
-        experiment="noise_final",
     input:
         data="results/data/fashion-mnist.pt",
         selection=NOISE_SELECTION,
@@ -66,6 +64,8 @@ use rule train as train_selected with:
         spec="results/runs/{experiment}/{job}/spec.json",
     benchmark:
         "benchmarks/train_selected/{experiment}/{job}.tsv"
+    wildcard_constraints:
+        experiment="noise_final",
 
 
 rule aggregate:
