@@ -37,7 +37,7 @@ def test_missing_sections_are_marked_not_dropped():
                                      "missing": "no results for layer_rates"}])
     md = render_markdown(ctx, ROOT / "report")
     assert "## Exercise 1: Rates" in md
-    assert "This exercise is not answered in this report: no results for layer_rates" in md
+    assert "This exercise is not answered: no results for layer_rates" in md
     assert "callout-warning" in md
 
 

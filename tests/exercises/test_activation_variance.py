@@ -294,7 +294,7 @@ def test_the_template_renders_the_answer():
     assert words["answer"] in md and words["takeaway"] in md
     assert "At epoch 7, two epochs before the" in md
     assert f"Diverged runs: {OFF} seed 3 (diverged at epoch 9)" in md
-    assert "layer 1: x0.50 [" in md and "| epoch 7 |" in md
+    assert "layer 1: x0.50 [" in md and "| variance at epoch 7 |" in md
     assert not re.search(r"\bnan\b", md.lower())
 
 
