@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from .conftest import need
-from .snakemake_run import snakemake, snakemake_cmd
+from .snakemake_run import environment, snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,8 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
     work = tmp_path_factory.mktemp("killed")
     args = ("--cores", "2", "--config", "preset=smoke")
     proc = subprocess.Popen(snakemake_cmd(work, *args), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=environment())
     runs = work / "results" / "runs"
     deadline = time.monotonic() + 600
     while len(list(runs.glob("*/*/metrics.parquet"))) < 3 and time.monotonic() < deadline:

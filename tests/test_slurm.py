@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import ROOT, need
 from .slurm_cluster import Cluster
-from .snakemake_run import snakemake_cmd
+from .snakemake_run import environment, snakemake_cmd
 
 pytestmark = [pytest.mark.integration, pytest.mark.slurm]
 
@@ -61,7 +61,7 @@ def test_smoke_study_runs_under_slurm(cluster, tmp_path, real_data_dir):
            "--slurm-init-seconds-before-status-checks", "2"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
-                             env=cluster.env())
+                             env=environment(cluster.env()))
     finally:
         stop.set()
         killer.join()

@@ -131,7 +131,7 @@ rule aggregate_test_time:
     benchmark:
         "benchmarks/aggregate_test_time.tsv"
     shell:
-        "(dropout-study concat --out {output.mc} --models-out {output.models} {input.mc} && "
+        "(dropout-study concat --out {output.mc} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
 
 
