@@ -84,3 +84,24 @@ def test_templates_are_found_where_given_or_in_the_working_directory(tmp_path, m
         templates_dir()
     monkeypatch.chdir(ROOT)
     assert templates_dir() == Path("report")
+
+
+def test_the_endpoint_swing_is_measured_on_stable_runs_at_the_study_setting():
+    import pandas as pd
+
+    from dropout_study.report import endpoint_swing
+
+    ends = pd.DataFrame({
+        "experiment": ["layer_rates", "layer_rates", "layer_rates", "capacity_newer", "sanity"],
+        "stable": [True, True, False, True, True],
+        "last": [0.85, 0.80, 0.10, 0.50, 0.90],
+        "endpoint": [0.84, 0.83, 0.70, 0.80, 0.895]})
+    # |last − endpoint| in points: 1.0, 3.0 and 0.5; the unstable and the newer runs left out
+    assert endpoint_swing(ends) == {"median": "1.0", "max": "3.0", "runs": 3}
+    assert endpoint_swing(ends[ends["experiment"] == "capacity_newer"]) is None
+    assert endpoint_swing(pd.DataFrame()) is None
+    md = render_markdown(minimal_context(swing={"median": "1.0", "max": "3.0", "runs": 3}),
+                         ROOT / "report")
+    assert ("differs from that mean by 1.0 points in the median\n  stable run at lr 0.5 and "
+            "by up to 3.0, over the 3\n  stable runs") in md
+    assert "±" not in render_markdown(minimal_context(), ROOT / "report").split("Methods")[1]

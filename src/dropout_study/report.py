@@ -92,6 +92,19 @@ def unstable_runs(res: Results) -> list[dict]:
             for r in bad.itertuples()]
 
 
+def endpoint_swing(ends) -> dict | None:
+    """How far the last epoch's test accuracy sits from the headline endpoint (the mean of the
+    last k epochs), in points, over the stable runs at the study's own setting: the median run
+    and the largest. None where there is no such run."""
+    if ends.empty:
+        return None
+    own = ends[ends["stable"] & ~ends["experiment"].str.endswith(NEWER)]
+    gap = (100 * (own["last"] - own["endpoint"]).abs()).dropna()
+    if gap.empty:
+        return None
+    return {"median": f"{gap.median():.1f}", "max": f"{gap.max():.1f}", "runs": int(len(gap))}
+
+
 def setting(cfg: dict) -> str:
     t = cfg["training"]
     return f"lr {t['lr']:g}, p = ({t['rates'][0]:g}, {t['rates'][1]:g})"
@@ -175,6 +188,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "settings": {"older": setting(cfg),
                      "newer": setting(newer_cfg) if newer_cfg is not None else None},
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
+        "swing": endpoint_swing(res.endpoints),
         "unstable_runs": unstable_runs(res),
         "data": cfg["data"],
         "training": cfg["training"],

@@ -18,13 +18,13 @@ rule figures:
             caption="../../report/workflow-captions/figures.rst",
             category="Figures",
         ),
+    log:
+        "logs/figures.log",
+    benchmark:
+        "benchmarks/figures.tsv"
     params:
         results=lambda w, input: Path(input.config).parent,
         out=lambda w, output: Path(output.context).parent,
-    benchmark:
-        "benchmarks/figures.tsv"
-    log:
-        "logs/figures.log",
     shell:
         "dropout-study figures --results {params.results} --config {input.config} "
         "--out {params.out} --benchmarks {input.benchmarks} 2> {log}"
@@ -35,7 +35,9 @@ rule report:
         context="results/report/context.json",
         figures="results/report/figures",
         config="results/config.json",
-        templates=sorted(str(p) for p in REPORT_DIR.rglob("*") if p.suffix in (".j2", ".css")),
+        templates=sorted(
+            str(p) for p in REPORT_DIR.rglob("*") if p.suffix in (".j2", ".css")
+        ),
         benchmarks=["benchmarks/figures.tsv"],
     output:
         report(
@@ -43,12 +45,12 @@ rule report:
             caption="../../report/workflow-captions/report.rst",
             category="Report",
         ),
-    params:
-        templates=REPORT_DIR,
-    benchmark:
-        "benchmarks/report.tsv"
     log:
         "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    params:
+        templates=REPORT_DIR,
     shell:
         "dropout-study report --context {input.context} --config {input.config} "
         "--templates {params.templates:q} --benchmarks {input.benchmarks} --out {output} 2> {log}"
