@@ -51,11 +51,11 @@ def test_a_planted_effect_gives_its_verdict_answer_and_signed_effect(effect, ver
 
 
 def test_no_planted_effect_says_no_detectable_difference_with_its_resolution():
-    row = glance.row(EX2, ok(), [(None, head(effect=0.0, rise_ratio=1.0))])
+    c = head(effect=0.0, rise_ratio=1.0)
+    row = glance.row(EX2, ok(), [(None, c)])
     [line] = row["lines"]
-    assert not line["claim"]
-    assert line["verdict"].startswith(f"no detectable difference at {len(SEEDS)} seeds: "
-                                      "none larger than ")
+    assert not line["claim"] and 0 < c.mde < 0.01
+    assert line["verdict"] == f"no detectable difference (none larger than {100 * c.mde:.2f} pp)"
     assert "cannot be told apart" in row["answer"]
     assert "better" not in line["verdict"] and "worse" not in line["verdict"]
 
@@ -65,8 +65,9 @@ def test_too_few_stable_pairs_give_no_verdict_in_words_not_zeros():
     c = head(effect=0.01, diverged={(OFF, s): 3 for s in SEEDS})
     row = glance.row(EX2, ok(), [(None, c)])
     [line] = row["lines"]
-    assert line["verdict"] == ("no verdict: 0 seed pairs stable in both arms, at least 3 "
-                               "needed")
+    assert line["verdict"] == "no verdict: too few seed pairs stable in both arms"
+    assert c.verdict("b", "w") == ("no verdict: no seed pair stable in both arms, at least 3 "
+                                   "needed")  # the section's long form, without a "0"
     assert line["effect"].endswith("(no seed pair stable in both arms)")
     assert row["answer"].startswith("Not answered: too few seed pairs are stable")
     drawn, left = glance.points([(2, None, c)])

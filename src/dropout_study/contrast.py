@@ -135,8 +135,9 @@ class Contrast:
         """``better`` / ``worse`` for a claim in the direction a > b / a < b; otherwise why
         there is no claim, with the resolution of the design."""
         if not self.tested:
-            return (f"no verdict: {self.pairs} seed pair{'s' if self.pairs != 1 else ''} "
-                    f"stable in both arms, at least {MIN_PAIRS} needed")
+            have = (f"{self.pairs} seed pair{'s' if self.pairs != 1 else ''}" if self.pairs
+                    else "no seed pair")
+            return f"no verdict: {have} stable in both arms, at least {MIN_PAIRS} needed"
         if self.claim:
             return better if self.primary.value > 0 else worse
         return (f"no detectable difference at {words.seeds(self.pairs)}"

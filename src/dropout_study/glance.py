@@ -52,13 +52,26 @@ def answer(c: Contrast | None, w: GlanceWords) -> str:
     return sentence.format(**arms(c))
 
 
+def verdict(c: Contrast, w: GlanceWords) -> str:
+    """The verdict in a few words: the claim, "no detectable difference" with the smallest
+    effect the design would likely have found, or why there is none (the section has the
+    long form)."""
+    if not c.tested:
+        return "no verdict: too few seed pairs stable in both arms"
+    if c.claim:
+        return (w.better if c.primary.value > 0 else w.worse).format(**arms(c))
+    if not math.isfinite(c.mde):
+        return "no detectable difference"
+    return f"no detectable difference (none larger than {c.quantity.size(c.mde)})"
+
+
 def line(c: Contrast | None, w: GlanceWords, setting: str | None) -> dict:
     """One setting's cells of an exercise's row."""
     if c is None:
         return {"setting": setting, "label": "", "effect": f"none: {w.absent}",
                 "verdict": "no verdict", "answer": answer(c, w), "claim": False}
     return {"setting": setting, "label": c.label, "effect": effect(c),
-            "verdict": c.verdict(w.better.format(**arms(c)), w.worse.format(**arms(c))),
+            "verdict": verdict(c, w),
             "answer": answer(c, w), "claim": c.claim}
 
 
