@@ -20,3 +20,20 @@ def test_bands_stay_inside_the_range_of_their_quantity():
     d = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2], "acc": [0.99, 0.5, 0.995, 0.1, 0.0, 0.02]})
     s = per_x(d, "epoch", "acc", 0.95, (0.0, 1.0))
     assert s["hi"].max() <= 1.0 and s["lo"].min() >= 0.0
+
+
+def test_wide_figures_get_text_that_reads_at_the_report_width():
+    import matplotlib.pyplot as plt
+
+    from dropout_study.plots import SHOWN_INCHES, legible
+
+    wide, ax = plt.subplots(figsize=(2 * SHOWN_INCHES, 4))
+    ax.set_title("t", fontsize=10)
+    assert legible(wide) == 2.0 and ax.title.get_fontsize() == 20
+    narrow, ax = plt.subplots(figsize=(SHOWN_INCHES / 2, 4))
+    ax.set_title("t", fontsize=10)
+    assert legible(narrow) == 1.0 and ax.title.get_fontsize() == 10
+    huge, ax = plt.subplots(figsize=(5 * SHOWN_INCHES, 4))
+    ax.set_title("t", fontsize=10)
+    assert legible(huge) == 2.0 and ax.title.get_fontsize() == 20  # at most twice
+    plt.close("all")

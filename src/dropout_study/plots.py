@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -18,8 +19,26 @@ DPI = 110
 PALETTE = sns.color_palette("deep")
 
 
+SHOWN_INCHES = 8.0  # about the width at which the report shows a figure (its text column)
+
+
+def legible(fig) -> float:
+    """Scale every text of a figure wider than the report's column so that, shrunk to the
+    column, it reads at the size of a figure drawn for it; returns the factor (at most 2)."""
+    factor = min(2.0, max(1.0, fig.get_figwidth() / SHOWN_INCHES))
+    if factor > 1.0:
+        for text in fig.findobj(matplotlib.text.Text):
+            text.set_fontsize(text.get_fontsize() * factor)
+        if fig.get_layout_engine() is None:
+            with warnings.catch_warnings():  # a layout it cannot improve stays as it was
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
+    return factor
+
+
 def save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
+    legible(fig)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
