@@ -78,7 +78,9 @@ TEST_TIME_JOBS = (
 
 def evaluation_tables():
     """The aggregated evaluation-only tables the report needs."""
-    return ["results/test_time.parquet"] if TEST_TIME_ON else []
+    if not TEST_TIME_ON:
+        return []
+    return ["results/test_time.parquet", "results/test_time_models.parquet"]
 
 
 def job_dir(experiment, job):
