@@ -450,3 +450,10 @@ def test_several_measurements_print_their_interval_in_ms():
     assert ex.seconds(e) == (f"{1000 * e.value:.1f} ms [{1000 * e.lo:.1f}, {1000 * e.hi:.1f}] "
                              "(geometric mean of 2 measurements)")
     assert ex.context(r)["condition"] == COND
+
+
+def test_the_glance_answer_without_a_difference_claims_no_equality():
+    from dropout_study.exercises.test_time import EXERCISE
+
+    none = EXERCISE.glance.answer_none
+    assert "not detectably more accurate" in none and "no more accurate" not in none

@@ -278,5 +278,6 @@ EXERCISE = Exercise(
                       "times its cost; eval mode is the cheap, repeatable default.",
         answer_worse="One deterministic pass (eval mode) beats even the average of many noisy "
                      "passes, at a fraction of their cost.",
-        answer_none="The average of many noisy passes is no more accurate than one "
-                    "deterministic pass, which costs a fraction of it: dropout is switched off."))
+        answer_none="The average of many noisy passes is not detectably more accurate than "
+                    "one deterministic pass (eval mode), which costs one pass instead of many: "
+                    "dropout is switched off."))
