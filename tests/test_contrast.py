@@ -1,6 +1,7 @@
 """The shared paired contrast: its three parts, its verdicts and its words."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -174,6 +175,17 @@ def test_two_settings_cannot_be_compared_when_one_has_no_verdict():
     a = compare_one("x − y", sample(0.05, unstable_a=range(2, 10)))
     text = agreement(a, compare_one("x − y", sample(0.01)), "lr 0.5", "lr 0.1")
     assert text.startswith("The two settings cannot be compared: at lr 0.5 too few seed pairs")
+    assert "over 2 seeds at lr 0.5; x − y: +" in text
+
+
+def test_a_setting_without_any_stable_pair_says_so_in_words_not_zeros():
+    from dropout_study.contrast import agreement
+
+    a = compare_one("x − y", sample(0.05, unstable_a=range(10)))
+    assert a.pairs == 0
+    text = agreement(a, compare_one("x − y", sample(0.01)), "lr 0.5", "lr 0.1")
+    assert "x − y: no value (no seed pair stable in both arms) at lr 0.5; x − y: +" in text
+    assert not re.search(r"\b0 seeds", text) and "nan" not in text.lower()
 
 
 def test_a_ratio_quantity_prints_a_over_b_from_the_log_scale():

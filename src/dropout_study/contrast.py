@@ -266,5 +266,7 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
 
 
 def c_text(c: Contrast) -> str:
-    """``label: value [lo, hi] unit over n seeds``."""
+    """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
+    if c.pairs == 0:
+        return f"{c.label}: no value (no seed pair stable in both arms)"
     return f"{c.difference()} over {words.seeds(c.pairs)}"
