@@ -100,11 +100,15 @@ wildcard_constraints:
     job=r"j\d+",
 
 
+# the rule that trains an experiment's jobs, where it is not `train` (train.smk)
+TRAIN_RULE = {"layer_rates": "train_keeping_weights", "noise_final": "train_selected"}
+
+
 def benchmark_files():
     """Snakemake's benchmark file of every job before the report's own (the report shows the
     run time of each rule from them)."""
     train = [
-        f"benchmarks/{'train_selected' if e == 'noise_final' else 'train'}/{e}/{j}.tsv"
+        f"benchmarks/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv"
         for (e, j) in JOB_INDEX
     ]
     tests = [f"benchmarks/test_time/{j}.tsv" for j in TEST_TIME_JOBS]

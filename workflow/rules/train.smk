@@ -45,7 +45,7 @@ use rule train as train_keeping_weights with:
         spec="results/runs/{experiment}/{job}/spec.json",
         weights="results/runs/{experiment}/{job}/weights.pt",
     benchmark:
-        "benchmarks/train/{experiment}/{job}.tsv"
+        "benchmarks/train_keeping_weights/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="layer_rates",
 
