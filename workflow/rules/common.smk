@@ -108,8 +108,7 @@ def benchmark_files():
     """Snakemake's benchmark file of every job before the report's own (the report shows the
     run time of each rule from them)."""
     train = [
-        f"benchmarks/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv"
-        for (e, j) in JOB_INDEX
+        f"benchmarks/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv" for (e, j) in JOB_INDEX
     ]
     tests = [f"benchmarks/test_time/{j}.tsv" for j in TEST_TIME_JOBS]
     rest = ["prepare_data", "resolved_config", "aggregate"]
