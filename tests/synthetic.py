@@ -93,3 +93,14 @@ def combine(*tables: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, p
     """Several experiments' (metrics, runs) as one pair of tables."""
     return (pd.concat([t[0] for t in tables], ignore_index=True),
             pd.concat([t[1] for t in tables], ignore_index=True))
+
+
+def section_markdown(exercise, words: dict, figures: dict, **context) -> str:
+    """One exercise's section, analysed and complete, rendered through the report's templates
+    (the frame around it minimal)."""
+    from dropout_study.report import render_markdown
+    from tests.test_report import minimal_context
+
+    section = {"key": exercise.key, "number": exercise.number, "title": exercise.title,
+               "missing": None, "failed": [], "figures": figures, **words}
+    return render_markdown(minimal_context(sections=[section], **context))

@@ -9,9 +9,7 @@ import pytest
 
 from dropout_study import plots
 from dropout_study.exercises import activation_variance as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 EPOCHS = 12
@@ -287,10 +285,7 @@ def test_the_bands_are_positive_for_log_axes(tmp_path, monkeypatch):
 def test_the_template_renders_the_answer():
     r = run(diverged={(OFF, 3): 9}, eval_ratio={1: 0.5, 2: 2.0})
     words = ex.context(r)
-    section = {"key": "activation_variance", "number": 3, "title": ex.EXERCISE.title,
-               "missing": None, "failed": [], "figures": {"variance": "figures/ex3.png"},
-               **words}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
     assert words["answer"] in md and words["takeaway"] in md
     assert "At epoch 7, two epochs before the" in md
     assert f"Diverged runs: {OFF} seed 3 (diverged at epoch 9)" in md

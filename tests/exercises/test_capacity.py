@@ -10,9 +10,7 @@ from dropout_study import exercises
 from dropout_study.contrast import Sample
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import capacity as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 WIDTHS = [64, 128, 256, 512]
@@ -236,10 +234,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["capacity"].exists()
-    section = {"key": "capacity", "number": 8, "title": ex.EXERCISE.title, "missing": None,
-               "failed": [], "figures": {"capacity": "figures/ex8_capacity.png"},
-               **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8_capacity.png"})
     assert "dropout fares better, relative to no dropout, in wider networks" in md
     assert f"**Trend** ({TREND})" in md
     assert f"without dropout\n({NONE})" in md

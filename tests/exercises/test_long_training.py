@@ -9,9 +9,7 @@ import pytest
 from dropout_study import plots
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import long_training as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 EPOCHS = 12
@@ -345,9 +343,7 @@ def test_the_template_renders_the_answer():
     r = run(effect=0.01, diverged={(OFF, 3): 9}, rise_ratio=0.5,
             min_epoch=lambda c, s: EPOCHS if (c, s) == (ON, 2) else (4 if c == OFF else 6))
     words = ex.context(r)
-    section = {"key": "long_training", "number": 2, "title": ex.EXERCISE.title, "missing": None,
-               "failed": [], "figures": {"curves": "figures/ex2_curves.png"}, **words}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, words, {"curves": "figures/ex2_curves.png"})
     assert words["answer"] in md and words["takeaway"] in md
     assert "without dropout 1 of 10 runs diverged (at epoch 9)" in md
     assert f"| {OFF} | " in md and "figures/ex2_curves.png" in md

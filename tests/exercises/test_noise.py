@@ -10,10 +10,8 @@ import pytest
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import noise as ex
 from dropout_study.experiments import seeds as experiment_seeds
-from dropout_study.report import render_markdown
 from dropout_study.selection import select_strengths
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 TUNE_SEEDS = [1000, 1001]
@@ -329,10 +327,7 @@ def test_the_section_renders_with_its_answer(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["noise"].exists()
-    section = {"key": ex.EXERCISE.key, "number": 7, "title": ex.EXERCISE.title,
-               "missing": None, "failed": [], "figures": {"noise": "figures/ex7_noise.png"},
-               **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section], k=3))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"noise": "figures/ex7_noise.png"}, k=3)
     assert "## Exercise 7: Another way to inject noise: can it beat dropout?" in md
     assert "gaussian outperforms dropout after Holm correction." in md
     assert "| gaussian − dropout | +1.00 pp" in md

@@ -7,9 +7,7 @@ import pandas as pd
 import pytest
 
 from dropout_study.exercises import sanity as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 REF, TORCH, VANILLA = ("dropout,p1=0.2,p2=0.5", "torch_dropout,p1=0.2,p2=0.5",
@@ -265,9 +263,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
-    section = {"key": "sanity", "number": 10, "title": ex.EXERCISE.title, "missing": None,
-               "failed": [], "figures": {"sweep": "figures/ex10_sweep.png"}, **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex10_sweep.png"})
     assert "Here: **not equivalent**: they differ significantly." in md
     assert re.search(r"\| torch\.nn\.Dropout − ours \| \+0\.[12]\d pp \[\+", md)
     assert f"| {SWEEP[0]} |" in md

@@ -8,9 +8,7 @@ import pandas as pd
 import pytest
 
 from dropout_study.exercises import ternary as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 A = [0.1, 0.5]
@@ -227,10 +225,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["ternary"].exists()
-    section = {"key": "ternary", "number": 9, "title": ex.EXERCISE.title, "missing": None,
-               "failed": [], "figures": {"ternary": "figures/ex9_ternary.png"},
-               **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"ternary": "figures/ex9_ternary.png"})
     assert "ternary is better at a = 0.1 after Holm correction" in md
     assert "| 0.1 | 0.19 | 0.235 |" in md
     assert f"| {K1} |" in md

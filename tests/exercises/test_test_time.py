@@ -8,9 +8,7 @@ import pytest
 from dropout_study.contrast import MIN_PAIRS
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import test_time as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 PASSES = [1, 2, 5, 10, 100]
@@ -313,9 +311,7 @@ def test_the_figure_is_drawn(tmp_path):
 
 
 def render(r) -> str:
-    section = {"key": "test_time", "number": 4, "title": ex.EXERCISE.title, "missing": None,
-               "failed": [], "figures": {"passes": "figures/ex4_passes.png"}, **ex.context(r)}
-    return render_markdown(minimal_context(sections=[section]))
+    return syn.section_markdown(ex.EXERCISE, ex.context(r), {"passes": "figures/ex4_passes.png"})
 
 
 def test_the_template_renders_the_answer_and_the_table():

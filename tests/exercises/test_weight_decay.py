@@ -6,10 +6,8 @@ import pytest
 
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import weight_decay as ex
-from dropout_study.report import render_markdown
 from dropout_study.stats import Estimate
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 RATES, DECAYS = [[0.0, 0.0], [0.2, 0.5]], [0.0, 1e-4, 1e-3]
@@ -261,10 +259,7 @@ def test_the_figure_is_drawn(tmp_path):
 
 def test_the_template_renders_the_answer_and_the_interaction():
     r = run(interaction=-0.02)
-    section = {"key": "weight_decay", "number": 5, "title": ex.EXERCISE.title,
-               "missing": None, "failed": [], "figures": {"grid": "figures/ex5_decay.png"},
-               **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section]))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
     assert "## Exercise 5: Dropout and weight decay, alone and together" in md
     assert "**Answer.** Interaction contrast Δboth − (Δdropout + Δdecay) = -" in md
     assert "| Δboth − (Δdropout + Δdecay) |" in md and "| both − dropout alone |" in md

@@ -9,9 +9,7 @@ import pytest
 from dropout_study import words as wd
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import weight_dropout as ex
-from dropout_study.report import render_markdown
 from tests import synthetic as syn
-from tests.test_report import minimal_context
 
 SEEDS = list(range(10))
 METHODS = ["dropout", "dropconnect", "dropconnect_batch"]
@@ -335,10 +333,7 @@ def test_the_section_renders_with_its_answer(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
-    section = {"key": ex.EXERCISE.key, "number": 6, "title": ex.EXERCISE.title,
-               "missing": None, "failed": [], "figures": {"sweep": "figures/ex6_sweep.png"},
-               **ex.context(r)}
-    md = render_markdown(minimal_context(sections=[section], k=3))
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex6_sweep.png"}, k=3)
     assert "## Exercise 6: Dropout on the weights instead of the activations" in md
     assert "At each method's validation-selected rate" in md
     assert "| dropconnect,p=0.3 | DropConnect, mask per example | 0.3 |" in md
