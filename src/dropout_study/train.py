@@ -321,10 +321,7 @@ class Trainer:
                 **{f"weight_norm{i + 1}": float(norms[m, i]) for i in range(norms.shape[1])},
                 **{f"factor_{k}": v for k, v in cond.factors},
             })
-        meta = {"device": device_name(self.device), "versions": versions(),
-                "code_version": code_version(), "train_seconds": st.train_seconds,
-                "models": len(spec.models), "spec": json.loads(spec.to_json()),
-                "failed": None}
+        meta = job_meta(spec, device_name(self.device), st.train_seconds, len(spec.models))
         runs_df = pd.DataFrame(runs)
         keys = runs_df[["condition", "seed", "experiment", "job"]]
         metrics = pd.DataFrame(st.rows).merge(keys, on=["condition", "seed"])
@@ -343,6 +340,14 @@ class Trainer:
         atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
 
 
+def job_meta(spec: JobSpec, device: str | None, train_seconds: float, models: int,
+             failed: dict | None = None) -> dict:
+    """A job's ``job.json``: where and with what it ran, and what failed if it was marked."""
+    return {"device": device, "versions": versions(), "code_version": code_version(),
+            "train_seconds": train_seconds, "models": models,
+            "spec": json.loads(spec.to_json()), "failed": failed}
+
+
 def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException, attempt: int = 1) -> None:
     """Record a job that failed its last attempt: ``job.json`` says what failed and why, and
     empty tables (and an empty weights file where the job keeps weights) stand in for its
@@ -354,9 +359,7 @@ def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException, attempt: int =
               "conditions": [c.name for c in spec.conditions], "seeds": spec.seeds,
               "error": f"{type(exc).__name__}: {exc}", "attempt": attempt,
               "traceback": traceback.format_exception(exc)[-6:]}
-    meta = {"device": None, "versions": versions(), "code_version": code_version(),
-            "train_seconds": 0.0, "models": 0, "spec": json.loads(spec.to_json()),
-            "failed": failed}
+    meta = job_meta(spec, None, 0.0, 0, failed)
     empty = pd.DataFrame()
     for name in ("runs", "activations", "metrics"):
         atomic_write(out_dir / f"{name}.parquet",
