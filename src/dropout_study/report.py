@@ -144,7 +144,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
         head = ex.headline(result) if ex.headline is not None and result is not None else None
-        mine = [(None, head)] if result is not None else []
+        mine = [(None, None, head)] if result is not None else []  # (tag, setting, headline)
         if ex.editions and newer_res is not None and not entry["missing"]:
             newer, newer_result = _analysed(ex, newer_res, figures_dir.parent,
                                             f"{figures_dir.name}/newer",
@@ -153,16 +153,15 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             entry["setting"] = setting(cfg)
             newer_head = (ex.headline(newer_result)
                           if ex.headline is not None and newer_result is not None else None)
-            mine = [(f"the older edition's {setting(cfg)}", head)]
+            mine = [("older", f"the older edition's {setting(cfg)}", head)]
             if newer_result is not None:
-                mine.append((f"the newer edition's {setting(newer_cfg)}", newer_head))
+                mine.append(("newer", f"the newer edition's {setting(newer_cfg)}", newer_head))
             if head is not None and newer_head is not None:
                 entry["agreement"] = agreement(head, newer_head, setting(cfg),
                                                setting(newer_cfg))
         sections.append(entry)
-        rows.append(glance.row(ex, entry, mine))
-        tags = {None: None} | {s: ("older" if "older" in s else "newer") for s, _ in mine if s}
-        heads += [(ex.number, tags[s], c) for s, c in mine]
+        rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine]))
+        heads += [(ex.number, tag, c) for tag, _, c in mine]
     drawn, left = glance.points(heads)
     forest = glance.draw(drawn, figures_dir / "forest.png")
     jobs = res.jobs
