@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dropout_study import words
+from dropout_study import stats, words
 from dropout_study.contrast import (
     MIN_PAIRS,
     MIN_ROBUST,
@@ -16,6 +16,7 @@ from dropout_study.contrast import (
     compare,
     compare_one,
     condition_contrast,
+    family_tally,
 )
 from dropout_study.stats import Estimate
 
@@ -60,8 +61,9 @@ def test_unstable_runs_leave_the_primary_contrast_and_are_counted_with_exact_int
     assert (c.unstable_a, c.runs_a, c.unstable_b, c.runs_b) == (0, 10, 3, 10)
     assert c.rate_b.value == pytest.approx(0.3) and c.rate_b.lo > 0 and c.rate_a.lo == 0
     assert c.rate_diff.value == pytest.approx(-0.3)
-    assert c.instability() == ("unstable runs: a 0 of 10 (0% [0, 31]), b 3 of 10 (30% [7, 65]);"
-                               " paired difference in rates -30 pp [-65, +5]")
+    assert c.instability() == ("unstable at the endpoint or diverged: a 0 of 10 (0% [0, 31]), "
+                               "b 3 of 10 (30% [7, 65]); paired difference in rates (a − b) "
+                               "-30 pp [-60, +4]")  # Newcombe's score interval
 
 
 def test_no_rate_difference_when_both_arms_are_stable():
@@ -131,7 +133,7 @@ def test_a_row_holds_every_part_in_words():
     assert row["contrast"] == "a − b" and row["pairs"] == 10 and row["verdict"] == "a wins"
     assert row["level"] == "95.00%"
     assert row["diff"] == words.pp(c.primary)
-    assert row["instability"].startswith("unstable runs: a 0 of 10")
+    assert row["instability"].startswith("unstable at the endpoint or diverged: a 0 of 10")
     assert row["robustness"].startswith("robustness over all 10 seeds: median difference +")
 
 
@@ -203,3 +205,55 @@ def test_a_ratio_quantity_prints_a_over_b_from_the_log_scale():
     assert c.difference().startswith("r − s: x1.5")
     assert "median ratio x1.5" in c.robustness()
     assert Ratio().size(math.log(2)) == "a factor 2.00"
+
+
+def test_a_paired_rate_difference_at_three_pairs_is_a_real_interval():
+    """Finding 8 of issue 22: "+100 pp [+100, +100]" at 3 pairs, narrower than the arm's own
+    exact interval; Newcombe's score interval for paired rates is [+21, +100]."""
+    c = compare_one("a − b", sample(0.0, seeds=range(3), unstable_a=(0, 1, 2)))
+    assert (c.unstable_a, c.unstable_b) == (3, 0)
+    assert c.rate_diff.value == 1.0 and c.rate_diff.hi == 1.0
+    assert c.rate_diff.lo == pytest.approx(0.2059, abs=1e-4)
+    assert c.rate_diff.lo < c.rate_a.lo  # never narrower than the arm's own exact interval
+    assert "paired difference in rates (a − b) +100 pp [+21, +100]" in c.instability()
+    flipped = compare_one("b − a", sample(0.0, seeds=range(3), unstable_b=(0, 1, 2)))
+    assert flipped.rate_diff.value == -1.0 and flipped.rate_diff.hi == pytest.approx(-0.2059,
+                                                                                     abs=1e-4)
+
+
+def test_paired_rates_with_concordant_and_discordant_pairs():
+    e = stats.paired_rate_diff([1, 1, 0, 0, 0], [1, 0, 1, 0, 0])
+    assert e.value == 0.0 and e.lo == pytest.approx(-e.hi) and 0.3 < e.hi < 0.6
+    assert stats.paired_rate_diff([np.nan, 1], [0, 0]).n == 1  # a missing side leaves out
+
+
+def test_transient_collapses_are_counted_per_arm_and_keep_their_runs():
+    s = sample(0.01)
+    s = Sample(s.a, s.b, s.stable_a, s.stable_b,
+               pd.Series([i in (1, 4) for i in s.a.index], index=s.a.index),
+               pd.Series(False, index=s.b.index))
+    c = compare_one("a − b", s)
+    assert (c.collapses_a, c.collapses_b) == (2, 0) and c.pairs == 10 and c.claim
+    assert c.instability().endswith("transient collapses (recovered before the endpoint, runs "
+                                    "kept): a 2 of 10 (20% [3, 56]), b 0 of 10 (0% [0, 31])")
+    assert "transient" not in compare_one("a − b", sample(0.01)).instability()
+
+
+def test_a_family_with_nothing_testable_says_so():
+    """Finding 4 of issue 22: "0 beat no dropout and 0 do worse" when none was testable."""
+    fam = compare({"x − b": sample(0.05, unstable_a=range(2, 10)),
+                   "y − b": sample(-0.05, unstable_b=range(1, 10))})
+    assert family_tally(fam, "better", "worse") == (
+        "none of the 2 contrasts is testable: at most 2 seed pairs stable in both arms, 3 "
+        "needed")
+
+
+def test_a_family_tally_counts_each_direction_and_the_untested():
+    fam = compare({"x − b": sample(0.02), "y − b": sample(-0.02), "z − b": sample(0.0),
+                   "w − b": sample(0.05, unstable_a=range(2, 10))})
+    text = family_tally(fam, "better", "worse")
+    assert text.startswith("3 of 4 contrasts are testable (the other 1 have fewer than 3 seed "
+                           "pairs stable in both arms); after Holm correction 1 better, 1 worse "
+                           "and 1 shows no detectable difference (none larger than ")
+    assert family_tally(compare({"x − b": sample(0.02)}), "better", "worse") == (
+        "all 1 contrasts are testable; after Holm correction 1 better and 0 worse")

@@ -4,66 +4,132 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dropout_study.instability import CHANCE_LOSS, instability, run_instability
+from dropout_study.instability import CHANCE_LOSS, counts, instability, run_state, stable_epochs
 
 EPOCHS = np.arange(1, 11)
 HEALTHY_ACC = np.array([0.70, 0.78, 0.81, 0.82, 0.83, 0.84, 0.84, 0.85, 0.85, 0.855])
 HEALTHY_LOSS = np.linspace(0.9, 0.35, 10)
+K = 3  # the endpoint window: epochs 8, 9, 10
 
 
-def test_a_healthy_run_is_stable():
-    flag, epoch, reason = run_instability(EPOCHS, HEALTHY_LOSS, HEALTHY_ACC)
-    assert flag is False and math.isnan(epoch) and reason == ""
+def state(loss=HEALTHY_LOSS, acc=HEALTHY_ACC, k=K, diverged=None):
+    return run_state(EPOCHS, loss, acc, k, diverged)
+
+
+def test_a_healthy_run_is_stable_and_has_no_event():
+    s = state()
+    assert not s["unstable"] and not s["collapse"] and not s["diverged_run"]
+    assert math.isnan(s["unstable_epoch"]) and s["unstable_reason"] == ""
 
 
 def test_a_first_epoch_above_chance_is_allowed():
     loss = HEALTHY_LOSS.copy()
     loss[0] = 2.5  # the first epoch starts from chance
-    assert not run_instability(EPOCHS, loss, HEALTHY_ACC)[0]
+    assert not state(loss)["unstable"] and not state(loss)["collapse"]
 
 
-def test_a_collapse_that_partly_recovers_is_unstable_at_its_epoch():
+def test_an_early_dip_that_recovers_is_a_transient_collapse_not_an_unstable_endpoint():
+    """Finding 1 of issue 22: a dip early on that recovers flagged the run unstable (and took
+    it out of the contrast); under revision 3 it keeps its endpoint and counts as an event."""
+    acc = HEALTHY_ACC.copy()
+    acc[2] = 0.60  # epoch 3: 18 points below its best so far (78%), then back to normal
+    s = state(acc=acc)
+    assert not s["unstable"] and not s["endpoint_unstable"]
+    assert s["collapse"] and s["collapse_epoch"] == 3
+    assert s["collapse_reason"] == ("test accuracy 60.0% fell 18.0 points below its best so "
+                                    "far (78.0%)")
+
+
+def test_a_collapse_still_there_in_the_window_is_unstable_from_the_start_of_the_episode():
     acc = HEALTHY_ACC.copy()
     acc[5:] = [0.50, 0.62, 0.70, 0.72, 0.73]  # collapses at epoch 6, ends near 73%
-    flag, epoch, reason = run_instability(EPOCHS, HEALTHY_LOSS, acc)
-    assert flag and epoch == 6
-    assert reason == "test accuracy 50.0% fell 33.0 points below its best so far (83.0%)"
+    s = state(acc=acc)
+    assert s["unstable"] and s["endpoint_unstable"] and s["unstable_epoch"] == 6
+    assert s["unstable_reason"] == "test accuracy 50.0% fell 33.0 points below its best so far " \
+        "(83.0%)"
+    assert not s["collapse"]  # no earlier, recovered episode
+
+
+def test_an_early_recovered_collapse_and_a_late_one_are_an_event_and_an_unstable_endpoint():
+    acc = HEALTHY_ACC.copy()
+    acc[1] = 0.55  # epoch 2: event, recovered
+    acc[8] = 0.70  # epoch 9: in the window
+    s = state(acc=acc)
+    assert s["endpoint_unstable"] and s["unstable_epoch"] == 9
+    assert s["collapse"] and s["collapse_epoch"] == 2
+
+
+def test_the_window_is_the_last_k_epochs():
+    acc = HEALTHY_ACC.copy()
+    acc[6] = 0.70  # epoch 7: just before a 3-epoch window, inside a 4-epoch one
+    assert state(acc=acc, k=3)["collapse"] and not state(acc=acc, k=3)["unstable"]
+    assert state(acc=acc, k=4)["endpoint_unstable"] and state(acc=acc, k=4)["unstable_epoch"] == 7
 
 
 def test_a_fall_of_exactly_ten_points_is_not_a_collapse():
     acc = HEALTHY_ACC.copy()
-    acc[6] = 0.84 - 0.0999  # its best so far: 0.84 at epoch 6
-    assert not run_instability(EPOCHS, HEALTHY_LOSS, acc)[0]
-    acc[6] = 0.84 - 0.1001
-    assert run_instability(EPOCHS, HEALTHY_LOSS, acc)[:2] == (True, 7)
+    acc[8] = 0.85 - 0.0999  # its best so far: 0.85 at epoch 8
+    assert not state(acc=acc)["unstable"]
+    acc[8] = 0.85 - 0.1001
+    assert state(acc=acc)["unstable"] and state(acc=acc)["unstable_epoch"] == 9
 
 
-def test_a_training_loss_above_chance_is_unstable():
+def test_a_training_loss_above_chance_in_the_window_is_unstable():
     loss = HEALTHY_LOSS.copy()
-    loss[3] = CHANCE_LOSS + 0.01
-    flag, epoch, reason = run_instability(EPOCHS, loss, HEALTHY_ACC)
-    assert flag and epoch == 4 and reason.startswith("training loss 2.31 above chance")
-    loss[3] = CHANCE_LOSS - 0.01
-    assert not run_instability(EPOCHS, loss, HEALTHY_ACC)[0]
+    loss[8] = CHANCE_LOSS + 0.01
+    s = state(loss)
+    assert s["endpoint_unstable"] and s["unstable_epoch"] == 9
+    assert s["unstable_reason"].startswith("training loss 2.31 above chance")
+    loss[8] = CHANCE_LOSS - 0.01
+    assert not state(loss)["unstable"]
 
 
-def test_a_diverged_run_is_unstable_where_its_loss_stops_being_finite():
+def test_a_diverged_run_is_diverged_not_endpoint_unstable_where_its_loss_stops_being_finite():
     loss, acc = HEALTHY_LOSS.copy(), HEALTHY_ACC.copy()
-    loss[7:], acc[7:] = np.nan, np.nan
-    assert run_instability(EPOCHS, loss, acc)[:3] == (True, 8,
-                                                      "training loss not finite (diverged)")
+    loss[3:], acc[3:] = np.nan, np.nan  # long before the window
+    s = state(loss, acc)
+    assert s["unstable"] and s["diverged_run"] and not s["endpoint_unstable"]
+    assert s["unstable_epoch"] == 4 and s["unstable_reason"].startswith("diverged")
 
 
-def test_one_row_per_run():
-    rows = []
-    for seed, acc in ((0, HEALTHY_ACC), (1, np.r_[HEALTHY_ACC[:4], [0.3] * 6])):
-        rows += [{"experiment": "e", "condition": "c", "seed": seed, "epoch": int(e),
-                  "train_loss": float(loss), "test_acc": float(a)}
-                 for e, loss, a in zip(EPOCHS, HEALTHY_LOSS, acc, strict=True)]
-    out = instability(pd.DataFrame(rows).sample(frac=1, random_state=0))  # order-free
-    out = out.set_index("seed")
-    assert out.loc[0, "unstable"] == False and out.loc[1, "unstable"] == True  # noqa: E712
+def test_the_trainers_divergence_flag_counts_as_diverged():
+    flag = np.zeros(10, dtype=bool)
+    flag[5:] = True
+    s = state(diverged=flag)
+    assert s["diverged_run"] and s["unstable_epoch"] == 6
+
+
+def rows(seed, acc, loss=HEALTHY_LOSS):
+    return [{"experiment": "e", "condition": "c", "seed": seed, "epoch": int(e),
+             "train_loss": float(lo), "test_acc": float(a)}
+            for e, lo, a in zip(EPOCHS, loss, acc, strict=True)]
+
+
+def test_one_row_per_run_and_the_counts_of_each_kind():
+    dip = HEALTHY_ACC.copy()
+    dip[2] = 0.6
+    late = np.r_[HEALTHY_ACC[:4], [0.3] * 6]
+    dead = HEALTHY_LOSS.copy()
+    dead[6:] = np.nan
+    table = pd.DataFrame(rows(0, HEALTHY_ACC) + rows(1, late) + rows(2, dip)
+                         + rows(3, HEALTHY_ACC, dead))
+    out = instability(table.sample(frac=1, random_state=0), K).set_index("seed").sort_index()
+    assert out["unstable"].tolist() == [False, True, False, True]
     assert out.loc[1, "unstable_epoch"] == 5
+    ends = out.assign(stable=~out["unstable"])
+    assert counts(ends) == {"runs": 4, "collapses": 1, "endpoint_unstable": 1, "diverged": 1}
+
+
+def test_stability_at_each_epoch_uses_the_window_that_ends_there():
+    dip = HEALTHY_ACC.copy()
+    dip[2] = 0.6  # epoch 3 meets the rule: unstable at 3, 4, 5 (windows of 3), stable from 6
+    dead = HEALTHY_LOSS.copy()
+    dead[6:] = np.nan  # diverged at 7: never stable again
+    at = stable_epochs(pd.DataFrame(rows(0, dip) + rows(1, HEALTHY_ACC, dead)), K)
+    s0 = at[at["seed"] == 0].set_index("epoch")["stable_at"]
+    assert [e for e in EPOCHS if not s0[e]] == [3, 4, 5]
+    s1 = at[at["seed"] == 1].set_index("epoch")["stable_at"]
+    assert [e for e in EPOCHS if not s1[e]] == [7, 8, 9, 10]
 
 
 def test_endpoints_of_tables_concatenated_without_a_fresh_index():

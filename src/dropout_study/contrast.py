@@ -70,19 +70,30 @@ class Sample:
     b: pd.Series
     stable_a: pd.Series
     stable_b: pd.Series
+    collapse_a: pd.Series | None = None  # transient collapses (events; the run stays in)
+    collapse_b: pd.Series | None = None
 
     @classmethod
     def of(cls, ends: pd.DataFrame, a: str, b: str, column: str = "endpoint") -> Sample:
         """Conditions ``a`` and ``b`` of an endpoints table, matched by seed."""
         ga = ends[ends["condition"] == a].set_index("seed")
         gb = ends[ends["condition"] == b].set_index("seed")
-        return cls(ga[column], gb[column], ga["stable"], gb["stable"])
+        events = "collapse" in ends.columns
+        return cls(ga[column], gb[column], ga["stable"], gb["stable"],
+                   ga["collapse"] if events else None, gb["collapse"] if events else None)
 
     def aligned(self) -> pd.DataFrame:
         seeds = self.a.index.union(self.b.index)
+
+        def events(x: pd.Series | None) -> pd.Series:
+            return (x.reindex(seeds) if x is not None
+                    else pd.Series(False, index=seeds)).fillna(False).astype(bool)
+
         df = pd.DataFrame({"a": self.a.reindex(seeds), "b": self.b.reindex(seeds),
                            "stable_a": self.stable_a.reindex(seeds),
-                           "stable_b": self.stable_b.reindex(seeds)})
+                           "stable_b": self.stable_b.reindex(seeds),
+                           "collapse_a": events(self.collapse_a),
+                           "collapse_b": events(self.collapse_b)})
         df["both"] = df["stable_a"].eq(True) & df["stable_b"].eq(True)
         return df.sort_index()
 
@@ -104,6 +115,8 @@ class Contrast:
     robust: Estimate | None  # median paired difference over all seeds (None: too few)
     p_superior: float  # P(a > b) over all seeds with a value in both arms
     all_pairs: int  # seeds with a value in both arms, stable or not
+    collapses_a: int = 0  # transient collapses: runs that recovered before the endpoint
+    collapses_b: int = 0
 
     @property
     def pairs(self) -> int:
@@ -154,11 +167,22 @@ class Contrast:
 
     def instability(self) -> str:
         a, b = self.label.split(" − ", 1) if " − " in self.label else ("a", "b")
-        text = (f"unstable runs: {a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
+        text = (f"unstable at the endpoint or diverged: "
+                f"{a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
                 f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
         if self.rate_diff is not None:
-            text += f"; paired difference in rates {words.pp(self.rate_diff, 0)}"
+            text += (f"; paired difference in rates ({self.label}) "
+                     f"{words.pp(self.rate_diff, 0)}")
+        if self.collapses_a or self.collapses_b:
+            ra, rb = self.collapse_rate(True), self.collapse_rate(False)
+            text += ("; transient collapses (recovered before the endpoint, runs kept): "
+                     f"{a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
+                     f"{b} {words.rate(self.collapses_b, self.runs_b, rb)}")
         return text
+
+    def collapse_rate(self, arm_a: bool) -> Estimate:
+        k, n = (self.collapses_a, self.runs_a) if arm_a else (self.collapses_b, self.runs_b)
+        return stats.clopper_pearson(k, n, self.rate_a.level)
 
     def robustness(self) -> str:
         if self.robust is None:
@@ -189,8 +213,7 @@ def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float):
     rate_b = stats.clopper_pearson(k_b, runs_b, level)
     rate_diff = None
     if k_a or k_b:
-        rate_diff = stats.paired_diff(ind_a.astype(float), ind_b.astype(float),
-                                      level).clipped(-1.0, 1.0)
+        rate_diff = stats.paired_rate_diff(ind_a.astype(float), ind_b.astype(float), level)
     return runs_a, runs_b, k_a, k_b, rate_a, rate_b, rate_diff
 
 
@@ -226,8 +249,38 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             claim=bool(tested and rej and primary.excludes_zero()), mde=mde,
             runs_a=rates[0], runs_b=rates[1], unstable_a=rates[2], unstable_b=rates[3],
             rate_a=rates[4], rate_b=rates[5], rate_diff=rates[6], robust=robust,
-            p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size))
+            p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size),
+            collapses_a=int(df.loc[df["stable_a"].notna(), "collapse_a"].sum()),
+            collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()))
     return out
+
+
+def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
+    """A Holm family in words: how many of its contrasts could be tested (at least
+    ``MIN_PAIRS`` pairs stable in both arms) and, of those, how many are ``better`` (a > b) or
+    ``worse`` (a < b) after correction, the rest with the design's resolution. A family with
+    nothing testable says so, never "0 better, 0 worse"."""
+    n = len(family)
+    tested = [c for c in family.values() if c.tested]
+    if not tested:
+        most = max((c.pairs for c in family.values()), default=0)
+        return (f"none of the {n} contrasts is testable: at most "
+                f"{most} seed pair{'s' if most != 1 else ''} stable in both arms, "
+                f"{MIN_PAIRS} needed")
+    up = sum(c.direction > 0 for c in tested)
+    down = sum(c.direction < 0 for c in tested)
+    rest = len(tested) - up - down
+    head = (f"all {n} contrasts are testable" if len(tested) == n else
+            f"{len(tested)} of {n} contrasts are testable (the other {n - len(tested)} have "
+            f"fewer than {MIN_PAIRS} seed pairs stable in both arms)")
+    parts = [f"{up} {better}", f"{down} {worse}"]
+    if rest:
+        quiet = [c for c in tested if not c.direction]
+        mdes = [c.mde for c in quiet if np.isfinite(c.mde)]
+        res = (f" (none larger than {quiet[0].quantity.size(max(mdes))} would likely be "
+               "missed)") if mdes else ""
+        parts.append(f"{rest} show{'s' if rest == 1 else ''} no detectable difference{res}")
+    return f"{head}; after Holm correction {words.join(parts)}"
 
 
 def compare_one(label: str, sample: Sample, level: float = 0.95,

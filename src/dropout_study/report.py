@@ -82,14 +82,22 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
 
 
 def unstable_runs(res: Results) -> list[dict]:
-    """Every unstable run, with the epoch and the reason the rule gives."""
+    """Every event of the instability rule: runs diverged or unstable at their endpoint (left
+    out of primary contrasts) and transient collapses (kept), with epoch, kind and reason."""
     e = res.endpoints
     if e.empty:
         return []
-    bad = e[~e["stable"]].sort_values(["experiment", "condition", "seed"])
-    return [{"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed),
-             "epoch": f"{r.unstable_epoch:g}", "reason": r.unstable_reason}
-            for r in bad.itertuples()]
+    out = []
+    for r in e.sort_values(["experiment", "condition", "seed"]).itertuples():
+        base = {"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed)}
+        if r.collapse:
+            out.append(base | {"kind": "transient collapse (run kept)",
+                               "epoch": f"{r.collapse_epoch:g}", "reason": r.collapse_reason})
+        if r.unstable:
+            kind = "diverged" if r.diverged_run else "unstable at its endpoint"
+            out.append(base | {"kind": kind, "epoch": f"{r.unstable_epoch:g}",
+                               "reason": r.unstable_reason})
+    return out
 
 
 def endpoint_swing(ends) -> dict | None:

@@ -79,8 +79,9 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
     """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
     and the numbers beside it. A diverged run keeps NaN where it has no value (never a
     stand-in number) and is counted, not dropped. ``stable`` says whether it may enter a
-    primary comparison: not unstable by the rule of ``instability`` (its epoch and reason are
-    in ``unstable_epoch`` and ``unstable_reason``)."""
+    primary comparison: neither diverged nor unstable at its endpoint by the rule of
+    ``instability`` (its epoch and reason are in ``unstable_epoch`` and ``unstable_reason``;
+    a transient collapse, which keeps the run in, in ``collapse``)."""
     if metrics.empty:
         return pd.DataFrame()
     m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable").reset_index(drop=True)
@@ -114,7 +115,7 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
     out["test_loss_min_epoch"] = at_min.where(complete)
     out["overfit"] = last["test_loss"] - loss_min
     out["diverged"] = g["diverged"].any().astype(bool)
-    out = out.reset_index().merge(instability(metrics), on=RUN_KEYS)
+    out = out.reset_index().merge(instability(metrics, k), on=RUN_KEYS)
     out["stable"] = ~out["unstable"].astype(bool)
     return out.merge(runs.drop(columns=["diverged"]), on=RUN_KEYS)
 

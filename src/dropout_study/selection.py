@@ -11,19 +11,29 @@ from .io import atomic_write_text
 from .results import endpoints
 
 
+def validation_ranking(ends: pd.DataFrame, by: str = "condition") -> pd.DataFrame:
+    """Every setting (``by``) ranked for selection, best first, on the validation split only
+    (STUDY.md, "Selection"): a setting with a run unstable at its endpoint or diverged ranks
+    below every stable one, and its score is the mean validation endpoint over all its runs
+    that have one (a diverged run has none), never over its stable survivors alone. Columns
+    ``val``, ``stable`` (all its runs stable), ``runs``."""
+    score = ends.groupby(by).agg(val=("val_endpoint", "mean"), stable=("stable", "all"),
+                                 runs=("seed", "size"))
+    return score.sort_values(["stable", "val"], ascending=[False, False], kind="stable")
+
+
 def select_strengths(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> dict:
-    """Per method, the strength with the best mean validation accuracy (last k epochs) over
-    the tuning seeds. A setting where any tuning run is unstable (diverged or collapsed, by
-    the rule of ``instability``) ranks below every stable one."""
+    """Per method, the strength ranked first by ``validation_ranking`` over the tuning
+    seeds (the last k epochs' validation accuracy)."""
     ends = endpoints(metrics, runs, k)
     chosen = {}
     for method, g in ends.groupby("factor_method"):
-        score = g.groupby("factor_strength").agg(val=("val_endpoint", "mean"),
-                                                 stable=("stable", "all"))
-        best = score.sort_values(["stable", "val"], ascending=False).index[0]
+        score = validation_ranking(g, "factor_strength")
+        best = score.index[0]
         chosen[method] = {"rates": [float(best), float(best)], "strength": float(best),
                           "validation_accuracy": float(score.loc[best, "val"]),
-                          "tried": {f"{s:g}": float(v) for s, v in score["val"].items()}}
+                          "tried": {f"{s:g}": float(v)
+                                    for s, v in score["val"].sort_index().items()}}
     return chosen
 
 

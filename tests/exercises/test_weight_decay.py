@@ -172,8 +172,18 @@ def test_a_diverged_run_leaves_the_interaction_and_is_counted():
 
 
 def test_stable_in_the_interaction_means_stable_in_all_four_cells():
-    r = run(diverged={(DECAY, 1): 2, (BOTH, 2): 3})
+    # every decay cell loses seed 1 and every "both" cell seed 2, so the picks keep them
+    r = run(diverged={(DECAY, 1): 2, (DECAY_HI, 1): 2, (BOTH, 2): 3, (BOTH_HI, 2): 3})
+    assert (r.picked["decay"], r.picked["both"]) == (DECAY, BOTH)
     assert r.interaction.pairs == 8
+
+
+def test_a_cell_with_an_unstable_run_ranks_below_the_stable_ones():
+    """Finding 10 of issue 22: selection averaged the stable survivors of each cell, so a
+    cell with a collapsed run could be picked on them; it now ranks below every stable cell."""
+    r = run(diverged={(DECAY, 1): 2})  # DECAY is better on validation (+2 against +1 points)
+    assert r.picked["decay"] == DECAY_HI
+    assert r.val["decay"] == pytest.approx(r.val["none"] + 0.01, abs=2e-3)
 
 
 def test_a_nan_endpoint_leaves_its_seed_out_of_the_interaction():

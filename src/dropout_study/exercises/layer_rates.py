@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from .. import words
-from ..contrast import Contrast, Sample, compare, condition_contrast
+from ..contrast import Contrast, Sample, compare, condition_contrast, family_tally
 from ..experiments import base_condition, rates_name
 from ..results import Results
+from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, points, rows_words, summarize
 
@@ -62,9 +63,9 @@ class Result:
 def analyze(res: Results) -> Result:
     block, lvl = res.cfg["experiments"][EXPERIMENT], res.level
     ends = res.ends(EXPERIMENT)
-    cells = (ends[ends["stable"]].groupby("condition")
-             .agg(p1=("factor_p1", "first"), p2=("factor_p2", "first"),
-                  val=("val_endpoint", "mean")))
+    cells = (ends.groupby("condition")
+             .agg(p1=("factor_p1", "first"), p2=("factor_p2", "first")))
+    ranking = validation_ranking(ends)
     order = list(cells.sort_values(["p1", "p2"]).index)
     none = rates_name(0.0, 0.0)
     family = ({f"{c} − {none}": Sample.of(ends, c, none) for c in order if c != none}
@@ -78,7 +79,7 @@ def analyze(res: Results) -> Result:
     return Result(
         design=design(ends, res.k), p1=[float(x) for x in block["p1"]],
         p2=[float(x) for x in block["p2"]], table=summarize(ends, order, COLUMNS, lvl),
-        selected=str(cells["val"].idxmax()), selected_val=float(cells["val"].max()),
+        selected=str(ranking.index[0]), selected_val=float(ranking["val"].iloc[0]),
         against_none=compare(family, lvl),
         swap=condition_contrast(ends, swapped, original, lvl),
         swap_last=condition_contrast(ends, swapped, original, lvl, column="last"),
@@ -86,8 +87,10 @@ def analyze(res: Results) -> Result:
 
 
 def _takeaway(r: Result) -> str:
-    parts = [f"Of {len(r.against_none)} dropout settings, {len(r.better)} beat no dropout and "
-             f"{len(r.worse)} do worse, after Holm correction"]
+    parts = [("Each dropout setting − no dropout: "
+              + family_tally(r.against_none, "beat no dropout", "do worse"))
+             if r.against_none else
+             "The grid has no (0, 0) cell, so no setting is compared with no dropout"]
     if r.heavy is not None:
         where = r.heavy.difference()
         if r.heavy.claim:

@@ -30,6 +30,7 @@ from ..contrast import MIN_PAIRS, Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
+from ..selection import validation_ranking
 from ..spec import Condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -76,8 +77,10 @@ class Result:
 
 
 def pick(cells: pd.DataFrame, mask: pd.Series) -> str:
-    """The cell with the best mean validation accuracy among ``mask`` (never test)."""
-    return str(cells[mask].sort_values("val", ascending=False, kind="stable").index[0])
+    """The cell ranked first on validation among ``mask`` (never test): stable cells before
+    any with an unstable run, then by mean validation accuracy over all runs."""
+    return str(cells[mask].sort_values(["stable", "val"], ascending=[False, False],
+                                       kind="stable").index[0])
 
 
 def interaction_sample(ends: pd.DataFrame, picked: dict[str, str]) -> Sample:
@@ -103,7 +106,7 @@ def analyze(res: Results) -> Result:
     cells = (ends.groupby("condition")
              .agg(dropout=("factor_dropout", "first"), wd=("factor_wd", "first"),
                   rate1=("rate1", "first"), rate2=("rate2", "first"))
-             .join(ok.groupby("condition")["val_endpoint"].mean().rename("val")))
+             .join(validation_ranking(ends)[["val", "stable"]]))
     off = cells["rate1"].eq(0) & cells["rate2"].eq(0)
     nodecay = cells["wd"].eq(0)
     picked = {"none": pick(cells, off & nodecay), "dropout": pick(cells, ~off & nodecay),
