@@ -262,7 +262,9 @@ def test_the_words_of_a_growing_trend_in_full():
                                                                      "0 of 10")
     assert tw["diff"] == t.quantity.text(t.primary)
     assert tw["robustness"].endswith(f"P(slope > 0) = {t.p_superior:.2f}")
-    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0}
+    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0,
+                        "collapses": 0,
+                        "endpoint_unstable": 0, "diverged": 0}
     assert words["widths"] == WIDTHS and words["baseline"] == NONE
     assert words["settings"] == [DROP]
     assert [row["condition"] for row in words["table"]] == [

@@ -284,7 +284,9 @@ def test_the_words_in_full():
         "unit on one of two levels instead of one.")
     assert [f["verdict"] for f in words["family"]] == ["ternary better", "ternary worse"]
     assert words["table"][0]["condition"] == T1 and words["amp_epoch"] == "4"
-    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 40, "unstable": 0}
+    assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 40, "unstable": 0,
+                        "collapses": 0,
+                        "endpoint_unstable": 0, "diverged": 0}
 
 
 def test_different_amplification_in_full():

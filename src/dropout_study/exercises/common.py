@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import stats, words
 from ..contrast import Contrast
+from ..instability import counts
 from ..stats import Estimate
 
 
@@ -72,10 +73,14 @@ def rows_words(rows: list[ConditionRow], columns: list[Column]) -> list[dict]:
 
 
 def design(ends: pd.DataFrame, k: int) -> dict:
-    """What was run: seeds, epochs, runs and unstable runs of an endpoints table, and the
-    number of last epochs the headline endpoint averages (k)."""
+    """What was run: seeds, epochs, runs and unstable runs (at their endpoint or diverged) of
+    an endpoints table, the instability counts by kind (transient collapses, endpoint-unstable,
+    diverged) and the number of last epochs the headline endpoint averages (k)."""
+    c = counts(ends)
     return {"k": k, "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
-            "runs": len(ends), "unstable": int((~ends["stable"]).sum())}
+            "runs": len(ends), "unstable": int((~ends["stable"]).sum()),
+            "collapses": c["collapses"], "endpoint_unstable": c["endpoint_unstable"],
+            "diverged": c["diverged"]}
 
 
 def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
