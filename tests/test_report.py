@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from dropout_study.errors import UserError
@@ -105,3 +106,82 @@ def test_the_endpoint_swing_is_measured_on_stable_runs_at_the_study_setting():
     assert ("differs from that mean by 1.0 points in the median\n  stable run at lr 0.5 and "
             "by up to 3.0, over the 3\n  stable runs") in md
     assert "±" not in render_markdown(minimal_context(), ROOT / "report").split("Methods")[1]
+
+
+# -- results belong to their config (issue 22, finding 11) -----------------------------------
+def _stale_results_dir(tmp_path):
+    """A results folder as an earlier run of the full config left it: exercise 1's runs of one
+    planned job, exercise 9's runs, and exercise 4's evaluation tables."""
+    import json
+
+    from dropout_study.plan import all_jobs
+    from tests import synthetic as syn
+    from tests.exercises.test_test_time import tables as test_time_tables
+
+    cfg = syn.config()
+    job = next(j for j in all_jobs(cfg)["layer_rates"]
+               if any(c.name == "p1=0.2,p2=0.5" for c in j.conditions))
+    conds = {c.name: {"rate1": c.rates[0], "rate2": c.rates[1], "lr": c.lr,
+                      "epochs": c.epochs, "hidden": c.hidden, "batch_size": c.batch_size}
+             for c in job.conditions}
+    acc = lambda cond, seed, epoch: 0.8 + syn.noise(seed, 0.01)  # noqa: E731
+    lr = syn.run_tables("layer_rates", conds, job.seeds, cfg["training"]["epochs"], acc,
+                        job_of=lambda c: job.job)
+    tern = syn.run_tables("ternary", {"ternary,a=0.1": {"noise": "ternary"}}, [0, 1], 10, acc)
+    metrics, runs = syn.combine(lr, tern)
+    out = tmp_path / "results"
+    out.mkdir()
+    for name, df in (("metrics", metrics), ("runs", runs), ("activations", pd.DataFrame())):
+        df.to_parquet(out / f"{name}.parquet", index=False)
+    mc, models = test_time_tables()
+    mc.to_parquet(out / "test_time.parquet", index=False)
+    models.to_parquet(out / "test_time_models.parquet", index=False)
+    (out / "jobs.json").write_text(json.dumps([]))
+    return out, cfg, job
+
+
+def test_an_exercise_the_config_disables_is_not_answered_even_with_its_old_table_there(
+        tmp_path):
+    from dropout_study import report
+    from dropout_study.results import Results
+
+    out, cfg, job = _stale_results_dir(tmp_path)
+    on = Results.load(out, cfg)  # the config that made them: everything is its own
+    assert set(on.extra) == {"test_time", "test_time_models"} and on.has("test_time")
+    assert "layer_rates" in set(on.runs["experiment"])
+    off = {**cfg, "experiments": {**cfg["experiments"],
+                                  "test_time": {**cfg["experiments"]["test_time"],
+                                                "enabled": False},
+                                  "ternary": {**cfg["experiments"]["ternary"],
+                                              "enabled": False}}}
+    res = Results.load(out, off)
+    assert res.extra == {} and not res.has("test_time")
+    assert set(res.runs["experiment"]) == {"layer_rates"}  # ternary's runs are left out
+    assert set(res.metrics["experiment"]) == {"layer_rates"}
+    assert len(res.runs) == len(job.models)
+    ctx = report.build_context(out, off, tmp_path / "report" / "figures")
+    ex4 = next(s for s in ctx["sections"] if s["number"] == 4)
+    assert ex4["missing"] == "disabled in the config (experiments.test_time.enabled is false)"
+    assert "answer" not in ex4
+    row = next(r for r in ctx["glance"]["rows"] if r["number"] == 4)
+    assert row["answer"] == ("Not answered: disabled in the config "
+                             "(experiments.test_time.enabled is false).")
+    md = render_markdown(ctx, ROOT / "report")
+    assert ("This exercise is not answered: disabled in the config "
+            "(experiments.test_time.enabled is false).") in md
+    # the same folder under the config that made it answers exercise 4 from those tables
+    ctx_on = report.build_context(out, cfg, tmp_path / "report2" / "figures")
+    assert not next(s for s in ctx_on["sections"] if s["number"] == 4)["missing"]
+
+
+def test_runs_trained_with_other_settings_are_not_mixed_in(tmp_path):
+    from dropout_study.results import Results
+
+    out, cfg, job = _stale_results_dir(tmp_path)
+    longer = {**cfg, "training": {**cfg["training"], "epochs": cfg["training"]["epochs"] + 5}}
+    res = Results.load(out, longer)  # exercise 1's runs were trained for fewer epochs
+    assert res.runs[res.runs["experiment"] == "layer_rates"].empty
+    assert res.metrics[res.metrics["experiment"] == "layer_rates"].empty
+    other = {**cfg, "experiments": {**cfg["experiments"], "test_time": {
+        **cfg["experiments"]["test_time"], "rates": [0.5, 0.5]}}}
+    assert Results.load(out, other).extra["test_time"].empty  # another condition's models

@@ -63,6 +63,10 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
     figures go to ``report_dir / figures``."""
     entry = {"missing": None, "failed": [f"{f['experiment']}/{f['job']}" for f in res.failed
                                          if f["experiment"] in ex.reads]}
+    if not ex.enabled(res.cfg):  # its results, even where a file of them lies about, are not
+        entry["missing"] = (f"disabled in the config (experiments.{ex.block}.enabled is "
+                            f"false){where}")  # this config's
+        return entry, None
     absent = [e for e in ex.reads if not res.has(e)]
     if absent:
         why = ("its jobs failed" if entry["failed"] else

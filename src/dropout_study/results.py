@@ -41,15 +41,24 @@ class Results:
 
     @classmethod
     def load(cls, results_dir: Path, cfg: dict) -> Results:
+        """The results of ``cfg``'s runs only: rows of an experiment the config disables, of a
+        job, condition or seed it does not plan, or of a run trained with other settings are
+        left out, and an evaluation table is read only where its exercise is enabled (a stale
+        file of an earlier config in the folder is never shown)."""
         def read(name: str) -> pd.DataFrame:
             return pd.read_parquet(results_dir / f"{name}.parquet")
 
-        jobs = json.loads((results_dir / "jobs.json").read_text())
-        extra = {name: read(name) for name in ("test_time", "test_time_models")
+        planned = planned_runs(cfg)
+        jobs = [j for j in json.loads((results_dir / "jobs.json").read_text())
+                if _job_key(j) in planned.jobs]
+        extra = {name: of_config(read(name), planned) for name in evaluation_tables(cfg)
                  if (results_dir / f"{name}.parquet").exists()}
         failed_path = results_dir / "failed_jobs.json"
         failed = json.loads(failed_path.read_text()) if failed_path.exists() else []
-        return cls(read("metrics"), read("runs"), read("activations"), jobs, cfg, extra, failed)
+        failed = [f for f in failed if (f["experiment"], f["job"]) in planned.jobs]
+        runs = of_config(read("runs"), planned)
+        return cls(of_runs(read("metrics"), runs), runs, of_runs(read("activations"), runs),
+                   jobs, cfg, extra, failed)
 
     def has(self, experiment: str) -> bool:
         if experiment in self.extra:
@@ -73,6 +82,71 @@ class Results:
                   for f in self.failed if f["experiment"].endswith(suffix)]
         return Results(pick(self.metrics), pick(self.runs), pick(self.activations), self.jobs,
                        cfg, {}, failed)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a config trains and evaluates: its (experiment, job) pairs, its runs with the
+    settings each is trained at, and the condition each evaluation table is of."""
+
+    jobs: set[tuple[str, str]]
+    runs: pd.DataFrame  # experiment, job, condition, seed, and the settings in SETTINGS
+    evaluated: dict[str, str]  # evaluation table -> the condition its models are of
+
+
+SETTINGS = ("noise", "hidden", "lr", "batch_size", "epochs")  # as the runs table records them
+
+
+def planned_runs(cfg: dict) -> Planned:
+    from .exercises import EXERCISES
+    from .experiments import rates_name
+    from .plan import all_jobs
+
+    rows = [{"experiment": j.experiment, "job": j.job, "condition": c.name, "seed": s,
+             **{k: getattr(c, k) for k in SETTINGS}}
+            for jobs in all_jobs(cfg).values() for j in jobs for c, s in j.models]
+    evaluated = {}
+    for ex in EXERCISES:
+        if ex.key == "test_time" and ex.enabled(cfg):
+            cond = rates_name(*cfg["experiments"]["test_time"]["rates"])
+            evaluated |= {name: cond for name in ex.reads}
+    cols = ["experiment", "job", "condition", "seed", *SETTINGS]
+    return Planned({(r["experiment"], r["job"]) for r in rows},
+                   pd.DataFrame(rows, columns=cols), evaluated)
+
+
+def evaluation_tables(cfg: dict) -> list[str]:
+    """The evaluation-only tables (not training runs) that ``cfg``'s enabled exercises read."""
+    return list(planned_runs(cfg).evaluated)
+
+
+def _job_key(meta: dict) -> tuple[str, str]:
+    spec = meta.get("spec") or {}
+    return spec.get("experiment", ""), spec.get("job", "")
+
+
+def of_config(df: pd.DataFrame, planned: Planned) -> pd.DataFrame:
+    """The rows of ``df`` that belong to the planned runs: the same experiment, job, condition
+    and seed, and (where the table records them) the same settings. An evaluation table keeps
+    the rows of the condition the config evaluates."""
+    if df.empty:
+        return df
+    if "experiment" not in df.columns:  # an evaluation table: one condition's models
+        conds = set(planned.evaluated.values())
+        return df[df["condition"].isin(conds)].reset_index(drop=True) \
+            if "condition" in df.columns else df
+    keys = [k for k in ("experiment", "job", "condition", "seed") if k in df.columns]
+    keys += [k for k in SETTINGS if k in df.columns]
+    want = planned.runs[keys].drop_duplicates()
+    return df.merge(want, on=keys, how="inner")[list(df.columns)]
+
+
+def of_runs(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a per-epoch table (metrics, activations) that belong to ``runs``."""
+    if df.empty:
+        return df
+    keys = [k for k in (*RUN_KEYS, "job") if k in df.columns and k in runs.columns]
+    return df.merge(runs[keys].drop_duplicates(), on=keys, how="inner")[list(df.columns)]
 
 
 def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
