@@ -264,7 +264,8 @@ def test_the_section_renders(tmp_path):
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex10_sweep.png"})
-    assert "Here: **not equivalent**: they differ significantly." in md
+    assert ("Here: **not equivalent: they differ significantly (torch's higher), a defect to "
+            "find and explain**.") in md
     assert re.search(r"\| torch\.nn\.Dropout − ours \| \+0\.[12]\d pp \[\+", md)
     assert f"| {SWEEP[0]} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
@@ -382,3 +383,59 @@ def test_results_without_the_calibration_row_say_so():
     assert r.calibration is None
     assert "the A/A calibration row was not trained in this study" in ex.context(r)["answer"]
     assert ex.context(r)["calibration_row"] is None
+
+
+# -- one verdict: the summary table and the section say the same (issue 22, finding 7) ---------
+def _glance_row(r):
+    from dropout_study import glance
+
+    entry = {"missing": None, **ex.context(r)}
+    return glance.row(ex.EXERCISE, entry, [(None, r.torch_diff)])
+
+
+def test_not_shown_equivalent_is_said_alike_above_and_below():
+    r = run(jitter=0.02)  # wide: no difference detected, equivalence not shown
+    assert r.equivalence == "not shown" and r.torch_diff.tested and not r.torch_diff.claim
+    words = ex.context(r)
+    assert words["status"] == (
+        "not shown equivalent within ±1 points at 10 seeds: the 90% interval is wider than the "
+        f"margin, and no difference is detected either{r.torch_diff.resolution()}")
+    assert words["status"].count("would likely be missed") == 1
+    row = _glance_row(r)
+    assert row["answer"] == f"Our dropout and torch.nn.Dropout: {words['status']}."
+    assert row["lines"][0]["verdict"] == words["status"]
+    assert "cannot be told apart" not in row["answer"]  # the old summary's words
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex10_sweep.png"})
+    assert f"Here: **{words['status']}**." in md
+
+
+def test_equivalent_is_said_alike_above_and_below_and_only_inside_the_margin():
+    r = run(jitter=0.001)
+    words = ex.context(r)
+    assert words["status"] == "equivalent within ±1 points at 10 seeds"
+    row = _glance_row(r)
+    assert row["answer"] == "Our dropout and torch.nn.Dropout: equivalent within ±1 points at " \
+        "10 seeds."
+    assert row["lines"][0]["verdict"] == words["status"]
+    wide = ex.context(run(jitter=0.02))
+    assert not wide["status"].startswith("equivalent") and "equivalent within" not in \
+        _glance_row(run(jitter=0.02))["answer"].replace("not shown equivalent within", "")
+
+
+def test_a_significant_difference_is_a_defect_in_both_places_never_equivalent():
+    r = run(effect={TORCH: 0.002}, jitter=0.0003)
+    words = ex.context(r)
+    assert words["status"] == ("not equivalent: they differ significantly (torch's higher), "
+                               "a defect to find and explain")
+    row = _glance_row(r)
+    assert row["lines"][0]["verdict"] == words["status"]
+    assert row["answer"] == f"Our dropout and torch.nn.Dropout: {words['status']}."
+    assert "equivalent within" not in row["answer"]
+    lower = ex.context(run(effect={TORCH: -0.002}, jitter=0.0003))["status"]
+    assert "(ours higher)" in lower
+
+
+def test_without_a_verdict_the_summary_says_not_answered():
+    r = run(diverged={(TORCH, s): 1 for s in SEEDS[1:]})
+    assert ex.context(r)["glance_words"] is None
+    assert _glance_row(r)["answer"].startswith("Not answered: too few seed pairs")

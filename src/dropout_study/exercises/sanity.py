@@ -138,6 +138,25 @@ def _equivalence_words(r: Result) -> str:
     return t.verdict("", "")
 
 
+def status(r: Result) -> str:
+    """The one verdict on our layer against torch's, in the words both the section and the
+    summary table print: equivalent only where the equivalence interval lies inside the margin
+    and the difference is not significant; a significant difference is a defect; otherwise
+    not shown, with the resolution."""
+    t, tost, m = r.torch_diff, r.torch_tost, _points(r.margin)
+    at = words.seeds(t.pairs)
+    if r.equivalence == EQUIVALENT:
+        return f"equivalent within ±{m} points at {at}"
+    if r.equivalence == DIFFERENT:
+        side = "torch's higher" if t.direction > 0 else "ours higher"
+        return f"not equivalent: they differ significantly ({side}), a defect to find and explain"
+    if r.equivalence == NOT_SHOWN:
+        return (f"not shown equivalent within ±{m} points at {at}: the "
+                f"{100 * tost.primary.level:.0f}% interval is wider than the margin, and no "
+                f"difference is detected either{t.resolution()}")
+    return t.verdict("", "")
+
+
 def _ratio_words(r: Result) -> str:
     e = {c: r.ratios[c] for c in r.conventions}
     return (f"the train-mode mean activation over the eval-mode one (layer 1, which both see "
@@ -202,6 +221,10 @@ def context(r: Result) -> dict:
     return {**r.design, "ref": r.ref, "torch": r.torch, "vanilla_c": r.vanilla,
             "equivalence": tost.quantity.text(tost.primary),
             "eq_level": f"{100 * tost.primary.level:.0f}%", "eq_status": r.equivalence,
+            "status": status(r),
+            # the summary table says what the section says, in the same words
+            "glance_words": {"answer": f"Our dropout and torch.nn.Dropout: {status(r)}.",
+                       "verdict": status(r)} if r.torch_diff.tested else None,
             "margin": _points(r.margin),
             "torch_row": r.torch_diff.row("torch's layer is better", "ours is better"),
             "vanilla_row": van.row("vanilla better", "vanilla worse"),
@@ -249,5 +272,5 @@ EXERCISE = Exercise(
         worse="they differ (ours higher): a defect",
         answer_better="Our dropout and torch.nn.Dropout differ: a defect to find and explain.",
         answer_worse="Our dropout and torch.nn.Dropout differ: a defect to find and explain.",
-        answer_none="Our dropout and torch.nn.Dropout cannot be told apart (the section tests "
-                    "equivalence within a margin)."))
+        answer_none="Our dropout and torch.nn.Dropout: no difference detected, equivalence "
+                    "not tested."))  # the section's own words (context "glance_words") replace it
