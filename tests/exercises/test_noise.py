@@ -247,10 +247,13 @@ def test_no_planted_effect_claims_nothing_and_says_its_resolution():
     assert words["answer"].count("would likely be missed") == 3
     t = words["takeaway"]
     g = r.against_dropout[label("gaussian")]
-    assert t == ("No alternative is detectably better than tuned dropout; gaussian noise, which "
-                 "has dropout's mean and variance with another shape, differs from it by "
-                 f"{g.quantity.text(g.primary)}: {g.verdict('', '')}, consistent with the "
-                 "regularisation living mostly in those two moments (at 10 seeds, 4 epochs).")
+    # selected at 0.2 (variance 0.25) against dropout at 0.3 (0.429): not matched
+    assert t == ("No alternative is detectably better than tuned dropout; gaussian noise "
+                 f"differs from it by {g.quantity.text(g.primary)}: {g.verdict('', '')}; the "
+                 "two were selected at different noise variances (gaussian 0.25, dropout "
+                 "0.429), so this compares each at its best, not one variance in two shapes "
+                 "(at 10 seeds, 4 epochs).")
+    assert "mean and variance" not in t and "moments" not in t
     assert ": no detectable difference at 10 seeds: none larger than" in t
     assert "worse" not in t and "beat" not in t
 
@@ -425,3 +428,33 @@ def test_the_headline_is_the_alternative_best_on_validation_not_on_test():
                          & (d["condition"] == "dropout"))]
     assert ex.EXERCISE.headline(ex.analyze(syn.results(res.cfg, keep(res.metrics),
                                                        keep(res.runs)))) is None
+
+
+# -- a premise is checked against the selected settings (issue 22, finding 6) ----------------
+def matched_run(**kw):
+    """Gaussian's validation pick moved to dropout's (0.3): the same variance, 0.3 / 0.7."""
+    return run(val_shift={"gaussian,s=0.3": 0.02}, trained={"gaussian": 0.3}, **kw)
+
+
+def test_the_moment_remark_is_made_only_at_matched_variance():
+    r = matched_run()
+    assert r.moments_matched and r.variance("gaussian") == pytest.approx(0.3 / 0.7)
+    g = r.against_dropout[label("gaussian")]
+    assert ex.context(r)["takeaway"] == (
+        "No alternative is detectably better than tuned dropout; gaussian noise, selected at "
+        "the same multiplicative variance as tuned dropout (0.429) and so with its mean and "
+        f"variance in another shape, differs from it by {g.quantity.text(g.primary)}: "
+        f"{g.verdict('', '')}, consistent with the regularisation living mostly in those two "
+        "moments (at 10 seeds, 4 epochs).")
+
+
+def test_selected_variances_that_differ_drop_the_premise():
+    # the issue's case: dropout selected at 0.2 (variance 0.25), gaussian at 0.5 (1.0)
+    r = run(val_shift={"dropout,s=0.2": 0.02, "gaussian,s=0.5": 0.05},
+            trained={"dropout": 0.2, "gaussian": 0.5})
+    assert (r.variance("dropout"), r.variance("gaussian")) == (pytest.approx(0.25),
+                                                              pytest.approx(1.0))
+    assert not r.moments_matched
+    t = ex.context(r)["takeaway"]
+    assert "dropout's mean and variance" not in t and "those two moments" not in t
+    assert "selected at different noise variances (gaussian 1, dropout 0.25)" in t

@@ -11,6 +11,7 @@ fresh seeds as one Holm family ("<scheme> − dropout").
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,21 @@ class Result:
             return None
         return self.against_dropout[f"{max(val, key=val.get)} − {REFERENCE}"]
 
+    def variance(self, method: str) -> float | None:
+        """The variance of ``method``'s multiplicative noise at its selected strength (None:
+        not tuned here)."""
+        from ..noise import SCHEMES
+
+        t = next((t for t in self.tuning if t.method == method), None)
+        return None if t is None else SCHEMES[method].multiplicative_variance(t.selected)
+
+    @property
+    def moments_matched(self) -> bool:
+        """Whether the selected Gaussian noise has the selected dropout's variance: the premise
+        of "same mean and variance, another shape", checked before it is said."""
+        g, d = self.variance(MOMENTS), self.variance(REFERENCE)
+        return g is not None and d is not None and math.isclose(g, d, rel_tol=1e-9)
+
     @property
     def mismatched(self) -> list[Tuning]:
         """Schemes whose fresh-seed runs were not trained at the strength selected."""
@@ -186,10 +202,20 @@ def _takeaway(r: Result) -> str:
         text = "No alternative is detectably better than tuned dropout"
         moments = r.against_dropout.get(f"{MOMENTS} − {REFERENCE}")
         if moments is not None and moments.tested and not moments.claim:
-            text += (f"; {MOMENTS} noise, which has dropout's mean and variance with another "
-                     f"shape, differs from it by {moments.quantity.text(moments.primary)}: "
-                     f"{moments.verdict('', '')}, consistent with the regularisation living "
-                     "mostly in those two moments")
+            g, d = r.variance(MOMENTS), r.variance(REFERENCE)
+            if r.moments_matched:
+                text += (f"; {MOMENTS} noise, selected at the same multiplicative variance as "
+                         f"tuned dropout ({g:.3g}) and so with its mean and variance in another "
+                         f"shape, differs from it by "
+                         f"{moments.quantity.text(moments.primary)}: "
+                         f"{moments.verdict('', '')}, consistent with the regularisation living "
+                         "mostly in those two moments")
+            else:
+                text += (f"; {MOMENTS} noise differs from it by "
+                         f"{moments.quantity.text(moments.primary)}: "
+                         f"{moments.verdict('', '')}; the two were selected at different "
+                         f"noise variances ({MOMENTS} {g:.3g}, dropout {d:.3g}), so this "
+                         "compares each at its best, not one variance in two shapes")
     if lose:
         text += f"; {_names(lose)} {_verb(lose, 'does', 'do')} worse"
     if untested and tested:
