@@ -90,7 +90,7 @@ def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None
     lines = [line(c, w, s) for s, c in heads]
     own = entry.get("glance_words")  # the section's own verdict and answer, where it gives them
     if own and len(lines) == 1 and lines[0]["label"]:
-        lines[0] = lines[0] | {"answer": own["answer"], "verdict": own["verdict"]}
+        lines[0] = lines[0] | own
     said = {x["answer"] for x in lines}
     if len(said) == 1:
         text = lines[0]["answer"] if len(lines) == 1 else f"At both settings: {lines[0]['answer']}"

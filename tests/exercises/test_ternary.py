@@ -114,9 +114,12 @@ def test_no_planted_difference_gives_no_claim_with_its_resolution():
     assert "(no detectable difference at 10 seeds: none larger than" in words["answer"]
     assert words["takeaway"] == (
         "At equal mask variance the activations are amplified alike by both masks (no "
-        "ternary / Bernoulli ratio's interval excludes 1), so the extra level buys nothing "
-        "detectable in accuracy: at matched variance Bernoulli, the cheapest to sample, does as "
-        "well, which is why it is the default.")
+        "ternary / Bernoulli ratio's interval excludes 1), so no zero probability shows a "
+        "detectable accuracy difference between the masks after Holm correction (a = 0.1: "
+        f"{r.diff[K1].verdict('', '')}; a = 0.5: {r.diff[K5].verdict('', '')}); a null is not "
+        "an equivalence: it rules out only the differences larger than those.")
+    assert "which is why it is the default" not in words["takeaway"]  # rested on a null
+    assert words["takeaway"].count("would likely be missed") == 2
 
 
 def test_the_family_is_holm_corrected():
@@ -339,3 +342,44 @@ def test_the_conditions_belong_to_the_ternary_experiment():
     assert dict(conds[0].factors) == {"scheme": "ternary", "a": 0.1, "p": 0.19}
     assert conds[1].rates == (0.19, 0.19) and conds[1].probe
     assert ex.matched_p(1 / 3) == 0.4  # rounded: a clean name for the Bernoulli partner
+
+
+# -- "the sweep's middle" only with a middle (issue 22, finding 6) ----------------------------
+def _glance(r):
+    from dropout_study import glance
+
+    return glance.row(ex.EXERCISE, {"missing": None, **ex.context(r)},
+                      [(None, ex.EXERCISE.headline(r))])
+
+
+def test_two_levels_have_no_middle_and_the_summary_names_the_setting():
+    r = run(effect={0.1: 0.01})
+    assert ex.EXERCISE.headline(r) is r.diff[K1]
+    row = _glance(r)
+    assert row["answer"] == ("At matched mask variance ternary noise beats Bernoulli dropout "
+                             "(a = 0.1, the lower of the 2 zero probabilities).")
+    assert "middle" not in row["answer"]
+    none = _glance(run())
+    assert none["answer"] == ("At matched mask variance no accuracy difference between "
+                              "ternary and Bernoulli masks is detected (a = 0.1, the lower of "
+                              "the 2 zero probabilities).")
+    assert "cannot be told apart" not in none["answer"]
+
+
+def test_three_levels_have_a_middle():
+    r = run(effect={0.3: -0.01}, a_list=[0.1, 0.3, 0.5])
+    assert _glance(r)["answer"] == (
+        "At matched mask variance Bernoulli dropout beats ternary noise (the sweep's middle "
+        "zero probability, a = 0.3, of 3).")
+
+
+def test_a_headline_without_a_verdict_leaves_the_default_words():
+    dead = {(c, s): 1 for c in (T1, B1, T5, B5) for s in SEEDS[1:]}
+    r = run(diverged=dead)
+    assert ex.context(r)["glance_words"] is None
+    assert _glance(r)["answer"].startswith("Not answered: too few seed pairs")
+
+
+def test_the_table_does_not_write_t_for_ternary():
+    md = syn.section_markdown(ex.EXERCISE, ex.context(run()), {"ternary": "f.png"})
+    assert "T / B" not in md and "amplification (ratio): ternary; Bernoulli" in md
