@@ -21,3 +21,18 @@ def test_float32_means_float32():
     set_determinism(False)
     assert not torch.backends.cuda.matmul.allow_tf32
     assert not torch.backends.cudnn.allow_tf32
+
+
+def test_one_thread_is_singular():
+    import torch
+
+    from dropout_study.device import device_name
+
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert device_name(torch.device("cpu")).endswith(", 1 thread)")
+        torch.set_num_threads(2)
+        assert device_name(torch.device("cpu")).endswith(", 2 threads)")
+    finally:
+        torch.set_num_threads(saved)

@@ -154,3 +154,23 @@ def test_a_report_of_unstable_and_missing_results_prints_no_nan_na_or_zero_seeds
     assert "no seed pair stable in both arms" in md
     assert rows[1]["answer"].startswith("Not answered: no results for layer_rates")
     assert ctx["glance"]["forest"] is None and md.count("No forest plot: ") == 1
+
+
+def test_a_ratio_is_labelled_a_over_b_in_the_row_and_on_the_plot():
+    rise = ex2.analyze(tables(rise_ratio=0.5)).rise  # a Ratio
+    assert " − " in rise.label  # the contrast's own label
+    line = glance.line(rise, EX2.glance, None)
+    assert line["label"] == rise.label.replace(" − ", " / ") and " − " not in line["label"]
+    [p] = glance.points([(3, None, rise)])[0]
+    assert p.label == f"Ex. 3: {rise.label.replace(' − ', ' / ')}"
+    acc = head(effect=0.01, rise_ratio=1.0)  # a difference keeps "a − b"
+    assert glance.line(acc, EX2.glance, None)["label"] == LABEL and " − " in LABEL
+
+
+def test_the_alt_text_has_no_signed_zero():
+    p = glance.Point("test accuracy: a − b (percentage points)", False, 2, "Ex. 2: x − y",
+                     -0.001, -0.004, 0.003, False)
+    text = glance.alt([p], [])
+    assert "-0.00" not in text and "−0.00" not in text
+    assert text == ("Forest plot of 1 headline contrasts, one row each: Ex. 2: x − y: 0.00 "
+                    "[0.00, 0.00].")

@@ -185,3 +185,22 @@ def test_runs_trained_with_other_settings_are_not_mixed_in(tmp_path):
     other = {**cfg, "experiments": {**cfg["experiments"], "test_time": {
         **cfg["experiments"]["test_time"], "rates": [0.5, 0.5]}}}
     assert Results.load(out, other).extra["test_time"].empty  # another condition's models
+
+
+def test_the_training_time_is_the_run_time_tables_own(tmp_path):
+    from dropout_study.report import training_time
+
+    b = tmp_path / "benchmarks"
+    files = [bench(b / "train" / "layer_rates" / "j000.tsv", [100.0]),
+             bench(b / "train_keeping_weights" / "layer_rates" / "j001.tsv", [200.0]),
+             bench(b / "train_selected" / "noise_final" / "j000.tsv", [33.0]),
+             bench(b / "aggregate.tsv", [5.0])]
+    rows = runtimes(files)
+    jobs = [{"train_seconds": 70.0}, {"train_seconds": 83.0}]  # the loops alone: 153 s
+    t = training_time(rows, jobs)
+    assert t["seconds"] == pytest.approx(333.0)
+    assert t["seconds"] == pytest.approx(sum(float(r["total"]) for r in rows
+                                             if r["rule"].startswith("train")))
+    assert "run-time table" in t["source"]
+    alone = training_time([], jobs)
+    assert alone["seconds"] == pytest.approx(153.0) and "no benchmark files" in alone["source"]

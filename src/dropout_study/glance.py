@@ -23,6 +23,17 @@ NO_WORDS = GlanceWords(question="", better="a is higher", worse="b is higher",
                        answer_none="No detectable difference between {a} and {b}.")
 
 
+def shown_label(c: Contrast) -> str:
+    """The contrast's label as the summary prints it: "a − b" for a difference, "a / b" for a
+    ratio (a positive quantity compared on the log scale)."""
+    return c.label.replace(" − ", " / ") if isinstance(c.quantity, Ratio) else c.label
+
+
+def _value(x: float) -> str:
+    """Two decimals, never a signed zero ("-0.00")."""
+    return f"{0.0 if round(x, 2) == 0 else x:.2f}"
+
+
 def arms(c: Contrast) -> dict[str, str]:
     a, _, b = c.label.partition(" − ")
     return {"a": a, "b": b or "the reference"}
@@ -70,7 +81,7 @@ def line(c: Contrast | None, w: GlanceWords, setting: str | None) -> dict:
     if c is None:
         return {"setting": setting, "label": "", "effect": f"none: {w.absent}",
                 "verdict": "no verdict", "answer": answer(c, w), "claim": False}
-    return {"setting": setting, "label": c.label, "effect": effect(c),
+    return {"setting": setting, "label": shown_label(c), "effect": effect(c),
             "verdict": verdict(c, w),
             "answer": answer(c, w), "claim": c.claim}
 
@@ -128,7 +139,7 @@ def point(number: int, c: Contrast, tag: str | None) -> Point | None:
         return None
     panel, ratio = panel_of(c)
     f = math.exp if ratio else (lambda x: c.quantity.scale * x)
-    label = f"Ex. {number}: {c.label}" + (f" [{tag}]" if tag else "")
+    label = f"Ex. {number}: {shown_label(c)}" + (f" [{tag}]" if tag else "")
     return Point(panel, ratio, number, label, f(e.value), f(e.lo), f(e.hi), c.claim)
 
 
@@ -150,7 +161,8 @@ def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[P
 
 def caption(drawn: list[Point], left: list[str], level: float) -> str:
     panels = list(dict.fromkeys(p.panel for p in drawn))
-    text = (f"Every headline contrast of this report, a − b, paired by seed: the point is the "
+    text = (f"Every headline contrast of this report, a − b (a / b where it is a ratio), "
+            f"paired by seed: the point is the "
             f"mean over the seeds stable in both arms, the bar its {100 * level:g}% interval "
             f"(Holm-corrected within its family); filled points are claims, open points are not. "
             f"The dashed line marks no difference (0, or a ratio of 1). ")
@@ -166,7 +178,7 @@ def alt(drawn: list[Point], left: list[str]) -> str:
     """The plot's alternative text: every point it draws, in words."""
     if not drawn:
         return "No forest plot: " + "; ".join(left) + "."
-    pts = "; ".join(f"{p.label}: {p.value:.2f} [{p.lo:.2f}, {p.hi:.2f}]"
+    pts = "; ".join(f"{p.label}: {_value(p.value)} [{_value(p.lo)}, {_value(p.hi)}]"
                     f"{' (claim)' if p.claim else ''}" for p in drawn)
     return f"Forest plot of {len(drawn)} headline contrasts, one row each: {pts}."
 

@@ -439,3 +439,11 @@ def test_without_a_verdict_the_summary_says_not_answered():
     r = run(diverged={(TORCH, s): 1 for s in SEEDS[1:]})
     assert ex.context(r)["glance_words"] is None
     assert _glance_row(r)["answer"].startswith("Not answered: too few seed pairs")
+
+
+def test_one_seed_pair_does_not_print_an_interval_level_beside_no_interval():
+    r = run(diverged={(TORCH, s): 1 for s in SEEDS[1:]})
+    answer = ex.context(r)["answer"]
+    assert "(one seed, no interval)" in answer
+    assert "interval, 1 seed)" not in answer and "(90% interval" not in answer
+    assert "(90% interval, 10 seeds)" in ex.context(run(jitter=0.001))["answer"]

@@ -453,3 +453,10 @@ def test_the_glance_answer_without_a_difference_claims_no_equality():
 
     none = EXERCISE.glance.answer_none
     assert "not detectably more accurate" in none and "no more accurate" not in none
+
+
+def test_pass_to_pass_variation_is_called_disagreement_not_instability():
+    r = run(one=-0.01)
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"passes": "f.png"})
+    assert "**Disagreement between passes.** One stochastic pass is not repeatable" in md
+    assert "also unstable" not in md

@@ -212,8 +212,9 @@ def _calibration_words(r: Result) -> str:
 
 def context(r: Result) -> dict:
     tost, van = r.torch_tost, r.vanilla_diff
-    answer = (f"{TORCH}: {tost.quantity.text(tost.primary)} "
-              f"({100 * tost.primary.level:.0f}% interval, {words.seeds(tost.pairs)}): "
+    how = (f" ({100 * tost.primary.level:.0f}% interval, {words.seeds(tost.pairs)})"
+           if tost.primary.has_interval else "")  # else its text says "no interval" itself
+    answer = (f"{TORCH}: {tost.quantity.text(tost.primary)}{how}: "
               + _equivalence_words(r)
               + f"; {VANILLA}: {van.quantity.text(van.primary)} ("
               + van.verdict("vanilla better", "vanilla worse") + "); " + _ratio_words(r) + "; "
