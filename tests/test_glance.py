@@ -174,3 +174,64 @@ def test_the_alt_text_has_no_signed_zero():
     assert "-0.00" not in text and "−0.00" not in text
     assert text == ("Forest plot of 1 headline contrasts, one row each: Ex. 2: x − y: 0.00 "
                     "[0.00, 0.00].")
+
+
+# -- no interval leaves its quantity's range (issue 22, finding 12) ---------------------------
+def _two_seed_contrast():
+    import pandas as pd
+
+    from dropout_study.contrast import Sample, compare_one
+
+    idx = pd.Index([0, 1], name="seed")
+    a, b = pd.Series([0.90, 0.20], idx), pd.Series([0.10, 0.15], idx)
+    ok_ = pd.Series(True, idx)
+    return compare_one("x − y", Sample(a, b, ok_, ok_))
+
+
+def test_a_two_seed_difference_is_printed_and_drawn_inside_plus_minus_100_points():
+    c = _two_seed_contrast()
+    assert c.primary.hi > 1.0 or c.primary.lo < -1.0  # the raw t-interval leaves the range
+    text = c.quantity.text(c.primary)
+    lo, hi = (float(x) for x in re.search(r"\[([-+\d.]+), ([-+\d.]+)\]", text).groups())
+    assert -100.0 <= lo and hi <= 100.0 and hi == 100.0
+    assert c.row("a", "b")["diff"] == text and text in c.difference()
+    assert glance.effect(c).startswith(text)
+    [p] = glance.points([(1, None, c)])[0]
+    assert -100.0 <= p.lo <= p.value <= p.hi <= 100.0 and p.hi == 100.0
+    assert "100.00]" in glance.alt([p], [])
+
+
+# -- a smaller preset says at the top what it can resolve (issue 22, finding 12) --------------
+def _study(tmp_path, seeds, preset):
+    res = tables(effect=0.01, seeds=seeds)
+    cfg = {**res.cfg, "preset": preset, "seeds": len(seeds)}
+    res = syn.results(cfg, res.metrics, res.runs)
+    ctx = report.context_of(res, cfg, tmp_path / "figures")
+    return ctx, report.render_markdown(ctx, syn.ROOT / "report")
+
+
+def test_a_two_seed_study_says_at_the_top_that_it_resolves_nothing(tmp_path):
+    ctx, md = _study(tmp_path, [0, 1], "smoke")
+    r = ctx["resolves"]
+    assert r["tested"] == 0 and r["contrasts"] >= 1
+    assert r["text"].startswith(
+        f"This is the **smoke** preset (2 seeds): 0 of its {r['contrasts']} headline contrasts "
+        "of test accuracy have the 3 seed pairs stable in both arms that a verdict needs. ")
+    assert r["text"].endswith("the full study (preset full) is the answer.")
+    assert r["typical"] is not None  # estimated from the 2 pairs' spread
+    top = md.index("## What this preset can resolve")
+    assert top < md.index("## The answers at a glance") and r["text"] in md
+
+
+def test_a_preset_with_verdicts_gives_its_typical_resolution_in_points(tmp_path):
+    ctx, md = _study(tmp_path, list(range(4)), "quick")
+    r = ctx["resolves"]
+    head_ = next(x for x in ctx["glance"]["rows"] if x["number"] == 2)
+    assert r["tested"] >= 1 and head_["lines"]
+    assert 0 < r["typical"] < 100
+    assert f"is typically {r['typical']:.1f} points" in r["text"]
+
+
+def test_the_full_study_has_no_preset_note(tmp_path):
+    ctx, md = _study(tmp_path, list(range(4)), "full")
+    assert ctx["resolves"] is None and "What this preset can resolve" not in md

@@ -38,16 +38,23 @@ class Quantity:
     scale: float = 100.0  # printed value = scale * value
     unit: str = "pp"
     digits: int = 2
+    bounds: tuple[float, float] | None = None  # the range of a difference; None: unbounded
+
+    def shown(self, e: Estimate) -> Estimate:
+        """The estimate as printed and drawn: its interval kept inside the range of the
+        difference (a small-n t-interval can pass ±100 points; the verdict is unchanged, as
+        clipping never moves an interval across zero)."""
+        return e if self.bounds is None or e is None else e.clipped(*self.bounds)
 
     def text(self, e: Estimate) -> str:
-        return words.number(e, self.digits, self.scale, self.unit, signed=True)
+        return words.number(self.shown(e), self.digits, self.scale, self.unit, signed=True)
 
     def size(self, x: float) -> str:
         """An unsigned effect size, e.g. the smallest detectable difference."""
         return f"{self.scale * x:.{self.digits}f} {self.unit}".rstrip()
 
 
-ACCURACY = Quantity()
+ACCURACY = Quantity(bounds=(-1.0, 1.0))  # a difference of accuracies: within ±100 points
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,59 @@ def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None
     return base | {"answer": text, "lines": lines}
 
 
+def resolution(c: Contrast) -> float:
+    """The smallest difference the contrast's design would likely detect (80% power at the
+    observed spread of its paired differences), NaN where it cannot be estimated. A contrast
+    with too few pairs for a verdict has no ``mde`` of its own; where it has 2 pairs and an
+    interval, the spread is read back from its t-interval (half-width = t · sd / √n)."""
+    if math.isfinite(c.mde):
+        return c.mde
+    e = c.primary
+    if c.pairs < 2 or not e.has_interval or not math.isfinite(e.hi - e.lo):
+        return math.nan
+    from scipy import stats as st
+
+    from .contrast import POWER
+    from .stats import min_detectable
+
+    sd = (e.hi - e.lo) / 2 * math.sqrt(e.n) / st.t.ppf(0.5 + e.level / 2, e.n - 1)
+    return min_detectable(sd, e.n, e.level, POWER)
+
+
+def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | None:
+    """What a smaller preset's headline contrasts of test accuracy can resolve: how many have
+    the pairs a verdict needs, and the typical (median) smallest detectable difference over
+    them, in words; None for the full study."""
+    if preset == "full":
+        return None
+    acc = [c for c in heads if c is not None and not isinstance(c.quantity, Ratio)
+           and c.quantity.bounds == (-1.0, 1.0)]
+    sizes = sorted(x for x in (resolution(c) for c in acc) if math.isfinite(x))
+    tested = sum(c.tested for c in acc)
+    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''}): "
+            f"{tested} of its {len(acc)} headline contrasts of test accuracy have the "
+            f"{MIN_PAIRS} seed pairs stable in both arms that a verdict needs. ")
+    if sizes:
+        typical = sizes[len(sizes) // 2] if len(sizes) % 2 else \
+            (sizes[len(sizes) // 2 - 1] + sizes[len(sizes) // 2]) / 2
+        span = (f" (from {100 * sizes[0]:.1f} to {100 * sizes[-1]:.1f} over "
+                f"{len(sizes)} contrasts)" if len(sizes) > 1 else "")
+        if typical >= 1.0:
+            text += (f"The smallest difference they would likely detect is typically more "
+                     f"than 100 points{span}, beyond any difference of accuracies: this "
+                     "preset resolves nothing. ")
+        else:
+            text += (f"The smallest difference they would likely detect (80% power at the "
+                     f"observed spread of the paired differences) is typically "
+                     f"{100 * typical:.1f} points{span}; a smaller effect is likely missed. ")
+    else:
+        text += "None has a spread from which to estimate what it would detect. "
+    text += ("It checks that the study runs end to end and answers fewer questions than it "
+             "asks; the full study (preset full) is the answer.")
+    return {"text": text, "tested": tested, "contrasts": len(acc),
+            "typical": (100 * typical) if sizes else None}
+
+
 @dataclass(frozen=True)
 class Point:
     """One headline on the forest plot: its panel (the axis it shares), label and numbers."""
@@ -134,7 +187,7 @@ def panel_of(c: Contrast) -> tuple[str, bool]:
 
 def point(number: int, c: Contrast, tag: str | None) -> Point | None:
     """The contrast as a point, or None when it has no value with an interval."""
-    e = c.primary
+    e = c.quantity.shown(c.primary)  # drawn inside the range of the difference
     if c.pairs == 0 or not (math.isfinite(e.value) and e.has_interval):
         return None
     panel, ratio = panel_of(c)

@@ -211,6 +211,8 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
             "runs": len(res.runs),
         },
+        "resolves": glance.resolves([c for _, _, c in heads], int(cfg["seeds"]),
+                                    cfg["preset"]),
         "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level),
                    "alt": glance.alt(drawn, left),
                    "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},

@@ -44,7 +44,7 @@ COLUMNS = [Column("acc", lambda e: words.pct(e, 2), (0.0, 1.0)),
            Column("nll", lambda e: words.number(e, 4), (0.0, INF)),
            Column("ece", lambda e: words.pct(e, 2), (0.0, 1.0))]
 NLL = Quantity("test NLL", 1.0, "nats", 4)
-ECE = Quantity("ECE", 100.0, "pp", 2)
+ECE = Quantity("ECE", 100.0, "pp", 2, (-1.0, 1.0))  # a difference of two values in [0, 1]
 
 
 def mc_name(t: int) -> str:
