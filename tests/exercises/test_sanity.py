@@ -143,8 +143,9 @@ def test_a_single_surviving_seed_gives_no_verdict():
     assert r.torch_diff.pairs == 1 and not r.torch_diff.tested
     assert r.equivalence == "no verdict"
     words = ex.context(r)
-    assert "(90% interval, 1 seed): no verdict: 1 seed pair stable in both arms, at least 3 " \
+    assert "(one seed, no interval): no verdict: 1 seed pair stable in both arms, at least 3 " \
         "needed;" in words["answer"]
+    assert "(90% interval, 1 seed)" not in words["answer"]  # issue 22: no level beside none
     assert "Our layer against torch's: no verdict: 1 seed pair" in words["takeaway"]
     assert "equivalent" not in words["answer"]
 
