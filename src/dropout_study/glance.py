@@ -176,11 +176,12 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
     from matplotlib.ticker import FuncFormatter
     from matplotlib.transforms import blended_transform_factory
 
-    from .plots import save
+    from .plots import PHONE_INCHES, drawing_for_phone, save
 
     panels = list(dict.fromkeys(p.panel for p in drawn))
     sizes = [sum(p.panel == k for p in drawn) for k in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.0, 0.55 * sum(sizes)
+    width = PHONE_INCHES if drawing_for_phone() else 7.0
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 0.55 * sum(sizes)
                                                        + 1.0 * len(panels)),
                              gridspec_kw={"height_ratios": [s + 1.0 for s in sizes]},
                              squeeze=False)

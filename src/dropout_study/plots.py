@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import stats  # noqa: E402
+from .frame import phone_path  # noqa: E402
 
 sns.set_theme(context="notebook", style="whitegrid")
 DPI = 110
@@ -20,6 +22,46 @@ PALETTE = sns.color_palette("deep")
 
 
 SHOWN_INCHES = 8.0  # about the width at which the report shows a figure (its text column)
+# A phone's column: about 360 CSS px (a 390 px screen less the margins). A figure drawn this
+# wide shows 1 pt as 360 / (4.2 x 72) = 1.2 px there, so 9 pt, the smallest text of a phone
+# figure, reads as 11 px. Drawn at twice the report's DPI for a phone's denser screen.
+PHONE_INCHES = 4.2
+PHONE_DPI = 2 * DPI
+PHONE_MIN_PT = 9.0
+# The widest a phone figure may come out (its tight bounding box adds a margin; text that
+# spills past the figure would widen it and shrink everything else on the phone's screen)
+PHONE_MAX_PIXELS = round((PHONE_INCHES + 0.3) * PHONE_DPI)
+_phone = False  # inside for_phone(): figures are drawn stacked, for a phone's width
+
+
+@contextmanager
+def for_phone():
+    """Inside it, ``panels`` stacks a figure's panels at a phone's width and ``save`` writes
+    the figure beside its wide self as ``NAME.phone.png`` (see ``phone_path``)."""
+    global _phone
+    was, _phone = _phone, True
+    try:
+        yield
+    finally:
+        _phone = was
+
+
+def drawing_for_phone() -> bool:
+    return _phone
+
+
+def panels(n: int, figsize: tuple[float, float], **kw):
+    """A figure of ``n`` panels: side by side at ``figsize`` for the report's column, or (in
+    ``for_phone()``) stacked one above the other at a phone's width, each panel keeping
+    about its shape. Returns ``(fig, axes)`` as ``plt.subplots(1, n)`` does."""
+    if not _phone:
+        return plt.subplots(1, n, figsize=figsize, **kw)
+    width, height = figsize
+    kw.pop("gridspec_kw", None)  # widths of side-by-side panels mean nothing stacked
+    kw.setdefault("layout", "constrained")
+    panel = min(1.0, max(0.65, height / (width / n))) * PHONE_INCHES
+    fig, axes = plt.subplots(n, 1, figsize=(PHONE_INCHES, panel * n), **kw)
+    return fig, axes
 
 
 def legible(fig) -> float:
@@ -36,10 +78,27 @@ def legible(fig) -> float:
     return factor
 
 
+def phone_legible(fig) -> None:
+    """No text of a phone figure smaller than ``PHONE_MIN_PT``."""
+    for text in fig.findobj(matplotlib.text.Text):
+        if text.get_text() and text.get_fontsize() < PHONE_MIN_PT:
+            text.set_fontsize(PHONE_MIN_PT)
+
+
 def save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (in ``for_phone()``: to its ``phone_path``); returns where."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    legible(fig)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    if _phone:
+        path = phone_path(path)
+        phone_legible(fig)
+        if fig.get_layout_engine() is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
+        fig.savefig(path, dpi=PHONE_DPI, bbox_inches="tight")
+    else:
+        legible(fig)
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
