@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,11 +79,31 @@ def legible(fig) -> float:
     return factor
 
 
+def wrap(text: str, inches: float, points: float) -> str:
+    """``text`` in lines that fit ``inches`` at a font of ``points`` (a character of the
+    report's sans-serif is about 0.6 of its size wide); mathtext is left whole."""
+    chars = max(12, int(inches * 72 / (0.6 * points)))
+    if len(text) <= chars or "$" in text:
+        return text
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False))
+
+
 def phone_legible(fig) -> None:
-    """No text of a phone figure smaller than ``PHONE_MIN_PT``."""
+    """No text of a phone figure smaller than ``PHONE_MIN_PT``; titles and axis labels wrapped
+    to the length of their axes, the figure's title to its width."""
     for text in fig.findobj(matplotlib.text.Text):
         if text.get_text() and text.get_fontsize() < PHONE_MIN_PT:
             text.set_fontsize(PHONE_MIN_PT)
+    fig.draw_without_rendering()  # the panels' sizes after the layout
+    width, height = fig.get_size_inches()
+    for ax in fig.axes:
+        box = ax.get_position()
+        for text, inches in ((ax.title, box.width * width), (ax.xaxis.label, box.width * width),
+                             (ax.yaxis.label, box.height * height)):
+            text.set_text(wrap(text.get_text(), inches, text.get_fontsize()))
+    if fig._suptitle is not None:
+        fig._suptitle.set_text(wrap(fig._suptitle.get_text(), 0.95 * width,
+                                    fig._suptitle.get_fontsize()))
 
 
 def save(fig, path: Path) -> Path:

@@ -247,7 +247,6 @@ def _per_epoch(g: pd.DataFrame, col: str, level: float) -> pd.DataFrame:  # prag
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
     from ..plots import PALETTE, band, panels, save
 
     acts = _activations(res)

@@ -193,7 +193,6 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
     from ..plots import PALETTE, band, panels, save
 
     rows = {row.condition: row for row in r.table}

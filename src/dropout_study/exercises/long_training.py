@@ -221,8 +221,7 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
-    from ..plots import PALETTE, band, per_x, panels, save
+    from ..plots import PALETTE, band, panels, per_x, save
 
     ends = res.ends(EXPERIMENT)
     stable = ends.loc[ends["stable"], ["condition", "seed"]]

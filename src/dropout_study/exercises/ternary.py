@@ -225,7 +225,6 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
     from ..plots import PALETTE, band, panels, save
 
     acc = {row.condition: row.values["endpoint"] for row in r.table}

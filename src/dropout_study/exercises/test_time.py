@@ -229,8 +229,7 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
-    from ..plots import band, per_x, panels, save
+    from ..plots import band, panels, per_x, save
 
     mc = res.extra["test_time"]
     ev = next(row for row in r.table if row.condition == EVAL)

@@ -204,7 +204,6 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-
     from ..plots import lines_with_bands, panels, save
 
     ends = res.ends(EXPERIMENT).copy()
