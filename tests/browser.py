@@ -5,8 +5,11 @@ the page gets the viewport of a laptop (1280 px) or a phone (390 px: a window ca
 that narrow, the protocol's device emulation can), loads the report, and runs a script that
 measures what a reader meets (where the summary table, the forest plot and the first exercise
 are; whether every image decoded; whether the page is wider than the viewport) and clicks
-every link of the contents, recording where its section lands. Screenshots come from the same
-page. Nothing is mocked: the real page in the real browser.
+every link of the contents, recording where its section lands. ``FIGURES`` measures each
+figure against its box (does any scroll sideways?); ``accessibility`` injects axe-core (the
+WCAG checker, installed from npm by ``npm ci --prefix tests``; ``AXE``) and returns its
+violations. Screenshots come from the same page. Nothing is mocked: the real page in the real
+browser.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--no-first-run", "--disable-component-update", "--disable-sync",
@@ -64,6 +69,28 @@ PROBE = r"""(() => {
   window.scrollTo(0, 0);
   return JSON.stringify(r);
 })()"""
+
+
+# Every figure against its box: the image's rendered width, the box's (the <figure>, else the
+# image's parent) width and how far it scrolls; which file the browser chose (a <picture>'s
+# phone source or the image itself).
+FIGURES = r"""(() => JSON.stringify([...document.images].map(img => {
+  const box = img.closest('figure') || img.parentElement;
+  const source = img.parentElement.tagName === 'PICTURE'
+      ? img.parentElement.querySelector('source') : null;
+  return {
+    id: img.id || (box && box.id) || img.alt.slice(0, 40),
+    width: img.getBoundingClientRect().width, natural: img.naturalWidth,
+    box_client: box.clientWidth, box_scroll: box.scrollWidth,
+    phone_source: !!source, phone_served: !!source && img.currentSrc === source.srcset,
+  };
+})))()"""
+
+# axe-core's run over the whole page, its violations in short: rule, impact, how many nodes
+# and the first few of them.
+AXE_RUN = r"""axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(
+  r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+                          targets: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))))"""
 
 
 class Page:
@@ -116,8 +143,9 @@ class Page:
         while json.loads(self.ws.recv()).get("method") != "Page.loadEventFired":
             pass
 
-    def evaluate(self, expression: str):
-        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, wait: bool = False):
+        out = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
+                        awaitPromise=wait)
         if "exceptionDetails" in out:
             raise AssertionError(f"the page's script failed: {out['exceptionDetails']}")
         return out["result"]["value"]
@@ -144,5 +172,25 @@ def look(chromium: str, report: Path, width: int, height: int, work: Path,
         if shot is not None:
             page.screenshot(shot)
         return json.loads(page.evaluate(PROBE))
+    finally:
+        page.close()
+
+
+def figures(page: Page) -> list[dict]:
+    return json.loads(page.evaluate(FIGURES))
+
+
+def accessibility(page: Page) -> list[dict]:
+    """axe-core's violations on the open page (every rule axe runs by default)."""
+    page.evaluate(AXE.read_text())
+    return json.loads(page.evaluate(AXE_RUN, wait=True))
+
+
+def inspect(chromium: str, report: Path, width: int, height: int, work: Path) -> dict:
+    """The figures against their boxes and axe-core's violations, at ``width`` × ``height``."""
+    page = Page(chromium, work, width, height)
+    try:
+        page.open(report.resolve().as_uri())
+        return {"figures": figures(page), "violations": accessibility(page)}
     finally:
         page.close()

@@ -9,6 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dropout_study.frame import PHONE_SUFFIX, phone_path
+from dropout_study.plots import PHONE_DPI, PHONE_MAX_PIXELS, PHONE_MIN_PT
+
 from .conftest import need
 from .snakemake_run import environment, snakemake, snakemake_cmd
 
@@ -225,3 +228,45 @@ def test_the_report_reads_at_a_glance_on_a_laptop_and_a_phone(smoke_run, tmp_pat
         [t for t in m["toc"] if not t["landed"]]
     assert m["toc_position"] == ("fixed" if width >= 1000 else "static")  # sidebar / top
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_the_report_passes_axe_core_and_every_figure_fits_its_box(smoke_run, tmp_path, width,
+                                                                 height):
+    """axe-core (WCAG) finds no serious or critical fault, and neither a `main` landmark
+    missing nor content outside the landmarks; no figure is wider than its box, nor does a
+    box scroll sideways; a phone is served each figure's phone rendering, a laptop none."""
+    import os
+
+    from .browser import AXE, inspect
+
+    chromium = need("chromium")
+    if not AXE.exists():
+        assert not os.environ.get("DROPOUT_STUDY_REQUIRE_AXE"), f"{AXE} is missing"
+        pytest.skip(f"axe-core is not installed ({AXE}): run `npm ci --prefix tests`")
+    m = inspect(chromium, smoke_run / "results" / "report.html", width, height, tmp_path)
+    faults = [v for v in m["violations"] if v["impact"] in ("serious", "critical")
+              or v["id"] in ("landmark-one-main", "region")]
+    assert not faults, faults
+    figures = m["figures"]
+    assert len(figures) >= 3
+    for f in figures:
+        assert f["width"] <= f["box_client"] + 0.5, f
+        assert f["box_scroll"] <= f["box_client"], f
+        assert f["phone_source"], f  # every figure has a phone rendering
+        assert f["phone_served"] == (width < 640), f
+        if f["phone_served"]:  # its smallest text, in CSS pixels on the phone's screen
+            shown = f["width"] / f["natural"] * PHONE_DPI / 72 * PHONE_MIN_PT
+            assert shown >= 10, f
+
+
+def test_every_figure_has_a_phone_rendering_drawn_at_a_phone_s_width(smoke_run):
+    from matplotlib.image import imread
+
+    figures = smoke_run / "results" / "report" / "figures"
+    wide = [p for p in figures.rglob("*.png") if not p.name.endswith(PHONE_SUFFIX)]
+    assert len(wide) >= 10
+    for p in wide:
+        width = imread(phone_path(p)).shape[1]
+        assert width <= PHONE_MAX_PIXELS, (p, width)  # (the tight box may crop margins)

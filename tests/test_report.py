@@ -18,6 +18,13 @@ def test_crossrefs_are_numbered_for_pandoc():
     assert "@fig-unknown" in out
 
 
+def test_a_table_label_is_not_printed_in_its_caption_by_pandoc():
+    md = "| a |\n|---|\n| 1 |\n\n: Run time per rule {#tbl-runtimes}\n\nText {#tbl-x} stays.\n"
+    out = number_crossrefs(md)
+    assert ": Run time per rule\n" in out and "{#tbl-runtimes}" not in out
+    assert "Text {#tbl-x} stays." in out
+
+
 def minimal_context(**over) -> dict:
     """The smallest context the report templates render: provenance and no analysed section."""
     ctx = {"title": "t", "preset": "smoke", "k": 2, "level": 0.95, "instability_rule": "rule",

@@ -241,27 +241,32 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
     if not drawn:
         return None
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     from matplotlib.transforms import blended_transform_factory
 
-    from .plots import save
+    from .plots import PHONE_INCHES, drawing_for_phone, save, wrap
 
+    phone = drawing_for_phone()  # narrower: labels wrapped, their rows taller
+    width = PHONE_INCHES if phone else 7.0
+    lines = {id(p): (wrap(p.label, 0.97 * width, 9.5) if phone else p.label) for p in drawn}
+    step = {k: 1.0 + 0.32 * v.count("\n") for k, v in lines.items()}  # a row, in data units
     panels = list(dict.fromkeys(p.panel for p in drawn))
-    sizes = [sum(p.panel == k for p in drawn) for k in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.0, 0.55 * sum(sizes)
+    sizes = [sum(step[id(p)] for p in drawn if p.panel == k) for k in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 0.55 * sum(sizes)
                                                        + 1.0 * len(panels)),
                              gridspec_kw={"height_ratios": [s + 1.0 for s in sizes]},
                              squeeze=False)
     for ax, name in zip(axes[:, 0], panels, strict=True):
         mine = [p for p in drawn if p.panel == name]
-        y = list(range(len(mine)))[::-1]
+        y = [sum(step[id(q)] for q in mine[i + 1:]) for i in range(len(mine))]  # top first
         at_left = blended_transform_factory(ax.transAxes, ax.transData)
         for yi, p in zip(y, mine, strict=True):
             color = f"C{(p.exercise - 1) % 10}"
             ax.plot([p.lo, p.hi], [yi, yi], color=color, lw=2.2)
             ax.plot([p.value], [yi], "o", ms=8, color=color,
                     markerfacecolor=color if p.claim else "white", markeredgewidth=2)
-            ax.text(0.01, yi + 0.16, p.label, transform=at_left, fontsize=9.5, va="bottom",
+            ax.text(0.01, yi + 0.16, lines[id(p)], transform=at_left, fontsize=9.5,
+                    va="bottom", linespacing=1.1,
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.85})
         ratio = mine[0].ratio
         ax.axvline(1.0 if ratio else 0.0, color="black", ls="--", lw=1)
@@ -270,11 +275,14 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
             plain = FuncFormatter(lambda v, _: f"{v:g}")
             ax.xaxis.set_major_formatter(plain)
             ax.xaxis.set_minor_formatter(plain)
+            if phone:  # a narrow axis labels 1, 2, 5 times a power of ten, not every tick
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
-        ax.set_ylim(-0.5, len(mine) - 0.1)
-        ax.set_xlabel(name, fontsize=10.5)
+        ax.set_ylim(-0.5, y[0] + step[id(mine[0])] - 0.1)
+        ax.set_xlabel(wrap(name, 0.97 * width, 10.5) if phone else name, fontsize=10.5)
         for i in range(1, len(mine)):  # a rule between exercises
             if mine[i].exercise != mine[i - 1].exercise:
-                ax.axhline(y[i] + 0.5, color="0.85", lw=0.8)
+                ax.axhline(y[i - 1] - 0.5, color="0.85", lw=0.8)
     fig.tight_layout()
     return save(fig, out)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import textwrap
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -11,8 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from . import stats  # noqa: E402
+from .frame import phone_path  # noqa: E402
 
 sns.set_theme(context="notebook", style="whitegrid")
 DPI = 110
@@ -20,6 +25,48 @@ PALETTE = sns.color_palette("deep")
 
 
 SHOWN_INCHES = 8.0  # about the width at which the report shows a figure (its text column)
+# A phone's column: about 360 CSS px (a 390 px screen less the margins). A figure drawn this
+# wide shows 1 pt as 360 / (4.2 x 72) = 1.2 px there, so 9 pt, the smallest text of a phone
+# figure, reads as 11 px. Drawn at 1.5 times the report's DPI: about two pixels of the
+# image to a CSS pixel there, for a phone's denser screen (twice as many would add another
+# half to the page's size).
+PHONE_INCHES = 4.2
+PHONE_DPI = round(1.5 * DPI)
+PHONE_MIN_PT = 9.0
+# The widest a phone figure may come out (its tight bounding box adds a margin; text that
+# spills past the figure would widen it and shrink everything else on the phone's screen)
+PHONE_MAX_PIXELS = round((PHONE_INCHES + 0.3) * PHONE_DPI)
+_phone = False  # inside for_phone(): figures are drawn stacked, for a phone's width
+
+
+@contextmanager
+def for_phone():
+    """Inside it, ``panels`` stacks a figure's panels at a phone's width and ``save`` writes
+    the figure beside its wide self as ``NAME.phone.png`` (see ``phone_path``)."""
+    global _phone
+    was, _phone = _phone, True
+    try:
+        yield
+    finally:
+        _phone = was
+
+
+def drawing_for_phone() -> bool:
+    return _phone
+
+
+def panels(n: int, figsize: tuple[float, float], **kw):
+    """A figure of ``n`` panels: side by side at ``figsize`` for the report's column, or (in
+    ``for_phone()``) stacked one above the other at a phone's width, each panel keeping
+    about its shape. Returns ``(fig, axes)`` as ``plt.subplots(1, n)`` does."""
+    if not _phone:
+        return plt.subplots(1, n, figsize=figsize, **kw)
+    width, height = figsize
+    kw.pop("gridspec_kw", None)  # widths of side-by-side panels mean nothing stacked
+    kw.setdefault("layout", "constrained")
+    panel = min(1.0, max(0.65, height / (width / n))) * PHONE_INCHES
+    fig, axes = plt.subplots(n, 1, figsize=(PHONE_INCHES, panel * n), **kw)
+    return fig, axes
 
 
 def legible(fig) -> float:
@@ -36,10 +83,52 @@ def legible(fig) -> float:
     return factor
 
 
+def wrap(text: str, inches: float, points: float) -> str:
+    """``text`` in lines that fit ``inches`` at a font of ``points`` (a character of the
+    report's sans-serif is about 0.6 of its size wide); mathtext is left whole."""
+    chars = max(12, int(inches * 72 / (0.6 * points)))
+    if len(text) <= chars or "$" in text:
+        return text
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False))
+
+
+def phone_legible(fig) -> None:
+    """No text of a phone figure smaller than ``PHONE_MIN_PT``; titles and axis labels wrapped
+    to the length of their axes, the figure's title to its width."""
+    for text in fig.findobj(matplotlib.text.Text):
+        if text.get_text() and text.get_fontsize() < PHONE_MIN_PT:
+            text.set_fontsize(PHONE_MIN_PT)
+    fig.draw_without_rendering()  # the panels' sizes after the layout
+    width, height = fig.get_size_inches()
+    for ax in fig.axes:
+        box = ax.get_position()
+        for text, inches in ((ax.title, box.width * width), (ax.xaxis.label, box.width * width),
+                             (ax.yaxis.label, box.height * height)):
+            text.set_text(wrap(text.get_text(), inches, text.get_fontsize()))
+    if fig._suptitle is not None:
+        fig._suptitle.set_text(wrap(fig._suptitle.get_text(), 0.95 * width,
+                                    fig._suptitle.get_fontsize()))
+
+
 def save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (in ``for_phone()``: to its ``phone_path``); returns where."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    legible(fig)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    if _phone:
+        path = phone_path(path)
+        phone_legible(fig)
+        if fig.get_layout_engine() is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=PHONE_DPI, bbox_inches="tight")
+        # 256 colours, no dithering: a third of the bytes, no difference to see in a plot
+        image = Image.open(buf).convert("RGB")
+        image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            path, format="png", optimize=True)
+    else:
+        legible(fig)
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 

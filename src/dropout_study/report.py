@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import glance, instability
+from . import frame, glance, instability
 from .config import edition_config
 from .contrast import agreement
 from .errors import UserError
@@ -57,6 +57,12 @@ def _jsonable(o):
     raise TypeError(f"{type(o)} is not JSON serialisable")
 
 
+def for_phone():
+    from .plots import for_phone  # matplotlib only where figures are drawn
+
+    return for_phone()
+
+
 def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
               where: str = "") -> tuple:
     """One exercise's words and figures, or why it has none: (entry, result or None). The
@@ -76,6 +82,8 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
     try:
         result = ex.analyze(res)
         drawn = ex.draw(res, result, report_dir / figures)
+        with for_phone():  # each figure again, drawn for a phone's width (NAME.phone.png)
+            ex.draw(res, result, report_dir / figures)
         entry["figures"] = {k: str(p.relative_to(report_dir)) for k, p in drawn.items()}
         entry.update(ex.context(result))
         return entry, result
@@ -194,6 +202,8 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         heads += [(ex.number, tag, c) for tag, _, c in mine]
     drawn, left = glance.points(heads)
     forest = glance.draw(drawn, figures_dir / "forest.png")
+    with for_phone():
+        glance.draw(drawn, figures_dir / "forest.png")
     jobs = res.jobs
     devices = sorted({j["device"] for j in jobs})
     return {
@@ -267,6 +277,8 @@ def number_crossrefs(md: str) -> str:
 
     md = re.sub(r"!\[([^\]]*)\]\(([^)]*)\)\{#(fig-[\w-]+)", caption, md)
     md = md.replace(' fig-alt="', ' alt="')  # Quarto's alt text, as pandoc reads it
+    # a table's label after its caption: pandoc before 3 prints it as caption text
+    md = re.sub(r"^(: .*?)\s*\{#tbl-[\w-]+\}[ \t]*$", r"\1", md, flags=re.M)
     return re.sub(r"@(fig-[\w-]+)",
                   lambda m: f"[Figure {labels[m.group(1)]}](#{m.group(1)})"
                   if m.group(1) in labels else m.group(0), md)
@@ -309,7 +321,7 @@ def build_report(context: Path, cfg_path: Path, out: Path, engine: str = "auto",
     if benchmarks:  # the rules that ran after the analysis (its own, the figures rule)
         ctx["runtimes"] = sorted(ctx["runtimes"] + runtimes(list(benchmarks)),
                                  key=lambda r: -float(r["total"]))
-    md = render_markdown(ctx, templates)
+    md = frame.phone_figures(render_markdown(ctx, templates), analysis_dir)
     css = analysis_dir / CSS  # beside report.qmd: Quarto reads it from there too
     atomic_write(css, lambda tmp: shutil.copyfile(templates / CSS, tmp))
     engine = choose_engine(engine if engine != "auto" else cfg["report"].get("engine", "auto"))
@@ -318,9 +330,11 @@ def build_report(context: Path, cfg_path: Path, out: Path, engine: str = "auto",
     if engine == "quarto":
         subprocess.run(["quarto", "render", qmd.name, "--to", "html"], cwd=analysis_dir, check=True)
         html = analysis_dir / "report.html"
-        atomic_write(out, lambda tmp: shutil.copyfile(html, tmp))
     else:
         src = analysis_dir / "report.pandoc.md"
         src.write_text(number_crossrefs(md))
-        atomic_write(out, lambda tmp: pandoc_html(src, Path(tmp), css.resolve()))
+        html = analysis_dir / "report.pandoc.html"
+        pandoc_html(src, html, css.resolve())
+    page = frame.finish(html.read_text(), analysis_dir)  # phone figures, tables, landmarks
+    atomic_write_text(out, page)
     log.info("report written to %s (%s)", out, engine)

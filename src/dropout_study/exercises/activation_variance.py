@@ -247,13 +247,11 @@ def _per_epoch(g: pd.DataFrame, col: str, level: float) -> pd.DataFrame:  # prag
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import PALETTE, band, save
+    from ..plots import PALETTE, band, panels, save
 
     acts = _activations(res)
     layers = [x.layer for x in r.layers]
-    fig, axes = plt.subplots(1, len(layers) + 1, figsize=(5.4 * (len(layers) + 1), 4.4),
+    fig, axes = panels(len(layers) + 1, figsize=(5.4 * (len(layers) + 1), 4.4),
                              layout="constrained")
     for ax, layer in zip(axes, layers, strict=False):
         g = acts[acts["layer"] == layer]

@@ -193,12 +193,10 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import PALETTE, band, save
+    from ..plots import PALETTE, band, panels, save
 
     rows = {row.condition: row for row in r.table}
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig, axes = panels(3, figsize=(16, 4.2))
     for i, s in enumerate([r.none, *r.settings]):
         cells = [c for c in r.cells if c.setting == s]
         xs = [c.width for c in cells]

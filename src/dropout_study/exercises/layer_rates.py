@@ -127,14 +127,13 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..plots import save
+    from ..plots import panels, save
 
     ends = res.ends(EXPERIMENT)
     ends = ends[ends["stable"]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4))
+    fig, axes = panels(2, figsize=(11, 4.4))
     for ax, col, title, cmap in ((axes[0], "endpoint", "test accuracy (%)", "viridis"),
                                  (axes[1], "gap", "train − test accuracy (pp)", "magma_r")):
         grid = pd.pivot_table(ends, index="factor_p1", columns="factor_p2", values=col,

@@ -221,15 +221,13 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import PALETTE, band, per_x, save
+    from ..plots import PALETTE, band, panels, per_x, save
 
     ends = res.ends(EXPERIMENT)
     stable = ends.loc[ends["stable"], ["condition", "seed"]]
     m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
                                                                    on=["condition", "seed"])
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    fig, axes = panels(2, figsize=(12, 4.4))
     panels = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
                "cross-entropy"),
               (axes[1], (("train_eval_acc", "train"), ("test_acc", "test")), (0.0, 1.0),

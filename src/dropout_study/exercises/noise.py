@@ -258,13 +258,12 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..plots import PALETTE, lines_with_bands, save
+    from ..plots import PALETTE, lines_with_bands, panels, save
 
     tune, final = res.ends(TUNING), res.ends(FINAL)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    fig, axes = panels(2, figsize=(13, 4.4))
     lines_with_bands(axes[0], tune, "factor_strength", "factor_method", "val_endpoint",
                      res.level, "noise strength (each scheme's own scale)",
                      "validation accuracy (%)", 100, bounds=(0.0, 1.0))

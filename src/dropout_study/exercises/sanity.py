@@ -239,16 +239,14 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import PALETTE, band, per_x, save
+    from ..plots import PALETTE, band, panels, per_x, save
 
     conds = [row.condition for row in r.sweep]
     ends = res.ends(EXPERIMENT)
     stable = ends.loc[ends["stable"] & ends["condition"].isin(conds), ["condition", "seed"]]
     m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
                                                                    on=["condition", "seed"])
-    fig, ax = plt.subplots(1, 1, figsize=(8, 4.4))
+    fig, ax = panels(1, figsize=(8, 4.4))
     for i, cond in enumerate(conds):
         g = m[m["condition"] == cond]
         for metric, style in (("train_loss", "-"), ("test_loss", "--")):

@@ -229,13 +229,11 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import PALETTE, band, save
+    from ..plots import PALETTE, band, panels, save
 
     acc = {row.condition: row.values["endpoint"] for row in r.table}
     xs = [s.a for s in r.settings]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), layout="constrained")
+    fig, axes = panels(2, figsize=(13, 4.4), layout="constrained")
     for i, (scheme, name) in enumerate((("ternary", "ternary"), ("bernoulli", "Bernoulli"))):
         e = [acc[getattr(s, scheme)] for s in r.settings]
         band(axes[0], xs, [100 * v.value for v in e], [100 * v.lo for v in e],

@@ -229,13 +229,11 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import band, per_x, save
+    from ..plots import band, panels, per_x, save
 
     mc = res.extra["test_time"]
     ev = next(row for row in r.table if row.condition == EVAL)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = panels(3, figsize=(14, 4))
     for ax, col in zip(axes, COLUMNS, strict=True):
         s = per_x(mc, "passes", col.key, res.level, col.bounds)
         band(ax, s["passes"], s["mean"], s["lo"], s["hi"], "Monte-Carlo average of T passes")

@@ -207,16 +207,14 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
-
-    from ..plots import lines_with_bands, save
+    from ..plots import lines_with_bands, panels, save
 
     ends = res.ends(EXPERIMENT).copy()
     positive = ends.loc[ends["factor_wd"] > 0, "factor_wd"]
     floor = positive.min() / 10 if len(positive) else 1e-6
     ends["wd_plot"] = ends["factor_wd"].where(ends["factor_wd"] > 0, floor)
     xlabel = "weight decay λ (leftmost point: λ = 0)"
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, axes = panels(2, figsize=(12, 4.2))
     lines_with_bands(axes[0], ends, "wd_plot", "factor_dropout", "endpoint", res.level,
                      xlabel, "test accuracy (%)", 100, bounds=(0.0, 1.0))
     lines_with_bands(axes[1], ends, "wd_plot", "factor_dropout", "weight_norm1", res.level,

@@ -275,14 +275,12 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    from ..plots import PALETTE, lines_with_bands, save
+    from ..plots import PALETTE, lines_with_bands, panels, save
 
     ends = res.ends(EXPERIMENT)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [3, 2]})
-    fig.subplots_adjust(wspace=0.3)
+    fig, axes = panels(2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [3, 2], "wspace": 0.3})
     labels = {m: method_name(m) for m in r.methods}
     shown = sorted(ends.loc[ends["stable"], "factor_method"].unique())  # as lines_with_bands
     colour = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(shown)}
