@@ -90,34 +90,56 @@ def _cmd_report(a: argparse.Namespace) -> None:
                  benchmarks=[Path(b) for b in a.benchmarks])
 
 
+def table(header: list[str], rows: list[list], right: int = 1) -> str:
+    """Columns as wide as their widest cell; the first ``right`` columns left-aligned, the
+    others right-aligned."""
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < right else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
-    from .plan import all_jobs, model_epochs
+    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs
 
     cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
-    total = {"jobs": 0, "models": 0, "model_epochs": 0}
-    for name, jobs in all_jobs(cfg).items():
-        me = [model_epochs(j, train_size) for j in jobs]
-        n_me = sum(m["model_epochs"] for m in me)
-        print(f"{name:>16}: {len(jobs):4d} jobs, {sum(m['models'] for m in me):5d} models, "
-              f"{n_me:7d} model-epochs")
-        total["jobs"] += len(jobs)
-        total["models"] += sum(m["models"] for m in me)
-        total["model_epochs"] += n_me
-    print(f"{'total':>16}: {total['jobs']:4d} jobs, {total['models']:5d} models, "
-          f"{total['model_epochs']:7d} model-epochs on {train_size} training images")
-    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    rows, total = [], {"jobs": 0, "models": 0, "model_epochs": 0}
+    per_job: list[dict] = []
+    est = None
     if a.estimate:
         from .plan import estimate_wall
 
-        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.info("%s", m))
-        h, rem = divmod(est["wall_seconds"], 3600)
+        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.debug("%s", m),
+                            jobs_out=per_job)
+    for name, jobs in all_jobs(cfg).items():
+        me = [model_epochs(j, train_size) for j in jobs]
+        row = {"jobs": len(jobs), "models": sum(m["models"] for m in me),
+               "model_epochs": sum(m["model_epochs"] for m in me)}
+        for k in total:
+            total[k] += row[k]
+        secs = sum(j["seconds"] for j in per_job if j["experiment"] == name)
+        rows.append([name, row["jobs"], row["models"], row["model_epochs"]]
+                    + ([hours_minutes(secs)] if est else []))
+    rows.append(["total", total["jobs"], total["models"], total["model_epochs"]]
+                + ([hours_minutes(est["job_seconds"])] if est else []))
+    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    if a.json:
+        print(json.dumps(summary | (est or {})))
+        return
+    header = ["experiment", "jobs", "models", "model-epochs"] + (["job time"] if est else [])
+    print(f"preset {cfg['preset']}: {train_size} training images")
+    print(table(header, rows))
+    if est:
         print(f"estimated wall time with --cores {est['cores']} on {est['device']}: "
-              f"{h} h {rem // 60} min ({est['parallel_jobs']} training job(s) at a time, "
-              f"{est['threads_per_job']} thread(s) each)")
-        summary |= est
-    print(json.dumps(summary))
+              f"{hours_minutes(est['wall_seconds'])} ({est['parallel_jobs']} training job(s) "
+              f"at a time, {est['threads_per_job']} thread(s) each)")
+        for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
+            print(f"  cheaper: {way}")
 
 
 def _cmd_bench(a: argparse.Namespace) -> None:
@@ -258,7 +280,10 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--show", action="store_true")
         else:
             c.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=True,
-                           help="estimate the wall time from a short calibration on this device")
+                           help="estimate the time from the plan's FLOPs at this machine's "
+                                "rates (measured once, a second or two, then cached)")
+            c.add_argument("--json", action="store_true",
+                           help="print one JSON object instead of the table")
             c.add_argument("--cores", type=int, default=None,
                            help="as snakemake --cores (default: all of this machine's)")
             c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
