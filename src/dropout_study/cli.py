@@ -142,6 +142,16 @@ def _cmd_plan(a: argparse.Namespace) -> None:
             print(f"  cheaper: {way}")
 
 
+def _cmd_status(a: argparse.Namespace) -> None:
+    from .status import render, status
+
+    try:
+        st = status(Path(a.dir), a.preset)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+    print(json.dumps(st) if a.json else render(st, all_jobs=not a.running))
+
+
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .bench import bench, print_bench
 
@@ -263,6 +273,15 @@ def parser() -> argparse.ArgumentParser:
     sn.add_argument("--endpoint-epochs", type=int, default=3)
     sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
     sn.set_defaults(fn=_cmd_select_noise)
+
+    st = sub.add_parser("status", help="a running study's progress: every training job's "
+                        "epochs, models and time left, and the study's (from its logs)")
+    st.add_argument("--dir", default=".", help="the study's folder (where snakemake runs)")
+    st.add_argument("--preset", default=None,
+                    help="the preset whose study to show (default: the one started last)")
+    st.add_argument("--running", action="store_true", help="list only the running jobs")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    st.set_defaults(fn=_cmd_status)
 
     cc = sub.add_parser("concat", help="concatenate parquet tables")
     cc.add_argument("--out", required=True)

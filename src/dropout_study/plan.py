@@ -9,8 +9,20 @@ from .exercises import EXPERIMENTS, enabled
 from .experiments import seeds as experiment_seeds
 from .spec import Condition, JobSpec
 
-DATA_PATH = "results/data/fashion-mnist.pt"
-NOISE_SELECTION = "results/noise_selection.json"
+
+def results_dir(cfg: dict) -> str:
+    """Where a study's results, report and benchmark files land: one folder per preset, so
+    that no preset's run overwrites another's."""
+    return f"results/{cfg['preset']}"
+
+
+def data_path(cfg: dict) -> str:
+    return f"{results_dir(cfg)}/data/fashion-mnist.pt"
+
+
+def noise_selection(cfg: dict) -> str:
+    """Exercise 7's strengths chosen on validation (written by select-noise)."""
+    return f"{results_dir(cfg)}/noise_selection.json"
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -29,10 +41,10 @@ def experiment_jobs(cfg: dict, name: str) -> list[JobSpec]:
             for block in _chunks(seeds, cfg["seeds_per_job"]):
                 jobs.append(JobSpec(
                     experiment=name, job=f"j{len(jobs):03d}", conditions=conds, seeds=block,
-                    data_path=DATA_PATH, device=cfg["device"],
+                    data_path=data_path(cfg), device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
                     divergence_loss=cfg["training"].get("divergence_loss", 100.0),
-                    rates_from=NOISE_SELECTION if name == "noise_final" else None))
+                    rates_from=noise_selection(cfg) if name == "noise_final" else None))
     return jobs
 
 
@@ -326,3 +338,29 @@ def cheaper_ways(cfg: dict, wall_seconds: float, device: str) -> list[str]:
     ways.append("the published study's report, where one is published (the README says "
                 "where), instead of running it")
     return ways
+
+
+def study_start(cfg: dict, cores: int | None, plan_file: str | Path) -> str:
+    """What `snakemake` prints when the study starts (its ``onstart:``): the estimated wall
+    time on this machine and device, and the cheaper ways past an hour. Writes the plan, with
+    every training job's estimate and the start time, to ``plan_file``, which
+    ``dropout-study status`` reads."""
+    import json
+    import time
+
+    rows: list[dict] = []
+    est = estimate_wall(cfg, cfg["device"], cores, log=lambda m: None, jobs_out=rows)
+    plan_file = Path(plan_file)
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(json.dumps({"preset": cfg["preset"], "started": time.time(),
+                                     "results": results_dir(cfg), **est, "jobs": rows},
+                                    indent=1))
+    lines = [f"dropout-study: the {cfg['preset']} study, {len(rows)} training jobs: estimated "
+             f"wall time {hours_minutes(est['wall_seconds'])} with --cores {est['cores']} on "
+             f"{est['device']} ({est['parallel_jobs']} training job(s) at a time); progress: "
+             f"`dropout-study status`"]
+    ways = cheaper_ways(cfg, est["wall_seconds"], est["device"])
+    if ways:
+        lines.append("dropout-study: that is more than an hour. Cheaper ways to an answer:")
+        lines += [f"  - {w}" for w in ways]
+    return "\n".join(lines)
