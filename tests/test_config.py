@@ -135,3 +135,18 @@ def test_snakemake_refuses_bad_config_before_any_job(arg, key, tmp_path):
     assert out.returncode != 0
     assert f"config key '{key}'" in out.stdout + out.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from dropout_study.cli import parser
+
+    p = parser()
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}"
+               for name, sp in [("", p), *subs.choices.items()] for a in sp._actions
+               if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+               and not a.help]
+    assert missing == []
+    assert {"plan", "status", "check-config"} <= set(subs.choices)

@@ -191,25 +191,31 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dropout-study", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("prepare-data", help="find, verify (MD5) and split Fashion-MNIST")
-    d.add_argument("--data-dir", default=None)
-    d.add_argument("--validation-size", type=int, default=10000)
-    d.add_argument("--split-seed", type=int, default=0)
-    d.add_argument("--train-size", type=int, default=None)
-    d.add_argument("--probe-size", type=int, default=1000)
+    d.add_argument("--data-dir", default=None,
+                   help="the folder of the four IDX files (default: looked up, see the README)")
+    d.add_argument("--validation-size", type=int, default=10000,
+                   help="training images held out for validation")
+    d.add_argument("--split-seed", type=int, default=0,
+                   help="the seed of the training/validation split")
+    d.add_argument("--train-size", type=int, default=None,
+                   help="train on a subset of this many images (default: all the rest)")
+    d.add_argument("--probe-size", type=int, default=1000,
+                   help="images in the probe batch (activation statistics, exercise 3)")
     d.add_argument("--offline", action="store_true", help="never download")
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, help="the prepared data set to write (.pt)")
     d.set_defaults(fn=_cmd_prepare_data)
 
     t = sub.add_parser("train", help="train one job (a block of models, batched)")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--spec", help="a job specification file (spec.json)")
     g.add_argument("--spec-json", help="the job specification itself")
-    t.add_argument("--out", required=True)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--out", required=True, help="the job's folder: its tables, spec and job.json")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="train on this device (default: the spec's)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when attached to a terminal)")
     t.add_argument("--attempt", type=int, default=1,
@@ -223,14 +229,16 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_cmd_train)
 
     ag = sub.add_parser("aggregate", help="gather job tables into results/*.parquet")
-    ag.add_argument("--out", required=True)
-    ag.add_argument("jobs", nargs="+")
+    ag.add_argument("--out", required=True, help="the folder of the study's tables")
+    ag.add_argument("jobs", nargs="+", help="the training jobs' folders")
     ag.set_defaults(fn=_cmd_aggregate)
 
     f = sub.add_parser("figures", help="numbers (context.json) and figures for the report")
-    f.add_argument("--results", default="results")
+    f.add_argument("--results", default="results",
+                   help="the study's tables (metrics.parquet, runs.parquet, ...)")
     f.add_argument("--config", required=True, help="the resolved config (JSON)")
-    f.add_argument("--out", default="results/report")
+    f.add_argument("--out", default="results/report",
+                   help="the folder for context.json and the figures")
     f.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="Snakemake benchmark files: the run time per rule in the provenance")
     f.set_defaults(fn=_cmd_figures)
@@ -244,24 +252,30 @@ def parser() -> argparse.ArgumentParser:
                    help="the report templates and style.css (default: ./report)")
     r.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="benchmark files of rules that ran after the analysis")
-    r.add_argument("--out", default="results/report.html")
-    r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto")
+    r.add_argument("--out", default="results/report.html", help="the HTML report to write")
+    r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto",
+                   help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
     r.set_defaults(fn=_cmd_report)
 
     b = sub.add_parser("bench", help="batched training vs the book's loop and the GEMM limit")
-    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="the device to time")
     b.add_argument("--seeds", type=int, default=10, help="models trained together")
     b.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
-    b.add_argument("--reference-epochs", type=int, default=1)
-    b.add_argument("--data-dir", default=None)
+    b.add_argument("--reference-epochs", type=int, default=1,
+                   help="timed epochs of the book's loop")
+    b.add_argument("--data-dir", default=None,
+                   help="the folder of Fashion-MNIST (default: looked up)")
     b.set_defaults(fn=_cmd_bench)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
     tt.add_argument("--weights", required=True, help="a training job's weights.pt")
-    tt.add_argument("--condition", required=True)
+    tt.add_argument("--condition", required=True, help="the condition whose models to test")
     tt.add_argument("--data", required=True, help="the prepared data set (.pt)")
-    tt.add_argument("--passes", default="1,2,5,10,20,50,100")
-    tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    tt.add_argument("--passes", default="1,2,5,10,20,50,100",
+                    help="numbers of stochastic passes averaged, comma-separated")
+    tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="the device to evaluate on")
     tt.add_argument("--out", required=True, help="per model and number of passes (parquet)")
     tt.add_argument("--models-out", default=None,
                     help="per model (parquet; default: <out>_models.parquet beside --out)")
@@ -269,8 +283,9 @@ def parser() -> argparse.ArgumentParser:
 
     sn = sub.add_parser("select-noise",
                         help="exercise 7: pick each scheme's strength on validation")
-    sn.add_argument("--out", required=True)
-    sn.add_argument("--endpoint-epochs", type=int, default=3)
+    sn.add_argument("--out", required=True, help="the chosen strengths (JSON)")
+    sn.add_argument("--endpoint-epochs", type=int, default=3,
+                    help="validation accuracy averaged over this many last epochs")
     sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
     sn.set_defaults(fn=_cmd_select_noise)
 
@@ -284,19 +299,20 @@ def parser() -> argparse.ArgumentParser:
     st.set_defaults(fn=_cmd_status)
 
     cc = sub.add_parser("concat", help="concatenate parquet tables")
-    cc.add_argument("--out", required=True)
-    cc.add_argument("files", nargs="+")
+    cc.add_argument("--out", required=True, help="the table to write (parquet)")
+    cc.add_argument("files", nargs="+", help="the tables to concatenate (parquet)")
     cc.set_defaults(fn=_cmd_concat)
 
     for name, fn, hlp in (("plan", _cmd_plan,
                            "jobs, model-epochs and estimated wall time of a preset"),
                           ("check-config", _cmd_check_config, "validate the configuration")):
         c = sub.add_parser(name, help=hlp)
-        c.add_argument("--config", default="config.yaml")
+        c.add_argument("--config", default="config.yaml", help="the study's config file")
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override, as with snakemake --config (e.g. preset=quick)")
         if name == "check-config":
-            c.add_argument("--show", action="store_true")
+            c.add_argument("--show", action="store_true",
+                           help="print the resolved config (JSON)")
         else:
             c.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=True,
                            help="estimate the time from the plan's FLOPs at this machine's "
