@@ -86,6 +86,14 @@ def test_the_start_prints_the_estimate_before_any_training(smoke_run):
     assert "more than an hour" not in out  # a few minutes: no cheaper way to offer
 
 
+def test_the_pandoc_fallback_is_said_on_the_console(smoke_run):
+    import shutil
+
+    out = (smoke_run / "snakemake.out").read_text()
+    said = "results/smoke/report.html was rendered by pandoc: Quarto is not on PATH"
+    assert (said in out) == (shutil.which("quarto") is None)
+
+
 def test_status_showed_every_jobs_progress_while_the_study_ran(smoke_run):
     from dropout_study.status import status
 

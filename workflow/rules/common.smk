@@ -66,6 +66,18 @@ onstart:
 
 
 onsuccess:
+    _render_log, _plan = Path(f"{LOGS}/report.log"), Path(f"{LOGS}/plan.json")
+    if (
+        _render_log.exists()
+        and _plan.exists()
+        and _render_log.stat().st_mtime >= _plan.stat().st_mtime
+        and "quarto is not on PATH" in _render_log.read_text()
+    ):
+        print(
+            f"dropout-study: {RESULTS}/report.html was rendered by pandoc: Quarto is not "
+            "on PATH (see the README's set-up to get it)",
+            file=sys.stderr,
+        )
     _failed = Path(RESULTS + "/failed_jobs.json")
     _marked = json.loads(_failed.read_text()) if _failed.exists() else []
     if _marked:
