@@ -70,7 +70,7 @@ def test_a_preset_file_is_layered_under_the_command_line(tmp_path):
     from .snakemake_run import snakemake
 
     out = snakemake(tmp_path, "--cores", "1", "results/quick/config.json", "--config",
-                    "preset=quick", "seeds=5", timeout=120)
+                    "preset=quick", "seeds=5", timeout=600)  # the first start calibrates
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = json.loads((tmp_path / "results" / "quick" / "config.json").read_text())
     assert cfg["preset"] == "quick" and cfg["seeds"] == 5
