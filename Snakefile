@@ -1,6 +1,6 @@
 # dropout-study: the whole study as one DAG. Wiring only; the work lives in src/dropout_study.
 #
-#   snakemake --cores all                        # the full study -> results/report.html
+#   snakemake --cores all                        # the full study -> results/full/report.html
 #   snakemake --cores all --config preset=quick  # every exercise, few seeds
 #   snakemake -n                                 # the plan
 
@@ -16,7 +16,7 @@ localrules:
 rule all:
     default_target: True
     input:
-        "results/report.html",
+        RESULTS + "/report.html",
 
 
 include: "workflow/rules/data.smk"

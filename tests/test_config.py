@@ -69,10 +69,10 @@ def test_a_preset_file_is_layered_under_the_command_line(tmp_path):
 
     from .snakemake_run import snakemake
 
-    out = snakemake(tmp_path, "--cores", "1", "results/config.json", "--config",
-                    "preset=quick", "seeds=5", timeout=120)
+    out = snakemake(tmp_path, "--cores", "1", "results/quick/config.json", "--config",
+                    "preset=quick", "seeds=5", timeout=600)  # the first start calibrates
     assert out.returncode == 0, out.stderr[-2000:]
-    cfg = json.loads((tmp_path / "results" / "config.json").read_text())
+    cfg = json.loads((tmp_path / "results" / "quick" / "config.json").read_text())
     assert cfg["preset"] == "quick" and cfg["seeds"] == 5
     assert cfg["data"]["train_size"] == preset("quick")["data"]["train_size"]
 
@@ -135,3 +135,18 @@ def test_snakemake_refuses_bad_config_before_any_job(arg, key, tmp_path):
     assert out.returncode != 0
     assert f"config key '{key}'" in out.stdout + out.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_every_option_of_every_command_has_help():
+    import argparse
+
+    from dropout_study.cli import parser
+
+    p = parser()
+    subs = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}"
+               for name, sp in [("", p), *subs.choices.items()] for a in sp._actions
+               if not isinstance(a, argparse._HelpAction | argparse._SubParsersAction)
+               and not a.help]
+    assert missing == []
+    assert {"plan", "status", "check-config"} <= set(subs.choices)

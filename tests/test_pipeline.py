@@ -23,18 +23,35 @@ def without_timings(path: Path) -> pd.DataFrame:
     return df.drop(columns=[c for c in df.columns if "seconds" in c])
 
 
+SMOKE = Path("results", "smoke")  # the smoke preset's results
+SEEN_WHILE_RUNNING: list[dict] = []  # `dropout-study status` while the smoke run trained
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, real_data_dir):
+    """The smoke study, in the background; `dropout-study status` is read while it runs."""
+    import time
+
+    from dropout_study.status import status
+
     need("pandoc")
     work = tmp_path_factory.mktemp("smoke")
-    out = snakemake(work, "--cores", "2", "--config", "preset=smoke")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    proc = subprocess.Popen(snakemake_cmd(work, "--cores", "2", "--config", "preset=smoke"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=environment())
+    while proc.poll() is None:
+        if (work / "logs" / "smoke" / "plan.json").exists():
+            SEEN_WHILE_RUNNING.append(status(work))
+        time.sleep(2)
+    out = proc.stdout.read()
+    assert proc.returncode == 0, out[-6000:]
+    (work / "snakemake.out").write_text(out)
     return work
 
 
 def test_smoke_preset_writes_tidy_results(smoke_run):
-    m = pd.read_parquet(smoke_run / "results" / "metrics.parquet")
-    runs = pd.read_parquet(smoke_run / "results" / "runs.parquet")
+    m = pd.read_parquet(smoke_run / SMOKE / "metrics.parquet")
+    runs = pd.read_parquet(smoke_run / SMOKE / "runs.parquet")
     # one row per run x epoch, every run of every condition present
     assert not m.duplicated(["experiment", "condition", "seed", "epoch"]).any()
     per_run = m.groupby(["experiment", "condition", "seed"])["epoch"].max()
@@ -45,12 +62,12 @@ def test_smoke_preset_writes_tidy_results(smoke_run):
     assert {k: counts.get(k) for k in expected} == expected
     assert {"train_loss", "train_acc", "val_acc", "test_acc", "test_loss",
             "epoch_seconds"} <= set(m.columns)
-    acts = pd.read_parquet(smoke_run / "results" / "activations.parquet")
+    acts = pd.read_parquet(smoke_run / SMOKE / "activations.parquet")
     assert set(acts["layer"]) == {1, 2} and acts["var_post"].gt(0).all()
 
 
 def test_report_answers_exercises_with_embedded_figures(smoke_run):
-    html = (smoke_run / "results" / "report.html").read_text()
+    html = (smoke_run / SMOKE / "report.html").read_text()
     for k in range(1, 7):
         assert re.search(rf"<h2[^>]*>Exercise {k}: ", html), f"no Exercise {k} section"
     assert "Missing" not in html and "not answered" not in html
@@ -62,10 +79,59 @@ def test_report_answers_exercises_with_embedded_figures(smoke_run):
     assert "Provenance" in html and "torch" in html
 
 
+def test_the_start_prints_the_estimate_before_any_training(smoke_run):
+    out = (smoke_run / "snakemake.out").read_text()
+    said = re.search(r"dropout-study: the smoke study, 29 training jobs: estimated wall time "
+                     r"(\d+ h \d+ min|\d+ min \d+ s) with --cores 2 on cpu", out)
+    assert said, out[:3000]
+    first_job = re.search(r"rule (train|train_keeping_weights|train_selected):", out)
+    assert first_job and said.start() < first_job.start()
+    assert "more than an hour" not in out  # a few minutes: no cheaper way to offer
+
+
+def test_the_pandoc_fallback_is_said_on_the_console(smoke_run):
+    import shutil
+
+    out = (smoke_run / "snakemake.out").read_text()
+    said = "results/smoke/report.html was rendered by pandoc: Quarto is not on PATH"
+    assert (said in out) == (shutil.which("quarto") is None)
+
+
+def test_status_showed_every_jobs_progress_while_the_study_ran(smoke_run):
+    from dropout_study.status import status
+
+    assert SEEN_WHILE_RUNNING, "status was never read while the study ran"
+    running = [s for s in SEEN_WHILE_RUNNING if not s["finished"]]
+    assert running and all(len(s["jobs"]) == 29 for s in running)
+    # a job seen midway: some epochs done, not all, with its models and time left
+    midway = [r for s in running for r in s["jobs"]
+              if r["state"] == "running" and 0 < r["epochs_done"] < r["epochs"]]
+    assert midway and all(r["models"] > 0 and r["left"] > 0 for r in midway)
+    done = [s["done"] for s in running]
+    assert done == sorted(done) and done[0] < 29  # it counted up while the study ran
+    assert any(s["left_seconds"] > 0 for s in running)
+    # once finished: every job done, nothing left, and the command says so
+    final = status(smoke_run)
+    assert final["finished"] and final["done"] == 29 and final["left_seconds"] == 0
+    assert all(r["epochs_done"] == r["epochs"] for r in final["jobs"])
+    shown = subprocess.run(["dropout-study", "status", "--dir", str(smoke_run)],
+                           capture_output=True, text=True, env=environment())
+    assert shown.returncode == 0, shown.stderr
+    assert "sanity/j000" in shown.stdout and "done" in shown.stdout
+    assert "the smoke study: 29 of 29 training jobs done" in shown.stdout
+
+
+def test_the_workflow_profile_is_loaded(smoke_run):
+    """profiles/default beside the Snakefile is Snakemake's workflow profile: it is used, and
+    its rerun-incomplete is in effect (the killed run below resumes without the flag)."""
+    out = (smoke_run / "snakemake.out").read_text()
+    assert "Using workflow specific profile" in out and "profiles/default" in out
+
+
 def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_factory):
     """kill -9 of the whole run (Snakemake and its jobs) midway, then `snakemake --unlock` and
-    the same command with --rerun-incomplete: the study finishes, and its metrics equal the
-    uninterrupted run's."""
+    the same command (the workflow profile adds --rerun-incomplete): the study finishes, and
+    its metrics equal the uninterrupted run's."""
     import os
     import signal
     import time
@@ -75,23 +141,23 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
     proc = subprocess.Popen(snakemake_cmd(work, *args), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=environment())
-    runs = work / "results" / "runs"
+    runs = work / SMOKE / "runs"
     deadline = time.monotonic() + 600
     while len(list(runs.glob("*/*/metrics.parquet"))) < 3 and time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be killed"
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (work / "results" / "metrics.parquet").exists()
+    assert not (work / SMOKE / "metrics.parquet").exists()
     assert list((work / ".snakemake" / "locks").glob("*.lock")), "no lock left to test"
 
-    out = snakemake(work, *args, "--rerun-incomplete")
+    out = snakemake(work, *args)
     assert out.returncode != 0 and "cannot be locked" in out.stdout + out.stderr
     assert snakemake(work, *args, "--unlock").returncode == 0
-    out = snakemake(work, *args, "--rerun-incomplete")
+    out = snakemake(work, *args)  # incomplete outputs rebuilt: the profile's rerun-incomplete
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
-                                  without_timings(work / "results" / "metrics.parquet"),
+    pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / "metrics.parquet"),
+                                  without_timings(work / SMOKE / "metrics.parquet"),
                                   check_exact=True)
 
 
@@ -107,7 +173,7 @@ def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp
 
     work = tmp_path_factory.mktemp("retry") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/runs/sanity/j000"
+    job = "results/smoke/runs/sanity/j000"
     env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:1"}  # raises on attempt 1 only
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=1",
                     "on_failure=mark", "--forcerun", f"{job}/metrics.parquet", env=env)
@@ -115,10 +181,10 @@ def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp
     log = out.stdout + out.stderr
     assert "Trying to restart job" in log  # Snakemake's second attempt
     assert json.loads((work / job / "job.json").read_text())["failed"] is None
-    assert json.loads((work / "results" / "failed_jobs.json").read_text()) == []
-    assert "Incomplete" not in (work / "results" / "report.html").read_text()
-    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
-                                  without_timings(work / "results" / "metrics.parquet"))
+    assert json.loads((work / SMOKE / "failed_jobs.json").read_text()) == []
+    assert "Incomplete" not in (work / SMOKE / "report.html").read_text()
+    pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / "metrics.parquet"),
+                                  without_timings(work / SMOKE / "metrics.parquet"))
 
 
 def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
@@ -128,7 +194,7 @@ def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
 
     work = tmp_path_factory.mktemp("marked") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/runs/sanity/j000"
+    job = "results/smoke/runs/sanity/j000"
     args = ("--cores", "2", "--config", "preset=smoke", "retries=1", "on_failure=mark")
     env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
     out = snakemake(work, *args, "--forcerun", f"{job}/metrics.parquet", env=env)
@@ -136,7 +202,7 @@ def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
     failed = json.loads((work / job / "job.json").read_text())["failed"]
     assert failed["attempt"] == 2 and "fault injected" in failed["error"]  # both attempts
     assert f"--forcerun {job}/metrics.parquet" in out.stderr  # how to retry it, said
-    html = (work / "results" / "report.html").read_text()
+    html = (work / SMOKE / "report.html").read_text()
     assert "Incomplete: 1 job(s) failed" in html and "sanity/j000" in html
 
     # a dry run changes nothing (no marker or table is removed while the DAG is built) ...
@@ -147,9 +213,9 @@ def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
     out = snakemake(work, *args, "--forcerun", f"{job}/metrics.parquet")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert json.loads((work / job / "job.json").read_text())["failed"] is None
-    assert "Incomplete" not in (work / "results" / "report.html").read_text()
-    pd.testing.assert_frame_equal(without_timings(smoke_run / "results" / "metrics.parquet"),
-                                  without_timings(work / "results" / "metrics.parquet"))
+    assert "Incomplete" not in (work / SMOKE / "report.html").read_text()
+    pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / "metrics.parquet"),
+                                  without_timings(work / SMOKE / "metrics.parquet"))
 
 
 def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
@@ -159,12 +225,13 @@ def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
 
     work = tmp_path_factory.mktemp("stopped") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/runs/sanity/j000"
+    job = "results/smoke/runs/sanity/j000"
     env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=0",
                     "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode != 0
-    assert "fault injected" in (work / "logs" / "train" / "sanity" / "j000.log").read_text()
+    log = work / "logs" / "smoke" / "train" / "sanity" / "j000.log"
+    assert "fault injected" in log.read_text()
     assert not (work / job / "metrics.parquet").exists()  # Snakemake removed its outputs
 
 
@@ -177,7 +244,7 @@ def test_a_rerun_does_nothing(smoke_run):
 @pytest.mark.browser
 def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     chromium = need("chromium")
-    report = smoke_run / "results" / "report.html"
+    report = smoke_run / SMOKE / "report.html"
     # A copy of the report with a probe that records, once loaded, whether every image decoded.
     probe = ("<script>window.addEventListener('load', () => {"
              "const imgs = [...document.images];"
@@ -194,7 +261,7 @@ def test_report_opens_in_headless_chromium(smoke_run, tmp_path):
     m = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', dom.stdout)
     assert m, dom.stderr[-2000:]
     assert int(m.group(1)) >= 3 and m.group(1) == m.group(2)
-    shot = smoke_run / "results" / "report.png"
+    shot = smoke_run / SMOKE / "report.png"
     subprocess.run([chromium, *flags, "--window-size=1200,3000", f"--screenshot={shot}",
                     report.as_uri()], capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
@@ -213,8 +280,8 @@ def test_the_report_reads_at_a_glance_on_a_laptop_and_a_phone(smoke_run, tmp_pat
     from .browser import look
 
     chromium = need("chromium")
-    shot = smoke_run / "results" / f"report-{width}px.png"
-    m = look(chromium, smoke_run / "results" / "report.html", width, height, tmp_path, shot)
+    shot = smoke_run / SMOKE / f"report-{width}px.png"
+    m = look(chromium, smoke_run / SMOKE / "report.html", width, height, tmp_path, shot)
     assert m["inner_width"] == width
     assert m["table_shown"] and m["table_rows"] == len(EXERCISES)
     assert m["forest_shown"] and m["forest_decoded"]

@@ -82,12 +82,90 @@ def test_schedule_packs_jobs_on_slots_and_waits_for_dependencies():
     assert schedule({"a": [4.0], "c": [1.0, 1.0]}, slots=3) == 4.0
 
 
-def test_wall_estimate_calibrates_on_this_device_and_scales_with_the_study():
-    from dropout_study.plan import estimate_wall
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DROPOUT_STUDY_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def trained(monkeypatch):
+    """Every training epoch run in this process: (number of models, steps)."""
+    from dropout_study.train import Trainer
+
+    epochs = []
+    real = Trainer.train_epoch
+
+    def counting(self, epoch, on_step=None):
+        epochs.append((self.model.n_models, self.steps_per_epoch))
+        return real(self, epoch, on_step)
+
+    monkeypatch.setattr(Trainer, "train_epoch", counting)
+    return epochs
+
+
+def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trained):
+    from dropout_study.plan import CALIBRATION_MODELS, CALIBRATION_STEPS, estimate_wall
 
     smoke = resolve(preset="smoke")
-    small = estimate_wall(smoke, "cpu", cores=2, log=lambda m: None)
+    schemes = {j.conditions[0].noise for js in all_jobs(smoke).values() for j in js}
+    rows: list[dict] = []
+    small = estimate_wall(smoke, "cpu", cores=2, log=lambda m: None, jobs_out=rows)
+    # one warm-up and one timed epoch of a few steps per noise scheme, not per job shape
+    assert len(trained) == 2 * len(schemes) < sum(len(js) for js in all_jobs(smoke).values())
+    assert all(m == CALIBRATION_MODELS and s == CALIBRATION_STEPS for m, s in trained)
+    assert (cache / "calibration.json").exists()
+    trained.clear()
     bigger = estimate_wall(resolve(preset="smoke", seeds=4), "cpu", cores=2, log=lambda m: None)
+    assert trained == []  # the cache answers: nothing trained
     assert small["device"] == "cpu" and small["parallel_jobs"] == 2  # threads_per_job: 1
     assert 0 < small["job_seconds"] < bigger["job_seconds"]
     assert small["wall_seconds"] < small["job_seconds"] + 60  # two jobs at a time overlap
+    assert len(rows) == sum(len(js) for js in all_jobs(smoke).values())
+    assert abs(sum(r["seconds"] for r in rows) - small["job_seconds"]) < len(rows)
+
+
+def test_a_jobs_estimate_grows_with_its_flops():
+    from dropout_study.plan import job_cost
+
+    jobs = all_jobs(resolve())["capacity"]
+    cal = {"dropout": {"train_s_per_gflop": 0.01, "eval_s_per_gflop": 0.01}}
+    by_width = sorted((j.conditions[0].hidden, job_cost(j, cal)["step"]) for j in jobs
+                      if j.conditions[0].noise == "dropout")
+    steps = [s for _, s in by_width]
+    assert steps == sorted(steps) and steps[0] < steps[-1] / 10
+
+
+def test_cheaper_ways_are_named_only_past_an_hour():
+    from dropout_study.plan import cheaper_ways
+
+    assert cheaper_ways(resolve(), 3599, "cpu") == []
+    ways = cheaper_ways(resolve(), 3601, "cpu")
+    assert any("preset=quick" in w for w in ways) and any("GPU" in w for w in ways)
+    assert not any("GPU" in w for w in cheaper_ways(resolve(), 3601, "cuda:0"))
+    assert not any("preset=quick" in w for w in cheaper_ways(resolve(preset="quick"), 9e3,
+                                                            "cpu"))
+
+
+def test_plan_prints_one_aligned_table_and_json_only_on_request(cache, trained, capsys):
+    from dropout_study.cli import main
+
+    assert main(["plan", "--set", "preset=smoke", "--cores", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "calibrated" not in err and "{" not in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("experiment"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("estimated"))
+    table, rule = lines[header:end], lines[header + 1]
+    edges = [i for i, ch in enumerate(rule) if ch == "-" and rule[i + 1:i + 2] in ("", " ")]
+    for row in table:  # every column ends where the rule under the header ends
+        for e in edges[1:]:
+            assert row[e] != " ", (row, e)
+    assert any(r.startswith("layer_rates_newer ") for r in table)
+    assert "estimated wall time with --cores 2 on cpu" in out
+    trained.clear()
+    assert main(["plan", "--set", "preset=smoke", "--cores", "2", "--json"]) == 0
+    out, _ = capsys.readouterr()
+    summary = json.loads(out)
+    assert summary["preset"] == "smoke" and summary["jobs"] == 29 and summary["wall_seconds"] > 0
+    assert trained == []  # calibrated by the first call: the second trains nothing

@@ -67,7 +67,7 @@ def test_smoke_study_runs_under_slurm(cluster, tmp_path, real_data_dir):
         killer.join()
     log = out.stdout[-4000:] + out.stderr[-4000:]
     assert out.returncode == 0, log
-    html = (tmp_path / "results" / "report.html").read_text()
+    html = (tmp_path / "results" / "smoke" / "report.html").read_text()
     assert "Exercise 1: " in html and "Exercise 10: " in html and "not answered" not in html
     jobs = [j.split("|") for j in cluster.jobs()]
     done = {comment.strip() for _, _, state, comment in jobs if state == "COMPLETED"}

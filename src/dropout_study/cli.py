@@ -90,34 +90,66 @@ def _cmd_report(a: argparse.Namespace) -> None:
                  benchmarks=[Path(b) for b in a.benchmarks])
 
 
+def table(header: list[str], rows: list[list], right: int = 1) -> str:
+    """Columns as wide as their widest cell; the first ``right`` columns left-aligned, the
+    others right-aligned."""
+    cells = [[str(c) for c in r] for r in [header, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < right else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+             for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
-    from .plan import all_jobs, model_epochs
+    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs
 
     cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
-    total = {"jobs": 0, "models": 0, "model_epochs": 0}
-    for name, jobs in all_jobs(cfg).items():
-        me = [model_epochs(j, train_size) for j in jobs]
-        n_me = sum(m["model_epochs"] for m in me)
-        print(f"{name:>16}: {len(jobs):4d} jobs, {sum(m['models'] for m in me):5d} models, "
-              f"{n_me:7d} model-epochs")
-        total["jobs"] += len(jobs)
-        total["models"] += sum(m["models"] for m in me)
-        total["model_epochs"] += n_me
-    print(f"{'total':>16}: {total['jobs']:4d} jobs, {total['models']:5d} models, "
-          f"{total['model_epochs']:7d} model-epochs on {train_size} training images")
-    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    rows, total = [], {"jobs": 0, "models": 0, "model_epochs": 0}
+    per_job: list[dict] = []
+    est = None
     if a.estimate:
         from .plan import estimate_wall
 
-        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.info("%s", m))
-        h, rem = divmod(est["wall_seconds"], 3600)
+        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.debug("%s", m),
+                            jobs_out=per_job)
+    for name, jobs in all_jobs(cfg).items():
+        me = [model_epochs(j, train_size) for j in jobs]
+        row = {"jobs": len(jobs), "models": sum(m["models"] for m in me),
+               "model_epochs": sum(m["model_epochs"] for m in me)}
+        for k in total:
+            total[k] += row[k]
+        secs = sum(j["seconds"] for j in per_job if j["experiment"] == name)
+        rows.append([name, row["jobs"], row["models"], row["model_epochs"]]
+                    + ([hours_minutes(secs)] if est else []))
+    rows.append(["total", total["jobs"], total["models"], total["model_epochs"]]
+                + ([hours_minutes(est["job_seconds"])] if est else []))
+    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    if a.json:
+        print(json.dumps(summary | (est or {})))
+        return
+    header = ["experiment", "jobs", "models", "model-epochs"] + (["job time"] if est else [])
+    print(f"preset {cfg['preset']}: {train_size} training images")
+    print(table(header, rows))
+    if est:
         print(f"estimated wall time with --cores {est['cores']} on {est['device']}: "
-              f"{h} h {rem // 60} min ({est['parallel_jobs']} training job(s) at a time, "
-              f"{est['threads_per_job']} thread(s) each)")
-        summary |= est
-    print(json.dumps(summary))
+              f"{hours_minutes(est['wall_seconds'])} ({est['parallel_jobs']} training job(s) "
+              f"at a time, {est['threads_per_job']} thread(s) each)")
+        for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
+            print(f"  cheaper: {way}")
+
+
+def _cmd_status(a: argparse.Namespace) -> None:
+    from .status import render, status
+
+    try:
+        st = status(Path(a.dir), a.preset)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from exc
+    print(json.dumps(st) if a.json else render(st, all_jobs=not a.running))
 
 
 def _cmd_bench(a: argparse.Namespace) -> None:
@@ -159,25 +191,31 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dropout-study", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("prepare-data", help="find, verify (MD5) and split Fashion-MNIST")
-    d.add_argument("--data-dir", default=None)
-    d.add_argument("--validation-size", type=int, default=10000)
-    d.add_argument("--split-seed", type=int, default=0)
-    d.add_argument("--train-size", type=int, default=None)
-    d.add_argument("--probe-size", type=int, default=1000)
+    d.add_argument("--data-dir", default=None,
+                   help="the folder of the four IDX files (default: looked up, see the README)")
+    d.add_argument("--validation-size", type=int, default=10000,
+                   help="training images held out for validation")
+    d.add_argument("--split-seed", type=int, default=0,
+                   help="the seed of the training/validation split")
+    d.add_argument("--train-size", type=int, default=None,
+                   help="train on a subset of this many images (default: all the rest)")
+    d.add_argument("--probe-size", type=int, default=1000,
+                   help="images in the probe batch (activation statistics, exercise 3)")
     d.add_argument("--offline", action="store_true", help="never download")
-    d.add_argument("--out", required=True)
+    d.add_argument("--out", required=True, help="the prepared data set to write (.pt)")
     d.set_defaults(fn=_cmd_prepare_data)
 
     t = sub.add_parser("train", help="train one job (a block of models, batched)")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--spec", help="a job specification file (spec.json)")
     g.add_argument("--spec-json", help="the job specification itself")
-    t.add_argument("--out", required=True)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--out", required=True, help="the job's folder: its tables, spec and job.json")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None,
+                   help="train on this device (default: the spec's)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when attached to a terminal)")
     t.add_argument("--attempt", type=int, default=1,
@@ -191,14 +229,16 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=_cmd_train)
 
     ag = sub.add_parser("aggregate", help="gather job tables into results/*.parquet")
-    ag.add_argument("--out", required=True)
-    ag.add_argument("jobs", nargs="+")
+    ag.add_argument("--out", required=True, help="the folder of the study's tables")
+    ag.add_argument("jobs", nargs="+", help="the training jobs' folders")
     ag.set_defaults(fn=_cmd_aggregate)
 
     f = sub.add_parser("figures", help="numbers (context.json) and figures for the report")
-    f.add_argument("--results", default="results")
+    f.add_argument("--results", default="results",
+                   help="the study's tables (metrics.parquet, runs.parquet, ...)")
     f.add_argument("--config", required=True, help="the resolved config (JSON)")
-    f.add_argument("--out", default="results/report")
+    f.add_argument("--out", default="results/report",
+                   help="the folder for context.json and the figures")
     f.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="Snakemake benchmark files: the run time per rule in the provenance")
     f.set_defaults(fn=_cmd_figures)
@@ -212,24 +252,30 @@ def parser() -> argparse.ArgumentParser:
                    help="the report templates and style.css (default: ./report)")
     r.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="benchmark files of rules that ran after the analysis")
-    r.add_argument("--out", default="results/report.html")
-    r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto")
+    r.add_argument("--out", default="results/report.html", help="the HTML report to write")
+    r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto",
+                   help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
     r.set_defaults(fn=_cmd_report)
 
     b = sub.add_parser("bench", help="batched training vs the book's loop and the GEMM limit")
-    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="the device to time")
     b.add_argument("--seeds", type=int, default=10, help="models trained together")
     b.add_argument("--epochs", type=int, default=2, help="timed epochs (after one warm-up)")
-    b.add_argument("--reference-epochs", type=int, default=1)
-    b.add_argument("--data-dir", default=None)
+    b.add_argument("--reference-epochs", type=int, default=1,
+                   help="timed epochs of the book's loop")
+    b.add_argument("--data-dir", default=None,
+                   help="the folder of Fashion-MNIST (default: looked up)")
     b.set_defaults(fn=_cmd_bench)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
     tt.add_argument("--weights", required=True, help="a training job's weights.pt")
-    tt.add_argument("--condition", required=True)
+    tt.add_argument("--condition", required=True, help="the condition whose models to test")
     tt.add_argument("--data", required=True, help="the prepared data set (.pt)")
-    tt.add_argument("--passes", default="1,2,5,10,20,50,100")
-    tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    tt.add_argument("--passes", default="1,2,5,10,20,50,100",
+                    help="numbers of stochastic passes averaged, comma-separated")
+    tt.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                    help="the device to evaluate on")
     tt.add_argument("--out", required=True, help="per model and number of passes (parquet)")
     tt.add_argument("--models-out", default=None,
                     help="per model (parquet; default: <out>_models.parquet beside --out)")
@@ -237,28 +283,42 @@ def parser() -> argparse.ArgumentParser:
 
     sn = sub.add_parser("select-noise",
                         help="exercise 7: pick each scheme's strength on validation")
-    sn.add_argument("--out", required=True)
-    sn.add_argument("--endpoint-epochs", type=int, default=3)
+    sn.add_argument("--out", required=True, help="the chosen strengths (JSON)")
+    sn.add_argument("--endpoint-epochs", type=int, default=3,
+                    help="validation accuracy averaged over this many last epochs")
     sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
     sn.set_defaults(fn=_cmd_select_noise)
 
+    st = sub.add_parser("status", help="a running study's progress: every training job's "
+                        "epochs, models and time left, and the study's (from its logs)")
+    st.add_argument("--dir", default=".", help="the study's folder (where snakemake runs)")
+    st.add_argument("--preset", default=None,
+                    help="the preset whose study to show (default: the one started last)")
+    st.add_argument("--running", action="store_true", help="list only the running jobs")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
+    st.set_defaults(fn=_cmd_status)
+
     cc = sub.add_parser("concat", help="concatenate parquet tables")
-    cc.add_argument("--out", required=True)
-    cc.add_argument("files", nargs="+")
+    cc.add_argument("--out", required=True, help="the table to write (parquet)")
+    cc.add_argument("files", nargs="+", help="the tables to concatenate (parquet)")
     cc.set_defaults(fn=_cmd_concat)
 
     for name, fn, hlp in (("plan", _cmd_plan,
                            "jobs, model-epochs and estimated wall time of a preset"),
                           ("check-config", _cmd_check_config, "validate the configuration")):
         c = sub.add_parser(name, help=hlp)
-        c.add_argument("--config", default="config.yaml")
+        c.add_argument("--config", default="config.yaml", help="the study's config file")
         c.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override, as with snakemake --config (e.g. preset=quick)")
         if name == "check-config":
-            c.add_argument("--show", action="store_true")
+            c.add_argument("--show", action="store_true",
+                           help="print the resolved config (JSON)")
         else:
             c.add_argument("--estimate", action=argparse.BooleanOptionalAction, default=True,
-                           help="estimate the wall time from a short calibration on this device")
+                           help="estimate the time from the plan's FLOPs at this machine's "
+                                "rates (measured once, a second or two, then cached)")
+            c.add_argument("--json", action="store_true",
+                           help="print one JSON object instead of the table")
             c.add_argument("--cores", type=int, default=None,
                            help="as snakemake --cores (default: all of this machine's)")
             c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",

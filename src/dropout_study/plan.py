@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from .exercises import EXPERIMENTS, enabled
 from .experiments import seeds as experiment_seeds
 from .spec import Condition, JobSpec
 
-DATA_PATH = "results/data/fashion-mnist.pt"
-NOISE_SELECTION = "results/noise_selection.json"
+
+def results_dir(cfg: dict) -> str:
+    """Where a study's results, report and benchmark files land: one folder per preset, so
+    that no preset's run overwrites another's."""
+    return f"results/{cfg['preset']}"
+
+
+def data_path(cfg: dict) -> str:
+    return f"{results_dir(cfg)}/data/fashion-mnist.pt"
+
+
+def noise_selection(cfg: dict) -> str:
+    """Exercise 7's strengths chosen on validation (written by select-noise)."""
+    return f"{results_dir(cfg)}/noise_selection.json"
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -28,10 +41,10 @@ def experiment_jobs(cfg: dict, name: str) -> list[JobSpec]:
             for block in _chunks(seeds, cfg["seeds_per_job"]):
                 jobs.append(JobSpec(
                     experiment=name, job=f"j{len(jobs):03d}", conditions=conds, seeds=block,
-                    data_path=DATA_PATH, device=cfg["device"],
+                    data_path=data_path(cfg), device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
                     divergence_loss=cfg["training"].get("divergence_loss", 100.0),
-                    rates_from=NOISE_SELECTION if name == "noise_final" else None))
+                    rates_from=noise_selection(cfg) if name == "noise_final" else None))
     return jobs
 
 
@@ -100,21 +113,130 @@ def calibrate_job(job: JobSpec, device, steps: int = 6) -> dict:
 
     c = dataclasses.replace(job.conditions[0], probe=False, epochs=1, drop_last=True)
     spec = dataclasses.replace(job, conditions=[c] * len(job.conditions), rates_from=None)
-    data = _synthetic_data(device, c.batch_size * (steps + 2), 2 * job.eval_chunk)
+    data = _synthetic_data(device, c.batch_size * steps, min(job.eval_chunk, 1024))
     trainer = Trainer(spec, data, device)
-    trainer.train_epoch(1)  # warm-up epoch (allocator, kernels) of steps+2 steps, then timed
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    t0 = time.perf_counter()
-    trainer.train_epoch(2)
-    sync()
-    step = (time.perf_counter() - t0) / trainer.steps_per_epoch
+    trainer.train_epoch(1)  # warm-up epoch (allocator, kernels) of `steps` steps, then timed
+    # each step on its own, and the fastest kept: on a machine shared with other work the
+    # fastest step is the one that ran undisturbed
+    stamps = []
+
+    def stamp() -> None:
+        sync()
+        stamps.append(time.perf_counter())
+
+    stamp()
+    trainer.train_epoch(2, on_step=stamp)
+    step = min(b - a for a, b in zip(stamps, stamps[1:], strict=False))
     evaluate(trainer.model, data.val, job.eval_chunk)  # warm-up
-    sync()
-    t0 = time.perf_counter()
-    evaluate(trainer.model, data.val, job.eval_chunk)
-    sync()
-    return {"step": step, "eval_image": (time.perf_counter() - t0) / len(data.val.y)}
+    best = math.inf
+    for _ in range(3):
+        sync()
+        t0 = time.perf_counter()
+        evaluate(trainer.model, data.val, job.eval_chunk)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return {"step": step, "eval_image": best / len(data.val.y)}
+
+
+# -- the calibration: one small measurement per noise scheme, cached per machine --------------
+#
+# A job's cost is its multiply-adds: a training step of M models of width h on a minibatch of
+# B images is about 6 B M P FLOPs (forward 2, backward 4; P = 784 h + h^2 + 10 h weights), an
+# evaluated image 2 M P. The rate of each noise scheme (its masks cost more or less around the
+# same GEMMs) is measured once on this machine with a few steps of CALIBRATION_MODELS models of
+# the reference width, and kept in the cache; `plan` then trains nothing.
+
+CALIBRATION_MODELS = 4
+CALIBRATION_STEPS = 6
+CALIBRATION_FORMAT = 1
+
+
+def weights(hidden: int) -> int:
+    return 784 * hidden + hidden * hidden + hidden * 10
+
+
+def step_flops(job: JobSpec) -> float:
+    c = job.conditions[0]
+    return 6.0 * c.batch_size * len(job.models) * weights(c.hidden)
+
+
+def eval_flops_per_image(job: JobSpec) -> float:
+    return 2.0 * len(job.models) * weights(job.conditions[0].hidden)
+
+
+def cache_dir() -> Path:
+    """``$DROPOUT_STUDY_CACHE``, else ``$XDG_CACHE_HOME/dropout-study`` (~/.cache/...)."""
+    import os
+
+    if os.environ.get("DROPOUT_STUDY_CACHE"):
+        return Path(os.environ["DROPOUT_STUDY_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dropout-study"
+
+
+def machine_key(device, threads: int) -> str:
+    """What the measured rates depend on: the processor (or GPU), the threads a job uses, and
+    the torch version."""
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        chip = torch.cuda.get_device_name(device)
+    else:
+        chip = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    chip = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+    return f"{device.type}|{chip}|{threads} threads|torch {torch.__version__}"
+
+
+def calibration(schemes: list[str], device, threads: int, log=print) -> dict[str, dict]:
+    """Per noise scheme: seconds per training GFLOP and per evaluation GFLOP on this machine,
+    from the cache, measuring (and caching) only the schemes it lacks."""
+    import json
+
+    from .spec import Condition
+
+    path = cache_dir() / "calibration.json"
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("format") != CALIBRATION_FORMAT:
+            cached = {}
+    except (OSError, ValueError):
+        cached = {}
+    key = machine_key(device, threads)
+    rates = cached.setdefault("machines", {}).setdefault(key, {})
+    missing = [s for s in schemes if s not in rates]
+    for noise in missing:
+        cond = Condition(experiment="calibration", name=noise, noise=noise, rates=(0.5, 0.5))
+        job = JobSpec(experiment="calibration", job="j000", conditions=[cond],
+                      seeds=list(range(CALIBRATION_MODELS)), device=device.type)
+        t = calibrate_job(job, device, steps=CALIBRATION_STEPS)
+        rates[noise] = {"train_s_per_gflop": t["step"] / step_flops(job) * 1e9,
+                        "eval_s_per_gflop": t["eval_image"] / eval_flops_per_image(job) * 1e9}
+        log(f"calibrated {noise} on {key}")
+    if missing:
+        cached["format"] = CALIBRATION_FORMAT
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only home: measured again next time
+    return {s: rates[s] for s in schemes}
+
+
+def job_cost(job: JobSpec, cal: dict) -> dict:
+    """Seconds per training step and per evaluated image of a job, from its scheme's rates."""
+    rate = cal[job.conditions[0].noise]
+    return {"step": step_flops(job) / 1e9 * rate["train_s_per_gflop"],
+            "eval_image": eval_flops_per_image(job) / 1e9 * rate["eval_s_per_gflop"]}
 
 
 def job_seconds(job: JobSpec, cal: dict, train_size: int, n_val: int, n_test: int) -> float:
@@ -148,9 +270,11 @@ def schedule(durations: dict[str, list[float]], slots: int,
 
 
 def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None,
-                  log=print) -> dict:
-    """Calibrate each distinct job shape on this device, then simulate the schedule that
-    ``snakemake --cores <cores>`` would run. Returns seconds and the inputs of the estimate."""
+                  log=print, jobs_out: list | None = None) -> dict:
+    """The FLOPs of every job over this machine's cached rates (``calibration``: a second or
+    two the first time, nothing after), then the schedule that ``snakemake --cores <cores>``
+    would run. Returns seconds and the inputs of the estimate; ``jobs_out`` (a list) receives
+    one row per training job: experiment, job, models, epochs, estimated seconds."""
     import os
 
     import torch
@@ -159,40 +283,84 @@ def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None
 
     device = resolve_device(device_name if device_name != "auto" else cfg["device"])
     cores = cores or os.cpu_count() or 1
-    threads = cfg.get("threads_per_job") or cores
-    slots = 1 if device.type == "cuda" else max(1, cores // min(threads, cores))
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(min(threads, cores))
+    threads = min(cfg.get("threads_per_job") or cores, cores)
+    slots = 1 if device.type == "cuda" else max(1, cores // threads)
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
     n_val = cfg["data"]["validation_size"]
     jobs = all_jobs(cfg)
-    cache: dict[tuple, dict] = {}
-    durations: dict[str, list[float]] = {}
+    schemes = sorted({j.conditions[0].noise for js in jobs.values() for j in js})
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        for name, js in jobs.items():
-            for j in js:
-                c = j.conditions[0]
-                key = (c.noise, c.hidden, c.batch_size, len(j.models))
-                if key not in cache:
-                    cache[key] = calibrate_job(j, device)
-                    log(f"calibrated {c.noise:>17} width {c.hidden:4d}, {len(j.models):3d} models: "
-                        f"{cache[key]['step'] * 1e3:7.1f} ms/step")
-                durations.setdefault(name, []).append(
-                    job_seconds(j, cache[key], train_size, n_val, 10000))
+        cal = calibration(schemes, device, threads, log=log)
     finally:
         torch.set_num_threads(saved_threads)
+    durations: dict[str, list[float]] = {}
+    for name, js in jobs.items():
+        for j in js:
+            seconds = job_seconds(j, job_cost(j, cal), train_size, n_val, 10000)
+            durations.setdefault(name, []).append(seconds)
+            if jobs_out is not None:
+                jobs_out.append({"experiment": name, "job": j.job, "models": len(j.models),
+                                 "epochs": j.conditions[0].epochs, "seconds": round(seconds, 1)})
     tt = cfg["experiments"].get("test_time", {})
     if tt.get("enabled") and "layer_rates" in jobs:  # evaluation-only passes over the test set
         # one job per seed block of the condition; a stochastic pass costs about an eval pass
         ref_job = jobs["layer_rates"][0]
-        c = ref_job.conditions[0]
-        per_model = cache[(c.noise, c.hidden, c.batch_size, len(ref_job.models))]["eval_image"] \
-            / len(ref_job.models)
+        per_model = job_cost(ref_job, cal)["eval_image"] / len(ref_job.models)
         durations["test_time"] = [
             JOB_STARTUP_SECONDS + sum(tt.get("passes", [1])) * 10000 * per_model * len(block)
             for block in _chunks(list(range(cfg["seeds"])), cfg["seeds_per_job"])]
     after = {"noise_final": "noise_tuning", "test_time": "layer_rates"}
     wall = schedule(durations, slots, after) + REPORT_SECONDS
     return {"wall_seconds": round(wall), "device": str(device), "cores": cores,
-            "threads_per_job": min(threads, cores), "parallel_jobs": slots,
+            "threads_per_job": threads, "parallel_jobs": slots,
             "job_seconds": round(sum(sum(d) for d in durations.values()))}
+
+
+def hours_minutes(seconds: float) -> str:
+    h, rem = divmod(int(round(seconds)), 3600)
+    return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"
+
+
+def cheaper_ways(cfg: dict, wall_seconds: float, device: str) -> list[str]:
+    """What to do instead of a run of more than an hour (empty below an hour)."""
+    if wall_seconds <= 3600:
+        return []
+    ways = []
+    if cfg.get("preset") != "quick":
+        ways.append("the quick preset (every exercise, 3 seeds, a 10 000-image subset): "
+                    "--config preset=quick; `dropout-study plan --set preset=quick` gives "
+                    "its time")
+    if not device.startswith("cuda"):
+        ways.append("a GPU: --config device=cuda on a machine with one "
+                    "(`dropout-study plan --device cuda` there gives its time)")
+    ways.append("the published study's report, where one is published (the README says "
+                "where), instead of running it")
+    return ways
+
+
+def study_start(cfg: dict, cores: int | None, plan_file: str | Path) -> str:
+    """What `snakemake` prints when the study starts (its ``onstart:``): the estimated wall
+    time on this machine and device, and the cheaper ways past an hour. Writes the plan, with
+    every training job's estimate and the start time, to ``plan_file``, which
+    ``dropout-study status`` reads."""
+    import json
+    import time
+
+    rows: list[dict] = []
+    est = estimate_wall(cfg, cfg["device"], cores, log=lambda m: None, jobs_out=rows)
+    plan_file = Path(plan_file)
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(json.dumps({"preset": cfg["preset"], "started": time.time(),
+                                     "results": results_dir(cfg), **est, "jobs": rows},
+                                    indent=1))
+    lines = [f"dropout-study: the {cfg['preset']} study, {len(rows)} training jobs: estimated "
+             f"wall time {hours_minutes(est['wall_seconds'])} with --cores {est['cores']} on "
+             f"{est['device']} ({est['parallel_jobs']} training job(s) at a time); progress: "
+             f"`dropout-study status`"]
+    ways = cheaper_ways(cfg, est["wall_seconds"], est["device"])
+    if ways:
+        lines.append("dropout-study: that is more than an hour. Cheaper ways to an answer:")
+        lines += [f"  - {w}" for w in ways]
+    return "\n".join(lines)

@@ -246,6 +246,9 @@ class Trainer:
             steps = self.steps_per_epoch
             bar = tqdm(total=steps * c.epochs, initial=steps * st.epoch,
                        desc=f"{spec.experiment}/{spec.job}", unit="step", leave=False)
+        log.info("%s/%s: %d models x %d epochs, starting at epoch %d", spec.experiment, spec.job,
+                 len(spec.models), c.epochs, st.epoch + 1)
+        session_seconds, session_epochs = 0.0, 0
         while st.epoch < c.epochs:
             epoch = st.epoch + 1
             t0 = time.perf_counter()
@@ -266,9 +269,13 @@ class Trainer:
                 self._probe(float(epoch), epoch * self.steps_per_epoch)
             st.epoch = epoch
             alive = int(st.alive.sum())
+            session_seconds, session_epochs = session_seconds + seconds, session_epochs + 1
+            left = session_seconds / session_epochs * (c.epochs - epoch)
+            # the progress line `dropout-study status` reads from the job's log
             msg = (f"{spec.experiment}/{spec.job} epoch {epoch}/{c.epochs}: "
                    f"{seconds:.2f} s, {alive}/{len(st.alive)} models alive, "
-                   f"mean test acc {float(test_acc[st.alive].mean()) if alive else math.nan:.4f}")
+                   f"mean test acc {float(test_acc[st.alive].mean()) if alive else math.nan:.4f}"
+                   f", {left:.0f} s left")
             if bar is None:
                 log.info(msg)
             if c.checkpoint_every and epoch % c.checkpoint_every == 0 and epoch < c.epochs:

@@ -11,7 +11,13 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
-from dropout_study.plan import NOISE_SELECTION, all_jobs, runtime_minutes
+from dropout_study.plan import (
+    all_jobs,
+    noise_selection,
+    results_dir,
+    runtime_minutes,
+    study_start,
+)
 
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 
@@ -38,8 +44,41 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 
+# Every output of a preset under its own folders: a quick run never overwrites the full study.
+RESULTS = results_dir(STUDY)  # results/<preset>: tables, runs, report
+LOGS = f"logs/{STUDY['preset']}"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+NOISE_SELECTION = noise_selection(STUDY)
+
+
+onstart:
+    # before any job: the study's estimated cost here (a second or two, cached), and the plan
+    # that `dropout-study status` reads
+    try:
+        print(
+            study_start(STUDY, workflow._cores, f"{LOGS}/plan.json"),
+            file=sys.stderr,
+        )
+    except Exception as exc:  # an estimate is a courtesy; it never stops the study
+        print(
+            f"dropout-study: no estimate of the run time ({exc})", file=sys.stderr
+        )
+
+
 onsuccess:
-    _failed = Path("results/failed_jobs.json")
+    _render_log, _plan = Path(f"{LOGS}/report.log"), Path(f"{LOGS}/plan.json")
+    if (
+        _render_log.exists()
+        and _plan.exists()
+        and _render_log.stat().st_mtime >= _plan.stat().st_mtime
+        and "quarto is not on PATH" in _render_log.read_text()
+    ):
+        print(
+            f"dropout-study: {RESULTS}/report.html was rendered by pandoc: Quarto is not "
+            "on PATH (see the README's set-up to get it)",
+            file=sys.stderr,
+        )
+    _failed = Path(RESULTS + "/failed_jobs.json")
     _marked = json.loads(_failed.read_text()) if _failed.exists() else []
     if _marked:
         print(
@@ -80,11 +119,11 @@ def evaluation_tables():
     """The aggregated evaluation-only tables the report needs."""
     if not TEST_TIME_ON:
         return []
-    return ["results/test_time.parquet", "results/test_time_models.parquet"]
+    return [RESULTS + "/test_time.parquet", RESULTS + "/test_time_models.parquet"]
 
 
 def job_dir(experiment, job):
-    return f"results/runs/{experiment}/{job}"
+    return f"{RESULTS}/runs/{experiment}/{job}"
 
 
 def job_spec_json(wildcards):
@@ -108,10 +147,10 @@ def benchmark_files():
     """Snakemake's benchmark file of every job before the report's own (the report shows the
     run time of each rule from them)."""
     train = [
-        f"benchmarks/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv" for (e, j) in JOB_INDEX
+        f"{BENCHMARKS}/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv" for (e, j) in JOB_INDEX
     ]
-    tests = [f"benchmarks/test_time/{j}.tsv" for j in TEST_TIME_JOBS]
+    tests = [f"{BENCHMARKS}/test_time/{j}.tsv" for j in TEST_TIME_JOBS]
     rest = ["prepare_data", "resolved_config", "aggregate"]
     rest += ["aggregate_test_time"] if TEST_TIME_ON else []
     rest += ["select_noise"] if JOBS.get("noise_tuning") else []
-    return [f"benchmarks/{r}.tsv" for r in rest] + train + tests
+    return [f"{BENCHMARKS}/{r}.tsv" for r in rest] + train + tests

@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        "results/data/fashion-mnist.pt",
+        RESULTS + "/data/fashion-mnist.pt",
     log:
-        "logs/prepare_data.log",
+        LOGS + "/prepare_data.log",
     benchmark:
-        "benchmarks/prepare_data.tsv"
+        BENCHMARKS + "/prepare_data.tsv"
     params:
         data_dir=f"--data-dir {STUDY['data_dir']}" if STUDY.get("data_dir") else "",
         train_size=(
@@ -23,11 +23,11 @@ rule prepare_data:
 
 rule resolved_config:
     output:
-        "results/config.json",
+        RESULTS + "/config.json",
     log:
-        "logs/resolved_config.log",
+        LOGS + "/resolved_config.log",
     benchmark:
-        "benchmarks/resolved_config.tsv"
+        BENCHMARKS + "/resolved_config.tsv"
     params:
         text=json.dumps(STUDY, indent=1, sort_keys=True),
     run:

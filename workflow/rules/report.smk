@@ -8,20 +8,20 @@ rule figures:
     input:
         rules.aggregate.output,
         evaluation_tables(),
-        config="results/config.json",
+        config=RESULTS + "/config.json",
         benchmarks=benchmark_files(),
     output:
-        context="results/report/context.json",
+        context=RESULTS + "/report/context.json",
         figures=report(
-            directory("results/report/figures"),
+            directory(RESULTS + "/report/figures"),
             patterns=["{name}.png"],
             caption="../../report/workflow-captions/figures.rst",
             category="Figures",
         ),
     log:
-        "logs/figures.log",
+        LOGS + "/figures.log",
     benchmark:
-        "benchmarks/figures.tsv"
+        BENCHMARKS + "/figures.tsv"
     params:
         results=lambda w, input: Path(input.config).parent,
         out=lambda w, output: Path(output.context).parent,
@@ -32,23 +32,23 @@ rule figures:
 
 rule report:
     input:
-        context="results/report/context.json",
-        figures="results/report/figures",
-        config="results/config.json",
+        context=RESULTS + "/report/context.json",
+        figures=RESULTS + "/report/figures",
+        config=RESULTS + "/config.json",
         templates=sorted(
             str(p) for p in REPORT_DIR.rglob("*") if p.suffix in (".j2", ".css")
         ),
-        benchmarks=["benchmarks/figures.tsv"],
+        benchmarks=[BENCHMARKS + "/figures.tsv"],
     output:
         report(
-            "results/report.html",
+            RESULTS + "/report.html",
             caption="../../report/workflow-captions/report.rst",
             category="Report",
         ),
     log:
-        "logs/report.log",
+        LOGS + "/report.log",
     benchmark:
-        "benchmarks/report.tsv"
+        BENCHMARKS + "/report.tsv"
     params:
         templates=REPORT_DIR,
     shell:

@@ -3,17 +3,17 @@
 # exercise 7's final jobs read the tuning stage's choice: each a rule of its own below.
 rule train:
     input:
-        data="results/data/fashion-mnist.pt",
+        data=RESULTS + "/data/fashion-mnist.pt",
     output:
-        metrics="results/runs/{experiment}/{job}/metrics.parquet",
-        runs="results/runs/{experiment}/{job}/runs.parquet",
-        activations="results/runs/{experiment}/{job}/activations.parquet",
-        job="results/runs/{experiment}/{job}/job.json",
-        spec="results/runs/{experiment}/{job}/spec.json",
+        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
+        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
+        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
+        job=RESULTS + "/runs/{experiment}/{job}/job.json",
+        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
     log:
-        "logs/train/{experiment}/{job}.log",
+        LOGS + "/train/{experiment}/{job}.log",
     benchmark:
-        "benchmarks/train/{experiment}/{job}.tsv"
+        BENCHMARKS + "/train/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     retries: TRAIN_ATTEMPTS - 1
@@ -38,14 +38,14 @@ rule train:
 
 use rule train as train_keeping_weights with:
     output:
-        metrics="results/runs/{experiment}/{job}/metrics.parquet",
-        runs="results/runs/{experiment}/{job}/runs.parquet",
-        activations="results/runs/{experiment}/{job}/activations.parquet",
-        job="results/runs/{experiment}/{job}/job.json",
-        spec="results/runs/{experiment}/{job}/spec.json",
-        weights="results/runs/{experiment}/{job}/weights.pt",
+        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
+        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
+        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
+        job=RESULTS + "/runs/{experiment}/{job}/job.json",
+        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
+        weights=RESULTS + "/runs/{experiment}/{job}/weights.pt",
     benchmark:
-        "benchmarks/train_keeping_weights/{experiment}/{job}.tsv"
+        BENCHMARKS + "/train_keeping_weights/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="layer_rates",
 
@@ -54,16 +54,16 @@ use rule train as train_keeping_weights with:
 # own also so that a cluster groups them apart from the jobs they wait for.
 use rule train as train_selected with:
     input:
-        data="results/data/fashion-mnist.pt",
+        data=RESULTS + "/data/fashion-mnist.pt",
         selection=NOISE_SELECTION,
     output:
-        metrics="results/runs/{experiment}/{job}/metrics.parquet",
-        runs="results/runs/{experiment}/{job}/runs.parquet",
-        activations="results/runs/{experiment}/{job}/activations.parquet",
-        job="results/runs/{experiment}/{job}/job.json",
-        spec="results/runs/{experiment}/{job}/spec.json",
+        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
+        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
+        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
+        job=RESULTS + "/runs/{experiment}/{job}/job.json",
+        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
     benchmark:
-        "benchmarks/train_selected/{experiment}/{job}.tsv"
+        BENCHMARKS + "/train_selected/{experiment}/{job}.tsv"
     wildcard_constraints:
         experiment="noise_final",
 
@@ -75,15 +75,15 @@ rule aggregate:
         all_job_outputs("activations.parquet"),
         all_job_outputs("job.json"),
     output:
-        metrics="results/metrics.parquet",
-        runs="results/runs.parquet",
-        activations="results/activations.parquet",
-        jobs="results/jobs.json",
-        failed="results/failed_jobs.json",
+        metrics=RESULTS + "/metrics.parquet",
+        runs=RESULTS + "/runs.parquet",
+        activations=RESULTS + "/activations.parquet",
+        jobs=RESULTS + "/jobs.json",
+        failed=RESULTS + "/failed_jobs.json",
     log:
-        "logs/aggregate.log",
+        LOGS + "/aggregate.log",
     benchmark:
-        "benchmarks/aggregate.tsv"
+        BENCHMARKS + "/aggregate.tsv"
     params:
         dirs=lambda w, input: " ".join(
             str(Path(f).parent) for f in input[: len(JOB_INDEX)]
@@ -96,15 +96,15 @@ rule aggregate:
 # Exercise 4: evaluation only, on the saved weights of the exercise-1 jobs that hold the model.
 rule test_time:
     input:
-        weights="results/runs/layer_rates/{job}/weights.pt",
-        data="results/data/fashion-mnist.pt",
+        weights=RESULTS + "/runs/layer_rates/{job}/weights.pt",
+        data=RESULTS + "/data/fashion-mnist.pt",
     output:
-        mc="results/eval/test_time/{job}.parquet",
-        models="results/eval/test_time/{job}_models.parquet",
+        mc=RESULTS + "/eval/test_time/{job}.parquet",
+        models=RESULTS + "/eval/test_time/{job}_models.parquet",
     log:
-        "logs/test_time/{job}.log",
+        LOGS + "/test_time/{job}.log",
     benchmark:
-        "benchmarks/test_time/{job}.tsv"
+        BENCHMARKS + "/test_time/{job}.tsv"
     threads: STUDY.get("threads_per_job") or 1024
     params:
         condition=TEST_TIME_CONDITION,
@@ -121,15 +121,15 @@ rule test_time:
 
 rule aggregate_test_time:
     input:
-        mc=[f"results/eval/test_time/{j}.parquet" for j in TEST_TIME_JOBS],
-        models=[f"results/eval/test_time/{j}_models.parquet" for j in TEST_TIME_JOBS],
+        mc=[f"{RESULTS}/eval/test_time/{j}.parquet" for j in TEST_TIME_JOBS],
+        models=[f"{RESULTS}/eval/test_time/{j}_models.parquet" for j in TEST_TIME_JOBS],
     output:
-        mc="results/test_time.parquet",
-        models="results/test_time_models.parquet",
+        mc=RESULTS + "/test_time.parquet",
+        models=RESULTS + "/test_time_models.parquet",
     log:
-        "logs/aggregate_test_time.log",
+        LOGS + "/aggregate_test_time.log",
     benchmark:
-        "benchmarks/aggregate_test_time.tsv"
+        BENCHMARKS + "/aggregate_test_time.tsv"
     shell:
         "(dropout-study concat --out {output.mc} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
@@ -149,9 +149,9 @@ rule select_noise:
     output:
         NOISE_SELECTION,
     log:
-        "logs/select_noise.log",
+        LOGS + "/select_noise.log",
     benchmark:
-        "benchmarks/select_noise.tsv"
+        BENCHMARKS + "/select_noise.tsv"
     params:
         dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.metrics),
         k=STUDY["analysis"].get("endpoint_epochs", 3),
