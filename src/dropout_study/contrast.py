@@ -165,13 +165,22 @@ class Contrast:
         """``label: value [lo, hi] unit (n pairs)``."""
         return f"{self.label}: {self.quantity.text(self.primary)}"
 
+    @property
+    def arms(self) -> tuple[str, str]:
+        """The two arms named in the label "a − b" (or "a / b", a ratio), else ("a", "b")."""
+        for sep in (" − ", " / "):
+            if sep in self.label:
+                a, b = self.label.split(sep, 1)
+                return a, b
+        return "a", "b"
+
     def instability(self) -> str:
-        a, b = self.label.split(" − ", 1) if " − " in self.label else ("a", "b")
+        a, b = self.arms
         text = (f"unstable at the endpoint or diverged: "
                 f"{a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
                 f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
         if self.rate_diff is not None:
-            text += (f"; paired difference in rates ({self.label}) "
+            text += (f"; paired difference in rates ({a} − {b}) "
                      f"{words.pp(self.rate_diff, 0)}")
         if self.collapses_a or self.collapses_b:
             ra, rb = self.collapse_rate(True), self.collapse_rate(False)
@@ -191,7 +200,7 @@ class Contrast:
             return f"robustness line: {have}, too few for it (at least {MIN_ROBUST})"
         what = "ratio" if isinstance(self.quantity, Ratio) else "difference"
         line = (f"robustness over all {self.all_pairs} seeds: median {what} "
-                f"{self.quantity.text(self.robust)}, P({self.label.replace(' − ', ' > ')}) "
+                f"{self.quantity.text(self.robust)}, P({' > '.join(self.arms)}) "
                 f"= {self.p_superior:.2f}")
         if self.disagrees:
             line += "; this disagrees with the primary verdict over the stable seeds"
