@@ -397,5 +397,5 @@ EXERCISE = Exercise(
                      "dropout model's first-layer activations vary less than the no-dropout "
                      "model's; the mask's extra variance exists in training only.",
         answer_none=AT_HEADLINE + "in eval mode the "
-                    "two models' first-layer activation variances show no detectable ratio "
-                    "(dropout / none); the mask's extra variance exists in training only."))
+                    "two models' first-layer activation variances show no detectable difference "
+                    "(ratio dropout / none); the mask's extra variance exists in training only."))
