@@ -117,6 +117,9 @@ class Contrast:
     all_pairs: int  # seeds with a value in both arms, stable or not
     collapses_a: int = 0  # transient collapses: runs that recovered before the endpoint
     collapses_b: int = 0
+    # why no detectable difference here says nothing (e.g. an interaction one of whose factors
+    # has no detectable effect of its own), in words; "" where it is informative
+    uninformative: str = ""
 
     @property
     def pairs(self) -> int:
@@ -310,7 +313,7 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
     def said(c: Contrast) -> str:
         if c.direction:
             return f"{c.label} {'above' if c.direction > 0 else 'below'} zero"
-        return "no claim"
+        return "uninformative" if c.uninformative else "no claim"
 
     at_a = f"{c_text(a)} at {setting_a}"
     at_b = f"{c_text(b)} at {setting_b}"
@@ -320,6 +323,9 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
                 f"stable in both arms for a verdict ({at_a}; {at_b}).")
     if a.direction == b.direction and a.direction != 0:
         return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
+    if a.uninformative or b.uninformative:
+        return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
+                f"{at_a}; {at_b}.")
     if a.direction == b.direction:
         return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
                 f"{at_b}.")
@@ -331,4 +337,5 @@ def c_text(c: Contrast) -> str:
     """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
     if c.pairs == 0:
         return f"{c.label}: no value (no seed pair stable in both arms)"
-    return f"{c.difference()} over {words.seeds(c.pairs)}"
+    quiet = c.resolution() if c.tested and not c.claim else ""  # a null carries its resolution
+    return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"
