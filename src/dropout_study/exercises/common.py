@@ -90,12 +90,13 @@ def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
     return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
 
 
-def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_PAIRS
-            ) -> str | None:
+def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_PAIRS,
+            tail: bool = True) -> str | None:
     """What a contrast with too few stable pairs for a verdict shows, without a claim: where
     every seed pair stable in both arms points the same way, e.g. "on every one of the 2 seed
     pairs stable in both arms a − b is below zero (−7.00 to −3.10 pp); too few for a verdict
-    (at least 3)". None where there is a verdict to make, no pair, or the pairs disagree."""
+    (at least 3)" (``tail``: with that last clause). None where there is a verdict to make, no
+    pair, or the pairs disagree."""
     df = sample.aligned()
     both = df[df["both"]]
     d = (both["a"] - both["b"]).to_numpy(dtype=float)
@@ -107,5 +108,5 @@ def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_P
     span = lo if d.size == 1 else f"{lo} to {hi}"
     which = ("on the only seed pair stable in both arms" if d.size == 1 else
              f"on every one of the {d.size} seed pairs stable in both arms")
-    return (f"{which} {label} is {side} zero ({span}); too few pairs for a verdict (at least "
-            f"{minimum})")
+    text = f"{which} {label} is {side} zero ({span})"
+    return text + (f"; too few pairs for a verdict (at least {minimum})" if tail else "")
