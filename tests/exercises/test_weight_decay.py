@@ -447,3 +447,25 @@ def test_the_confidence_level_of_the_config_is_used():
     assert all(e.level == 0.9 for e in r.norm_ratio.values()) and r.none_norm.level == 0.9
     none = runs.loc[runs["condition"] == NONE, "weight_norm1"]
     assert r.none_norm.value == pytest.approx(none.mean())
+
+
+# -- the two settings' sentence (both editions) ---------------------------------------------------
+def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_interaction():
+    """Old: "The two settings agree in that neither shows a detectable difference" where one
+    setting's interaction said nothing (a factor without an effect of its own)."""
+    from dropout_study.contrast import agreement
+
+    quiet = run(test={DROP: 0.03, BOTH: 0.03}).interaction  # uninformative
+    null = run(jitter=0.02).interaction  # informative: both factors act, no interaction
+    text = agreement(quiet, null, "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings say uninformative at lr 0.5 and no claim at lr "
+                           "0.1: ")
+    assert "agree" not in text
+    both = agreement(null, null, "lr 0.5", "lr 0.1")
+    assert both.startswith("The two settings agree in that neither shows a detectable "
+                           "difference: ")
+    # a null carries its resolution at each setting
+    assert both.count(f"over 10 seeds{null.resolution()} at lr") == 2
+    claimed = agreement(run(interaction=0.02).interaction, run(interaction=0.02).interaction,
+                        "A", "B")
+    assert "would likely be missed" not in claimed
