@@ -471,6 +471,7 @@ def test_cells_with_fewer_seeds_say_how_many():
     assert r.marks == [0.0, 1.0, 5.0, 10.0, 12.0]
     off1 = next(e for e in ex.context(r)["evolution"] if e["layer"] == 1
                 and e["condition"] == OFF)
-    assert off1["cells"][3].endswith(" (n=1)") and "one seed, no interval" in off1["cells"][3]
+    # one run: said once, never "(one seed, no interval) (n=1)"
+    assert off1["cells"][3].endswith(" (one seed, no interval)") and "n=1" not in off1["cells"][3]
     assert off1["cells"][4] == "no value (no stable run has one)"
     assert not off1["cells"][2].endswith(")")

@@ -282,3 +282,23 @@ def test_the_validation_pick_says_its_mean_is_over_all_runs_and_how_unstable_one
     w = ex.context(run(diverged=dead))
     assert w["pick"].endswith("no setting has all its runs stable, so the pick ranks unstable "
                               "settings by that mean alone")
+
+
+def test_no_interval_leaves_the_range_of_a_difference_of_accuracies():
+    """Finding 12: at 2 seeds the last epoch's swap printed "+3.10 pp [−128.92, +135.12]"."""
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+
+    def acc(cond, seed, epoch):
+        if cond == SWAPPED and epoch == 4:
+            return 0.99 if seed == 0 else 0.76  # +14 and −9 points on the last epoch
+        return 0.85
+
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    metrics, runs = syn.run_tables("layer_rates", conds, [0, 1], 4, acc)
+    r = ex.analyze(syn.results(cfg, metrics, runs))
+    e = r.swap_last.primary
+    assert e.n == 2 and e.lo == -1.0 and e.hi == 1.0  # the t-interval is [−1.44, +1.49]
+    assert ex.context(r)["swap_last"] == "+2.50 pp [-100.00, +100.00]"
+    for c in (r.swap, r.heavy, *r.against_none.values()):
+        assert -1.0 <= c.primary.lo <= c.primary.hi <= 1.0

@@ -313,7 +313,7 @@ def context(r: Result) -> dict:
             "check": [{"layer": c.layer, "ratio": words.ratio(c.ratio, 4), "points": c.points,
                        "max_dev": f"{c.max_dev:.3f}"} for c in r.check],
             "evolution": [{"layer": e.layer, "condition": e.condition, "cells": [
-                words.number(v, 3) + (f" (n={v.n})" if 0 < v.n < r.seeds else "")
+                words.number(v, 3) + (f" (n={v.n})" if 1 < v.n < r.seeds else "")
                 for v in e.cells]} for e in r.evolution],
             "excluded": r.excluded, "answer": answer, "takeaway": _takeaway(r)}
 

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
 
 EXPERIMENT = "capacity"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
@@ -119,7 +119,7 @@ def analyze(res: Results) -> Result:
                      if len(per_setting[s]) >= MIN_LEVELS}, lvl, SLOPE)
     return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
-                  benefit=compare(family, lvl), benefit_of=keys,
+                  benefit=bounded(compare(family, lvl)), benefit_of=keys,
                   trend={s: trend[label[s]] for s in settings if label[s] in trend})
 
 

@@ -84,10 +84,16 @@ def design(ends: pd.DataFrame, k: int) -> dict:
             "diverged": c["diverged"]}
 
 
-def bounded(contrasts: dict[str, Contrast]) -> dict[str, Contrast]:
-    """The primary intervals of accuracy differences kept inside [-1, 1] (the verdicts are
-    unchanged: clipping never moves an interval across zero)."""
-    return {k: replace(c, primary=c.primary.clipped(-1.0, 1.0)) for k, c in contrasts.items()}
+def bounded(contrasts: dict[str, Contrast], limit: float = 1.0) -> dict[str, Contrast]:
+    """The primary intervals of accuracy differences kept inside [-limit, limit] (1: a
+    difference of two accuracies; the verdicts are unchanged: clipping never moves an interval
+    across zero)."""
+    return {k: bounded_one(c, limit) for k, c in contrasts.items()}
+
+
+def bounded_one(c: Contrast, limit: float = 1.0) -> Contrast:
+    """One contrast's primary interval kept inside [-limit, limit] (see ``bounded``)."""
+    return replace(c, primary=c.primary.clipped(-limit, limit))
 
 
 def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_PAIRS,

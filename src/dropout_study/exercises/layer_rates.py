@@ -26,7 +26,17 @@ from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, one_way, points, rows_words, summarize
+from .common import (
+    ConditionRow,
+    accuracy,
+    bounded,
+    bounded_one,
+    design,
+    one_way,
+    points,
+    rows_words,
+    summarize,
+)
 
 EXPERIMENT = "layer_rates"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
@@ -88,7 +98,8 @@ def analyze(res: Results) -> Result:
     top = max(float(x) for x in block["p1"])
     heavy = None
     if top > 0 and {rates_name(top, 0.0), rates_name(0.0, top)} <= set(order):
-        heavy = condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top), lvl)
+        heavy = bounded_one(condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top),
+                                               lvl))
     present = set(order)
     grid = [rates_name(float(x), float(y)) for x in block["p1"] for y in block["p2"]
             if rates_name(float(x), float(y)) in present]
@@ -109,9 +120,9 @@ def analyze(res: Results) -> Result:
         selected_runs=int(ranking["runs"].iloc[0]),
         selected_stable=bool(ranking["stable"].iloc[0]), one_way=one,
         selected=str(ranking.index[0]), selected_val=float(ranking["val"].iloc[0]),
-        against_none=compare(family, lvl),
-        swap=condition_contrast(ends, swapped, original, lvl),
-        swap_last=condition_contrast(ends, swapped, original, lvl, column="last"),
+        against_none=bounded(compare(family, lvl)),
+        swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
+        swap_last=bounded_one(condition_contrast(ends, swapped, original, lvl, column="last")),
         heavy=heavy)
 
 

@@ -39,7 +39,16 @@ from ..selection import validation_ranking
 from ..spec import Condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, nonnegative, rows_words, summarize
+from .common import (
+    ConditionRow,
+    accuracy,
+    bounded,
+    bounded_one,
+    design,
+    nonnegative,
+    rows_words,
+    summarize,
+)
 
 EXPERIMENT = "weight_decay"
 COLUMNS = [accuracy("endpoint"), accuracy("val_endpoint"), nonnegative("weight_norm1"),
@@ -151,8 +160,10 @@ def analyze(res: Results) -> Result:
     family = {f"{ALONE[r]} − none": Sample.of(ends, picked[r], none) for r in ALONE}
     family[f"both − {better} alone"] = Sample.of(ends, picked["both"], picked[better])
     order = list(cells.sort_values(["rate1", "rate2", "wd"]).index)
-    effects = compare(family, lvl)
-    interaction = compare_one(INTERACTION, interaction_sample(ends, picked), lvl)
+    effects = bounded(compare(family, lvl))
+    # (both + none) − (dropout + decay): a difference of two sums of two accuracies
+    interaction = bounded_one(compare_one(INTERACTION, interaction_sample(ends, picked), lvl),
+                              2.0)
     return Result(
         design=design(ends, res.k), levels=sorted(cells["dropout"].unique()),
         decays=sorted(float(x) for x in cells["wd"].unique()),
