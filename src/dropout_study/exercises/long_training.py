@@ -21,6 +21,7 @@ from .. import words
 from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare, condition_contrast
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
+from ..instability import stable_epochs
 from ..results import Results
 from ..spec import Condition
 from .base import Exercise, GlanceWords
@@ -255,10 +256,11 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
 
     from ..plots import PALETTE, band, per_x, save
 
-    ends = res.ends(EXPERIMENT)
-    stable = ends.loc[ends["stable"], ["condition", "seed"]]
-    m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
-                                                                   on=["condition", "seed"])
+    # a curve at epoch e: the runs stable at e (STUDY.md), not only those stable at the end
+    m = res.metrics[res.metrics["experiment"] == EXPERIMENT]
+    at = stable_epochs(m, res.k)
+    m = m.merge(at[at["stable_at"]][["condition", "seed", "epoch"]],
+                on=["condition", "seed", "epoch"])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
     panels = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
                "cross-entropy"),
