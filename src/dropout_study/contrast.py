@@ -124,6 +124,9 @@ class Contrast:
     all_pairs: int  # seeds with a value in both arms, stable or not
     collapses_a: int = 0  # transient collapses: runs that recovered before the endpoint
     collapses_b: int = 0
+    # why no detectable difference here says nothing (e.g. an interaction one of whose factors
+    # has no detectable effect of its own), in words; "" where it is informative
+    uninformative: str = ""
 
     @property
     def pairs(self) -> int:
@@ -172,13 +175,22 @@ class Contrast:
         """``label: value [lo, hi] unit (n pairs)``."""
         return f"{self.label}: {self.quantity.text(self.primary)}"
 
+    @property
+    def arms(self) -> tuple[str, str]:
+        """The two arms named in the label "a − b" (or "a / b", a ratio), else ("a", "b")."""
+        for sep in (" − ", " / "):
+            if sep in self.label:
+                a, b = self.label.split(sep, 1)
+                return a, b
+        return "a", "b"
+
     def instability(self) -> str:
-        a, b = self.label.split(" − ", 1) if " − " in self.label else ("a", "b")
+        a, b = self.arms
         text = (f"unstable at the endpoint or diverged: "
                 f"{a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
                 f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
         if self.rate_diff is not None:
-            text += (f"; paired difference in rates ({self.label}) "
+            text += (f"; paired difference in rates ({a} − {b}) "
                      f"{words.pp(self.rate_diff, 0)}")
         if self.collapses_a or self.collapses_b:
             ra, rb = self.collapse_rate(True), self.collapse_rate(False)
@@ -198,7 +210,7 @@ class Contrast:
             return f"robustness line: {have}, too few for it (at least {MIN_ROBUST})"
         what = "ratio" if isinstance(self.quantity, Ratio) else "difference"
         line = (f"robustness over all {self.all_pairs} seeds: median {what} "
-                f"{self.quantity.text(self.robust)}, P({self.label.replace(' − ', ' > ')}) "
+                f"{self.quantity.text(self.robust)}, P({' > '.join(self.arms)}) "
                 f"= {self.p_superior:.2f}")
         if self.disagrees:
             line += "; this disagrees with the primary verdict over the stable seeds"
@@ -308,7 +320,7 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
     def said(c: Contrast) -> str:
         if c.direction:
             return f"{c.label} {'above' if c.direction > 0 else 'below'} zero"
-        return "no claim"
+        return "uninformative" if c.uninformative else "no claim"
 
     at_a = f"{c_text(a)} at {setting_a}"
     at_b = f"{c_text(b)} at {setting_b}"
@@ -318,6 +330,9 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
                 f"stable in both arms for a verdict ({at_a}; {at_b}).")
     if a.direction == b.direction and a.direction != 0:
         return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
+    if a.uninformative or b.uninformative:
+        return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
+                f"{at_a}; {at_b}.")
     if a.direction == b.direction:
         return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
                 f"{at_b}.")
@@ -329,4 +344,5 @@ def c_text(c: Contrast) -> str:
     """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
     if c.pairs == 0:
         return f"{c.label}: no value (no seed pair stable in both arms)"
-    return f"{c.difference()} over {words.seeds(c.pairs)}"
+    quiet = c.resolution() if c.tested and not c.claim else ""  # a null carries its resolution
+    return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"

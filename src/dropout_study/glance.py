@@ -59,6 +59,8 @@ def answer(c: Contrast | None, w: GlanceWords) -> str:
     if not c.tested:
         return ("Not answered: too few seed pairs are stable in both arms for a verdict "
                 f"({pairs(c.pairs)}, at least {MIN_PAIRS} needed).")
+    if not c.claim and c.uninformative:  # a null that says nothing (e.g. an interaction)
+        return c.uninformative[0].upper() + c.uninformative[1:] + "."
     sentence = {1: w.answer_better, -1: w.answer_worse, 0: w.answer_none}[c.direction]
     return sentence.format(**arms(c))
 
@@ -71,6 +73,8 @@ def verdict(c: Contrast, w: GlanceWords) -> str:
         return "no verdict: too few seed pairs stable in both arms"
     if c.claim:
         return (w.better if c.primary.value > 0 else w.worse).format(**arms(c))
+    if c.uninformative:
+        return "uninformative (no claim)"
     if not math.isfinite(c.mde):
         return "no detectable difference"
     return f"no detectable difference (none larger than {c.quantity.size(c.mde)})"

@@ -64,9 +64,16 @@ def activations(seeds=SEEDS, eval_ratio=None, mismatch=None, diverged=None, prob
     return pd.DataFrame(rows)
 
 
-def results(seeds=SEEDS, diverged=None, confidence=0.95, **kw):
-    metrics, runs = syn.run_tables("long_training", CONDS, seeds, EPOCHS,
-                                   lambda c, s, e: 0.85, diverged)
+def results(seeds=SEEDS, diverged=None, confidence=0.95, collapsed=None, **kw):
+    """``collapsed``: (condition, seed) -> the epoch from which its test accuracy falls to 60%
+    (unstable by the rule from there on, never diverged)."""
+    collapsed = collapsed or {}
+
+    def acc(cond, seed, epoch):
+        start = collapsed.get((cond, seed))
+        return 0.6 if start is not None and epoch >= start else 0.85
+
+    metrics, runs = syn.run_tables("long_training", CONDS, seeds, EPOCHS, acc, diverged)
     cfg = syn.config(experiments={"long_training": {"rates": [[0, 0], [0.2, 0.5]],
                                                     "epochs": EPOCHS}},
                      data={"probe_size": 256}, analysis={"confidence": confidence})
@@ -151,17 +158,17 @@ def test_the_check_reads_only_the_layers_with_dropout():
 def test_eval_mode_ratios_have_their_direction_in_words():
     r = run(eval_ratio={1: 0.5, 2: 2.0})
     one, two = layer(r, 1).eval_ratio, layer(r, 2).eval_ratio
-    assert one.label == two.label == f"{ON} − {OFF}"
+    assert one.label == two.label == f"{ON} / {OFF}"  # a ratio, never under "a − b"
     assert one.primary.value == pytest.approx(math.log(0.5))  # log(on / off): on − off
     assert two.primary.value == pytest.approx(math.log(2.0))
     assert one.primary.contains(math.log(0.5)) and two.primary.contains(math.log(2.0))
     assert one.direction == -1 and two.direction == 1 and one.pairs == two.pairs == 10
     words = ex.context(r)
     assert re.search(r"layer 1: no dropout [\d.]+ → [\d.]+, dropout [\d.]+ → [\d.]+; there the "
-                     r"dropout model's is x0\.50 \[0\.4\d, 0\.5\d\] the other's \(smaller\)",
-                     words["answer"])
-    assert re.search(r"the dropout model's is x2\.00 \[1\.\d\d, 2\.\d\d\] the other's \(larger\)",
-                     words["answer"])
+                     r"ratio dropout / none is x0\.50 \[0\.4\d, 0\.5\d\] over 10 seed pairs "
+                     r"stable in both \(smaller\)", words["answer"])
+    assert re.search(r"the ratio dropout / none is x2\.00 \[1\.\d\d, 2\.\d\d\] over 10 seed "
+                     r"pairs stable in both \(larger\)", words["answer"])
     assert [t["eval_verdict"] for t in words["table"]] == ["smaller", "larger"]
     assert words["table"][0]["eval_ratio"].startswith("x0.50 [")
 
@@ -173,15 +180,19 @@ def test_no_planted_eval_difference_gives_no_direction():
         assert not x.eval_ratio.claim
     answer = ex.context(r)["answer"]
     assert "(larger)" not in answer and "(smaller)" not in answer
-    assert "the other's (no detectable difference at 10 seeds: none larger than a factor 1." \
-        in answer
+    assert "over 10 seed pairs stable in both (no detectable difference at 10 seeds: none " \
+        "larger than a factor 1." in answer
 
 
-def test_eval_ratios_are_a_holm_family_over_layers():
+def test_eval_ratios_are_a_holm_family_over_layers_and_epochs():
     r = run(eval_ratio={1: 0.5, 2: 2.0})
-    levels = sorted(x.eval_ratio.primary.level for x in r.layers)
-    assert levels == pytest.approx([0.95, 0.975])
-    assert {t["eval_level"] for t in ex.context(r)["table"]} == {"95.00%", "97.50%"}
+    assert sorted(r.ratios) == [(n, e) for n in (1, 2) for e in (1.0, 5.0, 10.0, 12.0)]
+    levels = sorted(c.primary.level for c in r.ratios.values())
+    assert levels == pytest.approx(sorted(1 - 0.05 / k for k in range(1, 9)))  # Holm over 8
+    assert all(c.claim for c in r.ratios.values())
+    words = ex.context(r)
+    assert words["n_ratios"] == 8 and len(words["ratios"]) == 8
+    assert words["ratios"][0]["layer"] == 1 and words["ratios"][0]["epoch"] == "1"
 
 
 def test_two_seeds_give_no_verdict_on_the_eval_ratio():
@@ -189,17 +200,18 @@ def test_two_seeds_give_no_verdict_on_the_eval_ratio():
     for x in r.layers:
         assert x.eval_ratio.pairs == 2 and not x.eval_ratio.claim
     answer = ex.context(r)["answer"]
-    assert answer.count("(no verdict: 2 seed pairs stable in both arms, at least 3 needed)") == 2
+    assert answer.count("over 2 seed pairs stable in both (no verdict: 2 seed pairs stable in "
+                        "both arms, at least 3 needed)") == 2
     assert "(larger)" not in answer and "(smaller)" not in answer
 
 
 # -- the table at the horizon ---------------------------------------------------------------------
-def test_the_variances_at_the_end_are_geometric_means_with_positive_intervals():
+def test_the_variances_at_the_headline_epoch_are_geometric_means_with_positive_intervals():
     r = run(eval_ratio={1: 0.5, 2: 2.0})
-    assert r.at_end and r.horizon == EPOCHS
+    assert not r.at_end and r.horizon == ex.HEADLINE_EPOCH == 10
     for n in (1, 2):
         x = layer(r, n)
-        off = [var_off(n, s, EPOCHS) for s in SEEDS]
+        off = [var_off(n, s, 10) for s in SEEDS]
         assert x.off_eval.value == pytest.approx(math.exp(np.mean(np.log(off))))
         assert x.on_pre.value == pytest.approx(0.8 * x.off_eval.value)
         assert all(e.lo > 0 and e.n == 10 for e in (x.off_eval, x.on_pre, x.on_post, x.on_eval))
@@ -212,8 +224,9 @@ def test_the_variances_at_the_end_are_geometric_means_with_positive_intervals():
         assert x.train_ratio.value == pytest.approx(math.exp(np.mean(np.log(cross))))
     words = ex.context(r)
     assert words["answer"].startswith(
-        "At the end of training (12 epochs), dropout's mask multiplies the train-time variance "
-        "of the dropout model's activations by layer 1: x")
+        "At epoch 10 (the headline epoch; training ran to 12), over the runs stable there, "
+        "dropout's mask multiplies the train-time variance of the dropout model's activations "
+        "by layer 1: x")
     assert "Against the no-dropout model's activations the train-time variance is layer 1: x" \
         in words["answer"]
     row = words["table"][0]
@@ -226,26 +239,83 @@ def test_the_design_numbers():
     r = run()
     assert (r.off, r.on) == (OFF, ON)
     assert r.seeds == 10 and r.probe_points == len(PROBES) and r.probe_size == 256
-    assert r.marks == [0.0, 1.0, 10.0, 12.0]
-    assert ex.context(r)["marks"] == ["0", "1", "10", "12"]
+    assert r.read == [1.0, 5.0, 10.0, 12.0]
+    assert r.marks == [0.0, 1.0, 5.0, 10.0, 12.0]
+    assert ex.context(r)["marks"] == ["0", "1", "5", "10", "12"]
 
 
 # -- divergence --------------------------------------------------------------------------------
-def test_a_diverged_run_moves_the_horizon_before_its_divergence():
+def test_a_diverged_run_does_not_move_the_headline_epoch():
+    """The epochs are fixed in advance: a divergence at epoch 9 (before: the horizon moved to
+    epoch 7) leaves the headline at epoch 10, where the diverged run is out of the ratio."""
     r = run(diverged={(OFF, 3): 9}, eval_ratio={1: 0.5, 2: 2.0})
-    assert r.horizon == 7.0 and not r.at_end and r.last_epoch == EPOCHS
-    assert r.marks == [0.0, 1.0, 7.0, 10.0, 12.0]
-    assert all(x.eval_ratio.pairs == 10 and x.off_eval.n == 10 for x in r.layers)
-    assert r.excluded == [f"{OFF} seed 3 (diverged at epoch 9)"]
+    assert r.horizon == 10.0 and r.read == [1.0, 5.0, 10.0, 12.0] and r.last_epoch == EPOCHS
+    assert all(x.eval_ratio.pairs == 9 and x.off_eval.n == 9 for x in r.layers)
+    assert all(x.eval_ratio.unstable_b == 1 and x.eval_ratio.runs_b == 10 for x in r.layers)
+    assert r.ratios[(1, 5.0)].pairs == 10  # stable at epoch 5: it counts there
+    assert r.excluded == [f"{OFF} seed 3 (diverged from epoch 9)"]
     words = ex.context(r)
-    assert words["answer"].startswith(
-        "At epoch 7, two epochs before the first run diverged (all seeds alive), dropout's mask")
-    assert "In eval mode, from initialisation to epoch 7, the variance goes" in words["answer"]
+    assert words["answer"].startswith("At epoch 10 (the headline epoch; training ran to 12)")
+    assert "In eval mode, from initialisation to epoch 10, the variance goes" in words["answer"]
     off1 = next(e for e in words["evolution"] if e["layer"] == 1 and e["condition"] == OFF)
     assert off1["cells"][-1].endswith(" (n=9)") and not off1["cells"][2].endswith(")")
     on1 = next(e for e in words["evolution"] if e["layer"] == 1 and e["condition"] == ON)
     assert not any(c.endswith("(n=9)") for c in on1["cells"])
-    assert words["horizon"] == "7" and words["at_end"] is False and words["last_epoch"] == "12"
+    assert words["horizon"] == "10" and words["at_end"] is False and words["last_epoch"] == "12"
+    line = next(x for x in words["ratios"] if x["layer"] == 1 and x["epoch"] == "10")
+    assert line["instability"].startswith(
+        f"unstable at epoch 10 or diverged by then: {ON} 0 of 10 (0% [0, 31]), {OFF} 1 of 10")
+
+
+def test_a_run_unstable_by_the_rule_leaves_the_epochs_where_it_is_unstable():
+    """A collapse of test accuracy (no divergence, the activations still logged) makes the run
+    unstable from that epoch: the old analysis kept it in every ratio."""
+    r = run(collapsed={(OFF, 3): 9}, eval_ratio={1: 0.5, 2: 2.0})
+    assert r.ratios[(1, 5.0)].pairs == 10 and r.ratios[(1, 10.0)].pairs == 9
+    assert r.ratios[(2, 12.0)].pairs == 9 and r.ratios[(2, 12.0)].unstable_b == 1
+    assert layer(r, 1).off_eval.n == 9 and layer(r, 1).on_eval.n == 10
+    assert r.excluded == [f"{OFF} seed 3 (unstable at its endpoint from epoch 9)"]
+
+
+def test_no_seed_pair_stable_is_said_and_never_counted_as_stable_pairs():
+    """Three seeds whose no-dropout runs are all unstable from epoch 9 on: at epochs 10 and 12
+    no pair is stable in both (the old code printed '3 seed pairs stable')."""
+    seeds = [0, 1, 2]
+    r = run(seeds=seeds, collapsed={(OFF, s): 9 for s in seeds}, eval_ratio={1: 0.5, 2: 2.0})
+    assert r.ratios[(1, 10.0)].pairs == 0 and r.ratios[(1, 5.0)].pairs == 3
+    words = ex.context(r)
+    assert ("there the ratio dropout / none is no value (no seed pair stable in both models) "
+            "(no verdict: no seed pair stable in both arms, at least 3 needed)") in words["answer"]
+    assert "3 seed pairs stable" not in words["answer"]
+    at10 = [x for x in words["ratios"] if x["epoch"] == "10"]
+    assert all(x["pairs"] == 0 and x["verdict"].startswith("no verdict: no seed pair")
+               for x in at10)
+    at5 = [x for x in words["ratios"] if x["epoch"] == "5"]
+    assert all(x["pairs"] == 3 for x in at5)
+
+
+def test_the_epochs_read_are_fixed_and_stated():
+    r = run()
+    words = ex.context(r)
+    assert words["rule"] == (
+        "The epochs the ratios are read at were fixed before any result was seen: epochs 1, 5, "
+        "10 and the last (12), those beyond the end of training left out; the headline is epoch "
+        "10 (the reference model's training length), or the last epoch where training is "
+        "shorter. At each epoch only the runs stable there count (the instability rule on the "
+        "window that ends at that epoch).")
+    short = ex.analyze(results(probes=[0.0, 0.25, 1.0, 2.0, 3.0, 4.0]))
+    assert short.horizon == 4.0 and short.at_end and short.read == [1.0, 4.0]
+    assert ex.read_epochs([0.0, 1.0, 5.0, 10.0, 100.0]) == [1.0, 5.0, 10.0, 100.0]
+    assert ex.headline_epoch([0.0, 1.0, 5.0, 10.0, 100.0]) == 10.0
+
+
+def test_the_closed_form_check_reads_only_stable_probe_points():
+    """A run unstable from epoch 9 whose post-mask variance is off there: the check reads only
+    its stable points and still agrees (the old code read them all and flagged a deviation)."""
+    r = run(collapsed={(ON, 3): 9},
+            mismatch=lambda layer, seed, epoch: 1.5 if seed == 3 and epoch >= 9 else 1.0)
+    assert all(c.agrees and c.ratio.value == pytest.approx(1.0) for c in r.check)
+    assert all(c.points == 10 * len(PROBES) - 4 for c in r.check)
 
 
 def test_the_evolution_reads_the_eval_variance_at_each_mark():
@@ -286,10 +356,13 @@ def test_the_template_renders_the_answer():
     r = run(diverged={(OFF, 3): 9}, eval_ratio={1: 0.5, 2: 2.0})
     words = ex.context(r)
     md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
-    assert words["answer"] in md and words["takeaway"] in md
-    assert "At epoch 7, two epochs before the" in md
-    assert f"Diverged runs: {OFF} seed 3 (diverged at epoch 9)" in md
-    assert "layer 1: x0.50 [" in md and "| variance at epoch 7 |" in md
+    assert words["answer"] in md and words["takeaway"] in md and words["rule"] in md
+    assert "At epoch 10,\nthe headline epoch" in md
+    assert f"Runs unstable by the rule: {OFF} seed 3 (diverged from epoch 9)" in md
+    assert "| eval-mode variance, ratio a / b [interval] |" in md
+    assert "| 1 | 10 | x0.50 [" in md and "| variance at epoch 10 |" in md
+    body = md.split("**Question.**")[1].split("**Takeaway.**")[0]
+    assert "a − b" not in body  # every comparison here is a ratio
     assert not re.search(r"\bnan\b", md.lower())
 
 
@@ -312,16 +385,19 @@ def test_the_answer_and_takeaway_word_for_word():
         cells = {e.condition: e.cells for e in r.evolution if e.layer == n}
         c = x.eval_ratio.primary
         return (f"layer {n}: no dropout {cells[OFF][0].value:.3f} → {cells[OFF][3].value:.3f}, "
-                f"dropout {cells[ON][0].value:.3f} → {cells[ON][3].value:.3f}; there the dropout "
-                f"model's is {ratio(c.mapped(math.exp))} the other's ({direction})")
+                f"dropout {cells[ON][0].value:.3f} → {cells[ON][3].value:.3f}; there the ratio "
+                f"dropout / none is {ratio(c.mapped(math.exp))} over 10 seed pairs stable in "
+                f"both ({direction})")
 
+    assert r.marks.index(10.0) == 3
     assert words["answer"] == (
-        "At the end of training (12 epochs), dropout's mask multiplies the train-time variance of "
-        f"the dropout model's activations by layer 1: {ratio(one.amplification)} (closed form "
-        f"{ratio(one.predicted)}); layer 2: {ratio(two.amplification)} (closed form "
-        f"{ratio(two.predicted)}). Against the no-dropout model's activations the train-time "
-        f"variance is layer 1: {ratio(one.train_ratio)}; layer 2: {ratio(two.train_ratio)}. In "
-        f"eval mode, from initialisation to epoch 12, the variance goes {evo(1, one, 'smaller')}; "
+        "At epoch 10 (the headline epoch; training ran to 12), over the runs stable there, "
+        "dropout's mask multiplies the train-time variance of the dropout model's activations by "
+        f"layer 1: {ratio(one.amplification)} (closed form {ratio(one.predicted)}); layer 2: "
+        f"{ratio(two.amplification)} (closed form {ratio(two.predicted)}) (ratio after / before). "
+        "Against the no-dropout model's activations the train-time variance is layer 1: "
+        f"{ratio(one.train_ratio)}; layer 2: {ratio(two.train_ratio)} (ratio dropout / none). In "
+        f"eval mode, from initialisation to epoch 10, the variance goes {evo(1, one, 'smaller')}; "
         f"{evo(2, two, 'larger')}.")
     assert words["takeaway"] == (
         "The mask raises the variance by what the closed form predicts from the pre-mask mean and "
@@ -368,31 +444,34 @@ def test_every_interval_is_at_the_configured_level():
         for e in (x.off_eval, x.on_pre, x.on_post, x.on_eval, x.amplification, x.predicted,
                   x.train_ratio):
             assert e.level == pytest.approx(0.9)
-        assert sorted(y.eval_ratio.primary.level for y in r.layers) == pytest.approx([0.9, 0.95])
+    assert sorted(c.primary.level for c in r.ratios.values()) == pytest.approx(
+        sorted(1 - 0.1 / k for k in range(1, 9)))
     assert all(c.ratio.level == pytest.approx(0.9) for c in r.check)
     assert all(cell.level == pytest.approx(0.9) for e in r.evolution for cell in e.cells)
 
 
-def test_a_divergence_in_the_second_epoch_puts_the_horizon_at_the_first():
+def test_a_divergence_in_the_second_epoch_leaves_the_epochs_read_unchanged():
     r = run(diverged={(OFF, 3): 2})
-    assert r.horizon == 1.0 and r.marks == [0.0, 1.0, 10.0, 12.0]
+    assert r.horizon == 10.0 and r.marks == [0.0, 1.0, 5.0, 10.0, 12.0]
+    assert r.ratios[(1, 1.0)].pairs == 10 and r.ratios[(1, 5.0)].pairs == 9
 
 
 def test_the_evolution_marks_the_epochs_that_were_probed():
-    probes = [0.0, 1.0, 5.0, 20.0, 30.0, 40.0]  # no probe at epoch 10
+    probes = [0.0, 1.0, 5.0, 20.0, 30.0, 40.0]  # no probe at epoch 10: the last is the headline
     r = ex.analyze(results(probes=probes))
-    assert r.marks == [0.0, 1.0, 30.0, 40.0]
+    assert r.marks == [0.0, 1.0, 5.0, 40.0] and r.horizon == 40.0
     assert r.last_epoch == 40.0 and r.at_end
     r = ex.analyze(results(probes=[0.0, 1.0, 10.0, 31.0]))
-    assert r.marks == [0.0, 1.0, 10.0, 31.0]
+    assert r.marks == [0.0, 1.0, 10.0, 31.0] and r.horizon == 10.0
 
 
 def test_cells_with_fewer_seeds_say_how_many():
     seeds = [0, 1, 2]
     r = run(seeds=seeds, diverged={(OFF, 0): 10, (OFF, 1): 10, (OFF, 2): 11})
-    assert r.horizon == 8.0 and r.marks == [0.0, 1.0, 8.0, 10.0, 12.0]
+    assert r.marks == [0.0, 1.0, 5.0, 10.0, 12.0]
     off1 = next(e for e in ex.context(r)["evolution"] if e["layer"] == 1
                 and e["condition"] == OFF)
-    assert off1["cells"][3].endswith(" (n=1)") and "one seed, no interval" in off1["cells"][3]
+    # one run: said once, never "(one seed, no interval) (n=1)"
+    assert off1["cells"][3].endswith(" (one seed, no interval)") and "n=1" not in off1["cells"][3]
     assert off1["cells"][4] == "no value (no stable run has one)"
     assert not off1["cells"][2].endswith(")")

@@ -68,7 +68,7 @@ def test_a_planted_trend_is_found_with_its_sign(slope):
     assert t.primary.contains(slope)
     assert t.pairs == 10 and t.claim and t.direction == (1 if slope > 0 else -1)
     words = ex.context(r)
-    grows = "dropout − none grows with width" if slope > 0 else "dropout − none shrinks with width"
+    grows = "dropout − none rises with width" if slope > 0 else "dropout − none falls with width"
     assert f"paired, {DROP} − {NONE}) against log₂(width) is {t.quantity.text(t.primary)} over " \
         f"10 seeds ({grows})" in words["answer"]
     assert t.quantity.text(t.primary).startswith("+" if slope > 0 else "-")
@@ -93,6 +93,7 @@ def test_the_benefit_per_width_is_dropout_minus_none_with_its_sign():
     words = ex.context(r)
     assert "beats no dropout at 64, 128, 256 and 512 and loses at none" in words["takeaway"]
     assert "per width: 64: +1.0" in words["answer"]
+    assert "over 10 seeds (dropout helps)" in words["answer"]
     assert words["family"][0]["contrast"] == key(64)
     assert words["family"][0]["verdict"] == "dropout helps"
 
@@ -126,7 +127,7 @@ def test_no_planted_trend_gives_no_claim_with_its_resolution():
 
 def test_the_slope_is_per_doubling_of_the_width():
     """Widths 64 and 256 are two doublings apart: a 1-point rise is 0.5 points a doubling."""
-    res = tables(slope=0.005, widths=[64, 256])
+    res = tables(slope=0.005, widths=[64, 256, 1024])
     assert ex.analyze(res).trend[DROP].primary.value == pytest.approx(0.005, abs=1e-3)
     ends = res.ends("capacity")
     s = ex.slopes({w: Sample.of(ends, ex.condition_name(w, (0.2, 0.5)),
@@ -187,8 +188,8 @@ def test_several_dropout_pairs_each_get_their_family_members_and_trend():
         f"slope of (p1=0.5,p2=0.5 − {NONE}) per doubling of width"
     assert max(t.primary.level for t in r.trend.values()) == pytest.approx(0.975)  # Holm
     words = ex.context(r)
-    assert words["answer"].count("The slope of dropout's benefit") == 2
-    assert ". The slope of dropout's benefit (paired, p1=0.5,p2=0.5 − " in words["answer"]
+    assert words["answer"].count("The slope of dropout − none") == 2
+    assert ". The slope of dropout − none (paired, p1=0.5,p2=0.5 − " in words["answer"]
     assert "and loses at none. The trend with width" in words["takeaway"] or \
         "and loses at none. " in words["takeaway"]
 
@@ -240,20 +241,22 @@ def test_the_section_renders(tmp_path):
     assert f"without dropout\n({NONE})" in md
     assert f"| {key(64)} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
+    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged; 0 transient collapses, runs "
+            "kept)") in md.replace("\n", " ")
 
 
 def test_the_words_of_a_growing_trend_in_full():
     r = run(slope=0.004, base=0.01)
     t, words = r.trend[DROP], ex.context(r)
     per_width = "; ".join(f"{w}: {r.benefit[key(w)].quantity.text(r.benefit[key(w)].primary)}"
-                          for w in WIDTHS)
+                          " over 10 seeds (dropout helps)" for w in WIDTHS)
     assert words["answer"] == (
-        f"The slope of dropout's benefit (paired, {DROP} − {NONE}) against log₂(width) is "
-        f"{t.quantity.text(t.primary)} over 10 seeds (dropout − none grows with width); per "
+        f"The slope of dropout − none (paired, {DROP} − {NONE}) against log₂(width) is "
+        f"{t.quantity.text(t.primary)} over 10 seeds (dropout − none rises with width); per "
         f"width: {per_width}.")
     assert "pp/doubling [" in words["answer"]
     assert words["takeaway"] == (
-        "The paired difference dropout − none grows with the width (the trend's interval "
+        "The paired difference dropout − none rises with the width (the trend's interval "
         "excludes zero): dropout fares better, relative to no dropout, in wider networks; "
         f"per width, after Holm correction, {DROP} beats no dropout "
         "at 64, 128, 256 and 512 and loses at none.")
@@ -276,9 +279,56 @@ def test_a_shrinking_trend_where_dropout_still_helps_everywhere_does_not_say_alt
     assert r.trend[DROP].direction == -1 and all(c.direction == 1 for c in r.benefit.values())
     assert ex.context(r)["takeaway"] == (
         "The paired difference dropout − none shrinks as the network widens (the trend's "
-        "interval excludes zero); "
+        "interval excludes zero): dropout helps less in wider networks; "
         f"per width, after Holm correction, {DROP} beats no dropout at 64, 128, 256 and 512 "
         "and loses at none.")
+
+
+@pytest.mark.parametrize("widths", [[64, 256], [128]])
+def test_fewer_than_three_widths_fit_no_trend_and_answer_per_width(widths):
+    """Finding 5: at two widths the old code fitted a slope (and said "dropout − none grows with
+    width" where dropout lost at both)."""
+    r = run(slope=0.005, base=-0.03, widths=widths)
+    assert r.trend == {} and ex.EXERCISE.headline(r) is None
+    assert all(c.direction == -1 for c in r.benefit.values())
+    words = ex.context(r)
+    n = len(widths)
+    head = (f"With {n} width{'s' if n > 1 else ''} compared there is no trend to fit (a trend "
+            "needs at least 3)")
+    assert words["answer"].startswith(head + f"; dropout's effect per width (paired, {DROP} − "
+                                      f"{NONE}): {widths[0]}: -")
+    assert words["answer"].count("(dropout hurts)") == n
+    lost = " and ".join(map(str, widths))
+    assert words["takeaway"] == (f"{head}; per width, after Holm correction, {DROP} beats no "
+                                 f"dropout at no width and loses at {lost}.")
+    for said in ("grows", "rises", "slope"):
+        assert said not in words["answer"] + words["takeaway"]
+    assert words["no_trend"] == [f"{DROP}: with {n} width{'s' if n > 1 else ''} compared there is "
+                                 "no trend to fit (a trend needs at least 3)"]
+    md = syn.section_markdown(ex.EXERCISE, words, {"capacity": "figures/ex8.png"})
+    assert "only the per-width contrasts above answer" in md and "least-squares" not in md
+    from dropout_study import glance
+    row = glance.row(ex.EXERCISE, {}, [(None, ex.EXERCISE.headline(r))])
+    assert row["answer"] == ("Not answered at a glance: no trend to fit: a trend needs at least "
+                             "3 widths, each with a no-dropout and a dropout run (the section "
+                             "gives each width's contrast).")
+
+
+def test_a_rising_difference_where_dropout_loses_everywhere_is_a_smaller_cost():
+    r = run(slope=0.004, base=-0.03)  # -3 points at 64 to -1.8 at 512
+    assert r.trend[DROP].direction == 1 and all(c.direction == -1 for c in r.benefit.values())
+    take = ex.context(r)["takeaway"]
+    assert take.startswith("The paired difference dropout − none rises with the width (the "
+                           "trend's interval excludes zero): dropout costs less test accuracy "
+                           "in wider networks, but it does not help at any width; ")
+    assert "fares better" not in take and "grows" not in take
+
+
+def test_a_falling_difference_where_dropout_loses_everywhere_is_a_growing_cost():
+    r = run(slope=-0.004, base=-0.01)
+    assert r.trend[DROP].direction == -1 and all(c.direction == -1 for c in r.benefit.values())
+    assert "dropout costs more test accuracy in wider networks; per width" in \
+        ex.context(r)["takeaway"]
 
 
 def test_no_trend_in_full():

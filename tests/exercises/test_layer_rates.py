@@ -178,3 +178,127 @@ def test_the_words_in_full():
     assert w["takeaway"].endswith(
         f" pp would likely be missed); {heavy} ({r.heavy.difference()}); the order of the rates "
         f"matters: {SWAPPED} wins.")
+
+
+# -- issue 22: words with their n, what the data show without a claim, the grid that was run ---
+DROPOUT_CELLS = ["p1=0,p2=0.5", "p1=0.5,p2=0", "p1=0.5,p2=0.5", ORIGINAL, SWAPPED]
+
+
+def test_a_family_with_nothing_testable_says_so_and_what_every_stable_pair_shows():
+    """Finding 4: "0 beat no dropout and 0 do worse" where nothing was testable, while every
+    stable pair pointed one way (the old takeaway did not say so)."""
+    dead = {(c, s): 1 for c in DROPOUT_CELLS for s in (1,)}  # 2 stable pairs of 3 per contrast
+    r = run(none_effect=0.05, seeds=[0, 1, 2], diverged=dead)
+    assert not any(c.tested for c in r.against_none.values())
+    take = ex.context(r)["takeaway"]
+    assert take.startswith("Each dropout setting − no dropout: none of the 5 contrasts is "
+                           "testable: at most 2 seed pairs stable in both arms, 3 needed;")
+    assert "0 beat" not in take and "0 do worse" not in take
+    assert ("What the data show where fewer than 3 seed pairs are stable in both arms, too few "
+            "for a verdict (no claim): on every one of the 2 seed pairs stable in both arms "
+            f"p1=0,p2=0.5 − {NONE} is below zero (-") in take
+    assert take.count(f" − {NONE} is below zero (-") == 5
+    assert take.count("too few") == 1 and take.endswith(").")
+    assert r.one_way[f"p1=0.5,p2=0 − {NONE}"].startswith("on every one of the 2 seed pairs")
+
+
+def test_no_one_way_words_where_the_stable_pairs_disagree_or_a_verdict_is_made():
+    import pandas as pd
+
+    from dropout_study.contrast import ACCURACY, Sample
+    from dropout_study.exercises.common import one_way
+
+    yes = pd.Series([True, True, True])
+    split = Sample(pd.Series([0.80, 0.90, 0.5]), pd.Series([0.85, 0.85, 0.9]), yes,
+                   pd.Series([True, True, False]))
+    assert one_way(split, "a − b", ACCURACY) is None  # −5 and +5 points: no one way
+    same = Sample(pd.Series([0.80, 0.82, 0.5]), pd.Series([0.85, 0.89, 0.9]), yes,
+                  pd.Series([True, True, False]))
+    assert one_way(same, "a − b", ACCURACY) == (
+        "on every one of the 2 seed pairs stable in both arms a − b is below zero (-7.00 pp to "
+        "-5.00 pp); too few pairs for a verdict (at least 3)")
+    three = Sample(pd.Series([0.80, 0.82, 0.8]), pd.Series([0.85, 0.89, 0.9]), yes, yes)
+    assert one_way(three, "a − b", ACCURACY) is None  # 3 pairs: the contrast gives a verdict
+    r = run(none_effect=0.05)  # 10 pairs: a verdict, not a description
+    assert r.one_way == {} and "What the data show" not in ex.context(r)["takeaway"]
+
+
+def test_a_primary_verdict_the_robustness_line_does_not_support_is_said():
+    """Ten seeds: the swap helps by 1 point on the 7 stable pairs, but the 3 unstable
+    seeds' values (kept in the robustness line) pull the median the other way."""
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+
+    def acc(cond, seed, epoch):
+        base = 0.85 + syn.noise(seed, 0.02) + syn.noise(seed, 0.002, cond)
+        return base + (0.01 if cond == SWAPPED else 0.0) + (
+            -0.3 if cond == SWAPPED and seed in (2, 5, 7, 8, 9) and epoch >= 3 else 0.0)
+
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    metrics, runs = syn.run_tables("layer_rates", conds, SEEDS, 4, acc)
+    r = ex.analyze(syn.results(cfg, metrics, runs))
+    assert r.swap.claim and r.swap.disagrees
+    take = ex.context(r)["takeaway"]
+    assert ("Where the primary verdict (stable pairs) and the robustness line (all seeds) "
+            f"disagree, no claim stands alone: {SWAPPED} − {ORIGINAL}") in take
+    assert "disagree" not in ex.context(run(swap_effect=0.01))["takeaway"]
+
+
+def test_what_was_run_is_the_grid_of_the_data_plus_the_swap_pair():
+    """Finding 12: the newer edition's 6 conditions (a 2 × 2 grid and the swap pair) were
+    described as "every (p1, p2) ... : 6 conditions"."""
+    r = run()
+    w = ex.context(r)
+    assert w["grid"] == [NONE, "p1=0,p2=0.5", "p1=0.5,p2=0", "p1=0.5,p2=0.5"]
+    assert w["extra"] == [ORIGINAL, SWAPPED] and w["full_grid"] and w["n_grid"] == 4
+    md = syn.section_markdown(ex.EXERCISE, w, {"heatmaps": "figures/ex1.png"})
+    assert ("for every (p1, p2) with p1 in\n0.0, 0.5 and p2 in 0.0, 0.5 (4 grid cells), plus\n"
+            f"{ORIGINAL} and {SWAPPED} outside the grid (the swap pair): 6\nconditions") in md
+    inside = run(grid={"p1": [0.2, 0.5], "p2": [0.2, 0.5], "swap": [0.2, 0.5]})
+    w = ex.context(inside)
+    assert w["extra"] == [] and w["n_grid"] == 4 and w["n_cells"] == 4
+    md = syn.section_markdown(ex.EXERCISE, w, {"heatmaps": "figures/ex1.png"})
+    assert "outside the grid" not in md and "(4 grid cells): 4\nconditions" in md
+
+
+def test_a_grid_cell_that_was_not_run_is_not_described():
+    res_grid = {"p1": [0.0, 0.5, 0.8], "p2": [0.0, 0.5], "swap": [0.2, 0.5]}
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(res_grid) if a != 0.8}  # the config's 0.8 row not run
+    cfg = syn.config(experiments={"layer_rates": res_grid})
+    metrics, runs = syn.run_tables("layer_rates", conds, SEEDS, 4,
+                                   lambda c, s, e: 0.85 + syn.noise(s, 0.02, c))
+    r = ex.analyze(syn.results(cfg, metrics, runs))
+    assert r.p1 == [0.0, 0.5] and r.p2 == [0.0, 0.5] and len(r.grid) == 4
+
+
+def test_the_validation_pick_says_its_mean_is_over_all_runs_and_how_unstable_ones_rank():
+    w = ex.context(run(swap_effect=0.02))
+    assert w["pick"] == ("the mean over all 10 of its runs; a setting with an unstable run "
+                         "ranks below every stable one")
+    md = syn.section_markdown(ex.EXERCISE, w, {"heatmaps": "figures/ex1.png"})
+    assert f"is {SWAPPED} (validation accuracy" in md and w["pick"] in md.replace("\n", " ")
+    dead = {(c, 0): 1 for c in [NONE, *DROPOUT_CELLS]}  # every setting has an unstable run
+    w = ex.context(run(diverged=dead))
+    assert w["pick"].endswith("no setting has all its runs stable, so the pick ranks unstable "
+                              "settings by that mean alone")
+
+
+def test_no_interval_leaves_the_range_of_a_difference_of_accuracies():
+    """Finding 12: at 2 seeds the last epoch's swap printed "+3.10 pp [−128.92, +135.12]"."""
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+
+    def acc(cond, seed, epoch):
+        if cond == SWAPPED and epoch == 4:
+            return 0.99 if seed == 0 else 0.76  # +14 and −9 points on the last epoch
+        return 0.85
+
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    metrics, runs = syn.run_tables("layer_rates", conds, [0, 1], 4, acc)
+    r = ex.analyze(syn.results(cfg, metrics, runs))
+    e = r.swap_last.primary
+    assert e.n == 2 and e.lo == -1.0 and e.hi == 1.0  # the t-interval is [−1.44, +1.49]
+    assert ex.context(r)["swap_last"] == "+2.50 pp [-100.00, +100.00]"
+    for c in (r.swap, r.heavy, *r.against_none.values()):
+        assert -1.0 <= c.primary.lo <= c.primary.hi <= 1.0

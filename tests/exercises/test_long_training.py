@@ -25,13 +25,16 @@ def jitter(cond, seed, size):
 
 
 def tables(effect=0.0, rise_ratio=0.5, diverged=None, nan=None, seeds=SEEDS, min_epoch=None,
-           rise=None, lr=0.5, confidence=0.95, conds=CONDS, block=BLOCK, trend=0.0):
+           rise=None, lr=0.5, confidence=0.95, conds=CONDS, block=BLOCK, trend=0.0, dip=None):
     """Test accuracy 0.85 plus a per-seed offset shared by both arms (pairing removes it);
     dropout gets ``effect`` more. The test loss falls to its minimum at epoch ``min_epoch``
     (4 without dropout, 6 with) and then rises linearly to the last epoch by ``rise`` (0.2
     without dropout, ``rise_ratio`` times that with). Each arm also gets a jitter of
     alternating sign over the seeds, so the paired differences have spread but the planted
-    mean exactly (over an even number of seeds)."""
+    mean exactly (over an even number of seeds). ``dip``: (condition, seed) -> the epochs
+    (first, last) in which that run's test accuracy falls to 60% (the instability rule's
+    collapse; no divergence)."""
+    dip = dip or {}
     min_epoch = min_epoch or (lambda cond, seed: 4 if cond == OFF else 6)
     rise = rise or (lambda cond, seed: 0.2 * (1 + syn.noise(seed, 0.3))
                     * (rise_ratio if cond == ON else 1.0) * math.exp(jitter(cond, seed, 0.04)))
@@ -39,6 +42,8 @@ def tables(effect=0.0, rise_ratio=0.5, diverged=None, nan=None, seeds=SEEDS, min
     def acc(cond, seed, epoch):
         if nan and (cond, seed) == nan:
             return float("nan")
+        if (cond, seed) in dip and dip[cond, seed][0] <= epoch <= dip[cond, seed][1]:
+            return 0.6
         return (0.85 + syn.noise(seed, 0.02) + jitter(cond, seed, 0.004)
                 + ((effect + trend * epoch) if cond == ON else 0.0))
 
@@ -89,8 +94,9 @@ def test_no_planted_accuracy_effect_gives_no_claim_with_its_resolution():
     words = ex.context(r)
     assert "against no dropout over 10 seeds (no detectable difference at 10 seeds: none " \
         "larger than" in words["answer"]
-    assert words["takeaway"].endswith(
-        "At this horizon and number of seeds the accuracy difference is not resolved.")
+    assert re.search(r"At this horizon the accuracy difference is not resolved \(no detectable "
+                     r"difference at 10 seeds: none larger than \d\.\d\d pp would likely be "
+                     r"missed\)\.$", words["takeaway"])
 
 
 def test_the_sign_convention_is_dropout_minus_none():
@@ -117,7 +123,7 @@ def test_the_numbers_beside_the_headline_are_paired_and_signed():
 @pytest.mark.parametrize("ratio, words", [(0.5, "less overfitting"), (2.0, "more overfitting")])
 def test_a_planted_ratio_of_loss_rises_is_found_on_the_log_scale(ratio, words):
     r = run(rise_ratio=ratio)
-    assert r.rise.label == f"{ON} − {OFF}"
+    assert r.rise.label == f"{ON} / {OFF}"  # a ratio, never under "a − b"
     assert r.rise.quantity is ex.RISE
     assert math.exp(r.rise.primary.value) == pytest.approx(ratio, rel=1e-9)
     assert r.rise.primary.contains(math.log(ratio))
@@ -131,7 +137,8 @@ def test_a_planted_ratio_of_loss_rises_is_found_on_the_log_scale(ratio, words):
     assert c["rise"]["verdict"] == words and c["rise"]["diff"] == text
     if ratio < 1:
         assert ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
-                "difference is not resolved") in c["takeaway"]
+                "difference is not resolved at this horizon (no detectable difference at 10 "
+                "seeds: none larger than") in c["takeaway"]
     else:
         assert "less overfitting" not in c["takeaway"]
 
@@ -186,9 +193,12 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
     assert (row.runs, row.unstable, row.n("endpoint")) == (10, 1, 9)
     assert r.diverged == {OFF: [9.0], ON: []}
     answer = ex.context(r)["answer"]
-    assert ("Stability is part of the answer: at lr 0.5 over 12 epochs, without dropout 1 of 10 "
-            "runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the accuracy "
-            "comparison rests on the seeds stable in both arms.") in answer
+    assert ("Stability is part of the answer (the instability rule's counts, under Methods): at "
+            "lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch 9), 0 "
+            "unstable at the endpoint and 0 transient collapses (recovered; the run is kept); "
+            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
+            "collapses (recovered; the run is kept). The comparisons rest on the seeds stable in "
+            "both arms (no divergence and no instability at the endpoint).") in answer
     assert r.design["unstable"] == 1 and r.design["runs"] == 20
 
 
@@ -203,6 +213,49 @@ def test_several_diverged_runs_list_their_epochs_and_the_learning_rate_is_the_ru
     assert "at lr 0.1 over 12 epochs" in answer
     assert "without dropout 2 of 10 runs diverged (at epochs 5, 9)" in answer
     assert "with dropout 1 of 10 runs diverged (at epoch 11)" in answer
+
+
+def test_one_count_everywhere_endpoint_unstable_diverged_and_collapses_said_apart():
+    """The section's counts are the rule's, the same as the contrast's instability line. The old
+    sentence counted the trainer's divergences only: a run that collapsed inside the endpoint
+    window (no divergence) read as '0 of 10 runs diverged' and a transient collapse was
+    silent."""
+    r = run(effect=0.01, diverged={(OFF, 1): 5}, dip={(OFF, 3): (10, 12), (ON, 4): (5, 6)})
+    assert r.diverged == {OFF: [5.0], ON: []}
+    assert r.endpoint_unstable == {OFF: [10.0], ON: []}
+    assert r.collapses == {OFF: [], ON: [5.0]}
+    c = r.accuracy
+    assert (c.unstable_b, c.unstable_a) == (2, 0)  # off: diverged + endpoint-unstable
+    assert (c.collapses_a, c.collapses_b) == (1, 0) and c.pairs == 8
+    answer = ex.context(r)["answer"]
+    assert ("without dropout 1 of 10 runs diverged (at epoch 5), 1 unstable at the endpoint (at "
+            "epoch 10) and 0 transient collapses (recovered; the run is kept); with dropout 0 of "
+            "10 runs diverged, 0 unstable at the endpoint and 1 transient collapse (recovered; "
+            "the run is kept) (at epoch 5).") in answer
+    assert f"{ON} 0 of 10 (0% [0, 31]), {OFF} 2 of 10" in c.instability()
+    assert r.design["unstable"] == 2 and r.design["collapses"] == 1
+    row = next(t for t in ex.context(r)["table"] if t["condition"] == OFF)
+    assert row["unstable"] == 2
+
+
+def test_an_endpoint_collapse_alone_brings_the_stability_sentence():
+    r = run(effect=0.01, dip={(OFF, 3): (10, 12)})
+    answer = ex.context(r)["answer"]
+    assert "without dropout 0 of 10 runs diverged, 1 unstable at the endpoint (at epoch 10)" \
+        in answer
+    assert r.accuracy.pairs == 9
+
+
+def test_too_few_pairs_all_one_way_is_said_without_a_claim():
+    r = run(effect=0.05, seeds=[0, 1, 2], diverged={(OFF, 0): 5})
+    assert not r.accuracy.tested
+    take = ex.context(r)["takeaway"]
+    assert re.search(r"; what the data show, without a claim: on every one of the 2 seed pairs "
+                     r"stable in both arms p1=0\.2,p2=0\.5 − p1=0,p2=0 is above zero "
+                     r"\(\+4\.\d\d pp to \+5\.\d\d pp\); too few pairs for a verdict "
+                     r"\(at least 3\)\.$", take)
+    r = run(effect=0.0, seeds=[0, 1, 2], diverged={(OFF, 0): 5})  # the pairs disagree
+    assert "what the data show" not in ex.context(r)["takeaway"]
 
 
 def test_epoch_of_minimum_test_loss_uses_stable_runs_and_stays_in_range():
@@ -247,7 +300,8 @@ def test_a_single_surviving_no_dropout_seed_gives_no_verdict_and_no_claim():
         assert claim not in words["answer"]
     assert words["takeaway"].endswith(
         "With 1 seed pair stable in both arms there is no verdict on dropout's effect at this "
-        "horizon.")
+        "horizon; what the data show, without a claim: on the only seed pair stable in both "
+        f"arms {ON} − {OFF} is above zero (+5.40 pp); too few pairs for a verdict (at least 3).")
     for claim in ("advantage", "costs", "less overfitting", "benefit"):
         assert claim not in words["takeaway"]
     assert "without dropout 2 of 3 runs diverged (at epochs 5, 7)" in words["answer"]
@@ -312,7 +366,7 @@ def test_the_table_lists_the_conditions_in_config_order():
 
 
 # -- the figure and the template -----------------------------------------------------------------
-def test_the_bands_stay_in_range_and_leave_diverged_runs_out(tmp_path, monkeypatch):
+def test_the_bands_stay_in_range_and_use_the_runs_stable_at_each_epoch(tmp_path, monkeypatch):
     drawn = []
     original = plots.band
 
@@ -324,7 +378,7 @@ def test_the_bands_stay_in_range_and_leave_diverged_runs_out(tmp_path, monkeypat
     res = tables(effect=0.1, seeds=[0, 1, 2, 3], diverged={(OFF, 3): 9})
     outlier = res.metrics["seed"] == 2  # wide bands, which the ranges must cut
     res.metrics.loc[outlier, ["test_acc", "train_eval_acc"]] = 1.0
-    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 50.0
+    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 2.2  # below chance: stable
     out = ex.draw(res, ex.analyze(res), tmp_path)
     assert out["curves"].exists()
     assert [d[0] for d in drawn] == [f"{OFF}: train", f"{OFF}: test", f"{ON}: train",
@@ -334,9 +388,11 @@ def test_the_bands_stay_in_range_and_leave_diverged_runs_out(tmp_path, monkeypat
     assert any(np.any(d[3] == 0) for d in drawn[:4])  # the clipping was needed
     assert any(np.any(d[4] == 1) for d in drawn[4:])
     m = res.metrics
-    stable = m[(m["condition"] == OFF) & (m["seed"] < 3) & (m["epoch"] == 1)]
-    assert drawn[5][2][0] == pytest.approx(stable["test_acc"].mean())  # seed 3 diverged: out
-    assert drawn[1][2][0] == pytest.approx(stable["test_loss"].mean())
+    early = m[(m["condition"] == OFF) & (m["epoch"] == 1)]  # seed 3 is stable until epoch 9
+    assert drawn[5][2][0] == pytest.approx(early["test_acc"].mean())
+    assert drawn[1][2][0] == pytest.approx(early["test_loss"].mean())
+    late = m[(m["condition"] == OFF) & (m["seed"] < 3) & (m["epoch"] == EPOCHS)]
+    assert drawn[5][2][-1] == pytest.approx(late["test_acc"].mean())  # seed 3 out from 9
 
 
 def test_the_template_renders_the_answer():
@@ -348,6 +404,9 @@ def test_the_template_renders_the_answer():
     assert "without dropout 1 of 10 runs diverged (at epoch 9)" in md
     assert f"| {OFF} | " in md and "figures/ex2_curves.png" in md
     assert "test-loss rise above its minimum, ratio" in md
+    assert "| contrast (a / b) | test-loss rise above its minimum, ratio a / b [interval] |" in md
+    assert "difference a − b (ratio a / b)" not in md  # no ratio under "a − b"
+    assert f"| {ON} / {OFF} | x0." in md
     assert "left out of it" in md
     assert not re.search(r"\bnan\b", md.lower())
 
@@ -361,9 +420,12 @@ def test_the_answer_and_takeaway_word_for_word():
         f"+{100 * acc.value:.2f} pp [+{100 * acc.lo:.2f}, +{100 * acc.hi:.2f}] against no "
         f"dropout over 9 seeds (better), and multiplies the rise of the test loss above its "
         f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
-        f"overfitting). Stability is part of the answer: at lr 0.5 over 12 epochs, without "
-        f"dropout 1 of 10 runs diverged (at epoch 9), with dropout 0 of 10 runs diverged; the "
-        f"accuracy comparison rests on the seeds stable in both arms.")
+        f"overfitting). Stability is part of the answer (the instability rule's counts, under "
+        f"Methods): at lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch "
+        f"9), 0 unstable at the endpoint and 0 transient collapses (recovered; the run is kept); "
+        f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
+        f"collapses (recovered; the run is kept). The comparisons rest on the seeds stable in "
+        f"both arms (no divergence and no instability at the endpoint).")
     off, on = r.row(OFF).values, r.row(ON).values
 
     def num(e, digits=3):

@@ -1,12 +1,12 @@
 """Exercise 5's claims on synthetic tables with planted effects."""
 
+import re
 from dataclasses import replace
 
 import pytest
 
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import weight_decay as ex
-from dropout_study.stats import Estimate
 from tests import synthetic as syn
 
 SEEDS = list(range(10))
@@ -111,7 +111,51 @@ def test_a_wide_interval_says_no_detectable_interaction_with_its_resolution():
 def test_additive_needs_both_single_effects_detected():
     r = run(test={DROP: 0.03, BOTH: 0.03})  # decay does nothing, no interaction
     assert not r.effect("decay").claim and not ex.additive(r)
-    assert ex.kind(r).startswith("no detectable interaction")
+    assert ex.kind(r).startswith("the interaction is uninformative: decay alone − none is ")
+
+
+@pytest.mark.parametrize("test, quiet, loud", [
+    ({DROP: 0.03, BOTH: 0.03}, "decay alone", "dropout alone"),  # decay does nothing
+    ({DECAY: 0.02, BOTH: 0.02}, "dropout alone", "decay alone"),  # dropout does nothing
+])
+def test_an_interaction_with_a_factor_that_does_nothing_is_uninformative(test, quiet, loud):
+    """Finding 5: the old words said "no detectable interaction" (and the glance "together they
+    do what the sum predicts") where one method had no detectable effect of its own."""
+    r = run(test=test)
+    c = r.interaction
+    assert c.tested and not c.claim and c.uninformative
+    assert c.uninformative.startswith(f"the interaction is uninformative: {quiet} − none is ")
+    assert f"{loud} − none" not in c.uninformative
+    assert "(no detectable difference at 10 seeds: none larger than " in c.uninformative
+    assert c.uninformative.endswith("so with a factor that has no detectable effect of its own, "
+                                    "finding no interaction says nothing about whether the "
+                                    "effects add")
+    w = ex.context(r)
+    assert "uninformative" in w["kind"] and "uninformative" in w["answer"]
+    assert w["takeaway"].endswith(f"On accuracy, {c.uninformative}.")
+    for said in ("additive", "no detectable interaction", "cannot tell the sum"):
+        assert said not in w["kind"] + w["answer"] + w["takeaway"]
+    from dropout_study import glance
+    line = glance.line(c, ex.EXERCISE.glance, None)
+    assert line["answer"] == c.uninformative[0].upper() + c.uninformative[1:] + "."
+    assert line["verdict"] == "uninformative (no claim)"
+
+
+def test_an_interaction_of_two_effective_factors_is_not_uninformative():
+    for r in (run(), run(jitter=0.02), run(interaction=0.02)):
+        assert r.effect("dropout").claim and r.effect("decay").claim
+        assert r.interaction.uninformative == ""
+        assert "uninformative" not in ex.context(r)["answer"] + ex.context(r)["takeaway"]
+    from dropout_study import glance
+    line = glance.line(run(jitter=0.02).interaction, ex.EXERCISE.glance, None)
+    assert line["answer"] == ("No interaction detected between dropout and weight decay, each of "
+                              "which has a detectable effect of its own.")
+
+
+def test_a_claimed_interaction_stays_a_claim_even_with_a_quiet_factor():
+    r = run(test={DROP: 0.03, BOTH: 0.06})  # decay alone nothing, together +3 more
+    assert r.interaction.claim and r.interaction.uninformative == ""
+    assert ex.kind(r).startswith("super-additive")
 
 
 def test_additive_needs_the_interval_inside_half_the_smaller_effect():
@@ -214,13 +258,23 @@ def test_weight_norms_are_compared_as_ratios_cell_over_none():
     assert "both grows it (x1." in t
 
 
-def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one():
-    assert ex.norm_change(Estimate(1.0, 0.95, 1.05, 10)) == \
-        "does not detectably change it (x1.000 [0.950, 1.050])"
-    assert ex.norm_change(Estimate(0.9, 0.8, 1.0, 10)).startswith("does not detectably")
-    assert ex.norm_change(Estimate(1.1, 1.0, 1.2, 10)).startswith("does not detectably")
-    assert ex.norm_change(Estimate(0.9, 0.8, 0.99, 10)).startswith("shrinks it (x0.900")
-    assert ex.norm_change(Estimate(1.1, 1.01, 1.2, 10)).startswith("grows it (x1.100")
+def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one_with_n_and_resolution():
+    """Finding 4: "does not detectably change it (x0.979 [0.859, 1.116])" gave neither n nor
+    resolution, and was said on 2 seeds."""
+    r = run(norms={DROP: 0.9, DECAY: 0.8, BOTH: 1.2})
+    assert ex.norm_change(r.norms["dropout"]).startswith("shrinks it (x0.")
+    assert ex.norm_change(r.norms["dropout"]).endswith("] over 10 seeds)")
+    assert ex.norm_change(r.norms["both"]).startswith("grows it (x1.")
+    r = run()  # every norm 10: no change
+    text = ex.norm_change(r.norms["decay"])
+    assert re.fullmatch(r"does not detectably change it \(x1\.000 \[1\.000, 1\.000\] over 10 "
+                        r"seeds: none larger than a factor [\d.]+ would likely be missed\)", text)
+    two = run(seeds=[0, 1])
+    text = ex.norm_change(two.norms["decay"])
+    assert text.startswith("gives no verdict on it (x1.000") and "over 2 seeds; no verdict: 2 " \
+        "seed pairs stable in both arms, at least 3 needed)" in text
+    assert "does not detectably" not in ex.context(two)["takeaway"]
+    assert r.norms["dropout"].label == f"{DROP} / {NONE}" and r.norms["dropout"].quantity is ex.NORM
 
 
 def test_norm_ratio_intervals_stay_positive():
@@ -280,6 +334,13 @@ def test_the_template_renders_the_answer_and_the_interaction():
     assert float(v["dropout"][:-1]) - float(v["decay"][:-1]) == pytest.approx(1.0, abs=0.15)
 
 
+def test_what_was_run_gives_the_instability_counts_by_kind():
+    r = run(diverged={(NONE, 3): 2})
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
+    assert ("(60 runs, 1 unstable: 0 at the endpoint, 1 diverged; 0 transient collapses, runs "
+            "kept)") in md.replace("\n", " ")
+
+
 # -- additive: the boundaries of the rule --------------------------------------------------------
 def _with(r, role=None, **primary):
     """``r`` with the interaction's primary interval (or a single effect's claim) replaced."""
@@ -319,12 +380,14 @@ def _mech(r):
 def test_the_mechanism_sentence_word_for_word():
     r = run(norms={DROP: 0.9, DECAY: 0.8, BOTH: 1.2})
     e = r.none_norm
+    def ratio(role):
+        return f"{ex.words.ratio(r.norm_ratio[role], 3)} over 10 seeds"
+
     assert _mech(r) == (
         f"The mechanism, in the first layer's weight norm (Frobenius; none {e.value:.2f} "
-        f"[{e.lo:.2f}, {e.hi:.2f}]): paired against no regularisation, dropout alone shrinks it "
-        f"({ex.words.ratio(r.norm_ratio['dropout'], 3)}), decay alone shrinks it "
-        f"({ex.words.ratio(r.norm_ratio['decay'], 3)}), both grows it "
-        f"({ex.words.ratio(r.norm_ratio['both'], 3)}). ")
+        f"[{e.lo:.2f}, {e.hi:.2f}]): paired against no regularisation (ratio cell / none, not "
+        f"corrected), dropout alone shrinks it ({ratio('dropout')}), decay alone shrinks it "
+        f"({ratio('decay')}), both grows it ({ratio('both')}). ")
 
 
 def test_each_takeaway_ending_word_for_word():
@@ -391,3 +454,25 @@ def test_the_confidence_level_of_the_config_is_used():
     assert all(e.level == 0.9 for e in r.norm_ratio.values()) and r.none_norm.level == 0.9
     none = runs.loc[runs["condition"] == NONE, "weight_norm1"]
     assert r.none_norm.value == pytest.approx(none.mean())
+
+
+# -- the two settings' sentence (both editions) ---------------------------------------------------
+def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_interaction():
+    """Old: "The two settings agree in that neither shows a detectable difference" where one
+    setting's interaction said nothing (a factor without an effect of its own)."""
+    from dropout_study.contrast import agreement
+
+    quiet = run(test={DROP: 0.03, BOTH: 0.03}).interaction  # uninformative
+    null = run(jitter=0.02).interaction  # informative: both factors act, no interaction
+    text = agreement(quiet, null, "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings say uninformative at lr 0.5 and no claim at lr "
+                           "0.1: ")
+    assert "agree" not in text
+    both = agreement(null, null, "lr 0.5", "lr 0.1")
+    assert both.startswith("The two settings agree in that neither shows a detectable "
+                           "difference: ")
+    # a null carries its resolution at each setting
+    assert both.count(f"over 10 seeds{null.resolution()} at lr") == 2
+    claimed = agreement(run(interaction=0.02).interaction, run(interaction=0.02).interaction,
+                        "A", "B")
+    assert "would likely be missed" not in claimed

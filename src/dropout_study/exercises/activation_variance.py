@@ -1,13 +1,15 @@
 """Exercise 3: the variance of the activations in each hidden layer, with and without dropout.
 
 Trains nothing: it reads the activation statistics that the ``long_training`` runs (exercise
-2) log on a fixed probe batch along training (see ``train.activation_stats``). Reports, per
-hidden layer at a horizon where every seed of both models is alive, the variance before and
-after the dropout mask (train mode) and in eval mode, as geometric means over seeds; the mask's
-amplification and the cross-model ratios (paired by seed, on the log scale); the eval-mode
-ratio dropout / none as a Holm family over layers; how the eval-mode variance evolves; and the
-check of the measured post-mask variance against the closed form
-Var[h′] = (Var[h] + p·E[h]²)/(1 − p).
+2) log on a fixed probe batch along training (see ``train.activation_stats``). Every quantity
+read at an epoch uses the runs stable at that epoch (``instability.stable_epochs``), and the
+epochs are fixed in advance (``READ_AT`` and the last; the headline at ``HEADLINE_EPOCH``),
+never chosen from the outcome. Reports, per hidden layer at the headline epoch, the variance
+before and after the dropout mask (train mode) and in eval mode, as geometric means over runs;
+the mask's amplification and the cross-model ratios a / b (paired by seed, on the log scale);
+the eval-mode ratio dropout / none at every epoch read, one Holm family over layers × epochs;
+how the eval-mode variance evolves; and the check of the measured post-mask variance against
+the closed form Var[h′] = (Var[h] + p·E[h]²)/(1 − p).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 
 from .. import stats, words
 from ..contrast import Contrast, Ratio, Sample, compare
+from ..instability import stable_epochs
 from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -27,6 +30,8 @@ from .long_training import arms
 
 EXPERIMENT = "long_training"
 TOLERANCE = 0.02  # measured / closed form within 2%: the check passes
+READ_AT = (1, 5, 10)  # the epochs ratios are read at (with the last), fixed in advance
+HEADLINE_EPOCH = 10  # the reference model's training length (the last, where shorter)
 EVAL = Ratio(what="eval-mode activation variance")
 
 
@@ -37,7 +42,8 @@ def closed_form(var_pre, mean_pre, p):
 
 @dataclass(frozen=True)
 class Layer:
-    """One hidden layer at the horizon: geometric means over seeds, ratios paired by seed."""
+    """One hidden layer at the headline epoch: geometric means over the runs stable there,
+    ratios paired by seed over the pairs stable in both."""
 
     layer: int
     off_eval: Estimate  # no dropout (train mode equals eval mode there)
@@ -47,14 +53,14 @@ class Layer:
     amplification: Estimate  # after / before the mask, within the dropout model
     predicted: Estimate  # the closed form / before the mask
     train_ratio: Estimate  # dropout model after its mask / no dropout
-    eval_ratio: Contrast  # log eval variance, dropout − none (a Holm family over layers)
+    eval_ratio: Contrast  # log eval variance, dropout / none, at the headline epoch
 
 
 @dataclass(frozen=True)
 class Check:
     layer: int
     ratio: Estimate  # measured / closed form: geometric mean over runs of each run's geometric
-    # mean over its probe points
+    # mean over its probe points (those where the run is stable)
     points: int
     max_dev: float  # largest |measured / closed form − 1| at a single probe point
 
@@ -75,7 +81,7 @@ class Check:
 class Evolution:
     layer: int
     condition: str
-    cells: list[Estimate]  # eval-mode variance at each of ``Result.marks``
+    cells: list[Estimate]  # eval-mode variance at each of ``Result.marks``, stable runs only
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,15 @@ class Result:
     seeds: int
     probe_points: int
     probe_size: int
-    horizon: float  # the last epoch, or two before the first divergence
+    horizon: float  # the headline epoch: HEADLINE_EPOCH, or the last if training is shorter
     last_epoch: float
-    marks: list[float]  # the epochs of the evolution table
+    read: list[float]  # the epochs the ratios are read at (READ_AT and the last, probed ones)
+    marks: list[float]  # the epochs of the evolution table: the initialisation and ``read``
     layers: list[Layer]
+    ratios: dict[tuple[int, float], Contrast]  # (layer, epoch) -> eval ratio (one Holm family)
     check: list[Check]
     evolution: list[Evolution]
-    excluded: list[str]  # the diverged runs, in words
+    excluded: list[str]  # runs unstable or diverged by the rule, in words
 
     @property
     def at_end(self) -> bool:
@@ -99,15 +107,38 @@ class Result:
 
 
 def _activations(res: Results) -> pd.DataFrame:
+    """The probe rows of the experiment, each with the closed form and whether its run is
+    stable at the probe's epoch (``stable_at``: the rule on the window that ends at the last
+    completed epoch; a probe inside the first epoch has nothing completed to judge, and counts
+    as stable while its run has values)."""
     acts = res.activations
     acts = acts[acts["experiment"] == EXPERIMENT].copy()
     acts["predicted"] = closed_form(acts["var_pre"], acts["mean_pre"], acts["rate"])
     acts["ratio"] = acts["var_post"] / acts["predicted"]
-    return acts
+    metrics = res.metrics[res.metrics["experiment"] == EXPERIMENT]
+    stab = stable_epochs(metrics, res.k)[["condition", "seed", "epoch", "stable_at"]]
+    acts["done"] = np.floor(acts["epoch"].astype(float)).astype(int)
+    stab = stab.assign(done=stab["epoch"].astype(int)).drop(columns="epoch")
+    acts = acts.merge(stab, on=["condition", "seed", "done"], how="left")
+    acts["stable_at"] = acts["stable_at"].astype("boolean").fillna(acts["done"] < 1)
+    return acts.drop(columns="done")
+
+
+def read_epochs(probed: list[float]) -> list[float]:
+    """The epochs a ratio is read at, fixed before any result is seen: ``READ_AT`` and the
+    last probed epoch, those beyond the last left out (clipped to the run length)."""
+    last = max(probed)
+    return sorted({float(e) for e in READ_AT if e < last and e in probed} | {last})
+
+
+def headline_epoch(probed: list[float]) -> float:
+    """``HEADLINE_EPOCH`` (the reference model's training length) where it was probed, else
+    the last probed epoch (a shorter run)."""
+    return float(HEADLINE_EPOCH) if HEADLINE_EPOCH in probed else float(max(probed))
 
 
 def _check(acts: pd.DataFrame, level: float) -> list[Check]:
-    drop = acts[acts["rate"] > 0]
+    drop = acts[(acts["rate"] > 0) & acts["stable_at"]]
     out = []
     for layer, g in drop.groupby("layer"):
         per_run = g.groupby(["condition", "seed"])["ratio"].apply(
@@ -117,52 +148,73 @@ def _check(acts: pd.DataFrame, level: float) -> list[Check]:
     return out
 
 
+def _at(acts: pd.DataFrame, epoch: float, layer: int, col: str, seeds: list[int],
+        cond: str) -> tuple[pd.Series, pd.Series]:
+    """One model's ``col`` at (epoch, layer) by seed, and whether each run is stable there (a
+    run without a row, e.g. diverged, is not)."""
+    g = acts[(acts["epoch"] == epoch) & (acts["layer"] == layer) & (acts["condition"] == cond)]
+    g = g.set_index("seed").reindex(seeds)
+    return g[col].astype(float), g["stable_at"].astype("boolean").fillna(False).astype(bool)
+
+
 def analyze(res: Results) -> Result:
     lvl = res.level
     off, on = arms(res.cfg)
     acts = _activations(res)
-    runs = res.runs[res.runs["experiment"] == EXPERIMENT]
-    excluded = [f"{r.condition} seed {r.seed} (diverged at epoch {r.diverged_epoch:g})"
-                for r in runs[runs["diverged"]].itertuples()]
-    last_epoch = float(acts["epoch"].max())
-    # Compare where every run of both models is alive and sane: two epochs before the first
-    # divergence (a run blows up within the epoch before it is marked; measured on quick:
-    # layer-2 variance 0.16 two epochs before, 161 one epoch before), or the end of training.
-    div = runs.loc[runs["diverged"], "diverged_epoch"]
-    horizon = last_epoch if div.empty else max(1.0, float(div.min()) - 2)
-    final = acts[acts["epoch"] == horizon]
+    ends = res.ends(EXPERIMENT)
+    seeds = sorted(int(s) for s in ends["seed"].unique())
+    excluded = []
+    for r in ends.sort_values(["condition", "seed"]).itertuples():
+        if r.unstable:
+            what = "diverged" if r.diverged_run else "unstable at its endpoint"
+            excluded.append(f"{r.condition} seed {r.seed} ({what} from epoch "
+                            f"{r.unstable_epoch:g})")
+    probed = sorted(float(e) for e in acts["epoch"].unique())
+    last_epoch = max(probed)
+    horizon = headline_epoch(probed)
+    read = read_epochs(probed)
+    layers_n = sorted(int(x) for x in acts["layer"].unique())
 
-    layers, family = [], {}
-    for layer, g in final.groupby("layer"):
-        pre, post, ev, pred = (g.pivot_table(index="seed", columns="condition", values=c)
-                               .reindex(columns=[off, on])
-                               for c in ("var_pre", "var_post", "var_eval", "predicted"))
-        key = str(int(layer))
-        family[key] = Sample(np.log(ev[on]), np.log(ev[off]), ev[on].notna(), ev[off].notna())
-        layers.append(dict(
-            layer=int(layer), off_eval=stats.geometric_mean_ci(ev[off], lvl),
-            on_pre=stats.geometric_mean_ci(pre[on], lvl),
-            on_post=stats.geometric_mean_ci(post[on], lvl),
-            on_eval=stats.geometric_mean_ci(ev[on], lvl),
-            amplification=stats.log_ratio(post[on], pre[on], lvl),
-            predicted=stats.log_ratio(pred[on], pre[on], lvl),
-            train_ratio=stats.log_ratio(post[on], ev[off], lvl)))
+    family, keys = {}, {}
+    for e in read:
+        for layer in layers_n:
+            a, sa = _at(acts, e, layer, "var_eval", seeds, on)
+            b, sb = _at(acts, e, layer, "var_eval", seeds, off)
+            keys[(layer, e)] = f"layer {layer}, epoch {e:g}"
+            family[keys[(layer, e)]] = Sample(np.log(a.where(a > 0)), np.log(b.where(b > 0)),
+                                              sa, sb)
     contrasts = compare(family, lvl, EVAL)
-    layers = [Layer(**d, eval_ratio=replace(contrasts[str(d["layer"])], label=f"{on} − {off}"))
-              for d in layers]
+    ratios = {k: replace(contrasts[name], label=f"{on} / {off}") for k, name in keys.items()}
 
-    # the evolution in eval mode: at initialisation, after the first epoch, and later on
-    epochs = sorted(acts["epoch"].unique())
-    marks = sorted({float(epochs[0]), horizon, last_epoch}
-                   | {float(e) for e in (1, 10, 30) if e in epochs and e < last_epoch})
-    evolution = [Evolution(int(layer), cond, [
-        stats.geometric_mean_ci(g.loc[(g["condition"] == cond) & (g["epoch"] == e), "var_eval"],
-                                lvl) for e in marks])
-        for layer, g in acts.groupby("layer") for cond in (off, on)]
-    return Result(off=off, on=on, seeds=int(runs["seed"].nunique()),
+    layers = []
+    for layer in layers_n:
+        def at(col: str, cond: str, layer: int = layer) -> pd.Series:
+            v, ok = _at(acts, horizon, layer, col, seeds, cond)
+            return v.where(ok)
+
+        pre, post, ev_on = at("var_pre", on), at("var_post", on), at("var_eval", on)
+        pred, ev_off = at("predicted", on), at("var_eval", off)
+        layers.append(Layer(
+            layer=layer, off_eval=stats.geometric_mean_ci(ev_off, lvl),
+            on_pre=stats.geometric_mean_ci(pre, lvl),
+            on_post=stats.geometric_mean_ci(post, lvl),
+            on_eval=stats.geometric_mean_ci(ev_on, lvl),
+            amplification=stats.log_ratio(post, pre, lvl),
+            predicted=stats.log_ratio(pred, pre, lvl),
+            train_ratio=stats.log_ratio(post, ev_off, lvl),
+            eval_ratio=ratios[(layer, horizon)]))
+
+    # the evolution in eval mode: at initialisation, then at the epochs read
+    marks = sorted(({probed[0]} if probed[0] < 1 else set()) | set(read))
+    ok = acts[acts["stable_at"]]
+    evolution = [Evolution(layer, cond, [
+        stats.geometric_mean_ci(ok.loc[(ok["layer"] == layer) & (ok["condition"] == cond)
+                                       & (ok["epoch"] == e), "var_eval"], lvl) for e in marks])
+        for layer in layers_n for cond in (off, on)]
+    return Result(off=off, on=on, seeds=len(seeds),
                   probe_points=int(acts["step"].nunique()),
                   probe_size=int(res.cfg["data"]["probe_size"]), horizon=horizon,
-                  last_epoch=last_epoch, marks=marks, layers=layers,
+                  last_epoch=last_epoch, read=read, marks=marks, layers=layers, ratios=ratios,
                   check=_check(acts, lvl), evolution=evolution, excluded=excluded)
 
 
@@ -175,14 +227,22 @@ def _direction(c: Contrast) -> str:
     return c.verdict("larger", "smaller")
 
 
+def _ratio_text(c: Contrast) -> str:
+    """``x0.84 [0.72, 0.98] over n seed pairs`` (the pairs stable in both models there)."""
+    if c.pairs == 0:
+        return "no value (no seed pair stable in both models)"
+    return (f"{c.quantity.text(c.primary)} over {c.pairs} seed pair{'s' if c.pairs != 1 else ''}"
+            " stable in both")
+
+
 def _evolution_text(r: Result, layer: Layer) -> str:
     first, at = 0, r.marks.index(r.horizon)
     parts = [f"{'no dropout' if e.condition == r.off else 'dropout'} "
              f"{_value(e.cells[first])} → {_value(e.cells[at])}"
              for e in r.evolution if e.layer == layer.layer]
     c = layer.eval_ratio
-    return (f"layer {layer.layer}: {', '.join(parts)}; there the dropout model's is "
-            f"{c.quantity.text(c.primary)} the other's ({_direction(c)})")
+    return (f"layer {layer.layer}: {', '.join(parts)}; there the ratio dropout / none is "
+            f"{_ratio_text(c)} ({_direction(c)})")
 
 
 def _takeaway(r: Result) -> str:
@@ -203,17 +263,33 @@ def _takeaway(r: Result) -> str:
             "is the eval-mode ratio above.")
 
 
+def rule(r: Result) -> str:
+    """How the epochs were fixed, in words (the same rule whatever the results)."""
+    fixed = ", ".join(f"{e:g}" for e in READ_AT)
+    return (f"The epochs the ratios are read at were fixed before any result was seen: epochs "
+            f"{fixed} and the last ({r.last_epoch:g}), those beyond the end of training left "
+            f"out; the headline is epoch {HEADLINE_EPOCH} (the reference model's training "
+            f"length), or the last epoch where training is shorter. At each epoch only the runs "
+            f"stable there count (the instability rule on the window that ends at that epoch).")
+
+
+def _instability(c: Contrast, epoch: float) -> str:
+    return c.instability().replace("unstable at the endpoint or diverged",
+                                   f"unstable at epoch {epoch:g} or diverged by then")
+
+
 def context(r: Result) -> dict:
-    when = (f"At the end of training ({r.last_epoch:g} epochs)" if r.at_end else
-            f"At epoch {r.horizon:g}, two epochs before the first run diverged (all seeds "
-            "alive)")
+    when = (f"At the end of training (epoch {r.last_epoch:g})" if r.at_end else
+            f"At epoch {r.horizon:g} (the headline epoch; training ran to {r.last_epoch:g})")
     amp = "; ".join(f"layer {x.layer}: {words.ratio(x.amplification)} (closed form "
                     f"{words.ratio(x.predicted)})" for x in r.layers)
     cross = "; ".join(f"layer {x.layer}: {words.ratio(x.train_ratio)}" for x in r.layers)
-    answer = (f"{when}, dropout's mask multiplies the train-time variance of the dropout model's "
-              f"activations by {amp}. Against the no-dropout model's activations the train-time "
-              f"variance is {cross}. In eval mode, from initialisation to epoch {r.horizon:g}, "
-              "the variance goes " + "; ".join(_evolution_text(r, x) for x in r.layers) + ".")
+    answer = (f"{when}, over the runs stable there, dropout's mask multiplies the train-time "
+              f"variance of the dropout model's activations by {amp} (ratio after / before). "
+              f"Against the no-dropout model's activations the train-time variance is "
+              f"{cross} (ratio dropout / none). In eval mode, from initialisation to epoch "
+              f"{r.horizon:g}, the variance goes "
+              + "; ".join(_evolution_text(r, x) for x in r.layers) + ".")
     table = [{"layer": x.layer, "off_var_eval": words.number(x.off_eval, 3),
               "on_var_pre": words.number(x.on_pre, 3),
               "on_var_post": words.number(x.on_post, 3),
@@ -225,14 +301,19 @@ def context(r: Result) -> dict:
               "eval_level": f"{100 * x.eval_ratio.primary.level:.2f}%",
               "eval_verdict": _direction(x.eval_ratio),
               "eval_robustness": x.eval_ratio.robustness()} for x in r.layers]
+    over = [{"layer": layer, "epoch": f"{e:g}", "ratio": _ratio_text(c),
+             "pairs": c.pairs, "level": f"{100 * c.primary.level:.2f}%",
+             "verdict": _direction(c), "instability": _instability(c, e),
+             "robustness": c.robustness()} for (layer, e), c in r.ratios.items()]
     return {"off": r.off, "on": r.on, "seeds": r.seeds, "probe_points": r.probe_points,
             "probe_size": r.probe_size, "horizon": f"{r.horizon:g}", "at_end": r.at_end,
             "last_epoch": f"{r.last_epoch:g}", "marks": [f"{e:g}" for e in r.marks],
-            "table": table,
+            "read": [f"{e:g}" for e in r.read], "rule": rule(r), "n_ratios": len(r.ratios),
+            "table": table, "ratios": over,
             "check": [{"layer": c.layer, "ratio": words.ratio(c.ratio, 4), "points": c.points,
                        "max_dev": f"{c.max_dev:.3f}"} for c in r.check],
             "evolution": [{"layer": e.layer, "condition": e.condition, "cells": [
-                words.number(v, 3) + (f" (n={v.n})" if 0 < v.n < r.seeds else "")
+                words.number(v, 3) + (f" (n={v.n})" if 1 < v.n < r.seeds else "")
                 for v in e.cells]} for e in r.evolution],
             "excluded": r.excluded, "answer": answer, "takeaway": _takeaway(r)}
 
@@ -250,6 +331,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     from ..plots import PALETTE, band, panels, save
 
     acts = _activations(res)
+    acts = acts[acts["stable_at"]]  # each epoch's stable runs, as in the analysis
     layers = [x.layer for x in r.layers]
     fig, axes = panels(len(layers) + 1, figsize=(5.4 * (len(layers) + 1), 4.4),
                              layout="constrained")
@@ -293,10 +375,12 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
 
 
 def headline(r: Result) -> Contrast | None:
-    """The first hidden layer's eval-mode variance, dropout / none (a ratio, log scale)."""
+    """The first hidden layer's eval-mode variance at the headline epoch, dropout / none (a
+    ratio, log scale)."""
     return r.layers[0].eval_ratio if r.layers else None
 
 
+AT_HEADLINE = f"At the headline epoch ({HEADLINE_EPOCH}, or the last of a shorter run), "
 EXERCISE = Exercise(
     number=3, key="activation_variance", block=EXPERIMENT, reads=(EXPERIMENT,),
     title="The variance of the activations along training",
@@ -304,9 +388,12 @@ EXERCISE = Exercise(
     glance=GlanceWords(
         question="Activation variance, with vs without dropout?",
         better="higher with dropout", worse="lower with dropout",
-        answer_better="In eval mode the dropout model's first-layer activations vary more than "
-                      "the no-dropout model's; the mask's extra variance exists in training only.",
-        answer_worse="In eval mode the dropout model's first-layer activations vary less than "
-                     "the no-dropout model's; the mask's extra variance exists in training only.",
-        answer_none="In eval mode the two models' first-layer activation variances cannot be "
-                    "told apart; the mask's extra variance exists in training only."))
+        answer_better=AT_HEADLINE + "in eval mode the "
+                      "dropout model's first-layer activations vary more than the no-dropout "
+                      "model's; the mask's extra variance exists in training only.",
+        answer_worse=AT_HEADLINE + "in eval mode the "
+                     "dropout model's first-layer activations vary less than the no-dropout "
+                     "model's; the mask's extra variance exists in training only.",
+        answer_none=AT_HEADLINE + "in eval mode the "
+                    "two models' first-layer activation variances show no detectable difference "
+                    "(ratio dropout / none); the mask's extra variance exists in training only."))

@@ -3,7 +3,11 @@
 Trains the reference MLP with both hidden layers at each width of ``experiments.capacity``,
 without dropout ((0, 0)) and with each dropout pair of its ``rates``. Reports, per width,
 dropout − none paired by seed (a Holm family), and the trend: per seed, the slope of that
-benefit against log2(width), with its interval over seeds (the same verdict rules).
+benefit against log2(width), with its interval over seeds (the same verdict rules). A trend
+needs at least ``MIN_LEVELS`` widths (STUDY.md, "Words"): with fewer, no slope is fitted and the
+answer is the per-width contrasts alone. The words of a trend follow the per-width contrasts
+(a rising difference where dropout loses at every width is a shrinking cost, not a growing
+benefit).
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
 
 EXPERIMENT = "capacity"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
-SLOPE = Quantity("slope of the benefit against log2(width)", unit="pp/doubling")
+SLOPE = Quantity("slope of dropout − none against log2(width)", unit="pp/doubling")
 NONE = (0.0, 0.0)
+MIN_LEVELS = 3  # a trend needs at least this many widths
 
 
 def _pairs(block: dict) -> list[tuple[float, float]]:
@@ -111,10 +116,10 @@ def analyze(res: Results) -> Result:
                 family[keys[(s, w)]] = per_setting[s][w] = Sample.of(ends, on, off)
     label = {s: f"slope of ({s} − {none}) per doubling of width" for s in settings}
     trend = compare({label[s]: slopes(per_setting[s]) for s in settings
-                     if len(per_setting[s]) >= 2}, lvl, SLOPE)
+                     if len(per_setting[s]) >= MIN_LEVELS}, lvl, SLOPE)
     return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
-                  benefit=compare(family, lvl), benefit_of=keys,
+                  benefit=bounded(compare(family, lvl)), benefit_of=keys,
                   trend={s: trend[label[s]] for s in settings if label[s] in trend})
 
 
@@ -127,14 +132,24 @@ def _benefits(r: Result, s: str) -> list[tuple[int, Contrast]]:
     return [(w, r.benefit[r.benefit_of[(s, w)]]) for w in r.widths if (s, w) in r.benefit_of]
 
 
+def _no_trend(r: Result, s: str) -> str:
+    n = len(_benefits(r, s))
+    return (f"with {n} width{'s' if n != 1 else ''} compared there is no trend to fit (a trend "
+            f"needs at least {MIN_LEVELS})")
+
+
 def _answer(r: Result, s: str) -> str:
-    per_width = "; ".join(f"{w}: {c.quantity.text(c.primary)}" for w, c in _benefits(r, s))
+    per_width = "; ".join(f"{w}: {c.quantity.text(c.primary)} over {words.seeds(c.pairs)} "
+                          f"({c.verdict('dropout helps', 'dropout hurts')})"
+                          for w, c in _benefits(r, s))
     if s not in r.trend:
-        return f"Dropout's benefit (paired, {s} − {r.none}) per width: {per_width}."
+        head = _no_trend(r, s)
+        return (f"{head[0].upper()}{head[1:]}; dropout's effect per width (paired, {s} − "
+                f"{r.none}): {per_width}.")
     t = r.trend[s]
-    return (f"The slope of dropout's benefit (paired, {s} − {r.none}) against log₂(width) is "
+    return (f"The slope of dropout − none (paired, {s} − {r.none}) against log₂(width) is "
             f"{t.quantity.text(t.primary)} over {words.seeds(t.pairs)} ("
-            + t.verdict("dropout − none grows with width", "dropout − none shrinks with width")
+            + t.verdict("dropout − none rises with width", "dropout − none falls with width")
             + f"); per width: {per_width}.")
 
 
@@ -144,17 +159,28 @@ def _takeaway(r: Result, s: str) -> str:
                  f"{words.join(helps) or 'no width'} and loses at {words.join(hurts) or 'none'}")
     t = r.trend.get(s)
     if t is None:
-        return f"With a single width there is no trend; {per_width}."
+        head = _no_trend(r, s)
+        return f"{head[0].upper()}{head[1:]}; {per_width}."
     if not t.tested:
         head = f"The trend with width gets {t.verdict('', '')}"
     elif t.direction > 0:
-        head = ("The paired difference dropout − none grows with the width (the trend's "
-                "interval excludes zero): dropout fares better, relative to no dropout, in wider "
-                "networks")
+        head = ("The paired difference dropout − none rises with the width (the trend's "
+                "interval excludes zero)")
+        if hurts and not helps:  # a loss at every claimed width: a smaller cost, no benefit
+            head += (": dropout costs less test accuracy in wider networks, but it does not "
+                     "help at any width")
+        elif helps and not hurts:
+            head += ": dropout fares better, relative to no dropout, in wider networks"
+        elif not helps:
+            head += ", although no single width shows a difference after Holm correction"
     elif t.direction < 0:
         head = ("The paired difference dropout − none shrinks as the network widens (the "
                 "trend's interval excludes zero)")
-        if not helps and not hurts:
+        if helps and not hurts:
+            head += ": dropout helps less in wider networks"
+        elif hurts and not helps:
+            head += ": dropout costs more test accuracy in wider networks"
+        elif not helps:
             head += ", although no single width shows a difference after Holm correction"
     else:
         head = ("At this training length and number of seeds the width does not detectably "
@@ -172,8 +198,8 @@ def _trend_words(t: Contrast) -> dict:
                   + ("; this disagrees with the primary verdict" if t.disagrees else ""))
     return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
             "level": f"{100 * t.primary.level:.2f}%",
-            "verdict": t.verdict("dropout − none grows with width",
-                                 "dropout − none shrinks with width"),
+            "verdict": t.verdict("dropout − none rises with width",
+                                 "dropout − none falls with width"),
             "unstable": f"{t.unstable_a} of {t.runs_a}", "robustness": robust}
 
 
@@ -185,7 +211,9 @@ def context(r: Result) -> dict:
     else:
         answer = " ".join(_answer(r, s) for s in r.settings)
         takeaway = " ".join(_takeaway(r, s) for s in r.settings)
+    no_trend = [f"{s}: {_no_trend(r, s)}" for s in r.settings if s not in r.trend]
     return {**r.design, "widths": r.widths, "baseline": r.none, "settings": r.settings,
+            "no_trend": no_trend,
             "table": rows_words(r.table, COLUMNS),
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
             "trends": [_trend_words(t) for t in r.trend.values()],
@@ -228,8 +256,11 @@ EXERCISE = Exercise(
     editions=True, headline=lambda r: next(iter(r.trend.values()), None),
     glance=GlanceWords(
         question="Wider layers: is dropout worth more?",
-        better="dropout − none grows with width", worse="dropout − none shrinks with width",
-        answer_better="Dropout − none grows as the hidden layers widen.",
-        answer_worse="Dropout − none shrinks as the hidden layers widen.",
+        better="dropout − none rises with width", worse="dropout − none falls with width",
+        answer_better="The paired difference dropout − none rises as the hidden layers widen "
+                      "(the section says at which widths dropout helps or hurts).",
+        answer_worse="The paired difference dropout − none falls as the hidden layers widen "
+                     "(the section says at which widths dropout helps or hurts).",
         answer_none="No detectable trend of dropout − none with the width of the hidden layers.",
-        absent="no width has both a no-dropout and a dropout run"))
+        absent=f"no trend to fit: a trend needs at least {MIN_LEVELS} widths, each with a "
+               "no-dropout and a dropout run (the section gives each width's contrast)"))

@@ -7,18 +7,36 @@ dropout on one layer against the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .. import words
-from ..contrast import Contrast, Sample, compare, condition_contrast, family_tally
+from ..contrast import (
+    ACCURACY,
+    MIN_PAIRS,
+    Contrast,
+    Sample,
+    compare,
+    condition_contrast,
+    family_tally,
+)
 from ..experiments import base_condition, rates_name
 from ..results import Results
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+from .common import (
+    ConditionRow,
+    accuracy,
+    bounded,
+    bounded_one,
+    design,
+    one_way,
+    points,
+    rows_words,
+    summarize,
+)
 
 EXPERIMENT = "layer_rates"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
@@ -50,6 +68,11 @@ class Result:
     swap: Contrast  # swapped − original
     swap_last: Contrast  # the same on the last epoch alone
     heavy: Contrast | None  # (top, 0) − (0, top)
+    grid: list[str] = field(default_factory=list)  # the grid cells that were run
+    extra: list[str] = field(default_factory=list)  # conditions run outside the grid (swap)
+    selected_runs: int = 0  # the runs of the selected setting (its score is over all of them)
+    selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
+    one_way: dict[str, str] = field(default_factory=dict)  # contrast -> too few pairs, one way
 
     @property
     def better(self) -> list[str]:
@@ -75,14 +98,31 @@ def analyze(res: Results) -> Result:
     top = max(float(x) for x in block["p1"])
     heavy = None
     if top > 0 and {rates_name(top, 0.0), rates_name(0.0, top)} <= set(order):
-        heavy = condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top), lvl)
+        heavy = bounded_one(condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top),
+                                               lvl))
+    present = set(order)
+    grid = [rates_name(float(x), float(y)) for x in block["p1"] for y in block["p2"]
+            if rates_name(float(x), float(y)) in present]
+    swap_sample = Sample.of(ends, swapped, original)
+    quiet = {**family, f"{swapped} − {original}": swap_sample}
+    if heavy is not None:
+        quiet[heavy.label] = Sample.of(ends, rates_name(top, 0.0), rates_name(0.0, top))
+    one = {k: w for k, smp in quiet.items()
+           if (w := one_way(smp, k, ACCURACY, tail=False)) is not None}
     return Result(
-        design=design(ends, res.k), p1=[float(x) for x in block["p1"]],
-        p2=[float(x) for x in block["p2"]], table=summarize(ends, order, COLUMNS, lvl),
+        design=design(ends, res.k),
+        p1=sorted({float(x) for x in block["p1"] for y in block["p2"]
+                   if rates_name(float(x), float(y)) in present}),
+        p2=sorted({float(y) for x in block["p1"] for y in block["p2"]
+                   if rates_name(float(x), float(y)) in present}),
+        table=summarize(ends, order, COLUMNS, lvl),
+        grid=grid, extra=[c for c in order if c not in grid],
+        selected_runs=int(ranking["runs"].iloc[0]),
+        selected_stable=bool(ranking["stable"].iloc[0]), one_way=one,
         selected=str(ranking.index[0]), selected_val=float(ranking["val"].iloc[0]),
-        against_none=compare(family, lvl),
-        swap=condition_contrast(ends, swapped, original, lvl),
-        swap_last=condition_contrast(ends, swapped, original, lvl, column="last"),
+        against_none=bounded(compare(family, lvl)),
+        swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
+        swap_last=bounded_one(condition_contrast(ends, swapped, original, lvl, column="last")),
         heavy=heavy)
 
 
@@ -105,7 +145,16 @@ def _takeaway(r: Result) -> str:
         parts.append(f"the order of the rates matters: {winner} wins")
     else:
         parts.append(f"the order of the two rates: {r.swap.verdict('', '')}")
-    return "; ".join(parts) + "."
+    text = "; ".join(parts) + "."
+    split = [c.label for c in (r.swap, r.heavy, *r.against_none.values())
+             if c is not None and c.disagrees]
+    if split:
+        text += (" Where the primary verdict (stable pairs) and the robustness line (all seeds) "
+                 f"disagree, no claim stands alone: {words.join(split)}.")
+    if r.one_way:
+        text += (f" What the data show where fewer than {MIN_PAIRS} seed pairs are stable in both "
+                 "arms, too few for a verdict (no claim): " + "; ".join(r.one_way.values()) + ".")
+    return text
 
 
 def context(r: Result) -> dict:
@@ -115,7 +164,13 @@ def context(r: Result) -> dict:
               f"{words.seeds(r.swap.pairs)}: "
               + r.swap.verdict(f"{swapped} is better", f"{original} is better") + ".")
     sel = next(row for row in r.table if row.condition == r.selected)
+    pick = (f"the mean over all {r.selected_runs} of its runs; a setting with an unstable run "
+            "ranks below every stable one" if r.selected_stable else
+            f"the mean over all {r.selected_runs} of its runs; no setting has all its runs "
+            "stable, so the pick ranks unstable settings by that mean alone")
     return {**r.design, "p1": r.p1, "p2": r.p2, "n_cells": len(r.table),
+            "n_grid": len(r.grid), "full_grid": len(r.grid) == len(r.p1) * len(r.p2),
+            "grid": r.grid, "extra": r.extra, "pick": pick,
             "table": rows_words(r.table, COLUMNS),
             "selected": r.selected, "selected_val": f"{100 * r.selected_val:.1f}%",
             "selected_test": words.pct(sel.values["endpoint"]),

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from .. import words
-from ..contrast import Contrast, Ratio, Sample, compare, condition_contrast
+from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare, condition_contrast
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
+from ..instability import stable_epochs
 from ..results import Results
 from ..spec import Condition
 from .base import Exercise, GlanceWords
@@ -28,9 +29,11 @@ from .common import (
     Column,
     ConditionRow,
     accuracy,
+    bounded_one,
     count,
     design,
     nonnegative,
+    one_way,
     points,
     rows_words,
     summarize,
@@ -98,8 +101,16 @@ class Result:
     last: Contrast  # on − off, last epoch (uncorrected, beside the headline)
     at_best_val: Contrast  # on − off, test accuracy at the validation-best epoch
     gap: Contrast  # on − off, train − test gap
-    diverged: dict[str, list[float]]  # condition -> the epochs at which its runs diverged
+    diverged: dict[str, list[float]]  # condition -> the epochs its runs diverged (the rule)
+    endpoint_unstable: dict[str, list[float]]  # ... from which runs were unstable to the end
+    collapses: dict[str, list[float]]  # ... of transient collapses (recovered, runs kept)
     runs: dict[str, int]  # condition -> runs
+    one_way: str | None = None  # too few pairs, but every stable pair points one way
+
+    @property
+    def eventful(self) -> bool:
+        return any(self.diverged.values()) or any(self.endpoint_unstable.values()) \
+            or any(self.collapses.values())
 
     def row(self, condition: str) -> ConditionRow:
         return next(r for r in self.table if r.condition == condition)
@@ -118,33 +129,49 @@ def analyze(res: Results) -> Result:
              if c in set(ends["condition"])]
     rise = Sample.of(ends, on, off, "overfit")
     family = compare({"accuracy": Sample.of(ends, on, off),
-                      "rise": Sample(_log(rise.a), _log(rise.b), rise.stable_a, rise.stable_b)},
+                      "rise": Sample(_log(rise.a), _log(rise.b), rise.stable_a, rise.stable_b,
+                                     rise.collapse_a, rise.collapse_b)},
                      lvl)
     label = f"{on} − {off}"
     both = rise.aligned()
     both = both[both["both"] & both["a"].notna() & both["b"].notna()]
-    diverged = {c: sorted(float(e) for e in
-                          ends.loc[(ends["condition"] == c) & ends["diverged"], "diverged_epoch"])
+    def epochs(flag: str, epoch: str) -> dict[str, list[float]]:
+        """Per condition, the epochs of its runs that the rule marks ``flag``."""
+        return {c: sorted(float(e) for e in
+                          ends.loc[(ends["condition"] == c) & ends[flag].astype(bool), epoch])
                 for c in order}
+
+    diverged = epochs("diverged_run", "unstable_epoch")
+    endpoint_unstable = epochs("endpoint_unstable", "unstable_epoch")
+    collapses = epochs("collapse", "collapse_epoch")
     return Result(
         design=design(ends, res.k), lr=float(ends["lr"].iloc[0]), off=off, on=on, order=order,
         table=summarize(ends, order, columns(ends["epochs"].max()), lvl),
-        accuracy=replace(family["accuracy"], label=label),
-        rise=replace(family["rise"], label=label, quantity=RISE),
+        accuracy=bounded_one(replace(family["accuracy"], label=label)),
+        rise=replace(family["rise"], label=f"{on} / {off}", quantity=RISE),
         zero_rise=int(((both["a"] <= 0) | (both["b"] <= 0)).sum()),
-        last=condition_contrast(ends, on, off, lvl, column="last"),
-        at_best_val=condition_contrast(ends, on, off, lvl, column="at_best_val"),
-        gap=condition_contrast(ends, on, off, lvl, column="gap"),
-        diverged=diverged,
-        runs={c: int((ends["condition"] == c).sum()) for c in order})
+        last=bounded_one(condition_contrast(ends, on, off, lvl, column="last")),
+        at_best_val=bounded_one(condition_contrast(ends, on, off, lvl, column="at_best_val")),
+        gap=bounded_one(condition_contrast(ends, on, off, lvl, column="gap"), 2.0),
+        diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
+        runs={c: int((ends["condition"] == c).sum()) for c in order},
+        one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
 
 
 # -- words -------------------------------------------------------------------------------------
-def _diverged_text(r: Result, cond: str) -> str:
-    epochs = r.diverged[cond]
+def _events(epochs: list[float], what: str) -> str:
     when = (f" (at epoch{'s' if len(epochs) > 1 else ''} "
             f"{', '.join(f'{e:g}' for e in epochs)})" if epochs else "")
-    return f"{len(epochs)} of {r.runs[cond]} runs diverged{when}"
+    return f"{len(epochs)} {what}{when}"
+
+
+def _stability_text(r: Result, cond: str) -> str:
+    """One arm's instability by kind, the rule's counts (those of the contrast's line)."""
+    n, k = r.runs[cond], len(r.collapses[cond])
+    collapse = f"transient collapse{'' if k == 1 else 's'} (recovered; the run is kept)"
+    return (f"{_events(r.diverged[cond], f'of {n} runs diverged')}, "
+            f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')} and "
+            f"{_events(r.collapses[cond], collapse)}")
 
 
 def _arm(row: ConditionRow, first: bool) -> str:
@@ -164,8 +191,10 @@ def _arm(row: ConditionRow, first: bool) -> str:
 def _verdict(r: Result) -> str:
     acc, rise = r.accuracy, r.rise
     if not acc.tested:
-        return (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
+        text = (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
                 f"there is no verdict on dropout's effect at this horizon")
+        return text + (f"; what the data show, without a claim: {r.one_way}" if r.one_way
+                       else "")
     less = rise.direction < 0
     if acc.direction > 0:
         return ("Dropout keeps its advantage when training runs long"
@@ -173,10 +202,11 @@ def _verdict(r: Result) -> str:
     if acc.direction < 0:
         return ("Trained this long, dropout costs test accuracy"
                 + (", though its test loss rises less above its minimum" if less else ""))
+    quiet = acc.verdict("", "")  # "no detectable difference at n seeds: none larger than ..."
     if less:
         return ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
-                "difference is not resolved at this horizon and number of seeds")
-    return "At this horizon and number of seeds the accuracy difference is not resolved"
+                f"difference is not resolved at this horizon ({quiet})")
+    return f"At this horizon the accuracy difference is not resolved ({quiet})"
 
 
 def _takeaway(r: Result) -> str:
@@ -199,11 +229,12 @@ def context(r: Result) -> dict:
                   f"the rise of the test loss above its minimum by "
                   f"{rise.quantity.text(rise.primary)} over {words.seeds(rise.pairs)} "
                   f"({rise.verdict('more overfitting', 'less overfitting')}).")
-    if any(r.diverged.values()):
-        answer += (f" Stability is part of the answer: at lr {r.lr:g} over "
-                   f"{r.design['epochs']} epochs, without dropout {_diverged_text(r, r.off)}, "
-                   f"with dropout {_diverged_text(r, r.on)}; the accuracy comparison rests on "
-                   f"the seeds stable in both arms.")
+    if r.eventful:
+        answer += (f" Stability is part of the answer (the instability rule's counts, under "
+                   f"Methods): at lr {r.lr:g} over {r.design['epochs']} epochs, without dropout "
+                   f"{_stability_text(r, r.off)}; with dropout {_stability_text(r, r.on)}. The "
+                   f"comparisons rest on the seeds stable in both arms (no divergence and no "
+                   f"instability at the endpoint).")
     one = r.zero_rise == 1
     zero = ("" if not r.zero_rise else
             f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "
@@ -223,16 +254,17 @@ def context(r: Result) -> dict:
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
     from ..plots import PALETTE, band, panels, per_x, save
 
-    ends = res.ends(EXPERIMENT)
-    stable = ends.loc[ends["stable"], ["condition", "seed"]]
-    m = res.metrics[res.metrics["experiment"] == EXPERIMENT].merge(stable,
-                                                                   on=["condition", "seed"])
+    # a curve at epoch e: the runs stable at e (STUDY.md), not only those stable at the end
+    m = res.metrics[res.metrics["experiment"] == EXPERIMENT]
+    at = stable_epochs(m, res.k)
+    m = m.merge(at[at["stable_at"]][["condition", "seed", "epoch"]],
+                on=["condition", "seed", "epoch"])
     fig, axes = panels(2, figsize=(12, 4.4))
-    panels = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
+    curves = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
                "cross-entropy"),
               (axes[1], (("train_eval_acc", "train"), ("test_acc", "test")), (0.0, 1.0),
                "accuracy"))
-    for ax, series, bounds, ylabel in panels:
+    for ax, series, bounds, ylabel in curves:
         means = []
         for i, cond in enumerate(r.order):
             g = m[m["condition"] == cond]

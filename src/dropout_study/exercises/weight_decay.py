@@ -10,23 +10,28 @@ stable in all four cells, which decides the words:
 
 - super-additive / diminishing / cancelling only when its interval excludes zero (diminishing
   and cancelling told apart by "both − none" and "both − better single");
+- uninformative where the interaction is not detected and a single method (dropout or decay
+  alone) has no detectable effect of its own: "no interaction" then says nothing;
 - additive only when the interval supports it: no detectable interaction, both single effects
   detected, and the whole interval inside ± half the smaller single effect;
 - otherwise "no detectable interaction" with the design's resolution.
 
 The mechanism: the first layer's weight norm of each picked cell against no regularisation, a
-ratio of positive quantities (geometric mean of the per-seed ratios, log-scale interval).
+ratio of positive quantities (geometric mean of the per-seed ratios, log-scale interval), each
+a contrast of its own with its n and resolution (not corrected: a description, not a family).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import MIN_PAIRS, Contrast, Sample, compare, compare_one
+from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
@@ -34,7 +39,16 @@ from ..selection import validation_ranking
 from ..spec import Condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, nonnegative, rows_words, summarize
+from .common import (
+    ConditionRow,
+    accuracy,
+    bounded,
+    bounded_one,
+    design,
+    nonnegative,
+    rows_words,
+    summarize,
+)
 
 EXPERIMENT = "weight_decay"
 COLUMNS = [accuracy("endpoint"), accuracy("val_endpoint"), nonnegative("weight_norm1"),
@@ -67,6 +81,7 @@ class Result:
     interaction: Contrast  # (both + none) − (dropout + decay)
     none_norm: Estimate  # ‖W1‖ without regularisation
     norm_ratio: dict[str, Estimate]  # role -> ‖W1‖ of its cell / ‖W1‖ of none, paired
+    norms: dict[str, Contrast]  # role -> the same as a contrast on the log scale (n, verdict)
 
     def effect(self, role: str) -> Contrast:
         return self.effects[f"{ALONE[role]} − none"]
@@ -99,6 +114,34 @@ def norm_ratio(ends: pd.DataFrame, cell: str, none: str, level: float) -> Estima
     return stats.log_ratio(both["a"], both["b"], level)
 
 
+NORM = Ratio(what="first-layer weight norm")
+
+
+def norm_contrast(ends: pd.DataFrame, cell: str, none: str, level: float) -> Contrast:
+    """‖W1‖ of ``cell`` / ‖W1‖ of ``none`` as a contrast on the log scale (its own n, verdict
+    and resolution)."""
+    s = Sample.of(ends, cell, none, "weight_norm1")
+    log = Sample(np.log(s.a.where(s.a > 0)), np.log(s.b.where(s.b > 0)), s.stable_a,
+                 s.stable_b, s.collapse_a, s.collapse_b)
+    return compare_one(f"{cell} / {none}", log, level, NORM)
+
+
+def uninformative(effects: dict[str, Contrast], interaction: Contrast) -> str:
+    """Why an undetected interaction says nothing, or "": a single method with no detectable
+    effect of its own on test accuracy (STUDY.md, "Words")."""
+    if not interaction.tested or interaction.claim:
+        return ""
+    quiet = [(role, effects[f"{ALONE[role]} − none"]) for role in ("dropout", "decay")
+             if not effects[f"{ALONE[role]} − none"].claim]
+    if not quiet:
+        return ""
+    said = words.join([f"{ALONE[role]} − none is {c.quantity.text(c.primary)} over "
+                       f"{words.seeds(c.pairs)} ({c.verdict('', '')})" for role, c in quiet])
+    return (f"the interaction is uninformative: {said}, so with a factor that has no detectable "
+            "effect of its own, finding no interaction says nothing about whether the effects "
+            "add")
+
+
 def analyze(res: Results) -> Result:
     lvl = res.level
     ends = res.ends(EXPERIMENT)
@@ -117,15 +160,20 @@ def analyze(res: Results) -> Result:
     family = {f"{ALONE[r]} − none": Sample.of(ends, picked[r], none) for r in ALONE}
     family[f"both − {better} alone"] = Sample.of(ends, picked["both"], picked[better])
     order = list(cells.sort_values(["rate1", "rate2", "wd"]).index)
+    effects = bounded(compare(family, lvl))
+    # (both + none) − (dropout + decay): a difference of two sums of two accuracies
+    interaction = bounded_one(compare_one(INTERACTION, interaction_sample(ends, picked), lvl),
+                              2.0)
     return Result(
         design=design(ends, res.k), levels=sorted(cells["dropout"].unique()),
         decays=sorted(float(x) for x in cells["wd"].unique()),
         table=summarize(ends, order, COLUMNS, lvl), picked=picked, val=val,
-        better_single=better, effects=compare(family, lvl),
-        interaction=compare_one(INTERACTION, interaction_sample(ends, picked), lvl),
+        better_single=better, effects=effects,
+        interaction=replace(interaction, uninformative=uninformative(effects, interaction)),
         none_norm=COLUMNS[2].summarize(ok.loc[ok["condition"] == none, "weight_norm1"], lvl),
         norm_ratio={r: norm_ratio(ends, picked[r], none, lvl)
-                    for r in ALONE})
+                    for r in ALONE},
+        norms={r: norm_contrast(ends, picked[r], none, lvl) for r in ALONE})
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -144,6 +192,8 @@ def kind(r: Result) -> str:
     if not c.tested:
         return (f"no verdict: {c.pairs} seed{'s' if c.pairs != 1 else ''} stable in all four "
                 f"cells, at least {MIN_PAIRS} needed")
+    if c.uninformative:
+        return f"{c.uninformative} ({c.difference()} over {words.seeds(c.pairs)})"
     if additive(r):
         return (f"additive: no detectable interaction at {words.seeds(c.pairs)}, and none as "
                 "large as half the smaller single effect fits the interval")
@@ -164,23 +214,32 @@ def kind(r: Result) -> str:
             f"detectably better than {name} alone")
 
 
-def norm_change(e: Estimate) -> str:
-    word = ("shrinks" if e.hi < 1 else "grows" if e.lo > 1 else "does not detectably change")
-    return f"{word} it ({words.ratio(e, 3)})"
+def norm_change(c: Contrast) -> str:
+    """What a method does to the weight norm, with its n and the design's resolution."""
+    where = f"{words.ratio(c.primary.mapped(math.exp), 3)} over {words.seeds(c.pairs)}"
+    if c.pairs == 0:
+        return "has no seed pair stable in both cells to compare it"
+    if not c.tested:
+        return f"gives no verdict on it ({where}; {c.verdict('', '')})"
+    if c.claim:
+        return f"{'grows' if c.direction > 0 else 'shrinks'} it ({where})"
+    return f"does not detectably change it ({where}{c.resolution()})"
 
 
 def _takeaway(r: Result) -> str:
     c, n = r.interaction, r.interaction.pairs
     mech = (f"The mechanism, in the first layer's weight norm (Frobenius; none "
-            f"{words.number(r.none_norm, 2)}): paired against no regularisation, dropout alone "
-            f"{norm_change(r.norm_ratio['dropout'])}, decay alone "
-            f"{norm_change(r.norm_ratio['decay'])}, both {norm_change(r.norm_ratio['both'])}. ")
+            f"{words.number(r.none_norm, 2)}): paired against no regularisation (ratio cell / "
+            f"none, not corrected), dropout alone {norm_change(r.norms['dropout'])}, decay alone "
+            f"{norm_change(r.norms['decay'])}, both {norm_change(r.norms['both'])}. ")
     if not c.tested:
         return mech + f"On accuracy, no verdict on the interaction: {kind(r)}."
     if c.direction < 0:
         return mech + "The two pull on overlapping levers, so stacking them buys less than the sum."
     if c.direction > 0:
         return mech + "They help each other: together they do more than the sum of their effects."
+    if c.uninformative:
+        return mech + f"On accuracy, {c.uninformative}."
     if additive(r):
         return mech + (f"On accuracy their effects add up: {c.difference()}, an interval "
                        "inside half the smaller single effect.")
@@ -254,5 +313,5 @@ EXERCISE = Exercise(
                       "separate effects.",
         answer_worse="Together, dropout and weight decay do less than the sum of their "
                      "separate effects: diminishing returns.",
-        answer_none="No interaction detected: together they do what the sum of their separate "
-                    "effects predicts, as far as these seeds can tell."))
+        answer_none="No interaction detected between dropout and weight decay, each of which "
+                    "has a detectable effect of its own."))
