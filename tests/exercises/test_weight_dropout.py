@@ -125,9 +125,9 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
         f"{r_pb} as long.")
     assert words["takeaway"] == (
         "Dropping individual weights is a finer-grained noise than dropping whole units: "
-        f"here {PE} beats dropping units and {PB} does worse; the per-example variant, the "
-        f"real DropConnect, costs {r_pe} the time of activation dropout per epoch (every "
-        "example needs its own noisy pre-activation); the per-minibatch variant's extra cost "
+        f"here {PE} beats dropping units and {PB} does worse; per-example DropConnect costs "
+        f"{r_pe} the time of activation dropout per epoch (every example draws its own mask "
+        "on the weights); the per-minibatch variant's extra cost "
         f"per epoch is not resolved by these timings ({r_pb}). At test time every method uses "
         "the mean weights (the deterministic network).")
     assert [d["contrast"] for d in words["diffs"]] == [pe, pb]
@@ -140,7 +140,7 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
 def test_only_a_better_method_pays_off_and_no_worse_is_said():
     r = run(effect={"dropconnect": 0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it pays off in accuracy ({PE} beats dropping units); the" in t
+    assert f"units: here it pays off in accuracy ({PE} beats dropping units); per" in t
     assert "worse" not in t
     both = ex.context(run(effect={"dropconnect": 0.01, "dropconnect_batch": 0.01}))
     assert f"({PE} and {PB} beat dropping units); the" in both["takeaway"]
@@ -156,7 +156,7 @@ def test_only_a_better_method_pays_off_and_no_worse_is_said():
 def test_only_a_worse_method_is_said_worse_and_no_better():
     r = run(effect={"dropconnect_batch": -0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it does worse than dropping units ({PB}); the" in t
+    assert f"units: here it does worse than dropping units ({PB}); per" in t
     assert "better" not in t and "pays off" not in t
 
 
@@ -170,7 +170,7 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     assert "would likely be missed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "it does not detectably beat dropping units, each at its best rate; the per-example ")
+        "it does not detectably beat dropping units, each at its best rate; per-example DropConnect ")
     assert "worse" not in words["takeaway"] and "better" not in words["takeaway"]
 
 
@@ -226,7 +226,7 @@ def test_a_single_surviving_seed_gives_no_verdict():
     assert "no verdict: 1 seed pair stable in both arms, at least 3 needed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "too few seeds are stable for a verdict; the per-example ")
+        "too few seeds are stable for a verdict; per-example DropConnect ")
     assert "worse" not in words["takeaway"] and "pays off" not in words["takeaway"]
 
 
@@ -258,7 +258,7 @@ def test_time_ratio_of_a_costlier_method_is_claimed_on_the_log_scale():
     assert not t["dropconnect_batch"].claim and t["dropconnect_batch"].ratio.contains(1.0)
     assert sorted(x.ratio.level for x in r.timing if x.ratio) == pytest.approx([0.95, 0.975])
     words = ex.context(r)
-    assert ("the per-example variant, the real DropConnect, costs x1.5" in words["takeaway"])
+    assert ("per-example DropConnect costs x1.5" in words["takeaway"])
     assert "every example needs its own noisy pre-activation" in words["takeaway"]
     assert ("the per-minibatch variant's extra cost per epoch is not resolved by these "
             "timings (x1.0") in words["takeaway"]
@@ -358,7 +358,7 @@ def test_without_activation_dropout_runs_nothing_is_compared():
     assert words["answer"] == ("At each method's validation-selected rate, no comparison "
                                "(activation dropout or every weight-level method lacks a "
                                "stable run).")
-    assert "the per-example variant's cost cannot be compared: activation dropout or it has " \
+    assert "per-example DropConnect's cost cannot be compared: activation dropout or it has " \
         "no timings" in words["takeaway"]
 
 
