@@ -91,3 +91,14 @@ def test_wall_estimate_calibrates_on_this_device_and_scales_with_the_study():
     assert small["device"] == "cpu" and small["parallel_jobs"] == 2  # threads_per_job: 1
     assert 0 < small["job_seconds"] < bigger["job_seconds"]
     assert small["wall_seconds"] < small["job_seconds"] + 60  # two jobs at a time overlap
+
+
+def test_exact_dropconnect_jobs_get_its_step_cost():
+    from dropout_study.plan import STEP_COST, estimate_seconds
+
+    jobs = {j.conditions[0].noise: j for j in all_jobs(resolve())["weight_dropout"]}
+    exact, approx = jobs["dropconnect"], jobs["dropconnect_gaussian"]
+    assert len(exact.models) == len(approx.models)  # the same shape, another scheme
+    assert estimate_seconds(exact, 50000) > 10 * estimate_seconds(approx, 50000)
+    assert STEP_COST.get("dropconnect_gaussian", 1.0) == 1.0
+    assert runtime_minutes(exact, 50000) > runtime_minutes(approx, 50000)
