@@ -20,7 +20,7 @@ SECONDS = {"dropout": 0.02, "dropconnect": 0.03, "dropconnect_batch": 0.02,
 PE, PB = "DropConnect, mask per example", "DropConnect, mask per minibatch"
 PG = "Gaussian approximation of per-example DropConnect"
 WITH_APPROX = ["dropout", "dropconnect", "dropconnect_gaussian"]
-FIDELITY = f"{PE} − {PG} (p=0.5)"
+FIDELITY = f"{PE} (p=0.5) − {PG} (p=0.5)"
 
 
 def name(method, p):
@@ -581,7 +581,7 @@ def test_fidelity_row_on_too_few_pairs_gives_no_verdict():
 
 def test_fidelity_row_is_read_at_the_configured_rate_and_only_when_both_ran():
     r = run(methods=WITH_APPROX, fidelity_rate=0.3, effect={name("dropconnect", 0.3): 0.02})
-    assert r.fidelity.label == f"{PE} − {PG} (p=0.3)" and r.fidelity.direction == 1
+    assert r.fidelity.label == f"{PE} (p=0.3) − {PG} (p=0.3)" and r.fidelity.direction == 1
     assert run().fidelity is None and ex.context(run())["fidelity"] is None
 
 
@@ -608,12 +608,12 @@ def test_a_setting_at_chance_fails_to_train_by_the_stated_rule():
     words = ex.context(r)
     text = (f"{PB} at p = 0.5 fails to train in all 10 runs (test accuracy "
             f"{100 * got.min():.1f}–{100 * got.max():.1f}%)")
-    assert words["failures"] == text and text in words["takeaway"]
+    assert words["fails_text"] == text and text in words["takeaway"]
     assert words["failure_rule"] == (
         f"A run fails to train when it diverged or its endpoint test accuracy is below "
         f"{100 * fl.threshold:.1f}%, halfway between chance (10.0%, one class in 10) and the "
         f"median endpoint of activation dropout's runs ({100 * ref:.1f}%).")
-    assert words["failed"] == [{"method": PB, "p": "0.5", "runs": "10 of 10",
+    assert words["fail_rows"] == [{"method": PB, "p": "0.5", "runs": "10 of 10",
                                 "span": f"test accuracy {100 * got.min():.1f}–"
                                         f"{100 * got.max():.1f}%", "all": True}]
 
@@ -624,15 +624,15 @@ def test_a_setting_that_fails_in_some_runs_says_how_many():
     f = r.failures.settings
     assert [(x.condition, x.failed, x.runs, x.all) for x in f] == [(cond, 2, 10, False)]
     assert f"{PE} at p = 0.1 fails to train in 2 of 10 runs (test accuracy" in \
-        ex.context(r)["failures"]
+        ex.context(r)["fails_text"]
 
 
 def test_no_setting_fails_to_train_without_a_planted_collapse():
     r = run(effect={"dropconnect_batch": -0.05})  # worse, but far above chance
     assert r.failures.settings == []
     words = ex.context(r)
-    assert words["failures"] == "every setting trains (none ends near chance)"
-    assert "fails to train" not in words["takeaway"] and words["failed"] == []
+    assert words["fails_text"] == "every setting trains (none ends near chance)"
+    assert "fails to train" not in words["takeaway"] and words["fail_rows"] == []
 
 
 def test_a_run_just_above_the_threshold_trains_and_just_below_fails():
@@ -651,7 +651,7 @@ def test_without_reference_runs_failing_cannot_be_decided():
     assert not np.isfinite(r.failures.threshold) and r.failures.settings == []
     words = ex.context(r)
     assert words["failure_rule"].startswith("Whether a setting fails to train cannot be decided")
-    assert words["failures"] == ""
+    assert words["fails_text"] == ""
 
 
 def test_the_section_says_fidelity_and_failures(tmp_path):
@@ -665,5 +665,19 @@ def test_the_section_says_fidelity_and_failures(tmp_path):
     assert words["fidelity"]["sentence"] in md
     assert words["failure_rule"] in md
     assert f"| {PB} | 0.5 | 10 of 10 |" in md
-    assert words["failures"][0].upper() + words["failures"][1:] + "." in md
+    assert words["fails_text"][0].upper() + words["fails_text"][1:] + "." in md
     assert f"{PG} at p ∈ {{0.1, 0.3, 0.5}}" in md
+
+
+def test_two_failed_runs_of_two_are_both_runs():
+    cond = name("dropconnect_batch", 0.5)
+    r = run(seeds=[0, 1], per_seed=_collapsed(cond, [0, 1]))
+    assert ex.context(r)["fails_text"].startswith(f"{PB} at p = 0.5 fails to train in both runs")
+
+
+def test_exercise_words_do_not_shadow_the_sections_own_keys():
+    """The report frame reads a section's ``failed`` (its failed jobs) and ``missing``: the
+    exercise's words must not overwrite them."""
+    cond = name("dropconnect_batch", 0.5)
+    words = ex.context(run(per_seed=_collapsed(cond, SEEDS)))
+    assert not {"failed", "missing", "figures", "key", "number", "title"} & set(words)

@@ -258,7 +258,7 @@ def analyze(res: Results) -> Result:
     fidelity, fid_p = None, res.cfg["experiments"][EXPERIMENT].get("fidelity_rate")
     if fid_p is not None and set(cells).issuperset({condition_name(EXACT, fid_p),
                                                     condition_name(APPROX, fid_p)}):
-        label = f"{method_name(EXACT)} − {method_name(APPROX)} (p={fid_p:g})"
+        label = f"{method_name(EXACT)} (p={fid_p:g}) − {method_name(APPROX)} (p={fid_p:g})"
         fidelity = bounded({label: compare_one(label, Sample.of(
             ends, condition_name(EXACT, fid_p), condition_name(APPROX, fid_p)), lvl)})[label]
     return Result(
@@ -351,7 +351,8 @@ def failure_rule(fl: Failures) -> str:
 
 
 def failure_text(f: Failure) -> str:
-    runs = f"all {f.runs} runs" if f.all else f"{f.failed} of {f.runs} runs"
+    runs = (("both runs" if f.runs == 2 else f"all {f.runs} runs") if f.all
+            else f"{f.failed} of {f.runs} runs")
     return f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_span(f)})"
 
 
@@ -416,8 +417,8 @@ def context(r: Result) -> dict:
             "fidelity": None if r.fidelity is None else
             _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
                                          "sentence": fidelity_text(r)},
-            "failure_rule": failure_rule(r.failures), "failures": _failures(r),
-            "failed": [{"method": method_name(f.method), "p": f"{f.p:g}",
+            "failure_rule": failure_rule(r.failures), "fails_text": _failures(r),
+            "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
                         "runs": f"{f.failed} of {f.runs}", "span": _span(f),
                         "all": f.all} for f in r.failures.settings]}
 
