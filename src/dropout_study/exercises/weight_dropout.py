@@ -43,6 +43,9 @@ SHORT = {"dropconnect": ("per-example DropConnect", "per-example DropConnect's")
                                   "the Gaussian approximation's"),
          "dropconnect_batch": ("the per-minibatch variant", "the per-minibatch variant's")}
 WHY = {"dropconnect": " (every example draws its own mask on the weights)"}
+TICK = {"dropout": "activation\ndropout", "dropconnect": "DropConnect,\nper example",
+        "dropconnect_gaussian": "Gaussian approximation\nof per-example DropConnect",
+        "dropconnect_batch": "DropConnect,\nper minibatch"}  # short axis labels
 CHANCE = 1.0 / N_OUT  # test accuracy of a constant guess among the classes
 COLUMNS = [accuracy("endpoint"), accuracy("last"), accuracy("val_endpoint")]
 
@@ -428,10 +431,8 @@ def _fidelity_row(c: Contrast) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    import textwrap
-
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from ..plots import PALETTE, lines_with_bands, save
 
@@ -460,7 +461,11 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     axes[1].yaxis.set_major_formatter(plain)
     axes[1].yaxis.set_minor_formatter(plain)
     axes[1].set_xticks(np.arange(len(r.timing)),
-                       [textwrap.fill(method_name(t.method), 18) for t in r.timing], fontsize=8)
+                       [TICK.get(t.method, t.method) for t in r.timing], fontsize=8,
+                       rotation=30, ha="right", rotation_mode="anchor")
+    low, high = axes[1].get_ylim()
+    if high > 10 * low:  # over a decade: the minor ticks' labels would overlap
+        axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
     axes[1].set_ylabel("training seconds per model-epoch (log scale)")
     axes[1].set_title("cost: geometric mean and interval")
