@@ -111,7 +111,7 @@ def test_ternary_values_and_probabilities():
     assert torch.allclose(freq, torch.tensor([a, (1 - a) / 2, (1 - a) / 2]), atol=0.005)
 
 
-@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_batch"])
+@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_gaussian", "dropconnect_batch"])
 def test_weight_noise_keeps_expected_preactivation(name):
     torch.manual_seed(1)
     x, w, b = torch.rand(1, 32, 256), torch.randn(1, 256, 16) / 16, torch.randn(1, 1, 16)
@@ -128,7 +128,7 @@ def test_weight_noise_keeps_expected_preactivation(name):
         (z.mean(), z.abs().max())
 
 
-@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_batch"])
+@pytest.mark.parametrize("name", ["dropconnect", "dropconnect_gaussian", "dropconnect_batch"])
 def test_weight_noise_at_rate_zero_is_the_plain_linear_layer(name):
     x, w, b = torch.rand(2, 5, 7), torch.randn(2, 7, 3), torch.randn(2, 1, 3)
     out = scheme(name).linear(x, w, b, torch.zeros(2), ctx(2))
@@ -147,3 +147,82 @@ def test_a_stream_name_per_model_changes_only_that_models_draws():
     assert torch.equal(mixed[0], same[0]) and not torch.equal(mixed[1], same[0])
     with pytest.raises(ValueError, match="2 stream names for 3 models"):
         ModelStreams([1, 2, 3], ["a", "b"])
+
+
+# -- exact per-example DropConnect --------------------------------------------------------------
+
+def _exact(x, w, b, keep, seeds, budget=None):
+    """The exact scheme's layer with weights w [M, out, in], as the model calls it."""
+    s = scheme("dropconnect")
+    if budget is not None:
+        s.budget = budget
+    c = NoiseContext(ModelStreams(seeds, "noise"))
+    return s.linear(x, w.transpose(1, 2), b, torch.tensor([1 - k for k in keep]), c)
+
+
+def test_exact_dropconnect_draws_a_bernoulli_mask_on_the_weights_per_example():
+    """With a one-hot input and unit weights, output j of example b is that example's mask
+    entry (j, i) itself: 0 or 1/(1-p), dropped with probability p, different per example."""
+    n, out, inp, i, p = 400, 64, 8, 3, 0.3
+    x = torch.zeros(1, n, inp)
+    x[:, :, i] = 1.0
+    y = _exact(x, torch.ones(1, out, inp), torch.zeros(1, 1, out), [1 - p], [0])[0]
+    assert torch.unique(y).tolist() == pytest.approx([0.0, 1 / (1 - p)])
+    dropped, total = float((y == 0).sum()), y.numel()
+    assert abs(dropped - total * p) < 5 * math.sqrt(total * p * (1 - p))
+    assert not torch.equal(y[0], y[1])  # a fresh mask per example
+    # entries of one example are independent: the mask is not shared along a row or column
+    assert 0 < float((y == 0).float().mean(1).std()) < 0.2
+
+
+def test_exact_dropconnect_gradients_equal_a_direct_reference_at_any_chunk():
+    """Forward and backward against the masks materialised whole (the small-size reference),
+    with chunks of 1 example, of 3 and of the whole batch: the same masks, the same numbers."""
+    torch.manual_seed(0)
+    m, n, inp, out, keep, seeds = 2, 7, 5, 4, [0.6, 0.8], [3, 4]
+    x0, w0, b0 = torch.rand(m, n, inp), torch.randn(m, out, inp), torch.randn(m, 1, out)
+    g = torch.randn(m, n, out)
+    streams = ModelStreams(seeds, "noise")
+    masks = torch.stack([streams.keep_rows(j, n, (out, inp), keep[j], 1 / keep[j])
+                         for j in range(m)])  # [M, B, out, in]
+    x, w, b = (t.clone().requires_grad_() for t in (x0, w0, b0))
+    ref = torch.einsum("mboi,mbi->mbo", masks * w[:, None], x) + b
+    want = torch.autograd.grad((ref * g).sum(), (x, w, b))
+    per_entry = 12 * out * inp  # noise.BYTES_PER_ENTRY bytes per mask entry
+    for budget in (per_entry, 3 * per_entry, 100 * per_entry):
+        x, w, b = (t.clone().requires_grad_() for t in (x0, w0, b0))
+        y = _exact(x, w, b, keep, seeds, budget)
+        got = torch.autograd.grad((y * g).sum(), (x, w, b))
+        assert torch.allclose(y, ref, atol=1e-5), budget
+        for a, c in zip(got, want, strict=True):
+            assert torch.allclose(a, c, atol=1e-5), budget
+
+
+def test_exact_dropconnect_chunks_fit_the_memory_budget():
+    from dropout_study.noise import BYTES_PER_ENTRY, MEMORY_BUDGET, chunk_rows
+
+    rows = chunk_rows(256, 256)
+    assert rows >= 1 and rows * BYTES_PER_ENTRY * 256 * 256 <= MEMORY_BUDGET
+    assert (rows + 1) * BYTES_PER_ENTRY * 256 * 256 > MEMORY_BUDGET  # the most that fit
+    assert chunk_rows(4096, 4096) == 1  # never zero
+
+
+def test_exact_dropconnect_masks_of_a_seed_do_not_depend_on_its_batch_mates():
+    torch.manual_seed(1)
+    x, w, b = torch.rand(3, 6, 9), torch.randn(3, 5, 9), torch.randn(3, 1, 5)
+    batch = _exact(x, w, b, [0.5, 0.7, 0.5], [1, 2, 3])
+    alone = _exact(x[2:], w[2:], b[2:], [0.5], [3])
+    assert torch.allclose(batch[2], alone[0], atol=1e-6)
+    other = _exact(x[2:], w[2:], b[2:], [0.5], [4])
+    assert not torch.allclose(other[0], alone[0])  # a seed's own stream
+
+
+def test_keep_rows_are_split_invariant():
+    """Drawing 10 rows at once or 3 then 7 gives the same masks: a chunk size never changes a
+    model's masks."""
+    a = ModelStreams([5], "noise")
+    whole = a.keep_rows(0, 10, (4, 5), 0.4)
+    b = ModelStreams([5], "noise")
+    parts = torch.cat([b.keep_rows(0, 3, (4, 5), 0.4), b.keep_rows(0, 7, (4, 5), 0.4)])
+    assert torch.equal(whole, parts)
+    assert abs(float(whole.mean()) - 0.4) < 0.15  # 200 draws: over 4 sd

@@ -57,7 +57,7 @@ def test_smoke_preset_writes_tidy_results(smoke_run):
     per_run = m.groupby(["experiment", "condition", "seed"])["epoch"].max()
     assert len(per_run) == len(runs)
     expected = {"layer_rates": 4 * 2, "long_training": 2 * 2, "weight_decay": 2 * 3 * 2,
-                "weight_dropout": 3 * 2 * 2}
+                "weight_dropout": (3 * 2 + 1) * 2}
     counts = runs.groupby("experiment").size().to_dict()
     assert {k: counts.get(k) for k in expected} == expected
     assert {"train_loss", "train_acc", "val_acc", "test_acc", "test_loss",

@@ -169,3 +169,14 @@ def test_plan_prints_one_aligned_table_and_json_only_on_request(cache, trained, 
     summary = json.loads(out)
     assert summary["preset"] == "smoke" and summary["jobs"] == 29 and summary["wall_seconds"] > 0
     assert trained == []  # calibrated by the first call: the second trains nothing
+
+
+def test_exact_dropconnect_jobs_get_its_step_cost():
+    from dropout_study.plan import STEP_COST, estimate_seconds
+
+    jobs = {j.conditions[0].noise: j for j in all_jobs(resolve())["weight_dropout"]}
+    exact, approx = jobs["dropconnect"], jobs["dropconnect_gaussian"]
+    assert len(exact.models) == len(approx.models)  # the same shape, another scheme
+    assert estimate_seconds(exact, 50000) > 10 * estimate_seconds(approx, 50000)
+    assert STEP_COST.get("dropconnect_gaussian", 1.0) == 1.0
+    assert runtime_minutes(exact, 50000) > runtime_minutes(approx, 50000)

@@ -34,6 +34,21 @@ def test_a_seed_trained_alone_equals_the_same_seed_inside_a_batch(data):
         assert torch.allclose(wa[0], wb[m], atol=1e-5, rtol=1e-4)
 
 
+def test_exact_dropconnect_trains_a_seed_alone_as_inside_a_batch(data):
+    """Per-example weight masks come from each model's own noise stream: a seed trained with
+    other conditions and seeds moves exactly as it does alone (paired by seed)."""
+    alone = trainer(data, [cond(noise="dropconnect", rates=(0.5, 0.5))], [2])
+    batch = trainer(data, [cond("a", noise="dropconnect", rates=(0.2, 0.2)),
+                           cond("b", noise="dropconnect", rates=(0.5, 0.5))], [1, 2])
+    start = [p.detach().clone() for p in alone.model.params]
+    alone.train_epoch(1)
+    batch.train_epoch(1)
+    m = batch.spec.models.index((batch.spec.conditions[1], 2))
+    for wa, wb, w0 in zip(alone.model.params, batch.model.params, start, strict=True):
+        assert torch.allclose(wa[0], wb[m], atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(wa[0], w0[0])
+
+
 def test_seed_fixes_init_and_order_across_conditions(data):
     t = trainer(data, [cond("a", rates=(0.0, 0.0)), cond("b", rates=(0.5, 0.5))], [7, 8])
     w0 = t.model.weights[0]
@@ -246,5 +261,6 @@ def test_hand_written_step_equals_the_autograd_step(data, noise):
 
 
 def test_schemes_outside_the_hand_written_step_train_through_autograd(data):
-    for noise in ("additive", "torch_dropout", "dropconnect", "dropconnect_batch"):
+    for noise in ("additive", "torch_dropout", "dropconnect", "dropconnect_gaussian",
+                  "dropconnect_batch"):
         assert not trainer(data, [cond(noise=noise)], [0]).model.has_fused_step, noise

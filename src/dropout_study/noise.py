@@ -182,18 +182,103 @@ class AnnealedDropout(Dropout):
         return super().factor(shape, rate * (1.0 - ctx.progress), ctx)
 
 
-class DropConnect(Noise):
-    """Weight-level dropout with a fresh mask per example (Wan et al. 2013).
+# Exact per-example DropConnect works on one model and one chunk of examples at a time, holding
+# about BYTES_PER_ENTRY bytes per mask entry (the 64-bit draws, the float mask, one product),
+# so that a chunk's rows x out x in entries fit in MEMORY_BUDGET bytes however many models and
+# examples a step has.
+MEMORY_BUDGET = 64 << 20
+BYTES_PER_ENTRY = 12
 
-    Materialising a [B, in, out] mask per example costs B times the layer's weights, so we
-    sample the masked pre-activation instead: for input x and weights W under an inverted
-    Bernoulli(1-p) mask, y_j = sum_i x_i W_ij m_ij / (1-p) has mean (xW)_j and variance
-    p/(1-p) * sum_i x_i^2 W_ij^2; a sum over >= 256 inputs is close to Gaussian, so we draw
-    y = xW + sqrt(var) * eps (the moment-matched sampling of Wang & Manning, 2013). Exact in the
-    first two moments; an approximation in the higher ones. Test time uses the mean weights.
+
+def chunk_rows(out_features: int, in_features: int, budget: int = MEMORY_BUDGET) -> int:
+    """Examples per chunk of exact DropConnect: the most whose masks fit in ``budget``."""
+    return max(1, budget // (BYTES_PER_ENTRY * out_features * in_features))
+
+
+class _PerExampleMasks(torch.autograd.Function):
+    """y[m, b] = b[m] + (W[m] * M[m, b]) x[m, b] with a fresh inverted Bernoulli mask M[m, b]
+    (0 or 1/keep[m]) on the weights for every model m and example b.
+
+    x [M, B, in], w [M, out, in], b [M, 1, out]. The masks are drawn per model, ``chunk``
+    examples at a time, from the model's own noise stream (``ModelStreams.keep_rows``), and
+    never kept: the backward pass draws them again from copies of the generators taken before
+    the forward pass, so memory stays at one chunk's masks instead of B x out x in per model.
     """
 
+    @staticmethod
+    def forward(ctx, x, w, b, keep, streams, chunk):
+        m_models, n, out_f = x.shape[0], x.shape[1], w.shape[1]
+        ctx.states = [g.get_state() for g in streams.generators]
+        ctx.streams, ctx.chunk, ctx.keep = streams, chunk, keep
+        ctx.save_for_backward(x, w)
+        y = b.expand(m_models, n, out_f).contiguous()
+        for m in range(m_models):
+            scaled = w[m] / keep[m]  # a kept weight, divided by 1-p
+            for lo in range(0, n, chunk):
+                hi = min(n, lo + chunk)
+                mask = streams.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m])  # 0/1
+                y[m, lo:hi] += torch.matmul(mask.mul_(scaled), x[m, lo:hi, :, None]).squeeze(-1)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        streams, chunk, keep = ctx.streams, ctx.chunk, ctx.keep
+        gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
+        gw = torch.zeros_like(w)
+        for m, state in enumerate(ctx.states):
+            gen = torch.Generator(device=x.device)
+            gen.set_state(state)  # the forward pass's draws, again
+            scaled = w[m] / keep[m]
+            for lo in range(0, x.shape[1], chunk):
+                hi = min(x.shape[1], lo + chunk)
+                mask = streams.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m], gen=gen)
+                gm = g[m, lo:hi]  # [c, out]
+                if gx is not None:  # dL/dx_b = (W * M_b)^T g_b
+                    gx[m, lo:hi] = torch.matmul(gm[:, None, :], mask * scaled).squeeze(1)
+                # dL/dW[j] = sum_b g_bj (M_b[j] * x_b): one GEMV per output j over the chunk
+                mask.mul_(x[m, lo:hi, None, :])
+                gw[m] += torch.bmm(gm.t()[:, None, :], mask.transpose(0, 1)).squeeze(1)
+            gw[m] /= keep[m]
+        gb = g.sum(1, keepdim=True) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None, None, None
+
+
+class DropConnect(Noise):
+    """Weight-level dropout with a fresh Bernoulli mask on the weights for every example
+    (Wan et al. 2013), inverted: a kept weight is divided by 1-p, so E[output] is the plain
+    layer's. Exact, and costly: every example needs its own out x in mask (drawn in chunks,
+    ``_PerExampleMasks``). Test time uses the mean weights."""
+
     name = "dropconnect"
+    target = "weight"
+    multiplicative = False
+    strength = "weight drop probability p"
+    budget: int = MEMORY_BUDGET
+
+    def linear(self, x, w, b, rate, ctx):  # w [M, in, out], the orientation of x @ W
+        w = w.transpose(1, 2)  # [M, out, in]: nn.Linear's layout, the mask's
+        keep = [1.0 - float(r) for r in rate]
+        return _PerExampleMasks.apply(x, w, b, keep, ctx.streams,
+                                      chunk_rows(w.shape[1], w.shape[2], self.budget))
+
+    multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
+
+
+class DropConnectGaussian(Noise):
+    """A Gaussian approximation of per-example DropConnect (not DropConnect itself).
+
+    For input x and weights W under an inverted Bernoulli(1-p) mask per example,
+    y_j = sum_i x_i W_ij m_ij / (1-p) has mean (xW)_j and variance p/(1-p) * sum_i x_i^2 W_ij^2;
+    this scheme draws y = xW + sqrt(var) * eps, eps ~ N(0, 1) (the moment-matched sampling of
+    Wang & Manning, 2013). Exact in the mean and variance of each output (and, as with real
+    masks, the outputs of one example are independent given x); an approximation in the shape
+    of the distribution (a Bernoulli-weighted sum of a few large terms is far from Gaussian)
+    and in the gradient, which flows through sqrt(var) instead of through the masks. Cheap:
+    two GEMMs and one Gaussian draw per output. Test time uses the mean weights.
+    """
+
+    name = "dropconnect_gaussian"
     target = "weight"
     multiplicative = False
     strength = "weight drop probability p"
@@ -223,7 +308,8 @@ class DropConnectBatch(Noise):
 SCHEMES: dict[str, type[Noise]] = {
     cls.name: cls
     for cls in (Noise, Dropout, VanillaDropout, TorchDropout, GaussianMultiplicative,
-                AdditiveGaussian, Ternary, AnnealedDropout, DropConnect, DropConnectBatch)
+                AdditiveGaussian, Ternary, AnnealedDropout, DropConnect, DropConnectGaussian,
+                DropConnectBatch)
 }
 
 

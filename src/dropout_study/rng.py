@@ -56,31 +56,31 @@ class ModelStreams:
     def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor,
                   value: torch.Tensor | None = None) -> torch.Tensor:
         """Float masks [M, *shape]: ``value[m]`` (default 1) with probability ``keep[m]`` for
-        model m, else 0.
-
-        Bernoulli draws are the dominant non-GEMM cost of a training step on CPU, so each
-        64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
-        three 16-bit uniforms: a third of the generator's work of one float per draw. The keep
-        probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5). The
-        mask is built in float32 throughout: on CPU, bool tensors and mixed-dtype products
-        are an order of magnitude slower than float ones."""
-        m, n = len(self.generators), 1
+        model m, else 0 (``masks_from_bits`` says how the draws become masks)."""
+        n = 1
         for d in shape:
             n *= d
-        words = -(-n // 3)
-        bits = self._filled((words,), torch.int64, lambda t, g: t.random_(generator=g))
-        # three planes [M, 3, words] of float 16-bit uniforms (the 4th slot has 15 bits:
-        # unused), planar so that the mask below is one contiguous block per model
-        u = torch.empty(m, 3, words, device=self.device)
-        u.copy_(bits.view(torch.int16).view(m, words, 4)[:, :, :3].transpose(1, 2))
-        # as unsigned, u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536,
-        # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
-        # all; a keep below 1/65536 is rounded up to it.
-        threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
-        kept = u.le_(threshold)
-        if value is not None:
-            kept.mul_(value.reshape(-1, 1, 1))
-        return kept.view(m, 3 * words)[:, :n].view(m, *shape)
+        bits = self._filled((-(-n // 3),), torch.int64, lambda t, g: t.random_(generator=g))
+        return masks_from_bits(bits, n, keep, value).view(len(self.generators), *shape)
+
+    def keep_rows(self, model: int, rows: int, shape: tuple[int, ...], keep: float,
+                  value: float | None = None,
+                  gen: torch.Generator | None = None) -> torch.Tensor:
+        """``rows`` masks of ``shape`` for one model, [rows, *shape], from its generator (or
+        ``gen``, a copy of it at an earlier state): row r is what ``keep_mask(shape, ...)``
+        would draw as the r-th of ``rows`` calls for that model alone. Each row takes its own
+        run of the stream, so drawing 10 rows at once or 3 then 7 gives the same masks (CPU
+        generators are split-invariant; tested): the rows a caller draws at a time, and the
+        other models of the batch, never change a model's masks."""
+        n = 1
+        for d in shape:
+            n *= d
+        g = self.generators[model] if gen is None else gen
+        bits = torch.empty(rows, -(-n // 3), dtype=torch.int64, device=self.device)
+        bits.random_(generator=g)
+        k = torch.full((rows,), float(keep), device=self.device)
+        v = None if value is None else torch.full((rows,), float(value), device=self.device)
+        return masks_from_bits(bits, n, k, v).view(rows, *shape)
 
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]
@@ -88,3 +88,28 @@ class ModelStreams:
     def set_state(self, states: list[torch.Tensor]) -> None:
         for g, s in zip(self.generators, states, strict=True):
             g.set_state(s)
+
+
+def masks_from_bits(bits: torch.Tensor, n: int, keep: torch.Tensor,
+                    value: torch.Tensor | None = None) -> torch.Tensor:
+    """Float keep-masks [R, n] from 64-bit draws [R, words] (3 * words >= n): row r keeps
+    with probability ``keep[r]`` and carries ``value[r]`` (default 1) where kept.
+
+    Each 64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
+    three 16-bit uniforms: a third of the generator's work of one float per draw. The keep
+    probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5). The mask is
+    built in float32 throughout: on CPU, bool tensors and mixed-dtype products are an order of
+    magnitude slower than float ones."""
+    r, words = bits.shape
+    # three planes [R, 3, words] of float 16-bit uniforms (the 4th slot has 15 bits: unused),
+    # planar so that the mask below is one contiguous block per row
+    u = torch.empty(r, 3, words, device=bits.device)
+    u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :3].transpose(1, 2))
+    # as unsigned, u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536,
+    # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
+    # all; a keep below 1/65536 is rounded up to it.
+    threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+    kept = u.le_(threshold)
+    if value is not None:
+        kept.mul_(value.reshape(-1, 1, 1))
+    return kept.view(r, 3 * words)[:, :n]

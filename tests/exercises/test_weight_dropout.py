@@ -15,8 +15,12 @@ SEEDS = list(range(10))
 METHODS = ["dropout", "dropconnect", "dropconnect_batch"]
 RATES = [0.1, 0.3, 0.5]
 EPOCHS = 6
-SECONDS = {"dropout": 0.02, "dropconnect": 0.03, "dropconnect_batch": 0.02}  # per model-epoch
+SECONDS = {"dropout": 0.02, "dropconnect": 0.03, "dropconnect_batch": 0.02,
+           "dropconnect_gaussian": 0.02}  # per model-epoch
 PE, PB = "DropConnect, mask per example", "DropConnect, mask per minibatch"
+PG = "Gaussian approximation of per-example DropConnect"
+WITH_APPROX = ["dropout", "dropconnect", "dropconnect_gaussian"]
+FIDELITY = f"{PE} (p=0.5) − {PG} (p=0.5)"
 
 
 def name(method, p):
@@ -25,15 +29,16 @@ def name(method, p):
 
 def tables(effect=None, val_shift=None, seconds=None, diverged=None, nan=None, seeds=SEEDS,
            epochs=EPOCHS, methods=METHODS, spread=0.05, per_seed=None, untimed=None,
-           level=0.95):
+           level=0.95, rates_of=None, fidelity_rate=0.5):
     """Every method peaks at p = 0.3 (0.85, 2 points less at 0.1 and 0.5) plus a per-seed
     offset shared by all cells; ``effect`` adds a method's (or a cell's) planted effect on test
     and validation; ``val_shift`` moves a cell's validation accuracy alone. Each method trains
     in its own job, at ``seconds`` per model-epoch (± ``spread`` on the log scale per epoch)."""
     effect, val_shift, per_seed = effect or {}, val_shift or {}, per_seed or {}
     secs = {**SECONDS, **(seconds or {})}
+    rates_of = rates_of or {}
     conds = {name(m, p): {"rate1": p, "rate2": p, "noise": m, "factor_method": m,
-                          "factor_p": p} for m in methods for p in RATES}
+                          "factor_p": p} for m in methods for p in rates_of.get(m, RATES)}
     method_of = {c: f["factor_method"] for c, f in conds.items()}
 
     def own(cond, seed):  # a condition's own jitter, centred over the seeds
@@ -58,7 +63,9 @@ def tables(effect=None, val_shift=None, seconds=None, diverged=None, nan=None, s
         centre = np.mean([syn.noise(e, spread, m) for e in range(1, epochs + 1)])
         return len(seeds) * secs[m] * math.exp(syn.noise(epoch, spread, m) - centre)
 
-    cfg = syn.config(experiments={"weight_dropout": {"methods": methods, "rates": RATES}},
+    cfg = syn.config(experiments={"weight_dropout": {"methods": methods, "rates": RATES,
+                                                     "method_rates": rates_of,
+                                                     "fidelity_rate": fidelity_rate}},
                      analysis={"confidence": level})
     metrics, runs = syn.run_tables("weight_dropout", conds, seeds, epochs, acc, diverged,
                                    extra={"val_acc": val, "train_seconds": train_seconds},
@@ -125,9 +132,9 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
         f"{r_pb} as long.")
     assert words["takeaway"] == (
         "Dropping individual weights is a finer-grained noise than dropping whole units: "
-        f"here {PE} beats dropping units and {PB} does worse; the per-example variant, the "
-        f"real DropConnect, costs {r_pe} the time of activation dropout per epoch (every "
-        "example needs its own noisy pre-activation); the per-minibatch variant's extra cost "
+        f"here {PE} beats dropping units and {PB} does worse; per-example DropConnect costs "
+        f"{r_pe} the time of activation dropout per epoch (every example draws its own mask "
+        "on the weights); the per-minibatch variant's extra cost "
         f"per epoch is not resolved by these timings ({r_pb}). At test time every method uses "
         "the mean weights (the deterministic network).")
     assert [d["contrast"] for d in words["diffs"]] == [pe, pb]
@@ -140,23 +147,23 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
 def test_only_a_better_method_pays_off_and_no_worse_is_said():
     r = run(effect={"dropconnect": 0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it pays off in accuracy ({PE} beats dropping units); the" in t
+    assert f"units: here it pays off in accuracy ({PE} beats dropping units); per" in t
     assert "worse" not in t
     both = ex.context(run(effect={"dropconnect": 0.01, "dropconnect_batch": 0.01}))
-    assert f"({PE} and {PB} beat dropping units); the" in both["takeaway"]
+    assert f"({PE} and {PB} beat dropping units); per" in both["takeaway"]
     two = ex.context(run(effect={"dropconnect": 0.02, "dropconnect_batch": -0.01,
                                  "dropout": -0.005}))
     assert r.worse == [] and f"here {PE} beats dropping units and {PB} does worse;" in \
         two["takeaway"]
     down = ex.context(run(effect={"dropconnect": -0.01, "dropconnect_batch": -0.01}))
-    assert f"units: here it does worse than dropping units ({PE} and {PB}); the" in \
+    assert f"units: here it does worse than dropping units ({PE} and {PB}); per" in \
         down["takeaway"]
 
 
 def test_only_a_worse_method_is_said_worse_and_no_better():
     r = run(effect={"dropconnect_batch": -0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it does worse than dropping units ({PB}); the" in t
+    assert f"units: here it does worse than dropping units ({PB}); per" in t
     assert "better" not in t and "pays off" not in t
 
 
@@ -170,7 +177,8 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     assert "would likely be missed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "it does not detectably beat dropping units, each at its best rate; the per-example ")
+        "it does not detectably beat dropping units, each at its best rate; per-example "
+        "DropConnect ")
     assert "worse" not in words["takeaway"] and "better" not in words["takeaway"]
 
 
@@ -226,7 +234,7 @@ def test_a_single_surviving_seed_gives_no_verdict():
     assert "no verdict: 1 seed pair stable in both arms, at least 3 needed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "too few seeds are stable for a verdict; the per-example ")
+        "too few seeds are stable for a verdict; ")
     assert "worse" not in words["takeaway"] and "pays off" not in words["takeaway"]
 
 
@@ -258,8 +266,8 @@ def test_time_ratio_of_a_costlier_method_is_claimed_on_the_log_scale():
     assert not t["dropconnect_batch"].claim and t["dropconnect_batch"].ratio.contains(1.0)
     assert sorted(x.ratio.level for x in r.timing if x.ratio) == pytest.approx([0.95, 0.975])
     words = ex.context(r)
-    assert ("the per-example variant, the real DropConnect, costs x1.5" in words["takeaway"])
-    assert "every example needs its own noisy pre-activation" in words["takeaway"]
+    assert ("per-example DropConnect costs x1.5" in words["takeaway"])
+    assert "every example draws its own mask on the weights" in words["takeaway"]
     assert ("the per-minibatch variant's extra cost per epoch is not resolved by these "
             "timings (x1.0") in words["takeaway"]
     assert f"{PE} takes x1.5" in words["answer"]
@@ -358,7 +366,7 @@ def test_without_activation_dropout_runs_nothing_is_compared():
     assert words["answer"] == ("At each method's validation-selected rate, no comparison "
                                "(activation dropout or every weight-level method lacks a "
                                "stable run).")
-    assert "the per-example variant's cost cannot be compared: activation dropout or it has " \
+    assert "per-example DropConnect's cost cannot be compared: activation dropout or it has " \
         "no timings" in words["takeaway"]
 
 
@@ -389,7 +397,7 @@ def test_timings_are_per_model_epoch_with_the_jobs_method():
     assert len(per) == 3 * EPOCHS  # one job per method, one row per epoch
     assert set(per["method"]) == set(METHODS)
     got = per.groupby("method")["seconds"].apply(lambda s: np.exp(np.log(s).mean()))
-    assert got.to_dict() == pytest.approx(SECONDS)
+    assert got.to_dict() == pytest.approx({m: SECONDS[m] for m in METHODS})
 
 
 def test_a_difference_of_accuracies_stays_inside_plus_minus_100_points():
@@ -485,3 +493,191 @@ def test_the_cost_family_is_corrected_at_the_configured_level():
 def test_an_unknown_method_keeps_its_own_name():
     assert ex.method_name("dropconnect") == PE
     assert ex.method_name("something_else") == "something_else"
+
+
+# -- the exact scheme, its approximation and the fidelity row -----------------------------------
+
+def test_the_approximation_is_a_method_named_for_what_it_is():
+    assert ex.method_name("dropconnect_gaussian") == PG
+    assert ex.method_name("dropconnect") == PE
+    r = run(methods=WITH_APPROX)
+    assert ex.context(r)["methods"] == ["activation dropout", PE, PG]
+    assert set(r.at_best) == {"dropconnect", "dropconnect_gaussian"}
+
+
+def test_a_method_may_have_its_own_rates():
+    cfg = syn.config(experiments={"weight_dropout": {
+        "methods": ["dropout", "dropconnect", "dropconnect_gaussian"], "rates": [0.1, 0.5],
+        "method_rates": {"dropconnect": [0.5]}, "fidelity_rate": 0.5}})
+    ex.check(cfg)
+    assert [c.name for c in ex.conditions(cfg)] == [
+        "dropout,p=0.1", "dropout,p=0.5", "dropconnect,p=0.5", "dropconnect_gaussian,p=0.1",
+        "dropconnect_gaussian,p=0.5"]
+    r = run(methods=WITH_APPROX, rates_of={"dropconnect": [0.5]})
+    assert r.method_rates == {"dropout": RATES, "dropconnect": [0.5],
+                              "dropconnect_gaussian": RATES}
+    assert r.selected["dropconnect"] == name("dropconnect", 0.5)
+    words = ex.context(r)
+    assert words["answer"].startswith("At each method's validation-selected rate (run at one "
+                                      f"rate: {PE} at p = 0.5 only), ")
+    assert {"method": PE, "rates": "0.5"} in words["method_rates"]
+    assert "run at one rate" not in ex.context(run(methods=WITH_APPROX))["answer"]
+
+
+def test_check_names_a_fidelity_rate_that_a_method_was_not_run_at():
+    cfg = syn.config(experiments={"weight_dropout": {
+        "methods": ["dropout", "dropconnect", "dropconnect_gaussian"], "rates": [0.1, 0.5],
+        "method_rates": {"dropconnect": [0.1]}, "fidelity_rate": 0.5}})
+    with pytest.raises(ConfigError) as err:
+        ex.check(cfg)
+    assert str(err.value) == (
+        "config key 'experiments.weight_dropout.fidelity_rate': 0.5 is not among the rates of "
+        "dropconnect (the fidelity row compares both at that rate)")
+    cfg["experiments"]["weight_dropout"]["method_rates"] = {"dropconnect_batch": [0.1]}
+    with pytest.raises(ConfigError, match="method_rates': dropconnect_batch not in its methods"):
+        ex.check(cfg)
+
+
+def test_fidelity_row_plants_exact_above_the_approximation():
+    r = run(methods=WITH_APPROX, effect={name("dropconnect", 0.5): 0.02})
+    c = r.fidelity
+    assert c.label == FIDELITY and r.fidelity_rate == 0.5
+    assert c.primary.value == pytest.approx(0.02) and c.primary.contains(0.02)
+    assert c.pairs == 10 and c.claim and c.direction == 1
+    assert c.primary.level == pytest.approx(0.95)  # a family of one
+    words = ex.context(r)
+    assert words["fidelity"]["verdict"] == ex.FIDELITY_BETTER
+    assert words["fidelity"]["p"] == "0.5" and words["fidelity"]["pairs"] == 10
+    assert words["fidelity"]["sentence"] == (
+        f"Fidelity of the approximation: {c.difference()}, {ex.FIDELITY_BETTER}: the "
+        "approximation does not stand in for the real masks here.")
+
+
+def test_fidelity_row_sign_follows_exact_minus_approximation():
+    r = run(methods=WITH_APPROX, effect={name("dropconnect_gaussian", 0.5): 0.02})
+    c = r.fidelity
+    assert c.primary.value == pytest.approx(-0.02) and c.direction == -1 and c.claim
+    assert ex.context(r)["fidelity"]["verdict"] == ex.FIDELITY_WORSE
+
+
+def test_fidelity_row_without_a_planted_difference_says_so_with_its_resolution():
+    r = run(methods=WITH_APPROX)
+    c = r.fidelity
+    assert not c.claim and c.tested and c.primary.contains(0.0)
+    sentence = ex.context(r)["fidelity"]["sentence"]
+    assert sentence == (f"Fidelity of the approximation: {c.difference()}, no detectable "
+                        f"difference at 10 seeds{c.resolution()} (not a proof that the two "
+                        "are equivalent).")
+    assert "none larger than" in sentence
+
+
+def test_fidelity_row_on_too_few_pairs_gives_no_verdict():
+    dead = {(name("dropconnect", 0.5), s): 1 for s in SEEDS[2:]}
+    r = run(methods=WITH_APPROX, effect={name("dropconnect", 0.5): 0.05}, diverged=dead)
+    assert r.fidelity.pairs == 2 and not r.fidelity.claim
+    assert "no verdict: 2 seed pairs stable in both arms, at least 3 needed." in \
+        ex.context(r)["fidelity"]["sentence"]
+
+
+def test_fidelity_row_is_read_at_the_configured_rate_and_only_when_both_ran():
+    r = run(methods=WITH_APPROX, fidelity_rate=0.3, effect={name("dropconnect", 0.3): 0.02})
+    assert r.fidelity.label == f"{PE} (p=0.3) − {PG} (p=0.3)" and r.fidelity.direction == 1
+    assert run().fidelity is None and ex.context(run())["fidelity"] is None
+
+
+# -- settings that fail to train ----------------------------------------------------------------
+
+def _collapsed(cond, seeds):  # endpoints pulled down to about chance (0.85 - 0.75)
+    return {cond: {s: -0.75 for s in seeds}}
+
+
+def test_a_setting_at_chance_fails_to_train_by_the_stated_rule():
+    cond = name("dropconnect_batch", 0.5)
+    res = tables(per_seed=_collapsed(cond, SEEDS))
+    r = ex.analyze(res)
+    ends = res.ends("weight_dropout")
+    ref = float(np.median(ends.loc[ends["factor_method"] == "dropout", "endpoint"]))
+    fl = r.failures
+    assert fl.chance == pytest.approx(0.1) and fl.reference == pytest.approx(ref)
+    assert fl.threshold == pytest.approx((0.1 + ref) / 2)
+    assert [f.condition for f in fl.settings] == [cond]
+    f = fl.settings[0]
+    assert (f.failed, f.runs, f.all) == (10, 10, True)
+    got = ends.loc[ends["condition"] == cond, "endpoint"]
+    assert (f.lo, f.hi) == pytest.approx((got.min(), got.max()))
+    words = ex.context(r)
+    text = (f"{PB} at p = 0.5 fails to train in all 10 runs (test accuracy "
+            f"{100 * got.min():.1f}–{100 * got.max():.1f}%)")
+    assert words["fails_text"] == text and text in words["takeaway"]
+    assert words["failure_rule"] == (
+        f"A run fails to train when it diverged or its endpoint test accuracy is below "
+        f"{100 * fl.threshold:.1f}%, halfway between chance (10.0%, one class in 10) and the "
+        f"median endpoint of activation dropout's runs ({100 * ref:.1f}%).")
+    assert words["fail_rows"] == [{"method": PB, "p": "0.5", "runs": "10 of 10",
+                                "span": f"test accuracy {100 * got.min():.1f}–"
+                                        f"{100 * got.max():.1f}%", "all": True}]
+
+
+def test_a_setting_that_fails_in_some_runs_says_how_many():
+    cond = name("dropconnect", 0.1)
+    r = run(per_seed=_collapsed(cond, SEEDS[:2]))
+    f = r.failures.settings
+    assert [(x.condition, x.failed, x.runs, x.all) for x in f] == [(cond, 2, 10, False)]
+    assert f"{PE} at p = 0.1 fails to train in 2 of 10 runs (test accuracy" in \
+        ex.context(r)["fails_text"]
+
+
+def test_no_setting_fails_to_train_without_a_planted_collapse():
+    r = run(effect={"dropconnect_batch": -0.05})  # worse, but far above chance
+    assert r.failures.settings == []
+    words = ex.context(r)
+    assert words["fails_text"] == "every setting trains (none ends near chance)"
+    assert "fails to train" not in words["takeaway"] and words["fail_rows"] == []
+
+
+def test_a_run_just_above_the_threshold_trains_and_just_below_fails():
+    base = ex.analyze(tables())
+    thr, ends = base.failures.threshold, tables().ends("weight_dropout")
+    cond = name("dropconnect", 0.5)
+    e0 = float(ends.loc[(ends["condition"] == cond) & (ends["seed"] == 0), "endpoint"].iloc[0])
+    above = run(per_seed={cond: {0: thr - e0 + 0.001}})
+    below = run(per_seed={cond: {0: thr - e0 - 0.001}})
+    assert above.failures.settings == []
+    assert [(f.condition, f.failed) for f in below.failures.settings] == [(cond, 1)]
+
+
+def test_without_reference_runs_failing_cannot_be_decided():
+    r = run(methods=["dropconnect", "dropconnect_batch"])
+    assert not np.isfinite(r.failures.threshold) and r.failures.settings == []
+    words = ex.context(r)
+    assert words["failure_rule"].startswith("Whether a setting fails to train cannot be decided")
+    assert words["fails_text"] == ""
+
+
+def test_the_section_says_fidelity_and_failures(tmp_path):
+    cond = name("dropconnect_batch", 0.5)
+    res = tables(methods=WITH_APPROX + ["dropconnect_batch"], per_seed=_collapsed(cond, SEEDS),
+                 effect={name("dropconnect", 0.5): 0.02})
+    r = ex.analyze(res)
+    words = ex.context(r)
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6_sweep.png"}, k=3)
+    assert f"| {FIDELITY} | {r.fidelity.quantity.text(r.fidelity.primary)} | 10 |" in md
+    assert words["fidelity"]["sentence"] in md
+    assert words["failure_rule"] in md
+    assert f"| {PB} | 0.5 | 10 of 10 |" in md
+    assert words["fails_text"][0].upper() + words["fails_text"][1:] + "." in md
+    assert f"{PG} at p ∈ {{0.1, 0.3, 0.5}}" in md
+
+
+def test_two_failed_runs_of_two_are_both_runs():
+    cond = name("dropconnect_batch", 0.5)
+    r = run(seeds=[0, 1], per_seed=_collapsed(cond, [0, 1]))
+    assert ex.context(r)["fails_text"].startswith(f"{PB} at p = 0.5 fails to train in both runs")
+
+
+def test_exercise_words_do_not_shadow_the_sections_own_keys():
+    """The report frame reads a section's ``failed`` (its failed jobs) and ``missing``: the
+    exercise's words must not overwrite them."""
+    cond = name("dropconnect_batch", 0.5)
+    words = ex.context(run(per_seed=_collapsed(cond, SEEDS)))
+    assert not {"failed", "missing", "figures", "key", "number", "title"} & set(words)

@@ -1,11 +1,15 @@
 """Exercise 6: dropout on the individual weights (DropConnect) instead of the activations.
 
-Trains the reference MLP with activation dropout, DropConnect with a fresh mask per example
-and DropConnect with one mask per minibatch, each over a sweep of drop rates (the same rate on
-both hidden layers). Reports each method at its rate picked on the validation split against
-activation dropout at its own (a Holm family), each method against activation dropout at equal
-rate (a second Holm family), and each method's training time per model-epoch as a ratio to
-activation dropout (intervals on the log scale, Holm-corrected).
+Trains the reference MLP with activation dropout, DropConnect with a fresh Bernoulli mask on
+the weights for every example (exact, Wan et al. 2013), the Gaussian approximation of it (Wang &
+Manning 2013; a scheme of its own) and DropConnect with one mask per minibatch, each over a sweep
+of drop rates (the same rate on both hidden layers; a method may have its own rates). Reports
+each method at its rate picked on the validation split against activation dropout at its own (a
+Holm family), each method against activation dropout at equal rate (a second Holm family), the
+fidelity of the approximation (exact − approximation at one rate, paired by seed), the settings
+that fail to train (a rule on the endpoint, stated in the report), and each method's training
+time per model-epoch as a ratio to activation dropout (intervals on the log scale,
+Holm-corrected).
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import pandas as pd
 from scipy import stats as st
 
 from .. import stats, words
-from ..contrast import MIN_PAIRS, Contrast, Sample, compare
+from ..contrast import MIN_PAIRS, Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
+from ..model import N_OUT
 from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -29,12 +34,19 @@ from .common import ConditionRow, accuracy, bounded, design, rows_words, summari
 
 EXPERIMENT = "weight_dropout"
 REFERENCE = "dropout"  # the method the others are compared with
+EXACT, APPROX = "dropconnect", "dropconnect_gaussian"  # the fidelity row: EXACT − APPROX
 METHOD_NAMES = {"dropout": "activation dropout", "dropconnect": "DropConnect, mask per example",
+                "dropconnect_gaussian": "Gaussian approximation of per-example DropConnect",
                 "dropconnect_batch": "DropConnect, mask per minibatch"}
-SHORT = {"dropconnect": ("the per-example variant, the real DropConnect,",  # (it, its)
-                         "the per-example variant's"),
+SHORT = {"dropconnect": ("per-example DropConnect", "per-example DropConnect's"),  # (it, its)
+         "dropconnect_gaussian": ("its Gaussian approximation",
+                                  "the Gaussian approximation's"),
          "dropconnect_batch": ("the per-minibatch variant", "the per-minibatch variant's")}
-WHY = {"dropconnect": " (every example needs its own noisy pre-activation)"}
+WHY = {"dropconnect": " (every example draws its own mask on the weights)"}
+TICK = {"dropout": "activation\ndropout", "dropconnect": "DropConnect,\nper example",
+        "dropconnect_gaussian": "Gaussian approximation\nof per-example DropConnect",
+        "dropconnect_batch": "DropConnect,\nper minibatch"}  # short axis labels
+CHANCE = 1.0 / N_OUT  # test accuracy of a constant guess among the classes
 COLUMNS = [accuracy("endpoint"), accuracy("last"), accuracy("val_endpoint")]
 
 
@@ -46,21 +58,38 @@ def condition_name(method: str, p: float) -> str:
     return f"{method},p={p:g}"
 
 
-def conditions(cfg: dict):
-    """Activation dropout vs DropConnect (per example, per minibatch), the same rate on both
-    layers, over a rate sweep."""
+def method_rates(cfg: dict, method: str) -> list[float]:
+    """The rates a method is trained at: its own (``method_rates``) or the sweep's."""
     e = cfg["experiments"][EXPERIMENT]
+    return [float(p) for p in (e.get("method_rates") or {}).get(method, e["rates"])]
+
+
+def conditions(cfg: dict):
+    """Activation dropout vs DropConnect (per example, exact and approximated; per minibatch),
+    the same rate on both layers, over each method's rates."""
     return [base_condition(cfg, EXPERIMENT, name=condition_name(method, p), noise=method,
-                           rates=(float(p), float(p)), factors={"method": method, "p": float(p)})
-            for method in e["methods"] for p in e["rates"]]
+                           rates=(p, p), factors={"method": method, "p": p})
+            for method in cfg["experiments"][EXPERIMENT]["methods"]
+            for p in method_rates(cfg, method)]
 
 
 def check(cfg: dict) -> None:
-    methods = cfg["experiments"][EXPERIMENT].get("methods", [])
+    e = cfg["experiments"][EXPERIMENT]
+    key = f"config key 'experiments.{EXPERIMENT}"
+    methods = e.get("methods", [])
     if REFERENCE not in methods or len(methods) < 2:
-        raise ConfigError(f"config key 'experiments.{EXPERIMENT}.methods': must include "
-                          f"{REFERENCE} and at least one weight-level method (activation "
-                          f"dropout is what the others are compared with)")
+        raise ConfigError(f"{key}.methods': must include {REFERENCE} and at least one "
+                          f"weight-level method (activation dropout is what the others are "
+                          f"compared with)")
+    if extra := sorted(set(e.get("method_rates") or {}) - set(methods)):
+        raise ConfigError(f"{key}.method_rates': {', '.join(extra)} not in its methods")
+    p = e.get("fidelity_rate")
+    if EXACT in methods and APPROX in methods and p is not None:
+        lacking = [m for m in (EXACT, APPROX) if float(p) not in method_rates(cfg, m)]
+        if lacking:
+            raise ConfigError(f"{key}.fidelity_rate': {p:g} is not among the rates of "
+                              f"{' and '.join(lacking)} (the fidelity row compares both "
+                              f"at that rate)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +105,52 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class Failure:
+    condition: str
+    method: str
+    p: float
+    failed: int  # runs that fail to train
+    runs: int
+    lo: float  # lowest and highest endpoint of the failed runs that have one (NaN: none)
+    hi: float
+
+    @property
+    def all(self) -> bool:
+        return self.failed == self.runs
+
+
+@dataclass(frozen=True)
+class Failures:
+    """The rule for "fails to train", from the data: a run fails when it has no endpoint
+    (diverged) or its endpoint test accuracy is below ``threshold``, halfway between chance
+    and the median endpoint of the reference method's runs."""
+
+    chance: float
+    reference: float  # median endpoint of activation dropout's runs (NaN: none)
+    threshold: float  # (chance + reference) / 2 (NaN: cannot be decided)
+    settings: list[Failure]  # the settings with at least one failed run, in table order
+
+
+def failures(ends: pd.DataFrame, cells: dict[str, tuple[str, float]],
+             order: list[str]) -> Failures:
+    ref = ends.loc[ends["factor_method"] == REFERENCE, "endpoint"].to_numpy(dtype=float)
+    ref = ref[np.isfinite(ref)]
+    reference = float(np.median(ref)) if ref.size else math.nan
+    threshold = (CHANCE + reference) / 2 if ref.size else math.nan
+    out = []
+    if np.isfinite(threshold):
+        for cond in order:
+            e = ends.loc[ends["condition"] == cond, "endpoint"].to_numpy(dtype=float)
+            fail = ~(e >= threshold)  # NaN (diverged, no endpoint) fails too
+            if fail.any():
+                low = e[fail & np.isfinite(e)]
+                out.append(Failure(cond, *cells[cond], int(fail.sum()), int(e.size),
+                                   float(low.min()) if low.size else math.nan,
+                                   float(low.max()) if low.size else math.nan))
+    return Failures(CHANCE, reference, threshold, out)
+
+
+@dataclass(frozen=True)
 class Result:
     design: dict
     methods: list[str]  # the reference first
@@ -87,6 +162,10 @@ class Result:
     at_best: dict[str, Contrast]  # method -> it at its best − dropout at its best (Holm)
     equal_rate: dict[str, Contrast]  # method at p − dropout at p, a Holm family
     timing: list[Timing]
+    fidelity: Contrast | None  # EXACT − APPROX at the fidelity rate (None: not both run)
+    fidelity_rate: float | None
+    failures: Failures
+    method_rates: dict[str, list[float]]  # the rates each method was run at
 
     def _methods(self, sign: int) -> list[str]:
         return [m for m, c in self.at_best.items() if c.direction == sign]
@@ -179,11 +258,21 @@ def analyze(res: Results) -> Result:
              Sample.of(ends, condition_name(m, p), condition_name(REFERENCE, p))
              for m in methods if m != REFERENCE for p in rates
              if set(cells).issuperset({condition_name(m, p), condition_name(REFERENCE, p)})}
+    fidelity, fid_p = None, res.cfg["experiments"][EXPERIMENT].get("fidelity_rate")
+    if fid_p is not None and set(cells).issuperset({condition_name(EXACT, fid_p),
+                                                    condition_name(APPROX, fid_p)}):
+        label = f"{method_name(EXACT)} (p={fid_p:g}) − {method_name(APPROX)} (p={fid_p:g})"
+        fidelity = bounded({label: compare_one(label, Sample.of(
+            ends, condition_name(EXACT, fid_p), condition_name(APPROX, fid_p)), lvl)})[label]
     return Result(
         design=design(ends, res.k), methods=methods, rates=rates,
         table=summarize(ends, order, COLUMNS, lvl), cells=cells, selected=selected,
         selected_val=selected_val, at_best={m: at_best[labels[m]] for m in labels},
-        equal_rate=bounded(compare(equal, lvl)), timing=_timing(res, ends, methods))
+        equal_rate=bounded(compare(equal, lvl)), timing=_timing(res, ends, methods),
+        fidelity=fidelity, fidelity_rate=None if fidelity is None else float(fid_p),
+        failures=failures(ends, cells, order),
+        method_rates={m: sorted(p for c, (mm, p) in cells.items() if mm == m)
+                      for m in methods})
 
 
 def seconds_text(e: Estimate) -> str:
@@ -229,10 +318,61 @@ def _cost(t: Timing) -> str:
             f"({words.ratio(t.ratio)})")
 
 
+FIDELITY_BETTER = "exact masks reach higher accuracy than the approximation"
+FIDELITY_WORSE = "exact masks reach lower accuracy than the approximation"
+
+
+def fidelity_text(r: Result) -> str:
+    """The fidelity row in one sentence: exact − approximation, its verdict and n."""
+    c = r.fidelity
+    if c is None:
+        return ""
+    text = f"Fidelity of the approximation: {c.difference()}, "
+    if c.claim:
+        verdict = FIDELITY_BETTER if c.direction > 0 else FIDELITY_WORSE
+        return text + f"{verdict}: the approximation does not stand in for the real masks here."
+    return text + (c.verdict(FIDELITY_BETTER, FIDELITY_WORSE)
+                   + ("" if not c.tested else " (not a proof that the two are equivalent)")
+                   + ".")
+
+
+def _span(f: Failure) -> str:
+    if not np.isfinite(f.lo):
+        return "every failed run diverged"
+    span = f"{100 * f.lo:.1f}%" if f.lo == f.hi else f"{100 * f.lo:.1f}–{100 * f.hi:.1f}%"
+    return f"test accuracy {span}"
+
+
+def failure_rule(fl: Failures) -> str:
+    if not np.isfinite(fl.threshold):
+        return ("Whether a setting fails to train cannot be decided: activation dropout has "
+                "no run with an endpoint to measure it against.")
+    return (f"A run fails to train when it diverged or its endpoint test accuracy is below "
+            f"{100 * fl.threshold:.1f}%, halfway between chance ({100 * fl.chance:.1f}%, one "
+            f"class in {round(1 / fl.chance)}) and the median endpoint of activation "
+            f"dropout's runs ({100 * fl.reference:.1f}%).")
+
+
+def failure_text(f: Failure) -> str:
+    runs = (("both runs" if f.runs == 2 else f"all {f.runs} runs") if f.all
+            else f"{f.failed} of {f.runs} runs")
+    return f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_span(f)})"
+
+
+def _failures(r: Result) -> str:
+    fl = r.failures
+    if not np.isfinite(fl.threshold):
+        return ""
+    if not fl.settings:
+        return "every setting trains (none ends near chance)"
+    return words.join([failure_text(f) for f in fl.settings])
+
+
 def _takeaway(r: Result) -> str:
     costs = "; ".join(_cost(t) for t in r.timing if t.method != REFERENCE)
+    fails = _failures(r) if r.failures.settings else ""
     return ("Dropping individual weights is a finer-grained noise than dropping whole units: "
-            + _verdicts(r) + (f"; {costs}" if costs else "")
+            + _verdicts(r) + (f"; {fails}" if fails else "") + (f"; {costs}" if costs else "")
             + ". At test time every method uses the mean weights (the deterministic network).")
 
 
@@ -248,7 +388,10 @@ def context(r: Result) -> dict:
     cost = "" if ref is None else (
         f"; training costs {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
         f"model-epoch" + (f", and {words.join(spent)}" if spent else ""))
-    answer = ("At each method's validation-selected rate, "
+    single = [f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in r.method_rates.items()
+              if len(ps) == 1 and len(r.rates) > 1]
+    answer = ("At each method's validation-selected rate"
+              + (f" (run at one rate: {words.join(single)})" if single else "") + ", "
               + ("; ".join(diffs) if diffs else "no comparison (activation dropout or every "
                  "weight-level method lacks a stable run)") + cost + ".")
     selected = set(r.selected.values())
@@ -271,11 +414,24 @@ def context(r: Result) -> dict:
                          for m, c in r.selected.items()],
             "diffs": [_row(c) for c in r.at_best.values()],
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
-            "timing": timing, "answer": answer, "takeaway": _takeaway(r)}
+            "timing": timing, "answer": answer, "takeaway": _takeaway(r),
+            "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
+                             for m, ps in r.method_rates.items()],
+            "fidelity": None if r.fidelity is None else
+            _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
+                                         "sentence": fidelity_text(r)},
+            "failure_rule": failure_rule(r.failures), "fails_text": _failures(r),
+            "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
+                        "runs": f"{f.failed} of {f.runs}", "span": _span(f),
+                        "all": f.all} for f in r.failures.settings]}
+
+
+def _fidelity_row(c: Contrast) -> dict:
+    return c.row(FIDELITY_BETTER, FIDELITY_WORSE)
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     from ..plots import PALETTE, lines_with_bands, panels, save
 
@@ -302,8 +458,12 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     axes[1].yaxis.set_major_formatter(plain)
     axes[1].yaxis.set_minor_formatter(plain)
-    axes[1].set_xticks(np.arange(len(r.timing)), [method_name(t.method) for t in r.timing],
-                       rotation=15, fontsize=8)
+    axes[1].set_xticks(np.arange(len(r.timing)),
+                       [TICK.get(t.method, t.method) for t in r.timing], fontsize=8,
+                       rotation=30, ha="right", rotation_mode="anchor")
+    low, high = axes[1].get_ylim()
+    if high > 10 * low:  # over a decade: the minor ticks' labels would overlap
+        axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
     axes[1].set_ylabel("training seconds per model-epoch (log scale)")
     axes[1].set_title("cost: geometric mean and interval")
@@ -318,10 +478,11 @@ EXERCISE = Exercise(
     glance=GlanceWords(
         question="Drop weights instead of activations?",
         better="{a} is better", worse="{b} is better",
-        answer_better="Dropping weights (DropConnect) beats dropping activations, each at its "
-                      "rate picked on validation.",
-        answer_worse="Dropping activations beats dropping weights (DropConnect), each at its "
-                     "rate picked on validation.",
-        answer_none="Dropping weights (DropConnect) and dropping activations, each at its rate "
-                    "picked on validation, cannot be told apart.",
+        answer_better="Dropping weights (DropConnect, a fresh mask per example) beats dropping "
+                      "activations, each at its best rate on validation among those run.",
+        answer_worse="Dropping activations beats dropping weights (DropConnect, a fresh mask "
+                     "per example), each at its best rate on validation among those run.",
+        answer_none="Dropping weights (DropConnect, a fresh mask per example) and dropping "
+                    "activations, each at its best rate on validation among those run, cannot "
+                    "be told apart.",
         absent="DropConnect (per example) was not trained in this study"))
