@@ -12,7 +12,7 @@ import pytest
 from dropout_study.frame import PHONE_SUFFIX, phone_path
 from dropout_study.plots import PHONE_DPI, PHONE_MAX_PIXELS, PHONE_MIN_PT
 
-from .conftest import need
+from .conftest import ROOT, need
 from .snakemake_run import environment, snakemake, snakemake_cmd
 
 pytestmark = pytest.mark.integration
@@ -79,9 +79,19 @@ def test_report_answers_exercises_with_embedded_figures(smoke_run):
     assert "Provenance" in html and "torch" in html
 
 
+def smoke_jobs() -> int:
+    """The smoke preset's training jobs, as the plan counts them."""
+    from dropout_study import config as study_config
+    from dropout_study.plan import all_jobs
+
+    cfg = study_config.load(ROOT / "config.yaml", overrides={"preset": "smoke"})
+    return sum(len(js) for js in all_jobs(cfg).values())
+
+
 def test_the_start_prints_the_estimate_before_any_training(smoke_run):
     out = (smoke_run / "snakemake.out").read_text()
-    said = re.search(r"dropout-study: the smoke study, 29 training jobs: estimated wall time "
+    said = re.search(rf"dropout-study: the smoke study, {smoke_jobs()} training jobs: estimated "
+                     r"wall time "
                      r"(\d+ h \d+ min|\d+ min \d+ s) with --cores 2 on cpu", out)
     assert said, out[:3000]
     first_job = re.search(r"rule (train|train_keeping_weights|train_selected):", out)
@@ -102,23 +112,24 @@ def test_status_showed_every_jobs_progress_while_the_study_ran(smoke_run):
 
     assert SEEN_WHILE_RUNNING, "status was never read while the study ran"
     running = [s for s in SEEN_WHILE_RUNNING if not s["finished"]]
-    assert running and all(len(s["jobs"]) == 29 for s in running)
+    n = smoke_jobs()
+    assert running and all(len(s["jobs"]) == n for s in running)
     # a job seen midway: some epochs done, not all, with its models and time left
     midway = [r for s in running for r in s["jobs"]
               if r["state"] == "running" and 0 < r["epochs_done"] < r["epochs"]]
     assert midway and all(r["models"] > 0 and r["left"] > 0 for r in midway)
     done = [s["done"] for s in running]
-    assert done == sorted(done) and done[0] < 29  # it counted up while the study ran
+    assert done == sorted(done) and done[0] < n  # it counted up while the study ran
     assert any(s["left_seconds"] > 0 for s in running)
     # once finished: every job done, nothing left, and the command says so
     final = status(smoke_run)
-    assert final["finished"] and final["done"] == 29 and final["left_seconds"] == 0
+    assert final["finished"] and final["done"] == n and final["left_seconds"] == 0
     assert all(r["epochs_done"] == r["epochs"] for r in final["jobs"])
     shown = subprocess.run(["dropout-study", "status", "--dir", str(smoke_run)],
                            capture_output=True, text=True, env=environment())
     assert shown.returncode == 0, shown.stderr
     assert "sanity/j000" in shown.stdout and "done" in shown.stdout
-    assert "the smoke study: 29 of 29 training jobs done" in shown.stdout
+    assert f"the smoke study: {n} of {n} training jobs done" in shown.stdout
 
 
 def test_the_workflow_profile_is_loaded(smoke_run):
