@@ -28,7 +28,7 @@ FAULT = "DROPOUT_STUDY_FAULT"  # "<experiment>/<job>:<n>": that job raises on at
 
 def _injected_fault(spec, attempt: int) -> None:
     """A failure on purpose, for testing the retry and marking of failed jobs end to end with
-    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/j000:1`` makes that job raise on its first
+    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/<job>:1`` (a job name of ``results/runs/sanity/``) makes that job raise on its first
     attempt only."""
     import os
 

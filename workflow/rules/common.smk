@@ -11,7 +11,7 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
-from dropout_study.plan import NOISE_SELECTION, all_jobs, runtime_minutes
+from dropout_study.plan import JOB_PATTERN, NOISE_SELECTION, all_jobs, runtime_minutes
 
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
 
@@ -97,7 +97,7 @@ def all_job_outputs(name="metrics.parquet"):
 
 wildcard_constraints:
     experiment="[a-z_]+",
-    job=r"j\d+",
+    job=JOB_PATTERN,
 
 
 # the rule that trains an experiment's jobs, where it is not `train` (train.smk)

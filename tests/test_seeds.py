@@ -1,0 +1,77 @@
+"""Seeds on demand, end to end on the real data (the smoke preset at two seeds a job): adding a
+block of seeds trains only the new block's jobs and leaves the old seeds' numbers as they were;
+changing one exercise's config retrains that exercise's jobs alone."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from .conftest import need
+from .snakemake_run import snakemake
+
+pytestmark = pytest.mark.integration
+
+SMOKE = ("--cores", "2", "--config", "preset=smoke", "seeds_per_job=2")
+
+
+def trained(dry_run: str) -> dict[str, set[str]]:
+    """The training jobs a dry run would run: experiment -> job names."""
+    jobs: dict[str, set[str]] = {}
+    for block in re.split(r"\n(?=rule |localrule )", dry_run):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        wild = re.search(r"wildcards: experiment=(\w+), job=([\w-]+)", block)
+        if rule and rule.group(1).startswith("train") and wild:
+            jobs.setdefault(wild.group(1), set()).add(wild.group(2))
+    return jobs
+
+
+def outputs(work) -> dict[str, int]:
+    return {str(p.relative_to(work)): p.stat().st_mtime_ns
+            for p in sorted((work / "results" / "runs").glob("*/*/metrics.parquet"))}
+
+
+def without_timings(path) -> pd.DataFrame:
+    df = pd.read_parquet(path)
+    return df.drop(columns=[c for c in df.columns if "seconds" in c or c == "job"])
+
+
+def test_adding_a_block_of_seeds_trains_only_the_new_block(tmp_path_factory, real_data_dir):
+    need("pandoc")
+    work = tmp_path_factory.mktemp("seeds")
+    out = snakemake(work, *SMOKE, "seeds=2")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    before, first = outputs(work), without_timings(work / "results" / "metrics.parquet")
+    assert before and all(p.endswith("-s0000-0001/metrics.parquet") or "noise_tuning" in p
+                          for p in before)
+
+    # the plan at 4 seeds: one new job per old one (seeds 2-3), none of the old ones again,
+    # and no job spec in the reasons
+    dry = snakemake(work, *SMOKE, "seeds=4", "-n")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    log = dry.stdout + dry.stderr
+    new = trained(log)
+    assert "Params have changed" not in log and '"conditions"' not in log
+    old = {tuple(p.split("/")[2:4]) for p in before}
+    assert not {(e, j) for e, js in new.items() for j in js} & old
+    assert all(j.endswith("-s0002-0003") for js in new.values() for j in js), new
+    assert sum(len(js) for js in new.values()) == len(
+        [p for p in before if "noise_tuning" not in p])  # tuning seeds are fixed
+
+    out = snakemake(work, *SMOKE, "seeds=4")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    after = outputs(work)
+    assert {p: after[p] for p in before} == before  # not one old job was rerun
+    second = without_timings(work / "results" / "metrics.parquet")
+    assert set(second["seed"]) == {0, 1, 2, 3}
+    keys = ["experiment", "condition", "seed", "epoch"]
+    old_seeds = second[second["seed"] < 2].sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(first.sort_values(keys).reset_index(drop=True), old_seeds,
+                                  check_exact=True)
+
+    # one exercise's config changed: its jobs only, with one short reason each
+    dry = snakemake(work, *SMOKE, "seeds=4", "experiments={'sanity': {'sweep': [0.2, 0.5]}}",
+                    "-n")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    assert set(trained(dry.stdout + dry.stderr)) == {"sanity"}
+    assert "Params have changed" not in dry.stdout + dry.stderr
