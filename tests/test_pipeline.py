@@ -115,7 +115,7 @@ def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp
     work = tmp_path_factory.mktemp("retry") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
     job = f"results/runs/sanity/{first_job()}"
-    env = os.environ | {"DROPOUT_STUDY_FAULT": f"sanity/{first_job()}:1"}  # raises on attempt 1 only
+    env = os.environ | {"DROPOUT_STUDY_FAULT": f"sanity/{first_job()}:1"}  # attempt 1 only
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=1",
                     "on_failure=mark", "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -171,7 +171,8 @@ def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=0",
                     "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode != 0
-    assert "fault injected" in (work / "logs" / "train" / "sanity" / f"{first_job()}.log").read_text()
+    log = work / "logs" / "train" / "sanity" / f"{first_job()}.log"
+    assert "fault injected" in log.read_text()
     assert not (work / job / "metrics.parquet").exists()  # Snakemake removed its outputs
 
 

@@ -28,8 +28,8 @@ FAULT = "DROPOUT_STUDY_FAULT"  # "<experiment>/<job>:<n>": that job raises on at
 
 def _injected_fault(spec, attempt: int) -> None:
     """A failure on purpose, for testing the retry and marking of failed jobs end to end with
-    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/<job>:1`` (a job name of ``results/runs/sanity/``) makes that job raise on its first
-    attempt only."""
+    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/<job>:1`` (a job's folder name under
+    ``results/runs/sanity/``) makes that job raise on its first attempt only."""
     import os
 
     target, _, upto = os.environ.get(FAULT, "").partition(":")
@@ -144,6 +144,14 @@ def _cmd_concat(a: argparse.Namespace) -> None:
     atomic_write(a.out, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def _cmd_precision_round(a: argparse.Namespace) -> None:
+    from .precision import run_round
+
+    d = run_round(json.loads(Path(a.config).read_text()), a.round, a.jobs, Path(a.out),
+                  Path(a.previous) if a.previous else None, a.test_time, a.test_time_models)
+    logging.info("round %d: %s", a.round, {k: e["state"] for k, e in d["exercises"].items()})
+
+
 def _cmd_select_noise(a: argparse.Namespace) -> None:
     from .selection import run
 
@@ -241,6 +249,17 @@ def parser() -> argparse.ArgumentParser:
     sn.add_argument("--endpoint-epochs", type=int, default=3)
     sn.add_argument("jobs", nargs="+", help="the tuning jobs' directories")
     sn.set_defaults(fn=_cmd_select_noise)
+
+    pr = sub.add_parser("precision-round",
+                        help="a precision round: every headline's width, the next round's seeds")
+    pr.add_argument("--config", required=True, help="the resolved config (JSON)")
+    pr.add_argument("--round", type=int, required=True)
+    pr.add_argument("--previous", default=None, help="the previous round's decision (JSON)")
+    pr.add_argument("--out", required=True, help="this round's decision (JSON)")
+    pr.add_argument("--test-time", nargs="*", default=[])
+    pr.add_argument("--test-time-models", nargs="*", default=[])
+    pr.add_argument("jobs", nargs="+", help="the round's job folders")
+    pr.set_defaults(fn=_cmd_precision_round)
 
     cc = sub.add_parser("concat", help="concatenate parquet tables")
     cc.add_argument("--out", required=True)

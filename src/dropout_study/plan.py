@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -82,6 +83,20 @@ def all_jobs(cfg: dict, seeds: dict[str, int] | None = None,
     seeds, cuts = seeds or {}, cuts or {}
     return {name: experiment_jobs(cfg, name, seeds.get(name), cuts.get(name, ()))
             for name in enabled(cfg)}
+
+
+def templates(jobs: dict[str, list[JobSpec]]) -> dict[tuple[str, str], JobSpec]:
+    """(experiment, conditions hash) -> one of its jobs: with ``spec_of``, the spec of any job
+    by its name, whatever round of seeds it belongs to."""
+    return {(j.experiment, j.job.split("-s")[0]): j for js in jobs.values() for j in js}
+
+
+def spec_of(index: dict[tuple[str, str], JobSpec], experiment: str, job: str) -> JobSpec:
+    """The spec of job ``job`` (``job_name``'s form): its conditions' template, its seeds."""
+    key, _, seeds = job.partition("-s")
+    first, last = (int(x) for x in seeds.split("-"))
+    return dataclasses.replace(index[(experiment, key)], job=job,
+                               seeds=list(range(first, last + 1)))
 
 
 def model_epochs(job: JobSpec, train_size: int) -> dict:

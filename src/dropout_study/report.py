@@ -196,7 +196,10 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
 
 def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
                    benchmarks: list[Path] = ()) -> None:
+    from .precision import context as precision_context
+
     ctx = build_context(results_dir, cfg, out_dir / "figures", benchmarks)
+    ctx["precision"] = precision_context(results_dir, cfg)
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 
