@@ -75,3 +75,31 @@ def test_adding_a_block_of_seeds_trains_only_the_new_block(tmp_path_factory, rea
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     assert set(trained(dry.stdout + dry.stderr)) == {"sanity"}
     assert "Params have changed" not in dry.stdout + dry.stderr
+
+
+@pytest.mark.parametrize(("points", "factor", "rounds"), [(1e-6, 1.000001, 2), (1e3, 1e3, 1)])
+def test_a_precision_target_runs_rounds_until_it_is_met_or_capped(tmp_path_factory,
+                                                                   real_data_dir, points,
+                                                                   factor, rounds):
+    """A target no round can reach runs a second round by itself (to the cap of 4 seeds); a
+    target the first round meets stops there. The report states the rounds."""
+    import json
+
+    need("pandoc")
+    work = tmp_path_factory.mktemp("precision")
+    target = (f"precision={{enabled: true, points: {points}, factor: {factor}, "
+              "max_seeds: 4, step: 2}")
+    out = snakemake(work, *SMOKE, "seeds=2", target)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    files = sorted((work / "results" / "rounds").glob("*/precision.json"))
+    assert len(files) == rounds
+    last = json.loads(files[-1].read_text())
+    assert last["done"]
+    states = {e["state"] for e in last["exercises"].values()}
+    assert states == ({"cap reached"} if rounds == 2 else {"target reached"})
+    seeds = set(pd.read_parquet(work / "results" / "runs.parquet")
+                .query("experiment == 'layer_rates'")["seed"])
+    assert seeds == set(range(2 * rounds))
+    html = (work / "results" / "report.html").read_text()
+    assert "Precision rounds: round 1" in html and ("round 2" in html) == (rounds == 2)
+    assert ("the cap of 4 seeds reached" in html) == (rounds == 2)

@@ -92,7 +92,7 @@ def _cmd_report(a: argparse.Namespace) -> None:
 
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
-    from .plan import all_jobs, model_epochs
+    from .plan import all_jobs, model_epochs, precision_rounds
 
     cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
@@ -108,6 +108,13 @@ def _cmd_plan(a: argparse.Namespace) -> None:
     print(f"{'total':>16}: {total['jobs']:4d} jobs, {total['models']:5d} models, "
           f"{total['model_epochs']:7d} model-epochs on {train_size} training images")
     summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    rounds = precision_rounds(cfg, train_size)
+    if rounds:
+        print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
+              f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}); "
+              f"at the cap {rounds['cap']['jobs']} jobs, {rounds['cap']['model_epochs']} "
+              "model-epochs (only the exercises wider than the target get more seeds)")
+        summary["precision"] = rounds
     if a.estimate:
         from .plan import estimate_wall
 

@@ -99,6 +99,28 @@ def spec_of(index: dict[tuple[str, str], JobSpec], experiment: str, job: str) ->
                                seeds=list(range(first, last + 1)))
 
 
+def precision_rounds(cfg: dict, train_size: int) -> dict | None:
+    """What a precision target may cost: round 1 (the config's seeds) and the cap (every
+    exercise at ``max_seeds``, seeds added ``step`` at a time): the most rounds, jobs and
+    model-epochs. None without a target."""
+    from .precision import settings
+
+    p = settings(cfg)
+    if not p["enabled"]:
+        return None
+    first = all_jobs(cfg)
+    counts = list(range(cfg["seeds"], p["max_seeds"], p["step"])) + [p["max_seeds"]]
+    seeds = {e: counts[-1] for e in first if e != "noise_tuning"}
+    cap = all_jobs(cfg, seeds, {e: tuple(counts[:-1]) for e in seeds})
+
+    def cost(jobs: dict[str, list[JobSpec]]) -> dict:
+        return {"jobs": sum(len(js) for js in jobs.values()),
+                "model_epochs": sum(model_epochs(j, train_size)["model_epochs"]
+                                    for js in jobs.values() for j in js)}
+
+    return {"rounds": len(counts), "seeds": counts, "first": cost(first), "cap": cost(cap)}
+
+
 def model_epochs(job: JobSpec, train_size: int) -> dict:
     c = job.conditions[0]
     return {"models": len(job.models), "epochs": c.epochs,
