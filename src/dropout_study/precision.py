@@ -62,6 +62,15 @@ def target_of(c: Contrast | None, p: dict) -> tuple[float, str]:
 def headlines(res: Results, cfg: dict) -> list[dict]:
     """Every exercise's headline at each setting: its half-width and the target it must reach."""
     from .config import edition_config
+    from .report import at_both_settings, headlines_at
+
+    def analysed(ex: Exercise, r: Results | None):
+        if r is None or not all(r.has(e) for e in ex.reads):
+            return None
+        try:
+            return ex.analyze(r)
+        except Exception:  # noqa: BLE001 - no width to judge (the report says why)
+            return None
 
     p = settings(cfg)
     newer_cfg = edition_config(cfg)
@@ -70,16 +79,10 @@ def headlines(res: Results, cfg: dict) -> list[dict]:
     for ex in EXERCISES:
         if ex.headline is None or not ex.enabled(cfg):
             continue
-        at = [("older" if ex.editions and newer_res is not None else None, res)]
-        if ex.editions and newer_res is not None:
-            at.append(("newer", newer_res))
-        for tag, r in at:
-            if not all(r.has(e) for e in ex.reads):
-                continue
-            try:
-                head = ex.headline(ex.analyze(r))
-            except Exception:  # noqa: BLE001 - no width to judge (the report says why)
-                head = None
+        result = analysed(ex, res)
+        both = at_both_settings(ex, result, newer_res)
+        newer_result = analysed(ex, newer_res) if both else None
+        for tag, head in headlines_at(ex, result, newer_result, both):
             if head is None:  # no headline to sharpen: more seeds are not what it lacks
                 continue
             target, unit = target_of(head, p)

@@ -186,6 +186,6 @@ checkpoint precision_round:
             f"--previous {input.previous}" if input.previous else ""
         ),
     shell:
-        "dropout-study precision-round --config {input.config} --round {wildcards.round} "
-        "{params.previous} --out {output} --test-time {input.test_time} "
-        "--test-time-models {input.test_time_models} {params.dirs} 2> {log}"
+        "dropout-study precision-round {params.dirs} --config {input.config} "
+        "--round {wildcards.round} {params.previous} --out {output} "
+        "--test-time {input.test_time} --test-time-models {input.test_time_models} 2> {log}"
