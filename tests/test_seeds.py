@@ -92,7 +92,8 @@ def test_adding_a_block_of_seeds_trains_only_the_new_block(tmp_path_factory, rea
     assert short_reasons(dry.stdout + dry.stderr)
 
 
-@pytest.mark.parametrize(("points", "factor", "rounds"), [(1e-6, 1.000001, 2), (1e3, 1e3, 1)])
+@pytest.mark.parametrize(("points", "factor", "rounds"),  # written as YAML reads a float
+                         [("0.000001", "1.000001", 2), ("1000.0", "1000.0", 1)])
 def test_a_precision_target_runs_rounds_until_it_is_met_or_capped(tmp_path_factory,
                                                                    real_data_dir, points,
                                                                    factor, rounds):
