@@ -227,6 +227,7 @@ def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
 
 def render_markdown(ctx: dict, templates: Path | None = None) -> str:
     templates = templates_dir(templates)
+    ctx = {"precision": None} | ctx  # a study without a precision target (write_analysis's)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
         comment_start_string="{##", comment_end_string="##}",  # keep Quarto's {#fig-...}
