@@ -128,7 +128,7 @@ def test_status_showed_every_jobs_progress_while_the_study_ran(smoke_run):
     shown = subprocess.run(["dropout-study", "status", "--dir", str(smoke_run)],
                            capture_output=True, text=True, env=environment())
     assert shown.returncode == 0, shown.stderr
-    assert "sanity/j000" in shown.stdout and "done" in shown.stdout
+    assert f"sanity/{first_job()}" in shown.stdout and "done" in shown.stdout
     assert f"the smoke study: {n} of {n} training jobs done" in shown.stdout
 
 
@@ -172,6 +172,16 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
                                   check_exact=True)
 
 
+def first_job(experiment: str = "sanity", **config) -> str:
+    """The name of an experiment's first job in the smoke preset (a job is named by what it
+    trains: a hash of its conditions and its seed range)."""
+    from dropout_study.plan import all_jobs
+
+    from .test_config import resolve
+
+    return all_jobs(resolve(preset="smoke", **config))[experiment][0].job
+
+
 def tree(root: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``root`` (Snakemake's own .snakemake/ aside) with its size and mtime."""
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
@@ -184,8 +194,8 @@ def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp
 
     work = tmp_path_factory.mktemp("retry") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/smoke/runs/sanity/j000"
-    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:1"}  # raises on attempt 1 only
+    job = f"results/smoke/runs/sanity/{first_job()}"
+    env = os.environ | {"DROPOUT_STUDY_FAULT": f"sanity/{first_job()}:1"}  # attempt 1 only
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=1",
                     "on_failure=mark", "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -205,16 +215,16 @@ def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
 
     work = tmp_path_factory.mktemp("marked") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/smoke/runs/sanity/j000"
+    job = f"results/smoke/runs/sanity/{first_job()}"
     args = ("--cores", "2", "--config", "preset=smoke", "retries=1", "on_failure=mark")
-    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
+    env = os.environ | {"DROPOUT_STUDY_FAULT": f"sanity/{first_job()}:99"}
     out = snakemake(work, *args, "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     failed = json.loads((work / job / "job.json").read_text())["failed"]
     assert failed["attempt"] == 2 and "fault injected" in failed["error"]  # both attempts
     assert f"--forcerun {job}/metrics.parquet" in out.stderr  # how to retry it, said
     html = (work / SMOKE / "report.html").read_text()
-    assert "Incomplete: 1 job(s) failed" in html and "sanity/j000" in html
+    assert "Incomplete: 1 job(s) failed" in html and f"sanity/{first_job()}" in html
 
     # a dry run changes nothing (no marker or table is removed while the DAG is built) ...
     before = tree(work)
@@ -236,12 +246,12 @@ def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
 
     work = tmp_path_factory.mktemp("stopped") / "study"
     shutil.copytree(smoke_run, work, symlinks=True)
-    job = "results/smoke/runs/sanity/j000"
-    env = os.environ | {"DROPOUT_STUDY_FAULT": "sanity/j000:99"}
+    job = f"results/smoke/runs/sanity/{first_job()}"
+    env = os.environ | {"DROPOUT_STUDY_FAULT": f"sanity/{first_job()}:99"}
     out = snakemake(work, "--cores", "2", "--config", "preset=smoke", "retries=0",
                     "--forcerun", f"{job}/metrics.parquet", env=env)
     assert out.returncode != 0
-    log = work / "logs" / "smoke" / "train" / "sanity" / "j000.log"
+    log = work / "logs" / "smoke" / "train" / "sanity" / f"{first_job()}.log"
     assert "fault injected" in log.read_text()
     assert not (work / job / "metrics.parquet").exists()  # Snakemake removed its outputs
 
@@ -323,7 +333,7 @@ def test_the_report_passes_axe_core_and_every_figure_fits_its_box(smoke_run, tmp
     if not AXE.exists():
         assert not os.environ.get("DROPOUT_STUDY_REQUIRE_AXE"), f"{AXE} is missing"
         pytest.skip(f"axe-core is not installed ({AXE}): run `npm ci --prefix tests`")
-    m = inspect(chromium, smoke_run / "results" / "report.html", width, height, tmp_path)
+    m = inspect(chromium, smoke_run / SMOKE / "report.html", width, height, tmp_path)
     faults = [v for v in m["violations"] if v["impact"] in ("serious", "critical")
               or v["id"] in ("landmark-one-main", "region")]
     assert not faults, faults
@@ -342,7 +352,7 @@ def test_the_report_passes_axe_core_and_every_figure_fits_its_box(smoke_run, tmp
 def test_every_figure_has_a_phone_rendering_drawn_at_a_phone_s_width(smoke_run):
     from matplotlib.image import imread
 
-    figures = smoke_run / "results" / "report" / "figures"
+    figures = smoke_run / SMOKE / "report" / "figures"
     wide = [p for p in figures.rglob("*.png") if not p.name.endswith(PHONE_SUFFIX)]
     assert len(wide) >= 10
     for p in wide:

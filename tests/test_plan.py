@@ -180,3 +180,18 @@ def test_exact_dropconnect_jobs_get_its_step_cost():
     assert estimate_seconds(exact, 50000) > 10 * estimate_seconds(approx, 50000)
     assert STEP_COST.get("dropconnect_gaussian", 1.0) == 1.0
     assert runtime_minutes(exact, 50000) > runtime_minutes(approx, 50000)
+
+
+def test_plan_shows_the_rounds_a_precision_target_may_need():
+    from dropout_study.plan import precision_rounds
+
+    cfg = resolve(preset="smoke", seeds_per_job=2,
+                  precision={"enabled": True, "max_seeds": 10, "step": 4})
+    r = precision_rounds(cfg, 4000)
+    assert r["seeds"] == [2, 6, 10] and r["rounds"] == 3
+    assert r["first"]["jobs"] == sum(len(js) for js in all_jobs(cfg).values())
+    # at the cap every non-tuning job has seeds 0-9, cut at the rounds: blocks 0-1, 2-3, 4-5,
+    # 6-7, 8-9 (aligned to 2, and cut at 2 and 6)
+    per_group = r["cap"]["jobs"] - len(all_jobs(cfg)["noise_tuning"])
+    assert per_group == 5 * (r["first"]["jobs"] - len(all_jobs(cfg)["noise_tuning"]))
+    assert precision_rounds(resolve(preset="smoke"), 4000) is None

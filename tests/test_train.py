@@ -264,3 +264,24 @@ def test_schemes_outside_the_hand_written_step_train_through_autograd(data):
     for noise in ("additive", "torch_dropout", "dropconnect", "dropconnect_gaussian",
                   "dropconnect_batch"):
         assert not trainer(data, [cond(noise=noise)], [0]).model.has_fused_step, noise
+
+
+def test_a_seed_gives_the_same_numbers_in_a_partial_block_and_in_the_full_one(small_dataset,
+                                                                               tmp_path):
+    """Adding seeds retrains a partial seed block (seeds 2 of 2-3) as the full one: the seeds
+    it held before keep their numbers, bit for bit (each seed has its own random streams)."""
+    _, path = small_dataset
+    conds = [cond("a", rates=(0.2, 0.5), epochs=2, probe=True),
+             cond("b", rates=(0.5, 0.5), epochs=2, probe=True)]
+    for name, seeds in (("part", [2]), ("full", [2, 3])):
+        run_job(JobSpec("t", name, conds, seeds, data_path=str(path), device="cpu"),
+                tmp_path / name, progress=False)
+    for table in ("metrics", "activations", "runs"):
+        part = pd.read_parquet(tmp_path / "part" / f"{table}.parquet")
+        full = pd.read_parquet(tmp_path / "full" / f"{table}.parquet")
+        full = full[full["seed"] == 2].reset_index(drop=True)
+        drop = [c for c in part.columns
+                if "seconds" in c or c in ("job", "model_index", "models_in_job")]
+        assert len(part) == len(full) > 0
+        pd.testing.assert_frame_equal(part.drop(columns=drop), full.drop(columns=drop),
+                                      check_exact=True)

@@ -28,8 +28,8 @@ FAULT = "DROPOUT_STUDY_FAULT"  # "<experiment>/<job>:<n>": that job raises on at
 
 def _injected_fault(spec, attempt: int) -> None:
     """A failure on purpose, for testing the retry and marking of failed jobs end to end with
-    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/j000:1`` makes that job raise on its first
-    attempt only."""
+    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/<job>:1`` (a job's folder name under
+    ``results/runs/sanity/``) makes that job raise on its first attempt only."""
     import os
 
     target, _, upto = os.environ.get(FAULT, "").partition(":")
@@ -104,7 +104,7 @@ def table(header: list[str], rows: list[list], right: int = 1) -> str:
 
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
-    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs
+    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
 
     cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
@@ -128,6 +128,9 @@ def _cmd_plan(a: argparse.Namespace) -> None:
     rows.append(["total", total["jobs"], total["models"], total["model_epochs"]]
                 + ([hours_minutes(est["job_seconds"])] if est else []))
     summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    rounds = precision_rounds(cfg, train_size)
+    if rounds:
+        summary["precision"] = rounds
     if a.json:
         print(json.dumps(summary | (est or {})))
         return
@@ -140,6 +143,11 @@ def _cmd_plan(a: argparse.Namespace) -> None:
               f"at a time, {est['threads_per_job']} thread(s) each)")
         for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
             print(f"  cheaper: {way}")
+    if rounds:
+        print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
+              f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}); "
+              f"at the cap {rounds['cap']['jobs']} jobs, {rounds['cap']['model_epochs']} "
+              "model-epochs (only the exercises wider than the target get more seeds)")
 
 
 def _cmd_status(a: argparse.Namespace) -> None:
@@ -174,6 +182,14 @@ def _cmd_concat(a: argparse.Namespace) -> None:
     df = pd.concat([f for f in frames if not f.empty], ignore_index=True) \
         if any(not f.empty for f in frames) else pd.DataFrame()
     atomic_write(a.out, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def _cmd_precision_round(a: argparse.Namespace) -> None:
+    from .precision import run_round
+
+    d = run_round(json.loads(Path(a.config).read_text()), a.round, a.jobs, Path(a.out),
+                  Path(a.previous) if a.previous else None, a.test_time, a.test_time_models)
+    logging.info("round %d: %s", a.round, {k: e["state"] for k, e in d["exercises"].items()})
 
 
 def _cmd_select_noise(a: argparse.Namespace) -> None:
@@ -297,6 +313,18 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--running", action="store_true", help="list only the running jobs")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(fn=_cmd_status)
+    pr = sub.add_parser("precision-round",
+                        help="a precision round: every headline's width, the next round's seeds")
+    pr.add_argument("--config", required=True, help="the resolved config (JSON)")
+    pr.add_argument("--round", type=int, required=True, help="this round's number (from 1)")
+    pr.add_argument("--previous", default=None, help="the previous round's decision (JSON)")
+    pr.add_argument("--out", required=True, help="this round's decision (JSON)")
+    pr.add_argument("--test-time", nargs="*", default=[],
+                    help="exercise 4's evaluation tables of this round's jobs (parquet)")
+    pr.add_argument("--test-time-models", nargs="*", default=[],
+                    help="exercise 4's per-model tables of this round's jobs (parquet)")
+    pr.add_argument("jobs", nargs="+", help="the round's job folders")
+    pr.set_defaults(fn=_cmd_precision_round)
 
     cc = sub.add_parser("concat", help="concatenate parquet tables")
     cc.add_argument("--out", required=True, help="the table to write (parquet)")

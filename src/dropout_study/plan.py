@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -29,27 +32,106 @@ def _chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def experiment_jobs(cfg: dict, name: str) -> list[JobSpec]:
+def seed_blocks(seeds: list[int], size: int, cuts: tuple[int, ...] = ()) -> list[list[int]]:
+    """Consecutive seeds in blocks aligned to ``size`` from the first seed (0-9, 10-19, ...),
+    also cut before every seed in ``cuts`` (where a precision round starts): a block once
+    complete is the same whatever the seed count, so adding seeds only adds blocks."""
+    blocks: list[list[int]] = []
+    for s in seeds:
+        start = not blocks or (s - seeds[0]) % size == 0 or s in cuts or s != blocks[-1][-1] + 1
+        if start:
+            blocks.append([s])
+        else:
+            blocks[-1].append(s)
+    return blocks
+
+
+def job_name(spec: JobSpec) -> str:
+    """A job's name says what it trains: a short hash of everything in its spec but its name
+    and seeds (the conditions, data, device...), then its seed range, e.g.
+    ``c1f3a09b2-s0000-0009``. Its results folder is named by it, so a job whose conditions or
+    seeds change is a new job (a new folder) and a job that did not change keeps its results:
+    raising ``seeds`` by whole blocks adds jobs and retrains none, and changing one
+    exercise's config retrains that exercise's jobs alone."""
+    d = json.loads(spec.to_json())
+    del d["job"], d["seeds"]
+    digest = hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+    return f"c{digest}-s{spec.seeds[0]:04d}-{spec.seeds[-1]:04d}"
+
+
+JOB_PATTERN = r"c[0-9a-f]{8}-s\d{4}-\d{4}"  # job_name's form (a Snakemake wildcard constraint)
+
+
+def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
+                    cuts: tuple[int, ...] = ()) -> list[JobSpec]:
+    """An experiment's jobs: its conditions grouped by shape (``conditions_per_job`` at most)
+    times its seed blocks; ``n_seeds`` (default: the config's) and ``cuts`` (see
+    ``seed_blocks``) come from the precision rounds."""
     conditions = EXPERIMENTS[name](cfg)
     groups: dict[tuple, list[Condition]] = {}
     for c in conditions:
         groups.setdefault(c.batch_key(), []).append(c)
     seeds = experiment_seeds(cfg, name)
+    if n_seeds is not None and name != "noise_tuning":
+        seeds = list(range(n_seeds))
     jobs = []
     for group in groups.values():
         for conds in _chunks(group, cfg["conditions_per_job"]):
-            for block in _chunks(seeds, cfg["seeds_per_job"]):
-                jobs.append(JobSpec(
-                    experiment=name, job=f"j{len(jobs):03d}", conditions=conds, seeds=block,
+            for block in seed_blocks(seeds, cfg["seeds_per_job"], cuts):
+                spec = JobSpec(
+                    experiment=name, job="", conditions=conds, seeds=block,
                     data_path=data_path(cfg), device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
                     divergence_loss=cfg["training"].get("divergence_loss", 100.0),
-                    rates_from=noise_selection(cfg) if name == "noise_final" else None))
+                    rates_from=noise_selection(cfg) if name == "noise_final" else None)
+                spec.job = job_name(spec)
+                jobs.append(spec)
     return jobs
 
 
-def all_jobs(cfg: dict) -> dict[str, list[JobSpec]]:
-    return {name: experiment_jobs(cfg, name) for name in enabled(cfg)}
+def all_jobs(cfg: dict, seeds: dict[str, int] | None = None,
+             cuts: dict[str, tuple[int, ...]] | None = None) -> dict[str, list[JobSpec]]:
+    """Every enabled experiment's jobs; ``seeds`` and ``cuts`` (per experiment) are a precision
+    round's seed counts and round boundaries (``precision.py``), by default the config's."""
+    seeds, cuts = seeds or {}, cuts or {}
+    return {name: experiment_jobs(cfg, name, seeds.get(name), cuts.get(name, ()))
+            for name in enabled(cfg)}
+
+
+def templates(jobs: dict[str, list[JobSpec]]) -> dict[tuple[str, str], JobSpec]:
+    """(experiment, conditions hash) -> one of its jobs: with ``spec_of``, the spec of any job
+    by its name, whatever round of seeds it belongs to."""
+    return {(j.experiment, j.job.split("-s")[0]): j for js in jobs.values() for j in js}
+
+
+def spec_of(index: dict[tuple[str, str], JobSpec], experiment: str, job: str) -> JobSpec:
+    """The spec of job ``job`` (``job_name``'s form): its conditions' template, its seeds."""
+    key, _, seeds = job.partition("-s")
+    first, last = (int(x) for x in seeds.split("-"))
+    return dataclasses.replace(index[(experiment, key)], job=job,
+                               seeds=list(range(first, last + 1)))
+
+
+def precision_rounds(cfg: dict, train_size: int) -> dict | None:
+    """What a precision target may cost: round 1 (the config's seeds) and the cap (every
+    exercise at ``max_seeds``, seeds added ``step`` at a time): the most rounds, jobs and
+    model-epochs. None without a target."""
+    from .precision import settings
+
+    p = settings(cfg)
+    if not p["enabled"]:
+        return None
+    first = all_jobs(cfg)
+    counts = list(range(cfg["seeds"], p["max_seeds"], p["step"])) + [p["max_seeds"]]
+    seeds = {e: counts[-1] for e in first if e != "noise_tuning"}
+    cap = all_jobs(cfg, seeds, {e: tuple(counts[:-1]) for e in seeds})
+
+    def cost(jobs: dict[str, list[JobSpec]]) -> dict:
+        return {"jobs": sum(len(js) for js in jobs.values()),
+                "model_epochs": sum(model_epochs(j, train_size)["model_epochs"]
+                                    for js in jobs.values() for j in js)}
+
+    return {"rounds": len(counts), "seeds": counts, "first": cost(first), "cap": cost(cap)}
 
 
 def model_epochs(job: JobSpec, train_size: int) -> dict:

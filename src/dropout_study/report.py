@@ -173,6 +173,29 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path,
     return context_of(Results.load(results_dir, cfg), cfg, figures_dir, benchmarks)
 
 
+def at_both_settings(ex: Exercise, result, newer_res: Results | None) -> bool:
+    """Whether an exercise is answered at both editions' settings: one the newer edition runs
+    too, in a study that runs it, with an answer at the older edition's setting."""
+    return bool(ex.editions) and newer_res is not None and result is not None
+
+
+def headlines_at(ex: Exercise, result, newer_result=None, both: bool = False) -> list[tuple]:
+    """An exercise's headline at each setting it is answered at, as (tag, headline or None):
+    (None, ...) at its one setting; ("older", ...) and, where it has an answer there,
+    ("newer", ...) where it runs at both (``at_both_settings``). Nothing where it has no
+    answer. The report's rows and a precision round's widths both read this."""
+    if result is None:
+        return []
+
+    def head(r):
+        return ex.headline(r) if ex.headline is not None and r is not None else None
+
+    if not both:
+        return [(None, head(result))]
+    return [("older", head(result))] + ([("newer", head(newer_result))]
+                                       if newer_result is not None else [])
+
+
 def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path] = ()) -> dict:
     """The report's context from loaded results; figures go to ``figures_dir``."""
     newer_cfg = edition_config(cfg)
@@ -181,22 +204,21 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
     for ex in EXERCISES:
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
-        head = ex.headline(result) if ex.headline is not None and result is not None else None
-        mine = [(None, None, head)] if result is not None else []  # (tag, setting, headline)
-        if ex.editions and newer_res is not None and not entry["missing"]:
+        both = at_both_settings(ex, result, newer_res)
+        newer_result = None
+        if both:
             newer, newer_result = _analysed(ex, newer_res, figures_dir.parent,
                                             f"{figures_dir.name}/newer",
                                             " at the newer edition's setting")
             entry["newer"] = newer | {"setting": setting(newer_cfg), "fig_suffix": "-newer"}
             entry["setting"] = setting(cfg)
-            newer_head = (ex.headline(newer_result)
-                          if ex.headline is not None and newer_result is not None else None)
-            mine = [("older", f"the older edition's {setting(cfg)}", head)]
-            if newer_result is not None:
-                mine.append(("newer", f"the newer edition's {setting(newer_cfg)}", newer_head))
-            if head is not None and newer_head is not None:
-                entry["agreement"] = agreement(head, newer_head, setting(cfg),
-                                               setting(newer_cfg))
+        words = {None: None, "older": f"the older edition's {setting(cfg)}",
+                 "newer": f"the newer edition's {setting(newer_cfg)}" if both else None}
+        mine = [(tag, words[tag], c) for tag, c in headlines_at(ex, result, newer_result, both)]
+        heads_of = dict((tag, c) for tag, _, c in mine)
+        if heads_of.get("older") is not None and heads_of.get("newer") is not None:
+            entry["agreement"] = agreement(heads_of["older"], heads_of["newer"], setting(cfg),
+                                           setting(newer_cfg))
         sections.append(entry)
         rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine]))
         heads += [(ex.number, tag, c) for tag, _, c in mine]
@@ -239,12 +261,16 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
 
 def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
                    benchmarks: list[Path] = ()) -> None:
+    from .precision import context as precision_context
+
     ctx = build_context(results_dir, cfg, out_dir / "figures", benchmarks)
+    ctx["precision"] = precision_context(results_dir, cfg)
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 
 def render_markdown(ctx: dict, templates: Path | None = None) -> str:
     templates = templates_dir(templates)
+    ctx = {"precision": None} | ctx  # a study without a precision target (write_analysis's)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
         comment_start_string="{##", comment_end_string="##}",  # keep Quarto's {#fig-...}

@@ -11,12 +11,16 @@ from snakemake.exceptions import WorkflowError
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
 from dropout_study.experiments import rates_name
+from dropout_study import precision as study_precision
 from dropout_study.plan import (
+    JOB_PATTERN,
     all_jobs,
     noise_selection,
     results_dir,
     runtime_minutes,
+    spec_of,
     study_start,
+    templates,
 )
 
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
@@ -98,21 +102,64 @@ ON_FAILURE = STUDY.get("on_failure", "stop")
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
 DEVICE_KIND = "cuda" if STUDY["device"] == "cuda" else "cpu"
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}
+TEMPLATES = templates(JOBS)  # any job's spec from its name (precision rounds add jobs)
+PRECISION = study_precision.settings(STUDY)
+
+
+def job_spec(experiment, job):
+    return JOB_INDEX.get((experiment, job)) or spec_of(TEMPLATES, experiment, job)
+
+
+# A precision target (precision.enabled): the study runs in rounds. Round r's jobs are known
+# once round r-1's checkpoint (precision_round) has judged every headline's width; the study
+# ends at the first round that adds no seeds.
+def round_decision(r):
+    return Path(checkpoints.precision_round.get(round=r).output[0])
+
+
+def round_jobs(r):
+    """The jobs of round r: every seed so far of each experiment, blocks cut where a round began."""
+    if r == 1:
+        return JOBS
+    d = json.loads(round_decision(r - 1).read_text())
+    return all_jobs(STUDY, d["next"], study_precision.cuts(d["history"]))
+
+
+def precision_decisions():
+    """Every precision round's decision up to the last (none without a target)."""
+    if not PRECISION["enabled"]:
+        return []
+    files = [round_decision(1)]
+    while not json.loads(files[-1].read_text())["done"]:
+        files.append(round_decision(len(files) + 1))
+    return [str(f) for f in files]
+
+
+def final_jobs():
+    """The jobs the report reads: the study's, or those of the last precision round."""
+    if not PRECISION["enabled"]:
+        return JOBS
+    r = 1
+    while not json.loads(round_decision(r).read_text())["done"]:
+        r += 1
+    return round_jobs(r)
 
 
 TEST_TIME_ON = STUDY["experiments"].get("test_time", {}).get("enabled", False)
 TEST_TIME_CONDITION = (
     rates_name(*STUDY["experiments"]["test_time"]["rates"]) if TEST_TIME_ON else ""
 )
-TEST_TIME_JOBS = (
-    [
+
+
+def test_time_jobs(jobs):
+    """The exercise-1 jobs whose models exercise 4 evaluates."""
+    if not TEST_TIME_ON:
+        return []
+    return [
         j.job
-        for j in JOBS.get("layer_rates", [])
+        for j in jobs.get("layer_rates", [])
         if any(c.name == TEST_TIME_CONDITION for c in j.conditions)
     ]
-    if TEST_TIME_ON
-    else []
-)
 
 
 def evaluation_tables():
@@ -127,29 +174,38 @@ def job_dir(experiment, job):
 
 
 def job_spec_json(wildcards):
-    return JOB_INDEX[(wildcards.experiment, wildcards.job)].to_json()
+    return job_spec(wildcards.experiment, wildcards.job).to_json()
 
 
-def all_job_outputs(name="metrics.parquet"):
-    return [f"{job_dir(e, j)}/{name}" for (e, j) in JOB_INDEX]
+def job_outputs(jobs, name="metrics.parquet"):
+    return [f"{job_dir(e, j.job)}/{name}" for e, js in jobs.items() for j in js]
+
+
+def test_time_outputs(jobs, suffix=""):
+    return [
+        f"{RESULTS}/eval/test_time/{j}{suffix}.parquet" for j in test_time_jobs(jobs)
+    ]
 
 
 wildcard_constraints:
     experiment="[a-z_]+",
-    job=r"j\d+",
+    job=JOB_PATTERN,
 
 
 # the rule that trains an experiment's jobs, where it is not `train` (train.smk)
 TRAIN_RULE = {"layer_rates": "train_keeping_weights", "noise_final": "train_selected"}
 
 
-def benchmark_files():
+def benchmark_files(wildcards=None):
     """Snakemake's benchmark file of every job before the report's own (the report shows the
     run time of each rule from them)."""
+    jobs = final_jobs()
     train = [
-        f"{BENCHMARKS}/{TRAIN_RULE.get(e, 'train')}/{e}/{j}.tsv" for (e, j) in JOB_INDEX
+        f"{BENCHMARKS}/{TRAIN_RULE.get(e, 'train')}/{e}/{j.job}.tsv"
+        for e, js in jobs.items()
+        for j in js
     ]
-    tests = [f"{BENCHMARKS}/test_time/{j}.tsv" for j in TEST_TIME_JOBS]
+    tests = [f"{BENCHMARKS}/test_time/{j}.tsv" for j in test_time_jobs(jobs)]
     rest = ["prepare_data", "resolved_config", "aggregate"]
     rest += ["aggregate_test_time"] if TEST_TIME_ON else []
     rest += ["select_noise"] if JOBS.get("noise_tuning") else []

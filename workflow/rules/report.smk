@@ -9,7 +9,8 @@ rule figures:
         rules.aggregate.output,
         evaluation_tables(),
         config=RESULTS + "/config.json",
-        benchmarks=benchmark_files(),
+        benchmarks=benchmark_files,
+        precision=lambda w: precision_decisions(),
     output:
         context=RESULTS + "/report/context.json",
         figures=report(

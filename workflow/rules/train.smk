@@ -21,7 +21,7 @@ rule train:
     resources:
         mem_mb=3000,
         runtime=lambda w: runtime_minutes(
-            JOB_INDEX[(w.experiment, w.job)], TRAIN_SIZE, DEVICE_KIND
+            job_spec(w.experiment, w.job), TRAIN_SIZE, DEVICE_KIND
         ),
         gpu=1 if STUDY["device"] == "cuda" else 0,
         attempt=lambda w, attempt: attempt,
@@ -70,10 +70,12 @@ use rule train as train_selected with:
 
 rule aggregate:
     input:
-        all_job_outputs("metrics.parquet"),
-        all_job_outputs("runs.parquet"),
-        all_job_outputs("activations.parquet"),
-        all_job_outputs("job.json"),
+        jobs=lambda w: job_outputs(final_jobs(), "job.json"),
+        tables=lambda w: [
+            f
+            for name in ("metrics", "runs", "activations")
+            for f in job_outputs(final_jobs(), f"{name}.parquet")
+        ],
     output:
         metrics=RESULTS + "/metrics.parquet",
         runs=RESULTS + "/runs.parquet",
@@ -85,9 +87,7 @@ rule aggregate:
     benchmark:
         BENCHMARKS + "/aggregate.tsv"
     params:
-        dirs=lambda w, input: " ".join(
-            str(Path(f).parent) for f in input[: len(JOB_INDEX)]
-        ),
+        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.jobs),
         out=lambda w, output: str(Path(output.metrics).parent),
     shell:
         "dropout-study aggregate --out {params.out} {params.dirs} 2> {log}"
@@ -121,8 +121,8 @@ rule test_time:
 
 rule aggregate_test_time:
     input:
-        mc=[f"{RESULTS}/eval/test_time/{j}.parquet" for j in TEST_TIME_JOBS],
-        models=[f"{RESULTS}/eval/test_time/{j}_models.parquet" for j in TEST_TIME_JOBS],
+        mc=lambda w: test_time_outputs(final_jobs()),
+        models=lambda w: test_time_outputs(final_jobs(), "_models"),
     output:
         mc=RESULTS + "/test_time.parquet",
         models=RESULTS + "/test_time_models.parquet",
@@ -158,3 +158,34 @@ rule select_noise:
     shell:
         "dropout-study select-noise --endpoint-epochs {params.k} --out {output} {params.dirs} "
         "2> {log}"
+
+
+# A precision target: after round r, every headline's interval width decides which exercises
+# get another block of seeds (round r+1), until the target or the cap (precision.py).
+checkpoint precision_round:
+    input:
+        jobs=lambda w: job_outputs(round_jobs(int(w.round)), "job.json"),
+        tables=lambda w: job_outputs(round_jobs(int(w.round)), "metrics.parquet"),
+        test_time=lambda w: test_time_outputs(round_jobs(int(w.round))),
+        test_time_models=lambda w: test_time_outputs(
+            round_jobs(int(w.round)), "_models"
+        ),
+        previous=lambda w: (
+            [round_decision(int(w.round) - 1)] if int(w.round) > 1 else []
+        ),
+        config=RESULTS + "/config.json",
+    output:
+        RESULTS + "/rounds/{round}/precision.json",
+    log:
+        LOGS + "/precision_round/{round}.log",
+    wildcard_constraints:
+        round=r"\d+",
+    params:
+        dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.jobs),
+        previous=lambda w, input: (
+            f"--previous {input.previous}" if input.previous else ""
+        ),
+    shell:
+        "dropout-study precision-round {params.dirs} --config {input.config} "
+        "--round {wildcards.round} {params.previous} --out {output} "
+        "--test-time {input.test_time} --test-time-models {input.test_time_models} 2> {log}"
