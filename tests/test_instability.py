@@ -92,6 +92,29 @@ def test_a_diverged_run_is_diverged_not_endpoint_unstable_where_its_loss_stops_b
     assert s["unstable_epoch"] == 4 and s["unstable_reason"].startswith("diverged")
 
 
+def test_a_diverged_run_keeps_its_earlier_recovered_collapses_as_events():
+    """The referee's objection 3: a run that collapsed and recovered three times, then
+    diverged, was listed only as diverged."""
+    loss, acc = HEALTHY_LOSS.copy(), HEALTHY_ACC.copy()
+    acc[1], acc[4] = 0.55, 0.65  # epochs 2 and 5: collapses, recovered
+    loss[6] = CHANCE_LOSS + 1  # epoch 7: above chance, recovered at 8
+    acc[8] = 0.60  # epoch 9: the collapse that runs into the divergence (not recovered)
+    loss[9], acc[9] = np.nan, np.nan  # epoch 10: diverged
+    s = state(loss, acc)
+    assert s["diverged_run"] and s["unstable_epoch"] == 10
+    assert s["collapse"] and s["collapse_epochs"] == "2, 5, 7" and s["collapse_epoch"] == 2
+    calm = HEALTHY_LOSS.copy()
+    calm[9] = np.nan
+    assert not state(calm)["collapse"]  # diverged with nothing before it: no event
+
+
+def test_every_recovered_episode_is_listed():
+    acc = HEALTHY_ACC.copy()
+    acc[1], acc[2], acc[5] = 0.55, 0.56, 0.60  # one episode at epochs 2-3, another at 6
+    s = state(acc=acc)
+    assert not s["unstable"] and s["collapse_epochs"] == "2, 6"
+
+
 def test_the_trainers_divergence_flag_counts_as_diverged():
     flag = np.zeros(10, dtype=bool)
     flag[5:] = True

@@ -9,9 +9,10 @@ What that means for a run depends on where it is measured:
   threshold, which stops it): it has no endpoint;
 - **unstable at its endpoint**: an epoch of the endpoint window (the last ``k`` epochs, the
   ones the headline endpoint averages) meets the rule;
-- a **transient collapse**: an earlier epoch met the rule and the run recovered before the
-  window. That is an event of the run, counted per arm as its own rate; the run keeps its
-  endpoint and its place in the primary contrast.
+- a **transient collapse**: an earlier epoch met the rule and the run recovered (before the
+  window, or before it later diverged). That is an event of the run, counted per arm as its
+  own rate; a run that did not diverge keeps its endpoint and its place in the primary
+  contrast.
 
 A per-epoch quantity at epoch e uses the runs **stable at e**: not diverged by e and no epoch
 of the window that ends at e (e − k + 1 … e) meets the rule.
@@ -28,7 +29,8 @@ CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over ten classes
 COLLAPSE = 0.10  # a fall of the test accuracy below its best so far, in accuracy units
 RUN_KEYS = ["experiment", "condition", "seed"]
 COLUMNS = ["unstable", "unstable_epoch", "unstable_reason", "diverged_run",
-           "endpoint_unstable", "collapse", "collapse_epoch", "collapse_reason"]
+           "endpoint_unstable", "collapse", "collapse_epoch", "collapse_reason",
+           "collapse_epochs"]
 
 
 def epoch_reasons(train_loss: np.ndarray, test_acc: np.ndarray,
@@ -55,34 +57,46 @@ def epoch_reasons(train_loss: np.ndarray, test_acc: np.ndarray,
     return reasons
 
 
+def _episode_starts(flagged: list[bool]) -> list[int]:
+    """The first index of each run of consecutive flagged epochs."""
+    return [i for i, f in enumerate(flagged) if f and (i == 0 or not flagged[i - 1])]
+
+
 def run_state(epochs: np.ndarray, train_loss: np.ndarray, test_acc: np.ndarray, k: int,
               diverged: np.ndarray | None = None) -> dict:
     """The rule on one run's per-epoch series (sorted by epoch), its endpoint window being the
-    last ``k`` epochs: one row of ``COLUMNS``."""
+    last ``k`` epochs: one row of ``COLUMNS``. Every collapse the run recovered from is an event
+    (``collapse_epochs`` lists where each began), a diverged run's earlier ones included."""
     reasons = epoch_reasons(train_loss, test_acc, diverged)
     flagged = [bool(r) for r in reasons]
     out = dict(unstable=False, unstable_epoch=math.nan, unstable_reason="",
                diverged_run=False, endpoint_unstable=False, collapse=False,
-               collapse_epoch=math.nan, collapse_reason="")
+               collapse_epoch=math.nan, collapse_reason="", collapse_epochs="")
     dead = next((i for i, r in enumerate(reasons) if r.startswith("diverged")), None)
     if dead is not None:
         out.update(unstable=True, diverged_run=True, unstable_epoch=float(epochs[dead]),
                    unstable_reason=reasons[dead])
-        return out
-    start = max(len(reasons) - k, 0)
-    if any(flagged[start:]):
-        # the episode that reaches into the window: back from its first flagged epoch there
-        first = start + flagged[start:].index(True)
-        while first > 0 and flagged[first - 1]:
+        first = dead
+        while first > 0 and flagged[first - 1]:  # the episode that ran into the divergence
             first -= 1
-        out.update(unstable=True, endpoint_unstable=True, unstable_epoch=float(epochs[first]),
-                   unstable_reason=reasons[first])
         before = flagged[:first]
     else:
-        before = flagged[:start]
-    if any(before):
-        i = before.index(True)
-        out.update(collapse=True, collapse_epoch=float(epochs[i]), collapse_reason=reasons[i])
+        start = max(len(reasons) - k, 0)
+        if any(flagged[start:]):
+            # the episode that reaches into the window: back from its first flagged epoch there
+            first = start + flagged[start:].index(True)
+            while first > 0 and flagged[first - 1]:
+                first -= 1
+            out.update(unstable=True, endpoint_unstable=True,
+                       unstable_epoch=float(epochs[first]), unstable_reason=reasons[first])
+            before = flagged[:first]
+        else:
+            before = flagged[:start]
+    starts = _episode_starts(before)
+    if starts:
+        i = starts[0]
+        out.update(collapse=True, collapse_epoch=float(epochs[i]), collapse_reason=reasons[i],
+                   collapse_epochs=", ".join(f"{float(epochs[j]):g}" for j in starts))
     return out
 
 
@@ -150,9 +164,10 @@ def describe(cfg: dict) -> str:
             f"**diverged** when its training loss became non-finite or passed "
             f"{cfg['training'].get('divergence_loss', 100.0):g} (the trainer stops it; it has "
             "no endpoint); it had a **transient collapse** when an earlier epoch met the rule "
-            "and it recovered before the window. Runs unstable at their endpoint or diverged "
-            "are counted in their arm's instability rate and left out of the primary "
-            "comparisons (the robustness line keeps every run with a value); a transient "
-            "collapse is counted as an event of its arm, and the run keeps its endpoint. A "
+            "and it recovered (before the window, or before it diverged). Runs unstable at "
+            "their endpoint or diverged are counted in their arm's instability rate and left "
+            "out of the primary comparisons (the robustness line keeps every run with a "
+            "value); a transient collapse is counted as an event of its arm, and the run "
+            "keeps its endpoint unless it diverged later. A "
             f"quantity read at epoch e uses the runs stable at e (no epoch of e − {k - 1} … e "
             "meets the rule). Every event is listed below with its epoch and reason.")

@@ -103,8 +103,12 @@ def unstable_runs(res: Results) -> list[dict]:
     for r in e.sort_values(["experiment", "condition", "seed"]).itertuples():
         base = {"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed)}
         if r.collapse:
-            out.append(base | {"kind": "transient collapse (run kept)",
-                               "epoch": f"{r.collapse_epoch:g}", "reason": r.collapse_reason})
+            kept = "run diverged later" if r.diverged_run else "run kept"
+            out.append(base | {"kind": f"transient collapse ({kept})",
+                               "epoch": r.collapse_epochs or f"{r.collapse_epoch:g}",
+                               "reason": r.collapse_reason
+                               + (" (the first of these)" if "," in r.collapse_epochs
+                                  else "")})
         if r.unstable:
             kind = "diverged" if r.diverged_run else "unstable at its endpoint"
             out.append(base | {"kind": kind, "epoch": f"{r.unstable_epoch:g}",
