@@ -16,7 +16,7 @@ localrules:
 rule all:
     default_target: True
     input:
-        RESULTS + "/report.html",
+        f"{RESULTS}/report.html",
 
 
 include: "workflow/rules/data.smk"

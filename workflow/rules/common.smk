@@ -82,7 +82,7 @@ onsuccess:
             "on PATH (see the README's set-up to get it)",
             file=sys.stderr,
         )
-    _failed = Path(RESULTS + "/failed_jobs.json")
+    _failed = Path(f"{RESULTS}/failed_jobs.json")
     _marked = json.loads(_failed.read_text()) if _failed.exists() else []
     if _marked:
         print(
@@ -166,7 +166,7 @@ def evaluation_tables():
     """The aggregated evaluation-only tables the report needs."""
     if not TEST_TIME_ON:
         return []
-    return [RESULTS + "/test_time.parquet", RESULTS + "/test_time_models.parquet"]
+    return [f"{RESULTS}/test_time.parquet", f"{RESULTS}/test_time_models.parquet"]
 
 
 def job_dir(experiment, job):

@@ -3,11 +3,11 @@ import hashlib
 
 rule prepare_data:
     output:
-        RESULTS + "/data/fashion-mnist.pt",
+        f"{RESULTS}/data/fashion-mnist.pt",
     log:
-        LOGS + "/prepare_data.log",
+        f"{LOGS}/prepare_data.log",
     benchmark:
-        BENCHMARKS + "/prepare_data.tsv"
+        f"{BENCHMARKS}/prepare_data.tsv"
     params:
         data_dir=f"--data-dir {STUDY['data_dir']}" if STUDY.get("data_dir") else "",
         train_size=(
@@ -26,11 +26,11 @@ rule prepare_data:
 
 rule resolved_config:
     output:
-        RESULTS + "/config.json",
+        f"{RESULTS}/config.json",
     log:
-        LOGS + "/resolved_config.log",
+        f"{LOGS}/resolved_config.log",
     benchmark:
-        BENCHMARKS + "/resolved_config.tsv"
+        f"{BENCHMARKS}/resolved_config.tsv"
     params:
         # a changed config reruns this rule; the reason Snakemake prints is then this short
         # digest, before and now, not the whole config twice

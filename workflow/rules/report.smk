@@ -8,21 +8,21 @@ rule figures:
     input:
         rules.aggregate.output,
         evaluation_tables(),
-        config=RESULTS + "/config.json",
+        config=f"{RESULTS}/config.json",
         benchmarks=benchmark_files,
         precision=lambda w: precision_decisions(),
     output:
-        context=RESULTS + "/report/context.json",
+        context=f"{RESULTS}/report/context.json",
         figures=report(
-            directory(RESULTS + "/report/figures"),
+            directory(f"{RESULTS}/report/figures"),
             patterns=["{name}.png"],
             caption="../../report/workflow-captions/figures.rst",
             category="Figures",
         ),
     log:
-        LOGS + "/figures.log",
+        f"{LOGS}/figures.log",
     benchmark:
-        BENCHMARKS + "/figures.tsv"
+        f"{BENCHMARKS}/figures.tsv"
     params:
         results=lambda w, input: Path(input.config).parent,
         out=lambda w, output: Path(output.context).parent,
@@ -33,23 +33,23 @@ rule figures:
 
 rule report:
     input:
-        context=RESULTS + "/report/context.json",
-        figures=RESULTS + "/report/figures",
-        config=RESULTS + "/config.json",
+        context=f"{RESULTS}/report/context.json",
+        figures=f"{RESULTS}/report/figures",
+        config=f"{RESULTS}/config.json",
         templates=sorted(
             str(p) for p in REPORT_DIR.rglob("*") if p.suffix in (".j2", ".css")
         ),
-        benchmarks=[BENCHMARKS + "/figures.tsv"],
+        benchmarks=[f"{BENCHMARKS}/figures.tsv"],
     output:
         report(
-            RESULTS + "/report.html",
+            f"{RESULTS}/report.html",
             caption="../../report/workflow-captions/report.rst",
             category="Report",
         ),
     log:
-        LOGS + "/report.log",
+        f"{LOGS}/report.log",
     benchmark:
-        BENCHMARKS + "/report.tsv"
+        f"{BENCHMARKS}/report.tsv"
     params:
         templates=REPORT_DIR,
     shell:

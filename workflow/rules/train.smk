@@ -3,17 +3,17 @@
 # exercise 7's final jobs read the tuning stage's choice: each a rule of its own below.
 rule train:
     input:
-        data=RESULTS + "/data/fashion-mnist.pt",
+        data=f"{RESULTS}/data/fashion-mnist.pt",
     output:
-        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
-        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
-        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
-        job=RESULTS + "/runs/{experiment}/{job}/job.json",
-        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
+        metrics=f"{RESULTS}/runs/{{experiment}}/{{job}}/metrics.parquet",
+        runs=f"{RESULTS}/runs/{{experiment}}/{{job}}/runs.parquet",
+        activations=f"{RESULTS}/runs/{{experiment}}/{{job}}/activations.parquet",
+        job=f"{RESULTS}/runs/{{experiment}}/{{job}}/job.json",
+        spec=f"{RESULTS}/runs/{{experiment}}/{{job}}/spec.json",
     log:
-        LOGS + "/train/{experiment}/{job}.log",
+        f"{LOGS}/train/{{experiment}}/{{job}}.log",
     benchmark:
-        BENCHMARKS + "/train/{experiment}/{job}.tsv"
+        f"{BENCHMARKS}/train/{{experiment}}/{{job}}.tsv"
     wildcard_constraints:
         experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     retries: TRAIN_ATTEMPTS - 1
@@ -38,14 +38,14 @@ rule train:
 
 use rule train as train_keeping_weights with:
     output:
-        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
-        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
-        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
-        job=RESULTS + "/runs/{experiment}/{job}/job.json",
-        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
-        weights=RESULTS + "/runs/{experiment}/{job}/weights.pt",
+        metrics=f"{RESULTS}/runs/{{experiment}}/{{job}}/metrics.parquet",
+        runs=f"{RESULTS}/runs/{{experiment}}/{{job}}/runs.parquet",
+        activations=f"{RESULTS}/runs/{{experiment}}/{{job}}/activations.parquet",
+        job=f"{RESULTS}/runs/{{experiment}}/{{job}}/job.json",
+        spec=f"{RESULTS}/runs/{{experiment}}/{{job}}/spec.json",
+        weights=f"{RESULTS}/runs/{{experiment}}/{{job}}/weights.pt",
     benchmark:
-        BENCHMARKS + "/train_keeping_weights/{experiment}/{job}.tsv"
+        f"{BENCHMARKS}/train_keeping_weights/{{experiment}}/{{job}}.tsv"
     wildcard_constraints:
         experiment="layer_rates",
 
@@ -54,16 +54,16 @@ use rule train as train_keeping_weights with:
 # own also so that a cluster groups them apart from the jobs they wait for.
 use rule train as train_selected with:
     input:
-        data=RESULTS + "/data/fashion-mnist.pt",
+        data=f"{RESULTS}/data/fashion-mnist.pt",
         selection=NOISE_SELECTION,
     output:
-        metrics=RESULTS + "/runs/{experiment}/{job}/metrics.parquet",
-        runs=RESULTS + "/runs/{experiment}/{job}/runs.parquet",
-        activations=RESULTS + "/runs/{experiment}/{job}/activations.parquet",
-        job=RESULTS + "/runs/{experiment}/{job}/job.json",
-        spec=RESULTS + "/runs/{experiment}/{job}/spec.json",
+        metrics=f"{RESULTS}/runs/{{experiment}}/{{job}}/metrics.parquet",
+        runs=f"{RESULTS}/runs/{{experiment}}/{{job}}/runs.parquet",
+        activations=f"{RESULTS}/runs/{{experiment}}/{{job}}/activations.parquet",
+        job=f"{RESULTS}/runs/{{experiment}}/{{job}}/job.json",
+        spec=f"{RESULTS}/runs/{{experiment}}/{{job}}/spec.json",
     benchmark:
-        BENCHMARKS + "/train_selected/{experiment}/{job}.tsv"
+        f"{BENCHMARKS}/train_selected/{{experiment}}/{{job}}.tsv"
     wildcard_constraints:
         experiment="noise_final",
 
@@ -77,15 +77,15 @@ rule aggregate:
             for f in job_outputs(final_jobs(), f"{name}.parquet")
         ],
     output:
-        metrics=RESULTS + "/metrics.parquet",
-        runs=RESULTS + "/runs.parquet",
-        activations=RESULTS + "/activations.parquet",
-        jobs=RESULTS + "/jobs.json",
-        failed=RESULTS + "/failed_jobs.json",
+        metrics=f"{RESULTS}/metrics.parquet",
+        runs=f"{RESULTS}/runs.parquet",
+        activations=f"{RESULTS}/activations.parquet",
+        jobs=f"{RESULTS}/jobs.json",
+        failed=f"{RESULTS}/failed_jobs.json",
     log:
-        LOGS + "/aggregate.log",
+        f"{LOGS}/aggregate.log",
     benchmark:
-        BENCHMARKS + "/aggregate.tsv"
+        f"{BENCHMARKS}/aggregate.tsv"
     params:
         dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.jobs),
         out=lambda w, output: str(Path(output.metrics).parent),
@@ -96,15 +96,15 @@ rule aggregate:
 # Exercise 4: evaluation only, on the saved weights of the exercise-1 jobs that hold the model.
 rule test_time:
     input:
-        weights=RESULTS + "/runs/layer_rates/{job}/weights.pt",
-        data=RESULTS + "/data/fashion-mnist.pt",
+        weights=f"{RESULTS}/runs/layer_rates/{{job}}/weights.pt",
+        data=f"{RESULTS}/data/fashion-mnist.pt",
     output:
-        mc=RESULTS + "/eval/test_time/{job}.parquet",
-        models=RESULTS + "/eval/test_time/{job}_models.parquet",
+        mc=f"{RESULTS}/eval/test_time/{{job}}.parquet",
+        models=f"{RESULTS}/eval/test_time/{{job}}_models.parquet",
     log:
-        LOGS + "/test_time/{job}.log",
+        f"{LOGS}/test_time/{{job}}.log",
     benchmark:
-        BENCHMARKS + "/test_time/{job}.tsv"
+        f"{BENCHMARKS}/test_time/{{job}}.tsv"
     threads: STUDY.get("threads_per_job") or 1024
     params:
         condition=TEST_TIME_CONDITION,
@@ -124,12 +124,12 @@ rule aggregate_test_time:
         mc=lambda w: test_time_outputs(final_jobs()),
         models=lambda w: test_time_outputs(final_jobs(), "_models"),
     output:
-        mc=RESULTS + "/test_time.parquet",
-        models=RESULTS + "/test_time_models.parquet",
+        mc=f"{RESULTS}/test_time.parquet",
+        models=f"{RESULTS}/test_time_models.parquet",
     log:
-        LOGS + "/aggregate_test_time.log",
+        f"{LOGS}/aggregate_test_time.log",
     benchmark:
-        BENCHMARKS + "/aggregate_test_time.tsv"
+        f"{BENCHMARKS}/aggregate_test_time.tsv"
     shell:
         "(dropout-study concat --out {output.mc} {input.mc} && "
         "dropout-study concat --out {output.models} {input.models}) 2> {log}"
@@ -149,9 +149,9 @@ rule select_noise:
     output:
         NOISE_SELECTION,
     log:
-        LOGS + "/select_noise.log",
+        f"{LOGS}/select_noise.log",
     benchmark:
-        BENCHMARKS + "/select_noise.tsv"
+        f"{BENCHMARKS}/select_noise.tsv"
     params:
         dirs=lambda w, input: " ".join(str(Path(f).parent) for f in input.metrics),
         k=STUDY["analysis"].get("endpoint_epochs", 3),
@@ -173,11 +173,11 @@ checkpoint precision_round:
         previous=lambda w: (
             [round_decision(int(w.round) - 1)] if int(w.round) > 1 else []
         ),
-        config=RESULTS + "/config.json",
+        config=f"{RESULTS}/config.json",
     output:
-        RESULTS + "/rounds/{round}/precision.json",
+        f"{RESULTS}/rounds/{{round}}/precision.json",
     log:
-        LOGS + "/precision_round/{round}.log",
+        f"{LOGS}/precision_round/{{round}}.log",
     wildcard_constraints:
         round=r"\d+",
     params:
