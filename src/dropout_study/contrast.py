@@ -66,7 +66,12 @@ class Ratio(Quantity):
         return words.ratio(e.mapped(math.exp))
 
     def size(self, x: float) -> str:
-        return f"a factor {math.exp(x):.2f}"
+        """An unsigned factor, with enough decimals that one near 1 does not print as
+        "1.00" (two significant digits of its distance from 1, at least two decimals)."""
+        f = math.exp(abs(x))
+        gap = f - 1
+        digits = 2 if not gap > 0 else max(2, 1 - math.floor(math.log10(gap)))
+        return f"a factor {f:.{digits}f}"
 
 
 @dataclass(frozen=True)
