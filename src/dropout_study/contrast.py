@@ -349,5 +349,7 @@ def c_text(c: Contrast) -> str:
     """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
     if c.pairs == 0:
         return f"{c.label}: no value (no seed pair stable in both arms)"
-    quiet = c.resolution() if c.tested and not c.claim else ""  # a null carries its resolution
+    # a null carries its resolution; an uninformative contrast is no null (its interval may
+    # exclude zero), so it carries none
+    quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""
     return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"

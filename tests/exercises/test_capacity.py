@@ -442,7 +442,8 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     assert row["answer"] == said and "Not answered" not in row["answer"]
     line = row["lines"][0]
     assert line["verdict"] == "width 64: dropout hurts; width 256: no detectable difference"
-    assert line["effect"].startswith(f"{DROP} − {NONE}: width 64: -") and line["claim"]
+    assert line["effect"].startswith("width 64: -") and line["claim"]
+    assert line["label"] == f"per width: {DROP} − {NONE}"
     assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same
 
 

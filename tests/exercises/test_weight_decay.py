@@ -178,6 +178,8 @@ def test_an_interval_that_excludes_zero_with_a_quiet_factor_is_still_uninformati
     line = glance.line(c, ex.EXERCISE.glance, None)
     assert line["verdict"] == "uninformative (no claim)"
     assert line["answer"].startswith("The interaction is uninformative: decay alone − none")
+    from dropout_study.contrast import c_text
+    assert c_text(c) == f"{c.difference()} over 10 seeds"  # no "none larger than" for it
 
 
 def test_a_claimed_interaction_of_two_effective_factors_keeps_its_words():

@@ -211,7 +211,7 @@ def glance_words(r: Result) -> dict | None:
     said = words.join([f"{_width_verdict(c)} at width {w} ({c.quantity.text(c.primary)})"
                        for w, c in got])
     head = _no_trend(r, s)
-    return {"label": f"per width: {s} − {r.none}", "effect": f"{s} − {r.none}: {effect}",
+    return {"label": f"per width: {s} − {r.none}", "effect": effect,
             "verdict": verdict, "claim": any(c.claim for _, c in got),
             "answer": f"{head[0].upper()}{head[1:]}; per width ({s} − {r.none}, Holm): {said}."}
 
