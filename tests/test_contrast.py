@@ -207,6 +207,17 @@ def test_a_ratio_quantity_prints_a_over_b_from_the_log_scale():
     assert Ratio().size(math.log(2)) == "a factor 2.00"
 
 
+@pytest.mark.parametrize("factor, shown", [
+    (1.0012, "a factor 1.0012"), (1.0004, "a factor 1.00040"), (1.012, "a factor 1.012"),
+    (1.3, "a factor 1.30"), (1 / 1.0012, "a factor 1.0012"), (1.0, "a factor 1.00"),
+])
+def test_a_factor_near_one_keeps_enough_decimals_not_to_print_one(factor, shown):
+    """Referee objection 1: a resolution printed "none larger than a factor 1.00" after
+    rounding said nothing; two significant digits of the distance from 1 are kept."""
+    from dropout_study.contrast import Ratio
+    assert Ratio().size(math.log(factor)) == shown
+
+
 def test_a_paired_rate_difference_at_three_pairs_is_a_real_interval():
     """Finding 8 of issue 22: "+100 pp [+100, +100]" at 3 pairs, narrower than the arm's own
     exact interval; Newcombe's score interval for paired rates is [+21, +100]."""

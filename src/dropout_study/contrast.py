@@ -66,7 +66,12 @@ class Ratio(Quantity):
         return words.ratio(e.mapped(math.exp))
 
     def size(self, x: float) -> str:
-        return f"a factor {math.exp(x):.2f}"
+        """An unsigned factor, with enough decimals that one near 1 does not print as
+        "1.00" (two significant digits of its distance from 1, at least two decimals)."""
+        f = math.exp(abs(x))
+        gap = f - 1
+        digits = 2 if not gap > 0 else max(2, 1 - math.floor(math.log10(gap)))
+        return f"a factor {f:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -344,5 +349,7 @@ def c_text(c: Contrast) -> str:
     """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
     if c.pairs == 0:
         return f"{c.label}: no value (no seed pair stable in both arms)"
-    quiet = c.resolution() if c.tested and not c.claim else ""  # a null carries its resolution
+    # a null carries its resolution; an uninformative contrast is no null (its interval may
+    # exclude zero), so it carries none
+    quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""
     return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"

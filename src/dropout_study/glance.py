@@ -103,9 +103,12 @@ def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None
             {"setting": None, "label": "", "effect": "none (not answered)",
              "verdict": "no verdict", "answer": "", "claim": False}]}
     lines = [line(c, w, s) for s, c in heads]
-    own = entry.get("glance_words")  # the section's own verdict and answer, where it gives them
-    if own and len(lines) == 1 and lines[0]["label"]:
-        lines[0] = lines[0] | own
+    # the section's own verdict and answer, where it gives them (per setting: the newer
+    # edition's under entry["newer"]); with no headline only where they give its effect too
+    owns = [entry.get("glance_words"), (entry.get("newer") or {}).get("glance_words")]
+    for i, own in enumerate(owns[:len(lines)]):
+        if own and (lines[i]["label"] or "effect" in own):
+            lines[i] = lines[i] | own
     said = {x["answer"] for x in lines}
     if len(said) == 1:
         text = lines[0]["answer"] if len(lines) == 1 else f"At both settings: {lines[0]['answer']}"

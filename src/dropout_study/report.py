@@ -220,7 +220,10 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
                  "newer": f"the newer edition's {setting(newer_cfg)}" if both else None}
         mine = [(tag, words[tag], c) for tag, c in headlines_at(ex, result, newer_result, both)]
         heads_of = dict((tag, c) for tag, _, c in mine)
-        if heads_of.get("older") is not None and heads_of.get("newer") is not None:
+        if ex.agreement is not None and result is not None and newer_result is not None:
+            entry["agreement"] = ex.agreement(result, newer_result, setting(cfg),
+                                              setting(newer_cfg))
+        elif heads_of.get("older") is not None and heads_of.get("newer") is not None:
             entry["agreement"] = agreement(heads_of["older"], heads_of["newer"], setting(cfg),
                                            setting(newer_cfg))
         sections.append(entry)

@@ -475,3 +475,21 @@ def test_cells_with_fewer_seeds_say_how_many():
     assert off1["cells"][3].endswith(" (one seed, no interval)") and "n=1" not in off1["cells"][3]
     assert off1["cells"][4] == "no value (no stable run has one)"
     assert not off1["cells"][2].endswith(")")
+
+
+def test_the_holm_family_is_said_to_be_the_testable_ratios_only():
+    """Referee objection 8: "Holm-corrected over the 8 layer × epoch ratios" beside levels
+    (97.5%, 95%) of a family of 2, the ratios with at least 3 stable pairs."""
+    r = run(seeds=[0, 1, 2], diverged={(OFF, 2): 9}, eval_ratio={1: 0.5, 2: 2.0})
+    tested = [c for c in r.ratios.values() if c.tested]
+    assert 0 < len(tested) < len(r.ratios) == 8
+    levels = sorted(c.primary.level for c in tested)
+    assert levels == pytest.approx(sorted(1 - 0.05 / k for k in range(1, len(tested) + 1)))
+    words = ex.context(r)
+    assert words["holm_over"] == (f"Holm-corrected over the {len(tested)} of the 8 layer × epoch "
+                                  "ratios with at least 3 seed pairs stable in both models; the "
+                                  f"other {8 - len(tested)} get no verdict")
+    md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
+    assert words["holm_over"] in md.replace("\n", " ")
+    assert ex.context(run())["holm_over"] == "Holm-corrected over all 8 layer × epoch ratios"
+    assert ex.context(run(seeds=[0, 1]))["holm_over"].startswith("none of the 8 layer × epoch")

@@ -423,3 +423,54 @@ def test_the_conditions_belong_to_the_capacity_experiment():
     conds = ex.conditions(syn.config())
     assert {c.experiment for c in conds} == {"capacity"}
     assert sorted({c.rates for c in conds}) == [(0.0, 0.0), (0.2, 0.5)]
+
+
+# -- referee objection 2: the glance and the two settings say what the section says ------------
+def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_section():
+    """The glance said "Not answered at a glance" beside a section claiming dropout hurts at a
+    width; with fewer than 3 widths the row now gives the per-width verdicts."""
+    from dropout_study import glance
+    r = run(widths=[64, 256], base=-0.05, slope=0.025)  # hurts at 64 by 5 points, 0 at 256
+    hurt, flat = r.benefit[key(64)], r.benefit[key(256)]
+    assert hurt.claim and hurt.direction < 0 and not flat.claim and r.trend == {}
+    ctx = ex.context(r)
+    row = glance.row(ex.EXERCISE, ctx, [(None, ex.EXERCISE.headline(r))])
+    said = (f"With 2 widths compared there is no trend to fit (a trend needs at least 3); per "
+            f"width ({DROP} − {NONE}, Holm): dropout hurts at width 64 "
+            f"({hurt.quantity.text(hurt.primary)}) and no detectable difference at width 256 "
+            f"({flat.quantity.text(flat.primary)}).")
+    assert row["answer"] == said and "Not answered" not in row["answer"]
+    line = row["lines"][0]
+    assert line["verdict"] == "width 64: dropout hurts; width 256: no detectable difference"
+    assert line["effect"].startswith("width 64: -") and line["claim"]
+    assert line["label"] == f"per width: {DROP} − {NONE}"
+    assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same
+
+
+def test_with_a_trend_the_glance_row_keeps_the_trend_words():
+    from dropout_study import glance
+    r = run(slope=0.01)
+    assert ex.context(r)["glance_words"] is None
+    row = glance.row(ex.EXERCISE, ex.context(r), [(None, ex.EXERCISE.headline(r))])
+    assert row["answer"] == ex.EXERCISE.glance.answer_better
+
+
+def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
+    older = run(widths=[64, 256])  # no effect
+    newer = ex.analyze(tables(widths=[64, 256], base=-0.05, rates=[[0.0, 0.0], [0.5, 0.5]]))
+    assert ex.EXERCISE.agreement is ex.agreement
+    text = ex.agreement(older, newer, "lr 0.5", "lr 0.1")
+    assert text.startswith("No trend is fitted at lr 0.5 and lr 0.1 (fewer than 3 widths), so "
+                           "the two settings are compared width by width. Width 64: The two "
+                           "settings disagree (no claim at lr 0.5, width 64: p1=0.5,p2=0.5 − "
+                           "p1=0,p2=0 below zero at lr 0.1)")
+    assert "Width 256: The two settings disagree" in text
+    same = ex.agreement(older, older, "lr 0.5", "lr 0.1")
+    assert same.count("agree in that neither shows a detectable difference") == 2
+
+
+def test_the_two_settings_compare_the_trends_where_both_have_one():
+    from dropout_study.contrast import agreement
+    a, b = run(slope=0.01), run(slope=-0.01)
+    assert ex.agreement(a, b, "x", "y") == agreement(a.trend[DROP], b.trend[DROP], "x", "y")
+    assert ex.agreement(a, b, "x", "y").startswith("The two settings disagree")

@@ -11,7 +11,7 @@ ORIGINAL, SWAPPED, NONE = "p1=0.2,p2=0.5", "p1=0.5,p2=0.2", "p1=0,p2=0"
 
 
 def run(swap_effect=0.0, none_effect=0.0, diverged=None, nan=None, seeds=SEEDS, grid=GRID,
-        heavy_effect=0.0, last_effect=0.0, confidence=0.95):
+        heavy_effect=0.0, last_effect=0.0, confidence=0.95, effects=None):
     """Every cell at 0.85 plus a per-seed offset shared by all cells (pairing removes it);
     the swapped cell gets ``swap_effect`` over the original, no dropout ``none_effect``."""
     conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
@@ -24,7 +24,8 @@ def run(swap_effect=0.0, none_effect=0.0, diverged=None, nan=None, seeds=SEEDS, 
         return (0.85 + jitter + (swap_effect if cond == SWAPPED else 0.0)
                 + (last_effect if cond == SWAPPED and epoch == 4 else 0.0)
                 + (heavy_effect if cond == "p1=0.5,p2=0" else 0.0)
-                + (none_effect if cond == NONE else 0.0))
+                + (none_effect if cond == NONE else 0.0)
+                + (effects or {}).get(cond, {}).get(seed, 0.0))  # a cell's own, per seed
 
     cfg = syn.config(experiments={"layer_rates": grid}, analysis={"confidence": confidence})
     metrics, runs = syn.run_tables("layer_rates", conds, seeds, 4, acc, diverged)
@@ -194,11 +195,11 @@ def test_a_family_with_nothing_testable_says_so_and_what_every_stable_pair_shows
     assert take.startswith("Each dropout setting − no dropout: none of the 5 contrasts is "
                            "testable: at most 2 seed pairs stable in both arms, 3 needed;")
     assert "0 beat" not in take and "0 do worse" not in take
-    assert ("What the data show where fewer than 3 seed pairs are stable in both arms, too few "
-            "for a verdict (no claim): on every one of the 2 seed pairs stable in both arms "
-            f"p1=0,p2=0.5 − {NONE} is below zero (-") in take
-    assert take.count(f" − {NONE} is below zero (-") == 5
-    assert take.count("too few") == 1 and take.endswith(").")
+    assert ("What the data show, without a claim, for the 7 contrasts with fewer than 3 seed "
+            "pairs stable in both arms (too few for a verdict): every stable pair is below zero "
+            f"in 5 (p1=0,p2=0.5 − {NONE}: -") in take
+    assert take.count(f" − {NONE}: -") == 5
+    assert take.endswith("above zero in 0 and the pairs point both ways in 2.")  # swap, heavy
     assert r.one_way[f"p1=0.5,p2=0 − {NONE}"].startswith("on every one of the 2 seed pairs")
 
 
@@ -221,6 +222,23 @@ def test_no_one_way_words_where_the_stable_pairs_disagree_or_a_verdict_is_made()
     assert one_way(three, "a − b", ACCURACY) is None  # 3 pairs: the contrast gives a verdict
     r = run(none_effect=0.05)  # 10 pairs: a verdict, not a description
     assert r.one_way == {} and "What the data show" not in ex.context(r)["takeaway"]
+
+
+def test_the_tally_of_contrasts_without_a_verdict_is_complete_not_selective():
+    """Referee objection 9: the takeaway listed only the contrasts whose stable pairs all
+    pointed one way (7 of 15), silent on the rest; it now counts every one of them."""
+    dead = {(c, 1): 1 for c in DROPOUT_CELLS}  # 2 stable pairs of 3 per contrast
+    # none is 5 points above every dropout cell except one, which the pairs split on
+    r = run(none_effect=0.05, seeds=[0, 1, 2], diverged=dead,
+            effects={"p1=0.5,p2=0": {0: 0.10, 2: 0.0}})
+    assert r.few[f"p1=0.5,p2=0 − {NONE}"] == "mixed"
+    take = ex.context(r)["takeaway"]
+    below = sum(v == "below" for v in r.few.values())
+    assert below == 4 and len(r.few) == 7  # the 5 against none, the swap and heavy dropout
+    assert ("for the 7 contrasts with fewer than 3 seed pairs stable in both arms (too few for a "
+            "verdict): every stable pair is below zero in 4 (") in take
+    assert take.endswith("above zero in 0 and the pairs point both ways in 3.")
+    assert f"p1=0.5,p2=0 − {NONE}: " not in take  # a split contrast is counted, not listed
 
 
 def test_a_primary_verdict_the_robustness_line_does_not_support_is_said():

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import Contrast, Ratio, Sample, compare
+from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare
 from ..instability import stable_epochs
 from ..results import Results
 from ..stats import Estimate
@@ -278,6 +278,20 @@ def _instability(c: Contrast, epoch: float) -> str:
                                    f"unstable at epoch {epoch:g} or diverged by then")
 
 
+def holm_over(ratios: dict) -> str:
+    """What the Holm correction of the eval-mode ratios runs over: the testable ones only (at
+    least ``MIN_PAIRS`` seed pairs stable in both models), the others get no verdict."""
+    n, tested = len(ratios), sum(c.tested for c in ratios.values())
+    if tested == 0:
+        return (f"none of the {n} layer × epoch ratios has the {MIN_PAIRS} seed pairs stable in "
+                "both models a verdict needs, so none is tested or corrected")
+    if tested == n:
+        return f"Holm-corrected over all {n} layer × epoch ratios"
+    return (f"Holm-corrected over the {tested} of the {n} layer × epoch ratios with at least "
+            f"{MIN_PAIRS} seed pairs stable in both models; the other {n - tested} get no "
+            "verdict")
+
+
 def context(r: Result) -> dict:
     when = (f"At the end of training (epoch {r.last_epoch:g})" if r.at_end else
             f"At epoch {r.horizon:g} (the headline epoch; training ran to {r.last_epoch:g})")
@@ -309,6 +323,7 @@ def context(r: Result) -> dict:
             "probe_size": r.probe_size, "horizon": f"{r.horizon:g}", "at_end": r.at_end,
             "last_epoch": f"{r.last_epoch:g}", "marks": [f"{e:g}" for e in r.marks],
             "read": [f"{e:g}" for e in r.read], "rule": rule(r), "n_ratios": len(r.ratios),
+            "holm_over": holm_over(r.ratios),
             "table": table, "ratios": over,
             "check": [{"layer": c.layer, "ratio": words.ratio(c.ratio, 4), "points": c.points,
                        "max_dev": f"{c.max_dev:.3f}"} for c in r.check],

@@ -51,6 +51,9 @@ class Exercise:
     editions: bool = False  # also run at the book's newer edition's setting (newer_edition)
     headline: Callable[[Any], Contrast | None] | None = None  # its main contrast, if it has one
     glance: GlanceWords | None = None  # the words of its row in the report's summary table
+    # what its two settings (editions) say and whether it agrees, from the two results, where
+    # comparing the headlines alone is not enough (e.g. a setting with no headline)
+    agreement: Callable[[Any, Any, str, str], str] | None = None
 
     def enabled(self, cfg: dict) -> bool:
         return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

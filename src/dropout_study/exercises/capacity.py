@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import words
 from ..contrast import Contrast, Quantity, Sample, compare
+from ..contrast import agreement as compare_settings
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..results import Results
@@ -188,6 +189,53 @@ def _takeaway(r: Result, s: str) -> str:
     return f"{head}; {per_width}."
 
 
+def _width_verdict(c: Contrast) -> str:
+    if not c.tested:
+        return "no verdict"
+    if c.claim:
+        return "dropout helps" if c.direction > 0 else "dropout hurts"
+    return "no detectable difference"
+
+
+def glance_words(r: Result) -> dict | None:
+    """The glance row's words where no trend can be fitted: the per-width verdicts the section
+    gives, never "not answered" beside a section that answers (None where a trend is fitted
+    or nothing is measured)."""
+    if not r.benefit or not r.settings or r.settings[0] in r.trend:
+        return None
+    s = r.settings[0]
+    got = _benefits(r, s)
+    effect = "; ".join(f"width {w}: {c.quantity.text(c.primary)} ({words.seeds(c.pairs)})"
+                       for w, c in got)
+    verdict = "; ".join(f"width {w}: {_width_verdict(c)}" for w, c in got)
+    said = words.join([f"{_width_verdict(c)} at width {w} ({c.quantity.text(c.primary)})"
+                       for w, c in got])
+    head = _no_trend(r, s)
+    return {"label": f"per width: {s} − {r.none}", "effect": effect,
+            "verdict": verdict, "claim": any(c.claim for _, c in got),
+            "answer": f"{head[0].upper()}{head[1:]}; per width ({s} − {r.none}, Holm): {said}."}
+
+
+def agreement(a: Result, b: Result, setting_a: str, setting_b: str) -> str:
+    """What the two settings say, and whether it is the same: the trends where both have one,
+    else dropout − none width by width, at the widths both compared."""
+    if not (a.settings and b.settings and a.benefit and b.benefit):
+        return ""
+    sa, sb = a.settings[0], b.settings[0]
+    if sa in a.trend and sb in b.trend:
+        return compare_settings(a.trend[sa], b.trend[sb], setting_a, setting_b)
+    ca, cb = dict(_benefits(a, sa)), dict(_benefits(b, sb))
+    common = [w for w in ca if w in cb]
+    lacking = words.join([x for x, r, s in ((setting_a, a, sa), (setting_b, b, sb))
+                          if s not in r.trend])
+    head = (f"No trend is fitted at {lacking} (fewer than {MIN_LEVELS} widths), so the two "
+            "settings are compared width by width")
+    if not common:
+        return f"{head}, but they share no width: they cannot be compared."
+    return f"{head}. " + " ".join(
+        f"Width {w}: {compare_settings(ca[w], cb[w], setting_a, setting_b)}" for w in common)
+
+
 def _trend_words(t: Contrast) -> dict:
     if t.robust is None:
         robust = (f"{t.all_pairs} seeds have a slope, too few for a robustness line "
@@ -217,7 +265,7 @@ def context(r: Result) -> dict:
             "table": rows_words(r.table, COLUMNS),
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
             "trends": [_trend_words(t) for t in r.trend.values()],
-            "answer": answer, "takeaway": takeaway}
+            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
@@ -253,7 +301,7 @@ EXERCISE = Exercise(
     number=8, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Capacity: is dropout worth more in wider networks?",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: next(iter(r.trend.values()), None),
+    editions=True, headline=lambda r: next(iter(r.trend.values()), None), agreement=agreement,
     glance=GlanceWords(
         question="Wider layers: is dropout worth more?",
         better="dropout − none rises with width", worse="dropout − none falls with width",

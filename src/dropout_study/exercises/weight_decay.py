@@ -53,6 +53,7 @@ from .common import (
 EXPERIMENT = "weight_decay"
 COLUMNS = [accuracy("endpoint"), accuracy("val_endpoint"), nonnegative("weight_norm1"),
            nonnegative("weight_norm2")]
+MIN_DECAYS = 5  # STUDY.md: weight decay over at least 5 values including 0
 INTERACTION = "Δboth − (Δdropout + Δdecay)"
 ALONE = {"dropout": "dropout alone", "decay": "decay alone", "both": "both"}
 ROLES = {"none": "none", "dropout": "dropout alone (best)", "decay": "decay alone (best)",
@@ -127,9 +128,11 @@ def norm_contrast(ends: pd.DataFrame, cell: str, none: str, level: float) -> Con
 
 
 def uninformative(effects: dict[str, Contrast], interaction: Contrast) -> str:
-    """Why an undetected interaction says nothing, or "": a single method with no detectable
-    effect of its own on test accuracy (STUDY.md, "Words")."""
-    if not interaction.tested or interaction.claim:
+    """Why the interaction says nothing, or "": a single method (dropout or decay alone) with
+    no detectable effect of its own on test accuracy (STUDY.md, "Words"). This holds whether
+    or not the interaction's interval excludes zero: additive, diminishing and cancelling all
+    presuppose two single effects to add."""
+    if not interaction.tested:
         return ""
     quiet = [(role, effects[f"{ALONE[role]} − none"]) for role in ("dropout", "decay")
              if not effects[f"{ALONE[role]} − none"].claim]
@@ -138,8 +141,14 @@ def uninformative(effects: dict[str, Contrast], interaction: Contrast) -> str:
     said = words.join([f"{ALONE[role]} − none is {c.quantity.text(c.primary)} over "
                        f"{words.seeds(c.pairs)} ({c.verdict('', '')})" for role, c in quiet])
     return (f"the interaction is uninformative: {said}, so with a factor that has no detectable "
-            "effect of its own, finding no interaction says nothing about whether the effects "
-            "add")
+            "effect of its own the interaction contrast cannot say whether the effects add, "
+            "diminish or cancel")
+
+
+def informed(interaction: Contrast, why: str) -> Contrast:
+    """The interaction as the report uses it: an uninformative one carries no claim (its
+    number is still shown, with why it says nothing)."""
+    return replace(interaction, uninformative=why, claim=interaction.claim and not why)
 
 
 def analyze(res: Results) -> Result:
@@ -169,7 +178,7 @@ def analyze(res: Results) -> Result:
         decays=sorted(float(x) for x in cells["wd"].unique()),
         table=summarize(ends, order, COLUMNS, lvl), picked=picked, val=val,
         better_single=better, effects=effects,
-        interaction=replace(interaction, uninformative=uninformative(effects, interaction)),
+        interaction=informed(interaction, uninformative(effects, interaction)),
         none_norm=COLUMNS[2].summarize(ok.loc[ok["condition"] == none, "weight_norm1"], lvl),
         norm_ratio={r: norm_ratio(ends, picked[r], none, lvl)
                     for r in ALONE},
@@ -205,7 +214,8 @@ def kind(r: Result) -> str:
     if both.direction < 0:
         return "cancelling: together they do worse than neither"
     if both.direction == 0:
-        return "cancelling: together they are no better than neither"
+        return (f"cancelling: together not detectably better than neither "
+                f"({both.difference()} over {words.seeds(both.pairs)}{both.resolution()})")
     if single.direction < 0:
         return (f"diminishing: together better than neither, but worse than {name} alone")
     if single.direction > 0:
@@ -234,18 +244,33 @@ def _takeaway(r: Result) -> str:
             f"{norm_change(r.norms['decay'])}, both {norm_change(r.norms['both'])}. ")
     if not c.tested:
         return mech + f"On accuracy, no verdict on the interaction: {kind(r)}."
-    if c.direction < 0:
-        return mech + "The two pull on overlapping levers, so stacking them buys less than the sum."
-    if c.direction > 0:
-        return mech + "They help each other: together they do more than the sum of their effects."
     if c.uninformative:
-        return mech + f"On accuracy, {c.uninformative}."
+        return mech + f"On accuracy, {c.uninformative} ({c.difference()})."
+    if c.direction:
+        return mech + f"On accuracy, {kind(r)} ({c.difference()})."
     if additive(r):
         return mech + (f"On accuracy their effects add up: {c.difference()}, an interval "
                        "inside half the smaller single effect.")
     return mech + (f"On accuracy, no detectable interaction at {words.seeds(n)}"
                    f"{c.resolution()}; these seeds cannot tell the sum of the two effects from "
                    "their joint effect.")
+
+
+def interaction_row(c: Contrast) -> dict:
+    """The interaction's table row; an uninformative one says so, not "no difference"."""
+    row = c.row("together more than the sum", "together less than the sum")
+    if c.uninformative:
+        row["verdict"] = ("uninformative (no claim): a single method has no detectable effect "
+                          "of its own")
+    return row
+
+
+def few_decays(decays: list[float]) -> str:
+    """A sentence when the factorial runs fewer decay values than the protocol asks for."""
+    if len(decays) >= MIN_DECAYS:
+        return ""
+    return (f"This preset runs {len(decays)} decay values, fewer than the {MIN_DECAYS} "
+            "(including 0) the protocol asks for: the best decay is picked from a coarse grid.")
 
 
 def context(r: Result) -> dict:
@@ -260,7 +285,7 @@ def context(r: Result) -> dict:
             "table": table, "better_single": r.better_single,
             "val": {k: f"{100 * v:.1f}%" for k, v in r.val.items()},
             "effects": [e.row("higher", "lower") for e in r.effects.values()],
-            "interaction": c.row("together more than the sum", "together less than the sum"),
+            "interaction": interaction_row(c), "few_decays": few_decays(r.decays),
             "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
             "answer": answer, "takeaway": _takeaway(r)}
 
@@ -312,6 +337,6 @@ EXERCISE = Exercise(
         answer_better="Together, dropout and weight decay do more than the sum of their "
                       "separate effects.",
         answer_worse="Together, dropout and weight decay do less than the sum of their "
-                     "separate effects: diminishing returns.",
+                     "separate effects (the section says whether they diminish or cancel).",
         answer_none="No interaction detected between dropout and weight decay, each of which "
                     "has a detectable effect of its own."))
