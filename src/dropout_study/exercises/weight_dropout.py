@@ -290,8 +290,8 @@ def seconds_text(e: Estimate) -> str:
 def at_rate(r: Result, m: str) -> str:
     """Where a method stands in its comparison: the one rate run, or its best on validation."""
     p = f"p = {r.cells[r.selected[m]][1]:g}"
-    return (f"at the one rate run ({p})" if len(r.method_rates.get(m, [])) == 1 else
-            f"at its best rate on validation ({p})")
+    return (f"at the one rate run, {p}" if len(r.method_rates.get(m, [])) == 1 else
+            f"at its best rate on validation, {p}")
 
 
 def each_at(r: Result) -> str:
@@ -347,8 +347,8 @@ def cost_note(r: Result) -> str:
     one = all(t.jobs == 1 for t in r.timing)
     return (("one job per method" if one else
              "a few jobs per method")
-            + ": their epochs are not independent replicates, so the ratios are measurements "
-            "with no interval and no verdict of costlier or cheaper")
+            + ": their epochs are not independent replicates, so each ratio is a measurement, "
+            "with no interval and no verdict")
 
 
 FIDELITY_BETTER = "exact masks reach higher accuracy than the approximation"
