@@ -17,6 +17,7 @@ RATES = [0.1, 0.3, 0.5]
 EPOCHS = 6
 SECONDS = {"dropout": 0.02, "dropconnect": 0.03, "dropconnect_batch": 0.02,
            "dropconnect_gaussian": 0.02}  # per model-epoch
+E = "each at its best rate on validation"
 COST = ("(one job per method: their epochs are not independent replicates, so each ratio is a "
         "measurement, with no interval and no verdict)")
 PE, PB = "DropConnect, mask per example", "DropConnect, mask per minibatch"
@@ -134,7 +135,7 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
     assert not ref.has_interval
     assert words["takeaway"] == (
         "Dropping individual weights is a finer-grained noise than dropping whole units: "
-        f"here {PE} beats dropping units and {PB} does worse; per-example DropConnect took "
+        f"here {PE} beats dropping units and {PB} does worse, {E}; per-example DropConnect took "
         f"{r_pe} the time of activation dropout per model-epoch (every example draws its own "
         "mask on the weights), as measured on one job of 10 models against one job of 10 "
         f"models; the per-minibatch variant took {r_pb} the time of activation dropout per "
@@ -151,23 +152,23 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
 def test_only_a_better_method_pays_off_and_no_worse_is_said():
     r = run(effect={"dropconnect": 0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it pays off in accuracy ({PE} beats dropping units); per" in t
+    assert f"units: here it pays off in accuracy ({PE} beats dropping units, {E}); per" in t
     assert "worse" not in t
     both = ex.context(run(effect={"dropconnect": 0.01, "dropconnect_batch": 0.01}))
-    assert f"({PE} and {PB} beat dropping units); per" in both["takeaway"]
+    assert f"({PE} and {PB} beat dropping units, {E}); per" in both["takeaway"]
     two = ex.context(run(effect={"dropconnect": 0.02, "dropconnect_batch": -0.01,
                                  "dropout": -0.005}))
-    assert r.worse == [] and f"here {PE} beats dropping units and {PB} does worse;" in \
-        two["takeaway"]
+    assert r.worse == [] and (f"here {PE} beats dropping units and {PB} does worse, {E};"
+                              in two["takeaway"])
     down = ex.context(run(effect={"dropconnect": -0.01, "dropconnect_batch": -0.01}))
-    assert f"units: here it does worse than dropping units ({PE} and {PB}); per" in \
-        down["takeaway"]
+    assert (f"units: here it does worse than dropping units ({PE} and {PB}, {E}); per"
+            in down["takeaway"])
 
 
 def test_only_a_worse_method_is_said_worse_and_no_better():
     r = run(effect={"dropconnect_batch": -0.01})
     t = ex.context(r)["takeaway"]
-    assert f"units: here it does worse than dropping units ({PB}); per" in t
+    assert f"units: here it does worse than dropping units ({PB}, {E}); per" in t
     assert "better" not in t and "pays off" not in t
 
 
@@ -268,7 +269,7 @@ def test_a_method_without_enough_pairs_is_named_beside_the_verdict():
     dead = {(name("dropconnect_batch", p), s): 1 for p in RATES for s in SEEDS[2:]}
     r = run(effect={"dropconnect": 0.01}, diverged=dead)
     t = ex.context(r)["takeaway"]
-    assert f"({PE} beats dropping units) (no verdict on {PB}: too few stable seed pairs)" in t
+    assert f"({PE} beats dropping units, {E}) (no verdict on {PB}: too few stable seed pairs)" in t
 
 
 def test_accuracy_intervals_stay_inside_zero_and_one():
@@ -433,7 +434,7 @@ def test_a_method_without_a_stable_run_has_no_selected_rate():
     assert r.better == ["dropconnect"]
     assert ex.context(r)["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        f"it pays off in accuracy ({PE} beats dropping units); ")
+        f"it pays off in accuracy ({PE} beats dropping units, {E}); ")
 
 
 def test_the_headline_is_dropconnect_proper_at_its_best_rate():
@@ -671,7 +672,7 @@ def test_a_method_run_at_one_rate_is_said_at_the_one_rate_run_in_summary_and_sec
     assert words["glance_words"] == {"answer": (
         f"Dropping activations (at its best rate on validation, p = {best:g}) beats dropping "
         "weights (DropConnect, a fresh mask per example, at the one rate run, p = 0.5).")}
-    assert (f"each at its best rate on validation ({PE} at the one rate run)"
+    assert (f"each at its best rate on validation ({PE} at the one rate run))"
             in words["takeaway"])
     # its absence: every method swept, no "one rate run" anywhere
     words = ex.context(run(methods=WITH_APPROX))

@@ -314,11 +314,13 @@ def _verdicts(r: Result) -> str:
         text = ("here nothing could be compared (activation dropout or every weight-level "
                 "method lacks a stable run)")
     elif better and worse:  # one of each: there are two weight-level methods
-        text = f"here {names(better)} beats dropping units and {names(worse)} does worse"
+        text = (f"here {names(better)} beats dropping units and {names(worse)} does worse, "
+                f"{each_at(r)}")
     elif better:
-        text = f"here it pays off in accuracy ({names(better)} {beat} dropping units)"
+        text = (f"here it pays off in accuracy ({names(better)} {beat} dropping units, "
+                f"{each_at(r)})")
     elif worse:
-        text = f"here it does worse than dropping units ({names(worse)})"
+        text = f"here it does worse than dropping units ({names(worse)}, {each_at(r)})"
     elif len(untested) == len(r.at_best):
         text = "here too few seeds are stable for a verdict"
     else:
