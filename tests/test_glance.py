@@ -229,9 +229,28 @@ def test_a_preset_with_verdicts_gives_its_typical_resolution_in_points(tmp_path)
     head_ = next(x for x in ctx["glance"]["rows"] if x["number"] == 2)
     assert r["tested"] >= 1 and head_["lines"]
     assert 0 < r["typical"] < 100
-    assert f"is typically {r['typical']:.1f} points" in r["text"]
+    assert f"is typically {r['typical']:.2f} points" in r["text"]
 
 
 def test_the_full_study_has_no_preset_note(tmp_path):
     ctx, md = _study(tmp_path, list(range(4)), "full")
     assert ctx["resolves"] is None and "What this preset can resolve" not in md
+
+
+def test_the_preset_box_counts_ranges_and_takes_the_median_over_the_same_contrasts():
+    """Referee 10: "9 of 11 tested" beside a range "over 10 contrasts" (an untested 2-pair
+    contrast's back-computed resolution mixed in) and a rounded "0.0". Planted: three tested
+    contrasts and one with 2 pairs; the range and median are over the three only, 2 decimals."""
+    tested = [head(effect=e, seeds=list(range(4))) for e in (0.0, 0.01, 0.03)]
+    two = head(effect=0.01, seeds=[0, 1])
+    assert all(c.tested for c in tested) and not two.tested
+    assert math.isfinite(glance.resolution(two))  # it has a spread of its own: the old trap
+    r = glance.resolves([*tested, two, None], 4, "quick")
+    sizes = sorted(100 * c.mde for c in tested)
+    assert r["tested"] == 3 and r["contrasts"] == 4
+    assert r["typical"] == pytest.approx(sizes[1])
+    assert (f"is typically {sizes[1]:.2f} points (median over the 3 contrasts with the pairs a "
+            f"verdict needs, from {sizes[0]:.2f} to {sizes[-1]:.2f} points)") in r["text"]
+    # its absence: with no untested contrast the same three give the same sentence
+    assert glance.resolves(tested, 4, "quick")["text"].replace(" 3 of its 3 ", " 3 of its 4 ") \
+        == r["text"]

@@ -144,24 +144,33 @@ def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | No
         return None
     acc = [c for c in heads if c is not None and not isinstance(c.quantity, Ratio)
            and c.quantity.bounds == (-1.0, 1.0)]
-    sizes = sorted(x for x in (resolution(c) for c in acc) if math.isfinite(x))
     tested = sum(c.tested for c in acc)
+    # the count, range and median are over one set of contrasts, named in the sentence: the
+    # tested ones; only where none is tested, those with 2 pairs (a spread read back)
+    over = [c for c in acc if c.tested] if tested else acc
+    sizes = sorted(x for x in (resolution(c) for c in over) if math.isfinite(x))
     text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''}): "
             f"{tested} of its {len(acc)} headline contrasts of test accuracy have the "
             f"{MIN_PAIRS} seed pairs stable in both arms that a verdict needs. ")
     if sizes:
         typical = sizes[len(sizes) // 2] if len(sizes) % 2 else \
             (sizes[len(sizes) // 2 - 1] + sizes[len(sizes) // 2]) / 2
-        span = (f" (from {100 * sizes[0]:.1f} to {100 * sizes[-1]:.1f} over "
-                f"{len(sizes)} contrasts)" if len(sizes) > 1 else "")
+        group = ("with the pairs a verdict needs" if tested else
+                 "without them, from the spread of their seed pairs")
+        n, of = len(sizes), len(over)
+        whom = (f"{n} contrasts {group}" if n == of else
+                f"{n} of the {of} contrasts {group} that have a spread to estimate it from")
+        span = (f"median over the {whom}, from {100 * sizes[0]:.2f} to {100 * sizes[-1]:.2f} "
+                "points" if n > 1 else f"the one contrast {group} with a spread")
         if typical >= 1.0:
             text += (f"The smallest difference they would likely detect is typically more "
-                     f"than 100 points{span}, beyond any difference of accuracies: this "
-                     "preset resolves nothing. ")
+                     f"than 100 points ({span}), beyond any difference of accuracies: "
+                     "this preset resolves nothing. ")
         else:
             text += (f"The smallest difference they would likely detect (80% power at the "
                      f"observed spread of the paired differences) is typically "
-                     f"{100 * typical:.1f} points{span}; a smaller effect is likely missed. ")
+                     f"{100 * typical:.2f} points ({span}); a smaller effect is likely "
+                     "missed. ")
     else:
         text += "None has a spread from which to estimate what it would detect. "
     text += ("It checks that the study runs end to end and answers fewer questions than it "

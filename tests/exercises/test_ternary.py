@@ -96,7 +96,7 @@ def test_a_planted_difference_is_found_with_its_sign(effect):
     assert text.startswith("+" if effect > 0 else "-")
     assert f"a = 0.1 (p = 0.19): {text} over 10 seeds ({verdict})" in words["answer"]
     side = "better" if effect > 0 else "worse"
-    assert f"ternary is {side} at a = 0.1, 0.5 after Holm correction" in words["takeaway"]
+    assert f"Ternary is {side} at a = 0.1, 0.5 after Holm correction" in words["takeaway"]
     assert "comes from the mask's shape" in words["takeaway"]
     assert words["rows"][0]["verdict"] == verdict
 
@@ -104,7 +104,7 @@ def test_a_planted_difference_is_found_with_its_sign(effect):
 def test_one_better_one_worse_are_both_said():
     r = run(effect={0.1: 0.01, 0.5: -0.01})
     assert r.better == ["0.1"] and r.worse == ["0.5"]
-    assert "ternary is better at a = 0.1 and worse at a = 0.5" in ex.context(r)["takeaway"]
+    assert "Ternary is better at a = 0.1 and worse at a = 0.5" in ex.context(r)["takeaway"]
 
 
 def test_no_planted_difference_gives_no_claim_with_its_resolution():
@@ -112,14 +112,20 @@ def test_no_planted_difference_gives_no_claim_with_its_resolution():
     assert not any(c.claim for c in r.diff.values())
     words = ex.context(r)
     assert "(no detectable difference at 10 seeds: none larger than" in words["answer"]
+    amp = {k: f"{ex.ratio(r.amplification[k])}, {r.amplification[k].verdict('', '')}"
+           for k in (K1, K5)}
+    # referee 6: no "amplified alike" from intervals containing 1, no causal "so" between the
+    # two nulls; each null carries its resolution
     assert words["takeaway"] == (
-        "At equal mask variance the activations are amplified alike by both masks (no "
-        "ternary / Bernoulli ratio's interval excludes 1), so no zero probability shows a "
-        "detectable accuracy difference between the masks after Holm correction (a = 0.1: "
+        "At equal mask variance the two masks show no detectable difference in how they "
+        f"amplify the activations (ternary / Bernoulli, a = 0.1: {amp[K1]}; a = 0.5: "
+        f"{amp[K5]}); a null, not a match. No zero probability shows a detectable accuracy "
+        "difference between the masks after Holm correction (a = 0.1: "
         f"{r.diff[K1].verdict('', '')}; a = 0.5: {r.diff[K5].verdict('', '')}); a null is not "
         "an equivalence: it rules out only the differences larger than those.")
+    assert "alike" not in words["takeaway"] and ", so " not in words["takeaway"]
     assert "which is why it is the default" not in words["takeaway"]  # rested on a null
-    assert words["takeaway"].count("would likely be missed") == 2
+    assert words["takeaway"].count("would likely be missed") == 4
 
 
 def test_the_family_is_holm_corrected():
@@ -229,7 +235,7 @@ def test_the_section_renders(tmp_path):
     figures = ex.draw(res, r, tmp_path)
     assert figures["ternary"].exists()
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"ternary": "figures/ex9_ternary.png"})
-    assert "ternary is better at a = 0.1 after Holm correction" in md
+    assert "Ternary is better at a = 0.1 after Holm correction" in md
     assert "| 0.1 | 0.19 | 0.235 |" in md
     assert f"| {K1} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
@@ -279,12 +285,15 @@ def test_the_words_in_full():
         "Ternary − Bernoulli at matched mask variance (paired by seed, Holm-corrected): "
         f"a = 0.1 (p = 0.19): {d1.quantity.text(d1.primary)} over 10 seeds (ternary better); "
         f"a = 0.5 (p = 0.55): {d5.quantity.text(d5.primary)} over 10 seeds (ternary worse).")
+    a1, a5 = r.amplification[K1], r.amplification[K5]
     assert words["takeaway"] == (
-        "At equal mask variance the activations are amplified alike by both masks (no "
-        "ternary / Bernoulli ratio's interval excludes 1), so ternary is better at a = 0.1 and "
-        "worse at a = 0.5 after Holm correction; with the variance and the amplification "
-        "matched, the difference comes from the mask's shape: ternary keeps every surviving "
-        "unit on one of two levels instead of one.")
+        "At equal mask variance the two masks show no detectable difference in how they "
+        f"amplify the activations (ternary / Bernoulli, a = 0.1: {ex.ratio(a1)}, "
+        f"{a1.verdict('', '')}; a = 0.5: {ex.ratio(a5)}, {a5.verdict('', '')}); a null, not a "
+        "match. Ternary is better at a = 0.1 and worse at a = 0.5 after Holm correction; the "
+        "variance is matched and no amplification difference is detected, so the difference "
+        "comes from the mask's shape (ternary keeps every surviving unit on one of two levels "
+        "instead of one) or from an amplification difference below that resolution.")
     assert [f["verdict"] for f in words["family"]] == ["ternary better", "ternary worse"]
     assert words["table"][0]["condition"] == T1 and words["amp_epoch"] == "4"
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 40, "unstable": 0,

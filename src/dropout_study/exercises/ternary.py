@@ -187,17 +187,22 @@ def _takeaway(r: Result) -> str:
                             for s, c in zip(r.settings, amps, strict=True) if c.claim)
                 + "), and ")
     elif alike:
-        head = ("At equal mask variance the activations are amplified alike by both masks "
-                "(no ternary / Bernoulli ratio's interval excludes 1), so ")
+        # two nulls side by side, neither the cause of the other, each with its resolution
+        head = ("At equal mask variance the two masks show no detectable difference in how "
+                "they amplify the activations (ternary / Bernoulli, "
+                + "; ".join(f"a = {s.a:g}: {ratio(c)}, {c.verdict('', '')}"
+                            for s, c in zip(r.settings, amps, strict=True))
+                + "); a null, not a match. ")
     else:
         head = ""
     if r.better or r.worse:
         where = words.join([f"better at a = {', '.join(r.better)}" if r.better else "",
                             f"worse at a = {', '.join(r.worse)}" if r.worse else ""])
         tail = (f"ternary is {where} after Holm correction; "
-                + ("with the variance and the amplification matched, the difference comes from "
-                   "the mask's shape: ternary keeps every surviving unit on one of two levels "
-                   "instead of one." if alike else
+                + ("the variance is matched and no amplification difference is detected, so "
+                   "the difference comes from the mask's shape (ternary keeps every surviving "
+                   "unit on one of two levels instead of one) or from an amplification "
+                   "difference below that resolution." if alike else
                    "the variance is matched, so the difference comes from the mask's shape or "
                    "from how it amplifies the activations."))
     elif any(r.diff[s.key].tested for s in r.settings):
@@ -210,6 +215,8 @@ def _takeaway(r: Result) -> str:
     else:
         tail = ("no setting has enough seeds stable in both arms for a verdict: "
                 + r.diff[r.settings[0].key].verdict("", "") + ".")
+    if head.endswith(". "):  # a sentence of its own: the tail starts the next one
+        tail = tail[0].upper() + tail[1:]
     text = head + tail
     return text[0].upper() + text[1:]
 

@@ -15,7 +15,7 @@ Holm-corrected).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +23,12 @@ import pandas as pd
 from scipy import stats as st
 
 from .. import stats, words
-from ..contrast import MIN_PAIRS, Contrast, Sample, compare, compare_one
+from ..contrast import Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
 from ..model import N_OUT
 from ..results import Results
+from ..selection import validation_ranking
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
@@ -94,14 +95,14 @@ def check(cfg: dict) -> None:
 
 @dataclass(frozen=True)
 class Timing:
-    method: str
-    seconds: Estimate  # geometric mean of the seconds per model-epoch, log-scale interval
-    ratio: Estimate | None  # method / activation dropout at the Holm level (None: reference)
-    claim: bool  # the corrected ratio interval excludes 1
+    """A measurement, not a tested difference: each method's timings come from its own job(s)
+    of its own size, so their epochs are not replicates and carry no interval or verdict."""
 
-    @property
-    def direction(self) -> int:
-        return int(np.sign(math.log(self.ratio.value))) if self.claim else 0
+    method: str
+    seconds: Estimate  # geometric mean of the seconds per model-epoch (no interval)
+    ratio: Estimate | None  # method / activation dropout, measured (None: the reference)
+    jobs: int  # the jobs timed
+    models: int  # the models those jobs train together (in all)
 
 
 @dataclass(frozen=True)
@@ -204,34 +205,33 @@ def timings(res: Results, ends: pd.DataFrame) -> pd.DataFrame:
     m = res.metrics[res.metrics["experiment"] == EXPERIMENT]
     per = m.drop_duplicates(["job", "epoch"])
     method_of = ends.drop_duplicates("job").set_index("job")["factor_method"]
-    return pd.DataFrame({"method": per["job"].map(method_of).to_numpy(),
+    return pd.DataFrame({"method": per["job"].map(method_of).to_numpy(), "job": per["job"],
+                         "models": per["models_in_job"].to_numpy(),
                          "seconds": (per["train_seconds"] / per["models_in_job"]).to_numpy()})
+
+
+def _measured(e: Estimate) -> Estimate:
+    """The point value of an estimate, its interval dropped (epochs are not replicates)."""
+    return Estimate(e.value, n=e.n, level=e.level)
 
 
 def _timing(res: Results, ends: pd.DataFrame, methods: list[str]) -> list[Timing]:
     per, lvl = timings(res, ends), res.level
-    secs = {m: stats.finite(per.loc[per["method"] == m, "seconds"])
-            for m in {REFERENCE, *methods}}
-    others = [m for m in methods if m != REFERENCE]
-    raw = {m: ratio_of_means(secs[m], secs[REFERENCE], lvl) for m in others}
-    tested = {m: min(secs[m].size, secs[REFERENCE].size) >= MIN_PAIRS for m in others}
-    reject, alphas = stats.holm([raw[m].p if tested[m] else np.nan for m in others], 1 - lvl)
+    mine = {m: per[per["method"] == m] for m in {REFERENCE, *methods}}
+    secs = {m: stats.finite(g["seconds"]) for m, g in mine.items()}
     out = []
     for m in methods:
-        if m == REFERENCE:
-            out.append(Timing(m, stats.geometric_mean_ci(secs[m], lvl), None, False))
-            continue
-        i = others.index(m)
-        ratio = ratio_of_means(secs[m], secs[REFERENCE], 1 - alphas[i]) if tested[m] else raw[m]
-        # Holm rejects only a tested ratio, and then its interval at that step excludes 1
-        out.append(Timing(m, stats.geometric_mean_ci(secs[m], lvl), ratio, bool(reject[i])))
+        g = mine[m].drop_duplicates("job")
+        ratio = None if m == REFERENCE else _measured(
+            ratio_of_means(secs[m], secs[REFERENCE], lvl))
+        out.append(Timing(m, _measured(stats.geometric_mean_ci(secs[m], lvl)), ratio,
+                          int(g["job"].nunique()), int(g["models"].sum())))
     return out
 
 
 def analyze(res: Results) -> Result:
     lvl = res.level
     ends = res.ends(EXPERIMENT)
-    stable = ends[ends["stable"]]
     configured = res.cfg["experiments"][EXPERIMENT]["methods"]
     present = set(ends["factor_method"])
     methods = [m for m in dict.fromkeys([REFERENCE, *configured]) if m in present]
@@ -239,12 +239,13 @@ def analyze(res: Results) -> Result:
     cells = {str(r.condition): (str(r.factor_method), float(r.factor_p))
              for r in ends.drop_duplicates("condition").itertuples()}
     order = sorted(cells, key=lambda c: (methods.index(cells[c][0]), cells[c][1]))
-    val = stable.groupby("condition")["val_endpoint"].mean()
+    ranking = validation_ranking(ends)  # unstable settings last, scored over all their runs
     selected, selected_val = {}, {}
     for m in methods:  # the best rate of each method, on the validation split only
-        mine = val[[c for c in val.index if cells[c][0] == m]]
+        mine = ranking[[cells[str(c)][0] == m for c in ranking.index]]
+        mine = mine[np.isfinite(mine["val"].to_numpy(dtype=float))]
         if not mine.empty:
-            selected[m], selected_val[m] = str(mine.idxmax()), float(mine.max())
+            selected[m], selected_val[m] = str(mine.index[0]), float(mine["val"].iloc[0])
     labels = {}  # method -> the label of its contrast at the best rates
     if REFERENCE in selected:
         ref = selected[REFERENCE]
@@ -264,9 +265,13 @@ def analyze(res: Results) -> Result:
         label = f"{method_name(EXACT)} (p={fid_p:g}) − {method_name(APPROX)} (p={fid_p:g})"
         fidelity = bounded({label: compare_one(label, Sample.of(
             ends, condition_name(EXACT, fid_p), condition_name(APPROX, fid_p)), lvl)})[label]
+    table = [row if not row.unstable else replace(row, values=row.values | {
+        "val_endpoint": COLUMNS[2].summarize(ends.loc[ends["condition"] == row.condition,
+                                                      "val_endpoint"], lvl)})
+             for row in summarize(ends, order, COLUMNS, lvl)]  # as selection scores it
     return Result(
         design=design(ends, res.k), methods=methods, rates=rates,
-        table=summarize(ends, order, COLUMNS, lvl), cells=cells, selected=selected,
+        table=table, cells=cells, selected=selected,
         selected_val=selected_val, at_best={m: at_best[labels[m]] for m in labels},
         equal_rate=bounded(compare(equal, lvl)), timing=_timing(res, ends, methods),
         fidelity=fidelity, fidelity_rate=None if fidelity is None else float(fid_p),
@@ -282,6 +287,24 @@ def seconds_text(e: Estimate) -> str:
     return words.number(e, max(3, 1 - math.floor(math.log10(e.value))), unit="s")
 
 
+def at_rate(r: Result, m: str) -> str:
+    """Where a method stands in its comparison: the one rate run, or its best on validation."""
+    p = f"p = {r.cells[r.selected[m]][1]:g}"
+    return (f"at the one rate run, {p}" if len(r.method_rates.get(m, [])) == 1 else
+            f"at its best rate on validation, {p}")
+
+
+def each_at(r: Result) -> str:
+    """"each at its best rate on validation", saying which methods ran at one rate only."""
+    single = [m for m in r.selected if len(r.method_rates.get(m, [])) == 1]
+    if not single:
+        return "each at its best rate on validation"
+    if len(single) == len(r.selected):
+        return "each at the one rate run"
+    return (f"each at its best rate on validation ({words.join([method_name(m) for m in single])}"
+            f" at the one rate run)")
+
+
 def _verdicts(r: Result) -> str:
     better, worse = r.better, r.worse
     untested = [m for m, c in r.at_best.items() if not c.tested]
@@ -291,31 +314,43 @@ def _verdicts(r: Result) -> str:
         text = ("here nothing could be compared (activation dropout or every weight-level "
                 "method lacks a stable run)")
     elif better and worse:  # one of each: there are two weight-level methods
-        text = f"here {names(better)} beats dropping units and {names(worse)} does worse"
+        text = (f"here {names(better)} beats dropping units and {names(worse)} does worse, "
+                f"{each_at(r)}")
     elif better:
-        text = f"here it pays off in accuracy ({names(better)} {beat} dropping units)"
+        text = (f"here it pays off in accuracy ({names(better)} {beat} dropping units, "
+                f"{each_at(r)})")
     elif worse:
-        text = f"here it does worse than dropping units ({names(worse)})"
+        text = f"here it does worse than dropping units ({names(worse)}, {each_at(r)})"
     elif len(untested) == len(r.at_best):
         text = "here too few seeds are stable for a verdict"
     else:
-        text = "here it does not detectably beat dropping units, each at its best rate"
+        text = f"here it does not detectably beat dropping units, {each_at(r)}"
     if 0 < len(untested) < len(r.at_best):
         text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
     return text
 
 
-def _cost(t: Timing) -> str:
+def jobs_text(t: Timing) -> str:
+    return ("one job" if t.jobs == 1 else f"{t.jobs} jobs") + \
+        f" of {t.models} model{'s' if t.models != 1 else ''}"
+
+
+def _cost(t: Timing, ref: Timing | None) -> str:
     who, whose = SHORT[t.method]
-    if words.missing(t.ratio) is not None:
+    if words.missing(t.ratio) is not None or ref is None:
         return f"{whose} cost cannot be compared: activation dropout or it has no timings"
-    if t.direction > 0:
-        return (f"{who} costs {words.ratio(t.ratio)} the time of activation dropout per "
-                f"epoch{WHY.get(t.method, '')}")
-    if t.direction < 0:
-        return f"{who} is faster than activation dropout per epoch ({words.ratio(t.ratio)})"
-    return (f"{whose} extra cost per epoch is not resolved by these timings "
-            f"({words.ratio(t.ratio)})")
+    return (f"{who} took {words.ratio(t.ratio)} the time of activation dropout per "
+            f"model-epoch{WHY.get(t.method, '')}, as measured on {jobs_text(t)} against "
+            f"{jobs_text(ref)}")
+
+
+def cost_note(r: Result) -> str:
+    """Why the cost is a measurement and not a verdict."""
+    one = all(t.jobs == 1 for t in r.timing)
+    return (("one job per method" if one else
+             "a few jobs per method")
+            + ": their epochs are not independent replicates, so each ratio is a measurement, "
+            "with no interval and no verdict")
 
 
 FIDELITY_BETTER = "exact masks reach higher accuracy than the approximation"
@@ -369,7 +404,9 @@ def _failures(r: Result) -> str:
 
 
 def _takeaway(r: Result) -> str:
-    costs = "; ".join(_cost(t) for t in r.timing if t.method != REFERENCE)
+    ref = next((t for t in r.timing if t.ratio is None), None)
+    costs = "; ".join(_cost(t, ref) for t in r.timing if t.method != REFERENCE)
+    costs += f" ({cost_note(r)})" if costs else ""
     fails = _failures(r) if r.failures.settings else ""
     return ("Dropping individual weights is a finer-grained noise than dropping whole units: "
             + _verdicts(r) + (f"; {fails}" if fails else "") + (f"; {costs}" if costs else "")
@@ -383,15 +420,17 @@ def _row(c: Contrast) -> dict:
 def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
-    spent = [f"{method_name(t.method)} takes {words.ratio(t.ratio)} as long"
+    spent = [f"{method_name(t.method)} took {words.ratio(t.ratio)} as long"
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
-        f"; training costs {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
-        f"model-epoch" + (f", and {words.join(spent)}" if spent else ""))
+        f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
+        f"model-epoch" + (f", and {words.join(spent)}" if spent else "")
+        + f" ({cost_note(r)})")
     single = [f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in r.method_rates.items()
               if len(ps) == 1 and len(r.rates) > 1]
-    answer = ("At each method's validation-selected rate"
-              + (f" (run at one rate: {words.join(single)})" if single else "") + ", "
+    answer = ("At each method's validation-selected rate, or the one rate it was run at"
+              if single else "At each method's validation-selected rate")
+    answer += ((f" (run at one rate: {words.join(single)})" if single else "") + ", "
               + ("; ".join(diffs) if diffs else "no comparison (activation dropout or every "
                  "weight-level method lacks a stable run)") + cost + ".")
     selected = set(r.selected.values())
@@ -401,12 +440,13 @@ def context(r: Result) -> dict:
         row.update(method=method_name(method), p=f"{p:g}",
                    selected="selected" if row["condition"] in selected else "")
     timing = [{"method": method_name(t.method), "seconds": seconds_text(t.seconds),
-               "n": t.seconds.n,
-               "relative": "reference" if t.ratio is None else words.ratio(t.ratio),
-               "level": "" if t.ratio is None else f"{100 * t.ratio.level:.2f}%",
-               "verdict": "" if t.ratio is None else
-               ("costlier" if t.direction > 0 else "cheaper" if t.direction < 0 else
-                "not resolved")} for t in r.timing]
+               "n": t.seconds.n, "jobs": t.jobs, "models": t.models,
+               "relative": "reference" if t.ratio is None else words.ratio(t.ratio)}
+              for t in r.timing]
+    for row in table:  # a setting with an unstable run: the mean over all its runs
+        bad = next(x for x in r.table if x.condition == row["condition"])
+        if bad.unstable:
+            row["val_endpoint"] += f" (all {bad.runs} runs, {bad.unstable} unstable)"
     return {**r.design, "methods": [method_name(m) for m in r.methods], "rates": r.rates,
             "table": table,
             "selected": [{"method": method_name(m), "p": f"{r.cells[c][1]:g}",
@@ -415,6 +455,7 @@ def context(r: Result) -> dict:
             "diffs": [_row(c) for c in r.at_best.values()],
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
+            "cost_note": cost_note(r), "glance_words": glance_words(r),
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
                              for m, ps in r.method_rates.items()],
             "fidelity": None if r.fidelity is None else
@@ -424,6 +465,22 @@ def context(r: Result) -> dict:
             "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
                         "runs": f"{f.failed} of {f.runs}", "span": _span(f),
                         "all": f.all} for f in r.failures.settings]}
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row's answer for the headline (per-example DropConnect − activation
+    dropout), naming the rate each arm stands at: the one run, or the best on validation."""
+    c = r.at_best.get(EXACT)
+    if c is None or not c.tested:
+        return None
+    pe, ref = at_rate(r, EXACT), at_rate(r, REFERENCE)
+    text = {1: f"Dropping weights (DropConnect, a fresh mask per example, {pe}) beats dropping "
+               f"activations ({ref}).",
+            -1: f"Dropping activations ({ref}) beats dropping weights (DropConnect, a fresh "
+                f"mask per example, {pe}).",
+            0: f"Dropping weights (DropConnect, a fresh mask per example, {pe}) and dropping "
+               f"activations ({ref}) cannot be told apart."}[c.direction]
+    return {"answer": text}
 
 
 def _fidelity_row(c: Contrast) -> dict:
@@ -450,10 +507,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
                      markeredgecolor="black", zorder=4)
     axes[0].set_title("test accuracy; ★ the rate picked on validation")
     for i, t in enumerate(r.timing):
-        e = t.seconds
-        err = [[e.value - e.lo], [e.hi - e.value]] if e.has_interval else None
-        axes[1].errorbar([i], [e.value], yerr=err, fmt="o", capsize=4,
-                         color=colour.get(t.method, "k"))
+        axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
     axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     axes[1].yaxis.set_major_formatter(plain)
@@ -466,7 +520,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
     axes[1].set_ylabel("training seconds per model-epoch (log scale)")
-    axes[1].set_title("cost: geometric mean and interval")
+    axes[1].set_title("cost: geometric mean, measured (one job each)"
+                      if all(t.jobs == 1 for t in r.timing) else "cost: geometric mean, measured")
     return {"sweep": save(fig, out / "ex6_sweep.png")}
 
 
