@@ -2,7 +2,9 @@
 
 import base64
 import json
+import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -25,6 +27,7 @@ def without_timings(path: Path) -> pd.DataFrame:
 
 SMOKE = Path("results", "smoke")  # the smoke preset's results
 SEEN_WHILE_RUNNING: list[dict] = []  # `dropout-study status` while the smoke run trained
+SMOKE_LIMIT_S = 1200  # 3 min on a quiet 2-core machine: a study still running is stuck
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +39,24 @@ def smoke_run(tmp_path_factory, real_data_dir):
 
     need("pandoc")
     work = tmp_path_factory.mktemp("smoke")
-    proc = subprocess.Popen(snakemake_cmd(work, "--cores", "2", "--config", "preset=smoke"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=environment())
-    while proc.poll() is None:
-        if (work / "logs" / "smoke" / "plan.json").exists():
-            SEEN_WHILE_RUNNING.append(status(work))
-        time.sleep(2)
-    out = proc.stdout.read()
-    assert proc.returncode == 0, out[-6000:]
-    (work / "snakemake.out").write_text(out)
+    # Snakemake's console goes to a file, not a pipe: a pipe read only at the end fills (64 KiB,
+    # less than the smoke study prints) and blocks Snakemake for ever
+    console = work / "snakemake.out"
+    with console.open("w") as sink:
+        proc = subprocess.Popen(snakemake_cmd(work, "--cores", "2", "--config", "preset=smoke"),
+                                stdout=sink, stderr=subprocess.STDOUT, text=True,
+                                env=environment(), start_new_session=True)
+        deadline = time.monotonic() + SMOKE_LIMIT_S
+        while proc.poll() is None and time.monotonic() < deadline:
+            if (work / "logs" / "smoke" / "plan.json").exists():
+                SEEN_WHILE_RUNNING.append(status(work))
+            time.sleep(2)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"the smoke study did not finish in {SMOKE_LIMIT_S} s:\n"
+                        + console.read_text()[-6000:])
+    assert proc.returncode == 0, console.read_text()[-6000:]
     return work
 
 
@@ -143,8 +154,6 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
     """kill -9 of the whole run (Snakemake and its jobs) midway, then `snakemake --unlock` and
     the same command (the workflow profile adds --rerun-incomplete): the study finishes, and
     its metrics equal the uninterrupted run's."""
-    import os
-    import signal
     import time
 
     work = tmp_path_factory.mktemp("killed")
@@ -189,7 +198,6 @@ def tree(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp_path_factory):
-    import os
     import shutil
 
     work = tmp_path_factory.mktemp("retry") / "study"
@@ -210,7 +218,6 @@ def test_a_job_that_raises_once_is_retried_and_completes_unmarked(smoke_run, tmp
 
 def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
         smoke_run, tmp_path_factory):
-    import os
     import shutil
 
     work = tmp_path_factory.mktemp("marked") / "study"
@@ -241,7 +248,6 @@ def test_a_job_that_raises_on_every_attempt_is_marked_then_retried_by_forcerun(
 
 def test_a_job_that_fails_its_last_attempt_stops_the_study_by_default(smoke_run,
                                                                      tmp_path_factory):
-    import os
     import shutil
 
     work = tmp_path_factory.mktemp("stopped") / "study"
@@ -325,7 +331,6 @@ def test_the_report_passes_axe_core_and_every_figure_fits_its_box(smoke_run, tmp
     """axe-core (WCAG) finds no serious or critical fault, and neither a `main` landmark
     missing nor content outside the landmarks; no figure is wider than its box, nor does a
     box scroll sideways; a phone is served each figure's phone rendering, a laptop none."""
-    import os
 
     from .browser import AXE, inspect
 
