@@ -143,6 +143,8 @@ def _cmd_plan(a: argparse.Namespace) -> None:
               f"at a time, {est['threads_per_job']} thread(s) each)")
         for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
             print(f"  cheaper: {way}")
+        for w in est["warnings"]:
+            print(f"  note: {w}")
     if rounds:
         print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
               f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}); "

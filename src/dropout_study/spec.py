@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+N_IN, N_OUT = 784, 10  # Fashion-MNIST: 28 x 28 pixels in, ten classes out
+
 
 @dataclass(frozen=True)
 class Condition:
