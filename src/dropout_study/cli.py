@@ -163,7 +163,8 @@ def _cmd_status(a: argparse.Namespace) -> None:
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .bench import bench, print_bench
 
-    print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir))
+    print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir),
+                Path(a.json) if a.json else None)
 
 
 def _cmd_test_time(a: argparse.Namespace) -> None:
@@ -273,7 +274,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
     r.set_defaults(fn=_cmd_report)
 
-    b = sub.add_parser("bench", help="batched training vs the book's loop and the GEMM limit")
+    b = sub.add_parser("bench", help="batched training vs the book's loop and the matmul "
+                       "limit (the FLOPs it really does at the measured peak float32 rate)")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="the device to time")
     b.add_argument("--seeds", type=int, default=10, help="models trained together")
@@ -282,6 +284,8 @@ def parser() -> argparse.ArgumentParser:
                    help="timed epochs of the book's loop")
     b.add_argument("--data-dir", default=None,
                    help="the folder of Fashion-MNIST (default: looked up)")
+    b.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the result to this file (JSON)")
     b.set_defaults(fn=_cmd_bench)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
