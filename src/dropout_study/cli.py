@@ -167,6 +167,12 @@ def _cmd_bench(a: argparse.Namespace) -> None:
                 Path(a.json) if a.json else None)
 
 
+def _cmd_compare(a: argparse.Namespace) -> None:
+    from .compare import run
+
+    print(run(Path(a.a), Path(a.b), a.level, a.json))
+
+
 def _cmd_test_time(a: argparse.Namespace) -> None:
     from .testtime import run
 
@@ -287,6 +293,19 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--json", default=None, metavar="PATH",
                    help="also write the result to this file (JSON)")
     b.set_defaults(fn=_cmd_bench)
+
+    cm = sub.add_parser("compare", help="check one study against another (a re-run against "
+                        "the published study): every exercise's headline in both, B − A "
+                        "with its interval, agree or differ")
+    cm.add_argument("a", metavar="A",
+                    help="a results folder (results/<preset>/, e.g. the published study's)")
+    cm.add_argument("b", metavar="B",
+                    help="the results folder to check against A (differences are B − A)")
+    cm.add_argument("--level", type=float, default=0.95,
+                    help="the confidence level of every interval (default 0.95)")
+    cm.add_argument("--json", action="store_true",
+                    help="print one JSON object instead of the table")
+    cm.set_defaults(fn=_cmd_compare)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
     tt.add_argument("--weights", required=True, help="a training job's weights.pt")
