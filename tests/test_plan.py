@@ -246,3 +246,14 @@ def test_the_load_of_other_processes_is_measured():
         for p in spin:
             p.kill()
             p.wait()
+
+
+def test_the_rng_key_reaches_every_job_and_renames_only_when_set():
+    """``rng: auto`` leaves every job as it was named before the key existed; an explicit
+    generator changes what is trained, so it names other jobs."""
+    auto = all_jobs(resolve(preset="smoke"))
+    counter = all_jobs(resolve(preset="smoke", rng="counter"))
+    assert all(j.rng == "counter" for js in counter.values() for j in js)
+    assert all(j.rng == "auto" for js in auto.values() for j in js)
+    names = lambda jobs: {j.job for js in jobs.values() for j in js}  # noqa: E731
+    assert not names(auto) & names(counter)

@@ -82,6 +82,7 @@ def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
                     experiment=name, job="", conditions=conds, seeds=block,
                     data_path=data_path(cfg), device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
+                    rng=cfg.get("rng", "auto"),
                     divergence_loss=cfg["training"].get("divergence_loss", 100.0),
                     rates_from=noise_selection(cfg) if name == "noise_final" else None)
                 spec.job = job_name(spec)
