@@ -37,3 +37,26 @@ def test_wide_figures_get_text_that_reads_at_the_report_width():
     ax.set_title("t", fontsize=10)
     assert legible(huge) == 2.0 and ax.title.get_fontsize() == 20  # at most twice
     plt.close("all")
+
+
+def test_a_long_legend_entry_is_wrapped_to_a_phone_s_width(tmp_path):
+    """A legend entry longer than its panel would widen the phone figure past the screen (it
+    did: exercise 6's 'Gaussian approximation of per-example DropConnect', 842 px)."""
+    from PIL import Image
+
+    from dropout_study.plots import PHONE_MAX_PIXELS, for_phone, panels, save
+
+    def figure(label: str):
+        fig, axes = panels(2, figsize=(13, 4.4))
+        for ax in axes:
+            ax.plot([0, 1], [0, 1], label=label)
+            ax.plot([0, 1], [1, 0], label="short")
+            ax.legend(loc="center left")
+        return fig
+
+    with for_phone():
+        long = save(figure("a very long legend entry that names a scheme in full, twice over"),
+                    tmp_path / "long.png")
+        short = save(figure("short"), tmp_path / "short.png")
+    assert Image.open(long).width <= PHONE_MAX_PIXELS
+    assert Image.open(long).width <= Image.open(short).width + 2  # no wider than without it

@@ -105,6 +105,9 @@ def phone_legible(fig) -> None:
         for text, inches in ((ax.title, box.width * width), (ax.xaxis.label, box.width * width),
                              (ax.yaxis.label, box.height * height)):
             text.set_text(wrap(text.get_text(), inches, text.get_fontsize()))
+        legend = ax.get_legend()  # a legend's entries, to most of their panel's width
+        for text in legend.get_texts() if legend is not None else []:
+            text.set_text(wrap(text.get_text(), 0.7 * box.width * width, text.get_fontsize()))
     if fig._suptitle is not None:
         fig._suptitle.set_text(wrap(fig._suptitle.get_text(), 0.95 * width,
                                     fig._suptitle.get_fontsize()))
