@@ -27,9 +27,14 @@ def numbers(df: pd.DataFrame, place: bool = False) -> pd.DataFrame:
 def assert_tables_close(a: pd.DataFrame, b: pd.DataFrame) -> None:
     """The same rows, keys and flags, and numbers equal to float32 rounding: what a model
     computes in packs of other sizes where the BLAS takes another path (a pack of one model
-    on a CPU; another batch count on a GPU, where cuBLAS may pick another kernel)."""
+    on a CPU; another batch count on a GPU, where cuBLAS may pick another kernel).
+    Accuracies may differ by up to two images of a thousand: a logit tie within rounding
+    flips a prediction (a real difference moves them by points)."""
     assert len(a) == len(b) > 0
-    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-4, atol=1e-5)
+    acc = [c for c in a.columns if c.endswith("_acc")]
+    pd.testing.assert_frame_equal(a.drop(columns=acc), b.drop(columns=acc), check_exact=False,
+                                  rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(a[acc], b[acc], check_exact=False, rtol=0, atol=2e-3)
 
 
 def conditions(epochs: int = 2, noise: str = "dropout") -> list[Condition]:
