@@ -185,3 +185,18 @@ def test_bad_packing_values_name_their_key(over, key, words):
 def test_the_resolved_config_cannot_be_given_a_packing_of_its_own():
     with pytest.raises(ConfigError, match="unknown config key 'packing'"):
         resolve(packing={"device": "cuda"})
+
+
+def test_without_nvidias_driver_the_gpus_are_not_looked_for_with_torch(tmp_path):
+    """`plan` and the Snakefile resolve `device: auto` on every start: on a machine without
+    NVIDIA's driver that costs no torch import."""
+    import subprocess
+    import sys
+
+    if packing.NVIDIA_DRIVER.exists():
+        pytest.skip("this machine has NVIDIA's driver")
+    code = ("import sys; from dropout_study import packing; "
+            "print(packing.local_gpus(), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["[]", "False"], out.stderr[-2000:]

@@ -23,6 +23,7 @@ import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -147,8 +148,14 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")
+
+
 def local_gpus() -> list[int]:
-    """Total memory in bytes of every CUDA device this process sees (empty without one)."""
+    """Total memory in bytes of every CUDA device this process sees (empty without one).
+    Without NVIDIA's driver there is none, and torch (seconds to import) is not asked."""
+    if not NVIDIA_DRIVER.exists():
+        return []
     import torch
 
     if not torch.cuda.is_available():
