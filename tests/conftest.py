@@ -8,6 +8,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_DATA = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def calibration_cache(tmp_path_factory):
+    """The wall-time calibration's cache, for the whole session in a scratch folder: the tests
+    (and the studies they start, which inherit the environment) never read or write the user's
+    ~/.cache, and calibrate once."""
+    saved = os.environ.get("DROPOUT_STUDY_CACHE")
+    os.environ["DROPOUT_STUDY_CACHE"] = str(tmp_path_factory.mktemp("calibration-cache"))
+    yield Path(os.environ["DROPOUT_STUDY_CACHE"])
+    if saved is None:
+        os.environ.pop("DROPOUT_STUDY_CACHE", None)
+    else:
+        os.environ["DROPOUT_STUDY_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real Fashion-MNIST, from the Debian package (never downloaded in tests)."""

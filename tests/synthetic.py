@@ -89,6 +89,27 @@ def results(cfg: dict, metrics: pd.DataFrame, runs: pd.DataFrame,
                    [], cfg, extra or {})
 
 
+def write_results(folder: Path, cfg: dict, tables: dict[str, pd.DataFrame]) -> Path:
+    """A results folder as the pipeline writes it (``results/<preset>/``): ``tables`` (name ->
+    table, e.g. metrics, runs, activations) as parquet, ``config.json`` and an empty
+    ``jobs.json``. Each row's job becomes the one ``cfg`` plans for its run, so that
+    ``Results.load`` keeps it."""
+    import json
+
+    from dropout_study.results import planned_runs
+
+    keys = ["experiment", "condition", "seed"]
+    jobs = planned_runs(cfg).runs[[*keys, "job"]]
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        if {*keys, "job"} <= set(df.columns):
+            df = df.drop(columns="job").merge(jobs, on=keys)[list(df.columns)]
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / "jobs.json").write_text("[]")
+    return folder
+
+
 def combine(*tables: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Several experiments' (metrics, runs) as one pair of tables."""
     return (pd.concat([t[0] for t in tables], ignore_index=True),

@@ -180,6 +180,16 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
                                   without_timings(work / SMOKE / "metrics.parquet"),
                                   check_exact=True)
 
+    # `dropout-study compare` on the two studies: the same seeds on the same device, so every
+    # headline agrees, with B − A exactly zero
+    shown = subprocess.run(["dropout-study", "compare", str(smoke_run / SMOKE), str(work / SMOKE),
+                            "--json"], capture_output=True, text=True, env=environment())
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["rows"]
+    agree = [r for r in rows if r["verdict"] == "agree"]
+    assert agree and not [r for r in rows if r["verdict"] == "differ"], rows
+    assert all(r["b_minus_a"]["value"] in (0.0, 1.0) for r in agree)  # 1: a factor B / A
+
 
 def first_job(experiment: str = "sanity", **config) -> str:
     """The name of an experiment's first job in the smoke preset (a job is named by what it

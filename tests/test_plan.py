@@ -104,8 +104,12 @@ def trained(monkeypatch):
     return epochs
 
 
-def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trained):
+def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trained,
+                                                                   monkeypatch):
+    from dropout_study import plan
     from dropout_study.plan import CALIBRATION_MODELS, CALIBRATION_STEPS, estimate_wall
+
+    monkeypatch.setattr(plan, "others_load", lambda *a: 0.0)  # kept even on a busy machine
 
     smoke = resolve(preset="smoke")
     schemes = {j.conditions[0].noise for js in all_jobs(smoke).values() for j in js}
@@ -147,8 +151,12 @@ def test_cheaper_ways_are_named_only_past_an_hour():
                                                             "cpu"))
 
 
-def test_plan_prints_one_aligned_table_and_json_only_on_request(cache, trained, capsys):
+def test_plan_prints_one_aligned_table_and_json_only_on_request(cache, trained, capsys,
+                                                               monkeypatch):
+    from dropout_study import plan
     from dropout_study.cli import main
+
+    monkeypatch.setattr(plan, "others_load", lambda *a: 0.0)  # kept even on a busy machine
 
     assert main(["plan", "--set", "preset=smoke", "--cores", "2"]) == 0
     out, err = capsys.readouterr()
@@ -250,3 +258,57 @@ def test_plan_for_cuda_asks_for_the_gpu_memory_where_it_sees_no_gpu(capsys):
     assert main(["plan", "--device", "cuda", "--gpu-memory", "80"]) == 0
     assert "no time estimate: it is measured on the GPU, and this machine has none" in \
         capsys.readouterr().out
+
+
+def test_a_calibration_on_a_busy_machine_is_used_once_said_and_not_kept(cache, monkeypatch):
+    from dropout_study import plan
+
+    said: list[str] = []
+    rates = {"train_s_per_gflop": 1.0, "eval_s_per_gflop": 1.0}
+    monkeypatch.setattr(plan, "measure_rates",
+                        lambda schemes, *a, **k: ({s: rates for s in schemes}, 1.5))
+    assert plan.calibration(["dropout"], "cpu", 2, log=lambda m: None,
+                            warn=said.append) == {"dropout": rates}
+    assert len(said) == 1 and "1.5 cores busy" in said[0] and "not kept" in said[0]
+    assert not (cache / "calibration.json").exists()
+    # measured on a quiet machine: kept, and nothing said
+    monkeypatch.setattr(plan, "measure_rates",
+                        lambda schemes, *a, **k: ({s: rates for s in schemes}, 0.1))
+    said.clear()
+    plan.calibration(["dropout"], "cpu", 2, log=lambda m: None, warn=said.append)
+    assert said == [] and (cache / "calibration.json").exists()
+
+
+def test_the_load_of_other_processes_is_measured():
+    """Two processes spinning beside a sleeping one keep more than half a core busy."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from dropout_study.plan import BUSY_CORES, cpu_busy_seconds, others_load
+
+    if cpu_busy_seconds() is None:
+        pytest.skip("no /proc/stat")
+    spin = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        t = os.times()
+        start = cpu_busy_seconds(), t.user + t.system, time.perf_counter()
+        time.sleep(1.5)
+        assert others_load(*start) > BUSY_CORES
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()
+
+
+def test_the_rng_key_reaches_every_job_and_renames_only_when_set():
+    """``rng: auto`` leaves every job as it was named before the key existed; an explicit
+    generator changes what is trained, so it names other jobs."""
+    auto = all_jobs(resolve(preset="smoke"))
+    counter = all_jobs(resolve(preset="smoke", rng="counter"))
+    assert all(j.rng == "counter" for js in counter.values() for j in js)
+    assert all(j.rng == "auto" for js in auto.values() for j in js)
+    names = lambda jobs: {j.job for js in jobs.values() for j in js}  # noqa: E731
+    assert not names(auto) & names(counter)

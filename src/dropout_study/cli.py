@@ -189,6 +189,8 @@ def _cmd_plan(a: argparse.Namespace) -> None:
               f"at a time, {est['threads_per_job']} thread(s) each)")
         for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
             print(f"  cheaper: {way}")
+        for w in est["warnings"]:
+            print(f"  note: {w}")
     if rounds:
         print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
               f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}); "
@@ -209,7 +211,14 @@ def _cmd_status(a: argparse.Namespace) -> None:
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .bench import bench, print_bench
 
-    print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir))
+    print_bench(bench(a.device, a.seeds, a.epochs, a.reference_epochs, a.data_dir),
+                Path(a.json) if a.json else None)
+
+
+def _cmd_compare(a: argparse.Namespace) -> None:
+    from .compare import run
+
+    print(run(Path(a.a), Path(a.b), a.level, a.json))
 
 
 def _cmd_test_time(a: argparse.Namespace) -> None:
@@ -319,7 +328,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
     r.set_defaults(fn=_cmd_report)
 
-    b = sub.add_parser("bench", help="batched training vs the book's loop and the GEMM limit")
+    b = sub.add_parser("bench", help="batched training vs the book's loop and the matmul "
+                       "limit (the FLOPs it really does at the measured peak float32 rate)")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="the device to time")
     b.add_argument("--seeds", type=int, default=10, help="models trained together")
@@ -328,7 +338,22 @@ def parser() -> argparse.ArgumentParser:
                    help="timed epochs of the book's loop")
     b.add_argument("--data-dir", default=None,
                    help="the folder of Fashion-MNIST (default: looked up)")
+    b.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the result to this file (JSON)")
     b.set_defaults(fn=_cmd_bench)
+
+    cm = sub.add_parser("compare", help="check one study against another (a re-run against "
+                        "the published study): every exercise's headline in both, B − A "
+                        "with its interval, agree or differ")
+    cm.add_argument("a", metavar="A",
+                    help="a results folder (results/<preset>/, e.g. the published study's)")
+    cm.add_argument("b", metavar="B",
+                    help="the results folder to check against A (differences are B − A)")
+    cm.add_argument("--level", type=float, default=0.95,
+                    help="the confidence level of every interval (default 0.95)")
+    cm.add_argument("--json", action="store_true",
+                    help="print one JSON object instead of the table")
+    cm.set_defaults(fn=_cmd_compare)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
     tt.add_argument("--weights", required=True, help="a training job's weights.pt")

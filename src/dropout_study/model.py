@@ -22,8 +22,8 @@ import torch
 
 from .noise import Noise, NoiseContext
 from .rng import generator
+from .spec import N_IN, N_OUT
 
-N_IN, N_OUT = 784, 10
 FORMAT = 2  # weights [M, out, in]; saved weights and checkpoints carry it
 
 

@@ -16,12 +16,12 @@ from typing import ClassVar
 import torch
 
 from .packing import BYTES_PER_ENTRY, MEMORY_BUDGET
-from .rng import ModelStreams
+from .rng import CounterStreams, ModelStreams
 
 
 @dataclass
 class NoiseContext:
-    streams: ModelStreams  # the per-model noise generators
+    streams: ModelStreams | CounterStreams  # the per-model noise streams
     progress: float = 0.0  # fraction of training done, in [0, 1]
 
 
@@ -105,7 +105,7 @@ class TorchDropout(Noise):
             torch.cuda.default_generators[h.device.index or 0]
         saved = default.get_state()
         try:
-            for m, g in enumerate(ctx.streams.generators):
+            for m, g in enumerate(ctx.streams.model_generators()):
                 default.set_state(g.get_state())
                 out.append(torch.nn.functional.dropout(h[m], float(rate[m]), training=True))
                 g.set_state(default.get_state())
@@ -198,15 +198,16 @@ class _PerExampleMasks(torch.autograd.Function):
     (0 or 1/keep[m]) on the weights for every model m and example b.
 
     x [M, B, in], w [M, out, in], b [M, 1, out]. The masks are drawn per model, ``chunk``
-    examples at a time, from the model's own noise stream (``ModelStreams.keep_rows``), and
-    never kept: the backward pass draws them again from copies of the generators taken before
-    the forward pass, so memory stays at one chunk's masks instead of B x out x in per model.
+    examples at a time, from the model's own noise stream (``keep_rows``), and never kept: the
+    backward pass draws them again from a copy of the streams at their state before the
+    forward pass (``replay``), so memory stays at one chunk's masks instead of B x out x in per
+    model.
     """
 
     @staticmethod
     def forward(ctx, x, w, b, keep, streams, chunk):
         m_models, n, out_f = x.shape[0], x.shape[1], w.shape[1]
-        ctx.states = [g.get_state() for g in streams.generators]
+        ctx.states = streams.state()
         ctx.streams, ctx.chunk, ctx.keep = streams, chunk, keep
         ctx.save_for_backward(x, w)
         y = b.expand(m_models, n, out_f).contiguous()
@@ -224,13 +225,12 @@ class _PerExampleMasks(torch.autograd.Function):
         streams, chunk, keep = ctx.streams, ctx.chunk, ctx.keep
         gx = torch.empty_like(x) if ctx.needs_input_grad[0] else None
         gw = torch.zeros_like(w)
-        for m, state in enumerate(ctx.states):
-            gen = torch.Generator(device=x.device)
-            gen.set_state(state)  # the forward pass's draws, again
+        again = streams.replay(ctx.states)  # the forward pass's draws, again
+        for m in range(x.shape[0]):
             scaled = w[m] / keep[m]
             for lo in range(0, x.shape[1], chunk):
                 hi = min(x.shape[1], lo + chunk)
-                mask = streams.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m], gen=gen)
+                mask = again.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m])
                 gm = g[m, lo:hi]  # [c, out]
                 if gx is not None:  # dL/dx_b = (W * M_b)^T g_b
                     gx[m, lo:hi] = torch.matmul(gm[:, None, :], mask * scaled).squeeze(1)

@@ -89,6 +89,7 @@ def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
                     experiment=name, job="", conditions=conds, seeds=block,
                     data_path=data_path(cfg), device=cfg["device"],
                     deterministic=cfg.get("deterministic", False),
+                    rng=cfg.get("rng", "auto"),
                     divergence_loss=cfg["training"].get("divergence_loss", 100.0),
                     rates_from=noise_selection(cfg) if name == "noise_final" else None)
                 spec.job = job_name(spec)
@@ -272,15 +273,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dropout-study"
 
 
-def machine_key(device, threads: int) -> str:
+def device_kind(name: str) -> str:
+    """``cpu`` or ``cuda``: what ``resolve_device`` would choose, without importing torch (a
+    few seconds) where no GPU can be present: ``auto`` on a machine without NVIDIA's driver is
+    the CPU."""
+    if name == "cpu" or (name == "auto" and not Path("/proc/driver/nvidia/version").exists()):
+        return "cpu"
+    from .device import resolve_device
+
+    return resolve_device(name).type
+
+
+def machine_key(kind: str, threads: int) -> str:
     """What the measured rates depend on: the processor (or GPU), the threads a job uses, and
     the torch version."""
     import platform
+    from importlib.metadata import version
 
-    import torch
+    if kind == "cuda":
+        import torch
 
-    if device.type == "cuda":
-        chip = torch.cuda.get_device_name(device)
+        chip = torch.cuda.get_device_name(0)
     else:
         chip = platform.processor() or platform.machine()
         try:
@@ -290,15 +303,80 @@ def machine_key(device, threads: int) -> str:
                     break
         except OSError:
             pass
-    return f"{device.type}|{chip}|{threads} threads|torch {torch.__version__}"
+    return f"{kind}|{chip}|{threads} threads|torch {version('torch')}"
 
 
-def calibration(schemes: list[str], device, threads: int, log=print) -> dict[str, dict]:
+BUSY_CORES = 0.5  # other processes' load during a calibration above which it is not cached
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU seconds all processes of this machine have spent so far (Linux's /proc/stat; None
+    elsewhere)."""
+    import os
+
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def others_load(busy0: float | None, own0: float, wall0: float) -> float:
+    """The cores other processes kept busy on average since (``busy0``, ``own0``, ``wall0``):
+    the machine's CPU time less this process's, over the wall time (0 where unknown)."""
+    import os
+    import time
+
+    busy1 = cpu_busy_seconds()
+    if busy0 is None or busy1 is None:
+        return 0.0
+    t = os.times()
+    wall = max(time.perf_counter() - wall0, 1e-9)
+    return max(0.0, (busy1 - busy0) - (t.user + t.system - own0)) / wall
+
+
+def measure_rates(schemes: list[str], kind: str, threads: int,
+                  log=print) -> tuple[dict[str, dict], float]:
+    """Seconds per training and per evaluation GFLOP of each noise scheme, measured with a few
+    steps of a small job of the reference shape on synthetic data; and the cores other
+    processes kept busy meanwhile (a busy machine makes the rates too slow)."""
+    import os
+    import time
+
+    import torch
+
+    from .device import resolve_device
+
+    device = resolve_device(kind)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rates = {}
+    t = os.times()
+    busy0, own0, wall0 = cpu_busy_seconds(), t.user + t.system, time.perf_counter()
+    try:
+        for noise in schemes:
+            cond = Condition(experiment="calibration", name=noise, noise=noise,
+                             rates=(0.5, 0.5))
+            job = JobSpec(experiment="calibration", job="j000", conditions=[cond],
+                          seeds=list(range(CALIBRATION_MODELS)), device=kind)
+            t = calibrate_job(job, device, steps=CALIBRATION_STEPS)
+            rates[noise] = {"train_s_per_gflop": t["step"] / step_flops(job) * 1e9,
+                            "eval_s_per_gflop": t["eval_image"] / eval_flops_per_image(job)
+                            * 1e9}
+            log(f"calibrated {noise}")
+    finally:
+        torch.set_num_threads(saved)
+    return rates, others_load(busy0, own0, wall0)
+
+
+def calibration(schemes: list[str], kind: str, threads: int, log=print,
+                warn=print) -> dict[str, dict]:
     """Per noise scheme: seconds per training GFLOP and per evaluation GFLOP on this machine,
-    from the cache, measuring (and caching) only the schemes it lacks."""
+    from the cache, measuring (and caching) only the schemes it lacks (with ``threads`` torch
+    threads, as a training job of the study runs)."""
     import json
-
-    from .spec import Condition
 
     path = cache_dir() / "calibration.json"
     try:
@@ -307,18 +385,19 @@ def calibration(schemes: list[str], device, threads: int, log=print) -> dict[str
             cached = {}
     except (OSError, ValueError):
         cached = {}
-    key = machine_key(device, threads)
+    key = machine_key(kind, threads)
     rates = cached.setdefault("machines", {}).setdefault(key, {})
     missing = [s for s in schemes if s not in rates]
-    for noise in missing:
-        cond = Condition(experiment="calibration", name=noise, noise=noise, rates=(0.5, 0.5))
-        job = JobSpec(experiment="calibration", job="j000", conditions=[cond],
-                      seeds=list(range(CALIBRATION_MODELS)), device=device.type)
-        t = calibrate_job(job, device, steps=CALIBRATION_STEPS)
-        rates[noise] = {"train_s_per_gflop": t["step"] / step_flops(job) * 1e9,
-                        "eval_s_per_gflop": t["eval_image"] / eval_flops_per_image(job) * 1e9}
-        log(f"calibrated {noise} on {key}")
+    busy = 0.0
     if missing:
+        measured, busy = measure_rates(missing, kind, threads,
+                                       log=lambda m: log(f"{m} on {key}"))
+        rates.update(measured)
+        if busy > BUSY_CORES:
+            warn(f"the machine was busy while the speed was measured (other processes kept "
+                 f"{busy:.1f} cores busy): the estimate may be too long, and it is not kept; "
+                 "`dropout-study plan` on a quiet machine measures it again")
+    if missing and busy <= BUSY_CORES:
         cached["format"] = CALIBRATION_FORMAT
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,26 +454,18 @@ def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None
     one row per training job: experiment, job, models, epochs, estimated seconds."""
     import os
 
-    import torch
-
-    from .device import resolve_device
-
-    device = resolve_device(device_name if device_name != "auto" else cfg["device"])
+    kind = device_kind(device_name if device_name != "auto" else cfg["device"])
     cores = cores or os.cpu_count() or 1
     threads = min(packing_of(cfg)["threads_per_job"] or cores, cores)
     slots = max(1, cores // threads)
-    if device.type == "cuda":  # one training job per GPU (train.py claims one for each job)
-        slots = min(slots, torch.cuda.device_count())
+    if kind == "cuda":  # one training job per GPU (train.py claims one for each job)
+        slots = min(slots, packing_of(cfg)["gpus"] or 1)
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
     n_val = cfg["data"]["validation_size"]
     jobs = all_jobs(cfg)
     schemes = sorted({j.conditions[0].noise for js in jobs.values() for j in js})
-    saved_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        cal = calibration(schemes, device, threads, log=log)
-    finally:
-        torch.set_num_threads(saved_threads)
+    warnings: list[str] = []
+    cal = calibration(schemes, kind, threads, log=log, warn=warnings.append)
     durations: dict[str, list[float]] = {}
     for name, js in jobs.items():
         for j in js:
@@ -413,9 +484,10 @@ def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None
             for block in _chunks(list(range(cfg["seeds"])), cfg["seeds_per_job"])]
     after = {"noise_final": "noise_tuning", "test_time": "layer_rates"}
     wall = schedule(durations, slots, after) + REPORT_SECONDS
-    return {"wall_seconds": round(wall), "device": str(device), "cores": cores,
+    return {"wall_seconds": round(wall), "device": kind, "cores": cores,
             "threads_per_job": threads, "parallel_jobs": slots,
-            "job_seconds": round(sum(sum(d) for d in durations.values()))}
+            "job_seconds": round(sum(sum(d) for d in durations.values())),
+            "warnings": warnings}
 
 
 def hours_minutes(seconds: float) -> str:
@@ -459,6 +531,7 @@ def study_start(cfg: dict, cores: int | None, plan_file: str | Path) -> str:
              f"wall time {hours_minutes(est['wall_seconds'])} with --cores {est['cores']} on "
              f"{est['device']} ({est['parallel_jobs']} training job(s) at a time); progress: "
              f"`dropout-study status`"]
+    lines += [f"dropout-study: {w}" for w in est["warnings"]]
     ways = cheaper_ways(cfg, est["wall_seconds"], est["device"])
     if ways:
         lines.append("dropout-study: that is more than an hour. Cheaper ways to an answer:")

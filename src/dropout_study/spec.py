@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+N_IN, N_OUT = 784, 10  # Fashion-MNIST: 28 x 28 pixels in, ten classes out
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -58,6 +60,10 @@ class JobSpec:
     # exercise 7: a JSON file {condition name: [rate1, rate2]} chosen on validation by an
     # earlier stage; the conditions named in it take those rates before training
     rates_from: str | None = None
+    # the random streams (rng.RNG_KINDS): auto is the counter streams on CUDA, the per-model
+    # generators on CPU. Left out of the JSON (the job's identity) when auto, so that adding
+    # the key renamed no job: CPU numbers under auto are what they were before it existed
+    rng: str = "auto"
 
     @property
     def models(self) -> list[tuple[Condition, int]]:
@@ -65,7 +71,10 @@ class JobSpec:
         return [(c, s) for c in self.conditions for s in self.seeds]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if d["rng"] == "auto":
+            del d["rng"]
+        return json.dumps(d, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import optimize
-from scipy import stats as st
 
 NAN = float("nan")
 
@@ -73,6 +71,7 @@ def mean_ci(x, level: float = 0.95, bounds: tuple[float, float] | None = None) -
     if np.all(a == a[0]):  # no spread: the interval is the point, the test is exact
         e = Estimate(m, m, m, n, level, 1.0 if m == 0 else 0.0)
     else:
+        from scipy import stats as st
         test = st.ttest_1samp(a, 0.0)
         ci = test.confidence_interval(level)
         e = Estimate(m, float(ci.low), float(ci.high), n, level, float(test.pvalue))
@@ -112,12 +111,14 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> Estimate:
     """A rate k/n with its exact (Clopper–Pearson) interval."""
     if n == 0:
         return Estimate(NAN, n=0, level=level)
+    from scipy import stats as st
     ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
     return Estimate(k / n, float(ci.low), float(ci.high), n, level)
 
 
 def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson's score interval for a rate k/n (the building block of Newcombe's)."""
+    from scipy import stats as st
     ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
     return float(ci.low), float(ci.high)
 
@@ -162,6 +163,7 @@ def median_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():  # a degenerate BCa is caught below: NaN, then percentile
             warnings.simplefilter("ignore")
+            from scipy import stats as st
             res = st.bootstrap((a,), np.median, confidence_level=level, method=method,
                                n_resamples=4999, random_state=np.random.default_rng(seed))
         ci = res.confidence_interval
@@ -186,6 +188,8 @@ def min_detectable(sd: float, n: int, level: float = 0.95, power: float = 0.8) -
     if sd == 0:
         return 0.0
     df = n - 1
+    from scipy import optimize
+    from scipy import stats as st
     t_crit = st.t.ppf(0.5 + level / 2, df)
 
     def shortfall(effect: float) -> float:

@@ -38,7 +38,7 @@ from .io import atomic_write
 from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP, Taps
 from .noise import NoiseContext, scheme
-from .rng import ModelStreams
+from .rng import ModelStreams, make_streams
 from .spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -158,9 +158,9 @@ class Trainer:
 
         for g, s in zip(self.order, self.seeds, strict=True):
             g.manual_seed(stream_seed(s, "order"))  # the minibatch order: CPU, device-independent
-        self.noise_streams = ModelStreams(self.seeds, [c.noise_stream for c, _ in models],
-                                          device)
-        self.probe_streams = ModelStreams(self.seeds, "probe", device)
+        self.noise_streams = make_streams(self.seeds, [c.noise_stream for c, _ in models],
+                                          device, spec.rng)
+        self.probe_streams = make_streams(self.seeds, "probe", device, spec.rng)
         self.state = TrainState(alive=torch.ones(len(models), dtype=torch.bool, device=device),
                                 diverged_epoch=[None] * len(models))
 
@@ -184,6 +184,7 @@ class Trainer:
                 "order": [g.get_state() for g in self.order],
                 "noise": [s.cpu() for s in self.noise_streams.state()],
                 "probe": [s.cpu() for s in self.probe_streams.state()],
+                "rng": self.noise_streams.kind,
                 "state": {**self.state.__dict__, "alive": self.state.alive.cpu()}}
         atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
@@ -191,8 +192,10 @@ class Trainer:
         if not path.exists():
             return False
         blob = torch.load(path, weights_only=False)
-        if blob["digest"] != self.digest() or blob.get("format") != MODEL_FORMAT:
-            log.warning("%s belongs to another spec or code version; starting afresh", path)
+        if (blob["digest"] != self.digest() or blob.get("format") != MODEL_FORMAT
+                or blob.get("rng", "generator") != self.noise_streams.kind):  # e.g. CPU->CUDA
+            log.warning("%s belongs to another spec, code version or kind of random stream; "
+                        "starting afresh", path)
             return False
         self.model.load_state_dict(blob["model"])
         for g, s in zip(self.order, blob["order"], strict=True):

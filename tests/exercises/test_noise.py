@@ -458,3 +458,12 @@ def test_selected_variances_that_differ_drop_the_premise():
     t = ex.context(r)["takeaway"]
     assert "dropout's mean and variance" not in t and "those two moments" not in t
     assert "selected at different noise variances (gaussian 1, dropout 0.25)" in t
+
+
+def test_the_configs_strength_limits_are_the_schemes_own():
+    """The config check knows each scheme's limit without importing torch; it must be the
+    limit the scheme itself declares (an additive scale is unbounded, a probability is not)."""
+    from dropout_study.noise import SCHEMES
+
+    assert {n: ex.max_rate(n) for n in SCHEMES} == {n: c.max_rate for n, c in SCHEMES.items()}
+    assert ex.max_rate("additive") == float("inf") and ex.max_rate("dropout") == 1.0

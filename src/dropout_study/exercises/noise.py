@@ -58,9 +58,17 @@ def noise_final(cfg: dict) -> list[Condition]:
             for m, grid in e["methods"].items()]
 
 
-def check(cfg: dict) -> None:
-    from ..noise import SCHEMES
+# schemes whose strength is a scale, not a probability (``Noise.max_rate`` is infinite); held
+# here as well so that checking a config needs no torch (a test keeps the two in step)
+UNBOUNDED = frozenset({"additive"})
 
+
+def max_rate(method: str) -> float:
+    """The strengths a scheme accepts lie in [0, max_rate)."""
+    return math.inf if method in UNBOUNDED else 1.0
+
+
+def check(cfg: dict) -> None:
     block = cfg["experiments"][BLOCK]
     methods = block.get("methods", {})
     key = f"config key 'experiments.{BLOCK}"
@@ -69,7 +77,7 @@ def check(cfg: dict) -> None:
                           "are compared with")
     budget = len(methods[REFERENCE])
     for method, grid in methods.items():
-        limit = SCHEMES[method].max_rate
+        limit = max_rate(method)
         bad = [x for x in grid if not x < limit]
         if bad:
             raise ConfigError(f"{key}.methods.{method}': {bad} outside [0, {limit:g})")

@@ -20,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
 from .. import stats, words
 from ..contrast import Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
-from ..model import N_OUT
 from ..results import Results
 from ..selection import validation_ranking
+from ..spec import N_OUT
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
@@ -193,6 +192,8 @@ def ratio_of_means(a, b, level: float = 0.95) -> Estimate:
         return Estimate(math.exp(d), n=n, level=level)
     if np.ptp(la) == 0 and np.ptp(lb) == 0:  # no spread: the ratio is exact
         return Estimate(math.exp(d), math.exp(d), math.exp(d), n, level, 1.0 if d == 0 else 0.0)
+    from scipy import stats as st
+
     test = st.ttest_ind(la, lb, equal_var=False)
     ci = test.confidence_interval(level)
     return Estimate(d, float(ci.low), float(ci.high), n, level,
