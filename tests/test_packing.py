@@ -71,7 +71,7 @@ def test_exact_dropconnect_counts_its_chunk_once_whatever_the_models():
     assert model_bytes(exact) == model_bytes(dropout)
     extra = job_memory(exact, 1) - job_memory(dropout, 1)
     assert extra == job_memory(exact, 100) - job_memory(dropout, 100)
-    assert packing.MEMORY_BUDGET < extra <= 2 * packing.MEMORY_BUDGET
+    assert packing.MEMORY_BUDGET < extra <= 3 * packing.MEMORY_BUDGET
     # the cheap weight schemes hold their noisy weights whole, per model
     assert model_bytes(Shape(noise="dropconnect_batch")) > model_bytes(dropout)
 

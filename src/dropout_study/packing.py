@@ -60,12 +60,14 @@ TEST_IMAGES = 10_000
 
 # Exact per-example DropConnect (noise.py) draws its masks in chunks of examples: one chunk's
 # masks take at most MEMORY_BUDGET bytes, counted at BYTES_PER_ENTRY bytes per mask entry (the
-# 64-bit draws, the float mask, one product). Its backward pass holds two more floats per entry
-# at its peak (the masked weights, and a contiguous copy for the batched GEMV), which the
-# memory model adds; the chunk is the same whatever the number of models.
+# 64-bit draws, the float mask, one product). At its peak a chunk holds more, which the memory
+# model counts: the backward pass's masked weights and a contiguous copy for the batched GEMV
+# (two floats per entry), and, with the counter streams (rng: auto on CUDA), the hash's int64
+# temporaries while the words are drawn (up to three int64 per word of two entries: 12 bytes
+# per entry). The chunk is the same whatever the number of models.
 MEMORY_BUDGET = 64 << 20
 BYTES_PER_ENTRY = 12
-EXACT_DROPCONNECT_PEAK = MEMORY_BUDGET * (BYTES_PER_ENTRY + 2 * FLOAT) // BYTES_PER_ENTRY
+EXACT_DROPCONNECT_PEAK = MEMORY_BUDGET * (BYTES_PER_ENTRY + 2 * FLOAT + 12) // BYTES_PER_ENTRY
 # the weight schemes that hold their noisy weights whole, for every model at once
 WHOLE_WEIGHT_NOISE = ("dropconnect_gaussian", "dropconnect_batch")
 
