@@ -44,11 +44,12 @@ def conditions(epochs: int = 2, noise: str = "dropout") -> list[Condition]:
 
 
 def alone_and_packed(data_path: Path, tmp: Path, device: str, deterministic: bool = False,
-                     noise: str = "dropout") -> tuple[dict, dict]:
+                     noise: str = "dropout", rng: str = "auto") -> tuple[dict, dict]:
     """Seed 1 of condition b trained alone, and the same (condition, seed) cut out of a job
     of three conditions x three seeds: their tables, without timing and placement columns."""
     conds = conditions(noise=noise)[:3]
-    common = dict(data_path=str(data_path), device=device, deterministic=deterministic)
+    common = dict(data_path=str(data_path), device=device, deterministic=deterministic,
+                  rng=rng)
     run_job(JobSpec("t", "alone", [conds[1]], [1], **common), tmp / "alone", progress=False)
     run_job(JobSpec("t", "packed", conds, [0, 1, 2], **common), tmp / "packed", progress=False)
     alone = {k: numbers(v, place=True) for k, v in tables(tmp / "alone").items()}

@@ -7,7 +7,8 @@ them too). What the CPU tests cannot show:
 - ``deterministic: true`` gives bit-identical tables across two runs;
 - a pack halved after running out of memory writes the pack's tables, on the GPU;
 - our dropout and ``torch.nn.Dropout`` agree: the rate of their masks (binomial bounds), the
-  mean and variance of their outputs (scaled by 1/(1-p)), and a short training's accuracy.
+  mean and variance of their outputs (scaled by 1/(1-p)), and a short training's accuracy
+  (both kinds of random stream where they differ: rng.py).
 
 Each helper takes the device, so that they can be tried on a CPU by hand; the CPU's own run of
 the first check is tests/test_train.py's.
@@ -20,7 +21,7 @@ import pytest
 import torch
 
 from dropout_study.noise import NoiseContext, scheme
-from dropout_study.rng import ModelStreams
+from dropout_study.rng import make_streams
 from dropout_study.spec import Condition, JobSpec
 from dropout_study.train import run_job
 
@@ -105,19 +106,21 @@ def mask_statistics(out: torch.Tensor, p: float) -> None:
     assert float(out.var()) == pytest.approx(p / (1 - p), rel=0.02)
 
 
-def dropout_agreement(device: str, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+def dropout_agreement(device: str, p: float, rng: str = "auto") -> tuple[torch.Tensor,
+                                                                         torch.Tensor]:
     """Our dropout (4 models, each its own stream) and torch.nn.Dropout on ones [512, 1024]."""
     torch.manual_seed(0)
     h = torch.ones(4, 512, 1024, device=device)
-    ctx = NoiseContext(ModelStreams([0, 1, 2, 3], "noise", device))
+    ctx = NoiseContext(make_streams([0, 1, 2, 3], "noise", device, rng))
     ours = scheme("dropout").train(h, torch.full((4,), p, device=device), ctx)
     theirs = torch.nn.Dropout(p).train()(h)
     return ours, theirs
 
 
+@pytest.mark.parametrize("rng", ["generator", "counter"])
 @pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
-def test_our_dropout_and_torch_dropout_agree(p):
-    ours, theirs = dropout_agreement(DEVICE, p)
+def test_our_dropout_and_torch_dropout_agree(p, rng):
+    ours, theirs = dropout_agreement(DEVICE, p, rng)
     for m in range(4):
         mask_statistics(ours[m], p)
         mask_statistics(theirs[m], p)
@@ -127,15 +130,16 @@ def test_our_dropout_and_torch_dropout_agree(p):
     assert not torch.equal(ours[0], ours[1])  # each model its own masks
 
 
-def test_torch_dropout_draws_a_models_masks_from_its_own_stream_on_the_gpu():
+@pytest.mark.parametrize("rng", ["generator", "counter"])
+def test_torch_dropout_draws_a_models_masks_from_its_own_stream_on_the_gpu(rng):
     """The sanity exercise's `torch_dropout` feeds torch's kernel from each model's stream:
-    model 1 of a batch draws what it draws alone."""
+    model 1 of a batch draws what it draws alone (both kinds of stream)."""
     h = torch.ones(3, 64, 256, device=DEVICE)
     rate = torch.full((3,), 0.5, device=DEVICE)
-    batch = scheme("torch_dropout").train(h, rate, NoiseContext(ModelStreams([0, 1, 2], "noise",
-                                                                             DEVICE)))
-    alone = scheme("torch_dropout").train(h[:1], rate[:1],
-                                          NoiseContext(ModelStreams([1], "noise", DEVICE)))
+    batch = scheme("torch_dropout").train(
+        h, rate, NoiseContext(make_streams([0, 1, 2], "noise", DEVICE, rng)))
+    alone = scheme("torch_dropout").train(
+        h[:1], rate[:1], NoiseContext(make_streams([1], "noise", DEVICE, rng)))
     assert torch.equal(batch[1], alone[0]) and not torch.equal(batch[0], batch[1])
 
 
@@ -158,11 +162,13 @@ def short_training_gap(device: str, data, seeds=tuple(range(8)), epochs: int = 1
 
 
 def test_our_dropout_and_torch_dropout_train_to_the_same_accuracy(small_dataset):
-    """1 024 training images, 10 epochs, 8 seeds: the paired mean accuracy gap is within 2
-    points. Measured on a CPU with the same code: accuracies about 0.70, a gap of 0.39 points
-    with a seed-to-seed spread of 0.62 (standard error 0.22): 2 points is 9 of those."""
+    """1 024 training images, 10 epochs, 8 seeds: the paired mean accuracy gap is within 3
+    points. Measured on a CPU with the same code: accuracies about 0.70; with the per-model
+    generators a gap of +0.39 points, seed-to-seed spread 0.62 (standard error 0.22); with
+    the counter streams (CUDA's default) -0.47 points, spread 1.16 (standard error 0.41):
+    3 points is over 7 standard errors."""
     from dropout_study.train import DeviceData
 
     ds, _ = small_dataset
     data = DeviceData.from_dataset(ds, torch.device(DEVICE))
-    assert abs(short_training_gap(DEVICE, data)) < 0.02
+    assert abs(short_training_gap(DEVICE, data)) < 0.03

@@ -288,7 +288,9 @@ def test_a_seed_gives_the_same_numbers_in_a_partial_block_and_in_the_full_one(sm
                                       check_exact=True)
 
 
-def test_a_seed_alone_equals_the_same_seed_in_a_packed_job_on_cpu(small_dataset, tmp_path):
+@pytest.mark.parametrize("rng", ["auto", "counter"])  # the CPU's streams, and CUDA's
+def test_a_seed_alone_equals_the_same_seed_in_a_packed_job_on_cpu(small_dataset, tmp_path,
+                                                                   rng):
     """The CPU run of tests/test_cuda.py's check: every table row of (condition b, seed 1),
     trained alone and among three conditions x three seeds, has the same numbers to float32
     rounding. Not to the bit: a pack of one model takes another MKL path in the output
@@ -298,19 +300,21 @@ def test_a_seed_alone_equals_the_same_seed_in_a_packed_job_on_cpu(small_dataset,
     from .packs import TABLES, alone_and_packed, assert_tables_close
 
     _, path = small_dataset
-    alone, packed = alone_and_packed(path, tmp_path, "cpu")
+    alone, packed = alone_and_packed(path, tmp_path, "cpu", rng=rng)
     for name in TABLES:
         assert_tables_close(alone[name], packed[name])
 
 
-@pytest.mark.parametrize("limit, exact", [(2, True), (1, False)])
+@pytest.mark.parametrize("limit, exact, rng", [(2, True, "auto"), (1, False, "auto"),
+                                               (2, True, "counter")])
 def test_a_pack_out_of_gpu_memory_trains_in_halves_and_writes_the_same_tables(
-        small_dataset, tmp_path, monkeypatch, caplog, limit, exact):
+        small_dataset, tmp_path, monkeypatch, caplog, limit, exact, rng):
     """A pack of 8 models that 'runs out of GPU memory' (injected: more than ``limit`` models
     at once raise torch.cuda.OutOfMemoryError in the last epoch, after a checkpoint) is
     trained in halves, 4 + 4, each halved again down to ``limit``; its tables and weights are
     those of the pack, row for row: to the bit with halves of 2, to float32 rounding with
-    halves of one model (another BLAS path: see the test above)."""
+    halves of one model (another BLAS path: see the test above). Also with the counter
+    streams, CUDA's default."""
     import dataclasses
     import logging
 
@@ -321,7 +325,7 @@ def test_a_pack_out_of_gpu_memory_trains_in_halves_and_writes_the_same_tables(
     _, path = small_dataset
     conds = [dataclasses.replace(c, save_weights=True, checkpoint_every=1)
              for c in conditions()]
-    spec = JobSpec("t", "j000", conds, [0, 1], data_path=str(path), device="cpu")
+    spec = JobSpec("t", "j000", conds, [0, 1], data_path=str(path), device="cpu", rng=rng)
     run_job(JobSpec.from_json(spec.to_json()), tmp_path / "pack", progress=False)
     monkeypatch.setenv(FAKE_OOM, str(limit))
     with caplog.at_level(logging.WARNING, logger="dropout_study.train"):
