@@ -200,3 +200,22 @@ def test_without_nvidias_driver_the_gpus_are_not_looked_for_with_torch(tmp_path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["[]", "False"], out.stderr[-2000:]
+
+
+def test_the_snakefiles_dag_packs_as_plan_does(tmp_path):
+    """`snakemake -n --config device=cuda gpu_memory=141` on a machine without a GPU: the
+    training jobs of the DAG are plan's, and where the memory is missing the key is named."""
+    import re
+
+    from .snakemake_run import snakemake
+
+    out = snakemake(tmp_path, "-n", "--cores", "1", "--config", "device=cuda", "gpu_memory=141",
+                    timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = dict(re.findall(r"^(train\w*)\s+(\d+)$", out.stdout + out.stderr, re.M))
+    jobs = all_jobs(resolve(device="cuda", gpu_memory=141))
+    assert sum(int(n) for n in counts.values()) == sum(len(js) for js in jobs.values()) == 36
+    if not packing.local_gpus():
+        out = snakemake(tmp_path, "-n", "--cores", "1", "--config", "device=cuda",
+                        timeout=300)
+        assert out.returncode != 0 and "config key 'gpu_memory'" in out.stdout + out.stderr
