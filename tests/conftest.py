@@ -55,12 +55,12 @@ def need(tool: str) -> str:
     return path
 
 
-SLOW = {"integration", "browser", "slurm"}
+SLOW = {"integration", "browser", "slurm", "cuda"}
 
 
 def pytest_collection_modifyitems(items):
-    """Everything that trains or starts a service is also ``slow``: ``pytest -m 'not slow'``
-    runs the claim and unit tests alone, in well under a minute."""
+    """Everything that trains or starts a service (or needs a GPU) is also ``slow``:
+    ``pytest -m 'not slow'`` runs the claim and unit tests alone, in well under a minute."""
     for item in items:
         if SLOW & {m.name for m in item.iter_markers()}:
             item.add_marker(pytest.mark.slow)

@@ -205,6 +205,61 @@ def test_plan_shows_the_rounds_a_precision_target_may_need():
     assert precision_rounds(resolve(preset="smoke"), 4000) is None
 
 
+def test_plan_shows_the_gpu_packing_without_a_gpu(cache, trained, capsys):
+    """`plan --device cuda --gpu-memory 141`: the jobs, models per job and each experiment's
+    largest job's memory, on a machine with or without a GPU; it trains nothing."""
+    from dropout_study.cli import main
+
+    assert main(["plan", "--device", "cuda", "--gpu-memory", "141", "--no-estimate"]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[1].startswith("packing on cuda (141 GiB per GPU: gpu_memory; a job plans for "
+                               "60% of it): conditions per job auto")
+    header = next(line for line in lines if line.startswith("experiment"))
+    assert header.split()[-3:] == ["models/job", "GPU", "memory/job"]
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("layer_rates ",
+                                                                                "total "))}
+    assert rows["layer_rates"][1:6] == ["1", "160", "1600", "160", "2.6"]  # one job of 16 x 10
+    assert rows["total"][1:6] == ["36", "1260", "18400", "10-160", "2.6"]
+    assert trained == []
+    assert main(["plan", "--device", "cuda", "--gpu-memory", "16", "--json",
+                 "--no-estimate"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["jobs"] == 36 and summary["packing"]["gpu_memory_gib"] == 16
+    assert summary["experiments"]["layer_rates"]["models_per_job"] == [160, 160]
+    assert 2 < summary["experiments"]["layer_rates"]["gpu_memory_gib"] < 0.6 * 16
+
+
+def test_plan_on_a_cpu_shows_todays_packing(capsys):
+    from dropout_study.cli import main
+
+    assert main(["plan", "--device", "cpu", "--no-estimate"]) == 0
+    out = capsys.readouterr().out
+    assert "packing on cpu: conditions per job 1, seeds per job 10, threads per job all of " \
+           "--cores" in out
+    assert "GPU memory" not in out
+    total = next(line for line in out.splitlines() if line.startswith("total")).split()
+    assert total[1:6] == ["140", "1260", "18400", "3-10"]
+
+
+def test_plan_for_cuda_asks_for_the_gpu_memory_where_it_sees_no_gpu(capsys):
+    import torch
+
+    from dropout_study.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: plan reads its memory")
+    assert main(["plan", "--device", "cuda", "--no-estimate"]) == 2
+    err = capsys.readouterr().err
+    assert "config key 'gpu_memory'" in err and "dropout-study plan --gpu-memory" in err
+    assert main(["plan", "--device", "cuda", "--gpu-memory", "0", "--no-estimate"]) == 2
+    assert "config key 'gpu_memory'" in capsys.readouterr().err
+    # the time estimate is measured on the device: said, not attempted
+    assert main(["plan", "--device", "cuda", "--gpu-memory", "80"]) == 0
+    assert "no time estimate: it is measured on the GPU, and this machine has none" in \
+        capsys.readouterr().out
+
+
 def test_a_calibration_on_a_busy_machine_is_used_once_said_and_not_kept(cache, monkeypatch):
     from dropout_study import plan
 

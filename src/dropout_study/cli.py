@@ -102,41 +102,87 @@ def table(header: list[str], rows: list[list], right: int = 1) -> str:
     return "\n".join(lines)
 
 
+def _span(values: list[int]) -> str:
+    lo, hi = min(values), max(values)
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def packing_line(cfg: dict) -> str:
+    """What ``plan`` says of the packing: the device, the GPU memory assumed and the keys."""
+    p = cfg["packing"]
+    per_job = ("auto: as many of one shape as fit" if p["conditions_per_job"] == "memory"
+               else str(p["conditions_per_job"]))
+    threads = p["threads_per_job"] or "all of --cores"
+    where = ""
+    if p["device"] == "cuda" and p["gpu_memory_gib"]:
+        where = (f" ({p['gpu_memory_gib']:g} GiB per GPU: {p['gpu_memory_from']}; a job "
+                 f"plans for {p['budget_fraction']:.0%} of it)")
+    return (f"packing on {p['device']}{where}: conditions per job {per_job}, seeds per job "
+            f"{cfg['seeds_per_job']}, threads per job {threads}")
+
+
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .packing import GIB, job_memory_of
     from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
 
-    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
+    overrides = cfgmod.overrides_from(a.set)
+    if a.device != "auto":
+        overrides["device"] = a.device
+    if a.gpu_memory is not None:
+        overrides["gpu_memory"] = a.gpu_memory
+    cfg = cfgmod.load(a.config, overrides)
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
+    on_gpu = cfg["packing"]["device"] == "cuda"
     rows, total = [], {"jobs": 0, "models": 0, "model_epochs": 0}
     per_job: list[dict] = []
-    est = None
-    if a.estimate:
+    est, no_estimate = None, None
+    if a.estimate and on_gpu and not cfg["packing"]["gpus"]:
+        no_estimate = ("no time estimate: it is measured on the GPU, and this machine has none "
+                       "(run the same command there)")
+    elif a.estimate:
         from .plan import estimate_wall
 
-        est = estimate_wall(cfg, a.device, a.cores, log=lambda m: logging.debug("%s", m),
+        est = estimate_wall(cfg, "auto", a.cores, log=lambda m: logging.debug("%s", m),
                             jobs_out=per_job)
+    sizes, memories, experiments = [], [], {}
     for name, jobs in all_jobs(cfg).items():
         me = [model_epochs(j, train_size) for j in jobs]
         row = {"jobs": len(jobs), "models": sum(m["models"] for m in me),
                "model_epochs": sum(m["model_epochs"] for m in me)}
         for k in total:
             total[k] += row[k]
+        models = [m["models"] for m in me]
+        memory = max(job_memory_of(j, cfg) for j in jobs) / GIB
+        sizes += models
+        memories.append(memory)
+        experiments[name] = row | {"models_per_job": [min(models), max(models)]} | (
+            {"gpu_memory_gib": round(memory, 2)} if on_gpu else {})
         secs = sum(j["seconds"] for j in per_job if j["experiment"] == name)
-        rows.append([name, row["jobs"], row["models"], row["model_epochs"]]
+        rows.append([name, row["jobs"], row["models"], row["model_epochs"], _span(models)]
+                    + ([f"{memory:.1f} GiB"] if on_gpu else [])
                     + ([hours_minutes(secs)] if est else []))
-    rows.append(["total", total["jobs"], total["models"], total["model_epochs"]]
+    rows.append(["total", total["jobs"], total["models"], total["model_epochs"], _span(sizes)]
+                + ([f"{max(memories):.1f} GiB"] if on_gpu else [])
                 + ([hours_minutes(est["job_seconds"])] if est else []))
-    summary = {"preset": cfg["preset"], **total, "train_size": train_size}
+    summary = {"preset": cfg["preset"], **total, "train_size": train_size,
+               "packing": cfg["packing"], "experiments": experiments}
     rounds = precision_rounds(cfg, train_size)
     if rounds:
         summary["precision"] = rounds
     if a.json:
         print(json.dumps(summary | (est or {})))
         return
-    header = ["experiment", "jobs", "models", "model-epochs"] + (["job time"] if est else [])
+    header = (["experiment", "jobs", "models", "model-epochs", "models/job"]
+              + (["GPU memory/job"] if on_gpu else []) + (["job time"] if est else []))
     print(f"preset {cfg['preset']}: {train_size} training images")
+    print(packing_line(cfg))
     print(table(header, rows))
+    if on_gpu:
+        print("GPU memory/job: the largest job's estimate (packing.py's memory model); a job "
+              "that runs out of memory trains its models in two halves instead")
+    if no_estimate:
+        print(no_estimate)
     if est:
         print(f"estimated wall time with --cores {est['cores']} on {est['device']}: "
               f"{hours_minutes(est['wall_seconds'])} ({est['parallel_jobs']} training job(s) "
@@ -375,7 +421,13 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--cores", type=int, default=None,
                            help="as snakemake --cores (default: all of this machine's)")
             c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                           help="calibrate on this device (default: the config's)")
+                           help="plan for this device, as --set device=...: its packing of "
+                                "jobs, and its time estimate, measured on it (default: the "
+                                "config's)")
+            c.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
+                           help="the memory of each GPU in GiB, for the packing on CUDA, as "
+                                "--set gpu_memory=...; needed where this machine has no GPU "
+                                "(default: the smallest GPU this machine sees)")
         c.set_defaults(fn=fn)
     return p
 

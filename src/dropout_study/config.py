@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from . import packing
 from .errors import ConfigError
 
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the project
@@ -99,6 +100,8 @@ def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "enum":
         return (f"config key '{key}': {err.instance!r} is not allowed; "
                 f"choose one of {', '.join(map(str, err.validator_value))}")
+    if err.validator == "pattern" and err.validator_value == "^auto$":
+        return f"config key '{key}': {err.instance!r} is not allowed; give an integer or auto"
     if err.validator == "required":
         return f"config key '{key}': {err.message}"
     return f"config key '{key}': {err.instance!r} is invalid: {err.message}"
@@ -158,35 +161,38 @@ def _check_relations(cfg: dict) -> None:
     check(cfg)
 
 
-def checked(cfg: dict, schema: str | Path) -> dict:
+def checked(cfg: dict, schema: str | Path, *, detect: bool = True) -> dict:
     """The config as Snakemake merged it (config file, preset file, then ``--configfile`` and
-    ``--config``), with command-line strings typed, validated."""
+    ``--config``), with command-line strings typed, validated, and its packing resolved
+    (``packing.resolve``: ``detect`` looks at this machine's GPUs)."""
     schema_doc = load_schema(schema)
     cfg = typed(cfg, schema_doc)
     validate(cfg, schema_doc)
-    return cfg
+    return packing.resolve(cfg, detect=detect)
 
 
-def resolve(config: dict, overrides: dict | None = None, *, project: str | Path) -> dict:
+def resolve(config: dict, overrides: dict | None = None, *, project: str | Path,
+            detect: bool = True) -> dict:
     """``config`` (a config file's contents), then its preset from ``project``'s
-    ``workflow/presets``, then ``overrides``; validated against ``project``'s schema. The same
-    layering as the Snakefile's."""
+    ``workflow/presets``, then ``overrides``; validated against ``project``'s schema, and its
+    packing resolved. The same layering and resolution as the Snakefile's."""
     overrides = overrides or {}
     name = overrides.get("preset", config.get("preset", "full"))
     with open(preset_file(Path(project) / PRESETS, name)) as fh:
         preset = yaml.safe_load(fh) or {}
     cfg = deep_merge(deep_merge(config, preset), overrides)
     validate(cfg, load_schema(Path(project) / SCHEMA))
-    return cfg
+    return packing.resolve(cfg, detect=detect)
 
 
 def load(path: str | Path = "config.yaml", overrides: dict | None = None,
-         project: str | Path | None = None) -> dict:
+         project: str | Path | None = None, detect: bool = True) -> dict:
     """A config file with a preset and overrides; the workflow's files (schema, presets) are
     those of ``project``, by default the config file's folder."""
     with open(path) as fh:
         raw = yaml.safe_load(fh)
-    return resolve(raw, overrides, project=Path(path).parent if project is None else project)
+    return resolve(raw, overrides, project=Path(path).parent if project is None else project,
+                   detect=detect)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

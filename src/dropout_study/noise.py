@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import torch
 
+from .packing import BYTES_PER_ENTRY, MEMORY_BUDGET
 from .rng import CounterStreams, ModelStreams
 
 
@@ -185,11 +186,8 @@ class AnnealedDropout(Dropout):
 # Exact per-example DropConnect works on one model and one chunk of examples at a time, holding
 # about BYTES_PER_ENTRY bytes per mask entry (the 64-bit draws, the float mask, one product),
 # so that a chunk's rows x out x in entries fit in MEMORY_BUDGET bytes however many models and
-# examples a step has.
-MEMORY_BUDGET = 64 << 20
-BYTES_PER_ENTRY = 12
-
-
+# examples a step has. The constants live with the memory model of a job (packing.py), which
+# counts this chunk once per job, with the backward pass's peak.
 def chunk_rows(out_features: int, in_features: int, budget: int = MEMORY_BUDGET) -> int:
     """Examples per chunk of exact DropConnect: the most whose masks fit in ``budget``."""
     return max(1, budget // (BYTES_PER_ENTRY * out_features * in_features))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .exercises import EXPERIMENTS, enabled
 from .experiments import seeds as experiment_seeds
+from .packing import conditions_per_job, packing_of
 from .spec import Condition, JobSpec
 
 
@@ -64,9 +65,13 @@ JOB_PATTERN = r"c[0-9a-f]{8}-s\d{4}-\d{4}"  # job_name's form (a Snakemake wildc
 
 def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
                     cuts: tuple[int, ...] = ()) -> list[JobSpec]:
-    """An experiment's jobs: its conditions grouped by shape (``conditions_per_job`` at most)
-    times its seed blocks; ``n_seeds`` (default: the config's) and ``cuts`` (see
-    ``seed_blocks``) come from the precision rounds."""
+    """An experiment's jobs: its conditions grouped by shape (``conditions_per_job`` at most,
+    resolved per shape by ``packing.conditions_per_job``) times its seed blocks; ``n_seeds``
+    (default: the config's) and ``cuts`` (see ``seed_blocks``) come from the precision rounds.
+
+    The packing of conditions assumes full seed blocks (``seeds_per_job`` models per
+    condition) whatever the seed count: adding seeds, or a precision round, never repacks
+    (and so never renames) a finished job."""
     conditions = EXPERIMENTS[name](cfg)
     groups: dict[tuple, list[Condition]] = {}
     for c in conditions:
@@ -74,10 +79,12 @@ def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
     seeds = experiment_seeds(cfg, name)
     if n_seeds is not None and name != "noise_tuning":
         seeds = list(range(n_seeds))
+    blocks = seed_blocks(seeds, cfg["seeds_per_job"], cuts)
     jobs = []
     for group in groups.values():
-        for conds in _chunks(group, cfg["conditions_per_job"]):
-            for block in seed_blocks(seeds, cfg["seeds_per_job"], cuts):
+        per_job = conditions_per_job(cfg, group, cfg["seeds_per_job"])
+        for conds in _chunks(group, per_job):
+            for block in blocks:
                 spec = JobSpec(
                     experiment=name, job="", conditions=conds, seeds=block,
                     data_path=data_path(cfg), device=cfg["device"],
@@ -449,8 +456,10 @@ def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None
 
     kind = device_kind(device_name if device_name != "auto" else cfg["device"])
     cores = cores or os.cpu_count() or 1
-    threads = min(cfg.get("threads_per_job") or cores, cores)
-    slots = 1 if kind == "cuda" else max(1, cores // threads)
+    threads = min(packing_of(cfg)["threads_per_job"] or cores, cores)
+    slots = max(1, cores // threads)
+    if kind == "cuda":  # one training job per GPU (train.py claims one for each job)
+        slots = min(slots, packing_of(cfg)["gpus"] or 1)
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
     n_val = cfg["data"]["validation_size"]
     jobs = all_jobs(cfg)
@@ -516,8 +525,8 @@ def study_start(cfg: dict, cores: int | None, plan_file: str | Path) -> str:
     plan_file = Path(plan_file)
     plan_file.parent.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(json.dumps({"preset": cfg["preset"], "started": time.time(),
-                                     "results": results_dir(cfg), **est, "jobs": rows},
-                                    indent=1))
+                                     "results": results_dir(cfg), **est,
+                                     "packing": cfg.get("packing"), "jobs": rows}, indent=1))
     lines = [f"dropout-study: the {cfg['preset']} study, {len(rows)} training jobs: estimated "
              f"wall time {hours_minutes(est['wall_seconds'])} with --cores {est['cores']} on "
              f"{est['device']} ({est['parallel_jobs']} training job(s) at a time); progress: "

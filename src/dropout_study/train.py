@@ -4,6 +4,10 @@ Everything lives on the device: the data set, the stacked weights, the per-model
 hyper-parameters. The inner loop makes no host-device copies; divergence is checked once per
 epoch. Each model's init, minibatch order and noise come from its own streams (``rng``), so a
 model's numbers do not depend on the rest of its batch.
+
+That is also what lets a job that runs out of GPU memory train its models in two halves
+(``train_pack``, recursively down to one model) and still write the tables one pack would. On
+CUDA a job first claims a GPU of its own (``device.claimed``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from .data import FashionMNIST
-from .device import code_version, device_name, resolve_device, set_determinism, versions
+from .device import (
+    claimed,
+    code_version,
+    device_name,
+    resolve_device,
+    set_determinism,
+    versions,
+)
 from .io import atomic_write
 from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP, Taps
@@ -30,6 +42,10 @@ from .rng import ModelStreams, make_streams
 from .spec import JobSpec
 
 log = logging.getLogger(__name__)
+
+# "<k>": a pack of more than k models raises torch.cuda.OutOfMemoryError in its last epoch,
+# as a GPU too small for it would: the halving (train_pack) tested on any device
+FAKE_OOM = "DROPOUT_STUDY_FAKE_OOM"
 
 
 @dataclass
@@ -109,13 +125,22 @@ class TrainState:
 
 
 class Trainer:
-    def __init__(self, spec: JobSpec, data: DeviceData, device: torch.device):
+    """Trains a job's models, or the part ``part`` of them (indices into ``spec.models``, a
+    contiguous range: a pack halved after running out of memory)."""
+
+    def __init__(self, spec: JobSpec, data: DeviceData, device: torch.device,
+                 part: range | None = None):
         self.spec, self.data, self.device = spec, data, device
         keys = {c.batch_key() for c in spec.conditions}
         if len(keys) != 1:
             raise ValueError(f"job {spec.job}: conditions of different shapes cannot be batched")
         self.cond0 = spec.conditions[0]
-        models = spec.models
+        self.part = range(len(spec.models)) if part is None else part
+        if len(self.part) == 0 or self.part.step != 1 or not (
+                0 <= self.part.start and self.part.stop <= len(spec.models)):
+            raise ValueError(f"job {spec.job}: {self.part} is not a part of its "
+                             f"{len(spec.models)} models")
+        self.models = models = [spec.models[i] for i in self.part]
         self.seeds = [s for _, s in models]
         col = lambda f: torch.tensor([f(c) for c, _ in models],  # noqa: E731
                                      dtype=torch.float32, device=device)
@@ -139,9 +164,22 @@ class Trainer:
         self.state = TrainState(alive=torch.ones(len(models), dtype=torch.bool, device=device),
                                 diverged_epoch=[None] * len(models))
 
+    @property
+    def whole(self) -> bool:
+        return len(self.part) == len(self.spec.models)
+
     # -- checkpoints -------------------------------------------------------------------------
+    def digest(self) -> str:
+        """What a checkpoint belongs to: the spec, and the part of its models."""
+        d = self.spec.digest()
+        return d if self.whole else f"{d}:m{self.part.start}-{self.part.stop - 1}"
+
+    def checkpoint_path(self, out_dir: Path) -> Path:
+        return out_dir / ("checkpoint.pt" if self.whole else
+                          f"checkpoint.m{self.part.start:04d}-{self.part.stop - 1:04d}.pt")
+
     def checkpoint(self, path: Path) -> None:
-        blob = {"digest": self.spec.digest(), "format": MODEL_FORMAT,
+        blob = {"digest": self.digest(), "format": MODEL_FORMAT,
                 "model": self.model.state_dict(),
                 "order": [g.get_state() for g in self.order],
                 "noise": [s.cpu() for s in self.noise_streams.state()],
@@ -154,7 +192,7 @@ class Trainer:
         if not path.exists():
             return False
         blob = torch.load(path, weights_only=False)
-        if (blob["digest"] != self.spec.digest() or blob.get("format") != MODEL_FORMAT
+        if (blob["digest"] != self.digest() or blob.get("format") != MODEL_FORMAT
                 or blob.get("rng", "generator") != self.noise_streams.kind):  # e.g. CPU->CUDA
             log.warning("%s belongs to another spec, code version or kind of random stream; "
                         "starting afresh", path)
@@ -175,7 +213,7 @@ class Trainer:
         stats = activation_stats(self.model, self.data.probe, self.probe_streams)
         dead = ~self.state.alive.cpu()  # a diverged model is parked at zero: no statistics
         stats = {k: v.cpu().masked_fill(dead.view(-1, 1), math.nan) for k, v in stats.items()}
-        for m, (cond, seed) in enumerate(self.spec.models):
+        for m, (cond, seed) in enumerate(self.models):
             for layer in range(stats["var_pre"].shape[1]):
                 self.state.act_rows.append({
                     "condition": cond.name, "seed": seed, "step": step, "epoch": epoch,
@@ -192,7 +230,14 @@ class Trainer:
             for b, g in zip(self.model.biases, grads[len(self.model.weights):], strict=True):
                 b.addcmul_(g, self.neg_lr)
 
+    def _fake_oom(self, epoch: int) -> None:
+        limit = os.environ.get(FAKE_OOM)
+        if limit and epoch == self.cond0.epochs and self.model.n_models > int(limit):
+            raise torch.cuda.OutOfMemoryError(
+                f"{FAKE_OOM}={limit}: {self.model.n_models} models are too many at once")
+
     def train_epoch(self, epoch: int, on_step=None) -> tuple[torch.Tensor, torch.Tensor]:
+        self._fake_oom(epoch)
         tr, c = self.data.train, self.cond0
         n, bs, m = len(tr.y), c.batch_size, self.model.n_models
         perm = torch.stack([torch.randperm(n, generator=g) for g in self.order]).to(self.device)
@@ -237,8 +282,16 @@ class Trainer:
         return max(1, n // bs) if self.cond0.drop_last else math.ceil(n / bs)
 
     def run(self, out_dir: Path, progress: bool = False) -> None:
+        """Train, then write the job's tables (this trainer holding all its models)."""
+        self.fit(out_dir, progress)
+        write_job(self.spec, [self], out_dir)
+        self.checkpoint_path(out_dir).unlink(missing_ok=True)
+
+    def fit(self, out_dir: Path, progress: bool = False) -> None:
+        """Train every epoch, resuming from (and writing) this trainer's checkpoint in
+        ``out_dir`` where the condition asks for them."""
         spec, c = self.spec, self.cond0
-        ckpt = out_dir / "checkpoint.pt"
+        ckpt = self.checkpoint_path(out_dir)
         if c.checkpoint_every:
             self.resume(ckpt)
         st = self.state  # after resume(), which replaces it
@@ -249,8 +302,10 @@ class Trainer:
             steps = self.steps_per_epoch
             bar = tqdm(total=steps * c.epochs, initial=steps * st.epoch,
                        desc=f"{spec.experiment}/{spec.job}", unit="step", leave=False)
-        log.info("%s/%s: %d models x %d epochs, starting at epoch %d", spec.experiment, spec.job,
-                 len(spec.models), c.epochs, st.epoch + 1)
+        log.info("%s/%s: %d models x %d epochs, starting at epoch %d%s", spec.experiment,
+                 spec.job, len(self.models), c.epochs, st.epoch + 1,
+                 "" if self.whole else f" (models {self.part.start}-{self.part.stop - 1} of "
+                                       f"{len(spec.models)})")
         session_seconds, session_epochs = 0.0, 0
         while st.epoch < c.epochs:
             epoch = st.epoch + 1
@@ -285,8 +340,6 @@ class Trainer:
                 self.checkpoint(ckpt)
         if bar is not None:
             bar.close()
-        self._write(out_dir)
-        ckpt.unlink(missing_ok=True)
 
     def _record(self, epoch, seconds, fit_seconds, *metrics) -> None:
         st = self.state
@@ -295,8 +348,8 @@ class Trainer:
         newly = st.alive.cpu() & ~finite
         for m in torch.nonzero(newly).flatten().tolist():
             st.diverged_epoch[m] = epoch
-            log.warning("model %d (%s, seed %d) diverged at epoch %d", m,
-                        self.spec.models[m][0].name, self.seeds[m], epoch)
+            log.warning("model %d (%s, seed %d) diverged at epoch %d", self.part[m],
+                        self.models[m][0].name, self.seeds[m], epoch)
         if bool(newly.any()):
             dead = newly.to(self.device)
             st.alive &= ~dead
@@ -306,23 +359,24 @@ class Trainer:
         names = ("train_loss", "train_acc", "train_eval_loss", "train_eval_acc",
                  "val_loss", "val_acc", "test_loss", "test_acc")
         alive = st.alive.cpu()
-        for m, (cond, seed) in enumerate(self.spec.models):
+        for m, (cond, seed) in enumerate(self.models):
             row = {"condition": cond.name, "seed": seed, "epoch": epoch,
                    "diverged": not bool(alive[m]), "epoch_seconds": seconds,
                    "train_seconds": fit_seconds,
-                   "models_in_job": len(self.seeds)}
+                   "models_in_job": len(self.spec.models)}
             for name, t in zip(names, cpu, strict=True):
                 row[name] = float(t[m]) if alive[m] else math.nan
             st.rows.append(row)
 
-    def _write(self, out_dir: Path) -> None:
+    def run_rows(self) -> list[dict]:
+        """One row per model of this trainer: the job's runs table."""
         spec, st = self.spec, self.state
         norms = self.model.weight_norms().cpu()
         runs = []
-        for m, (cond, seed) in enumerate(spec.models):
+        for m, (cond, seed) in enumerate(self.models):
             runs.append({
                 "experiment": spec.experiment, "condition": cond.name, "seed": seed,
-                "job": spec.job, "model_index": m, "noise": cond.noise,
+                "job": spec.job, "model_index": self.part[m], "noise": cond.noise,
                 "rate1": cond.rates[0], "rate2": cond.rates[1],
                 "weight_decay": cond.weight_decay, "hidden": cond.hidden, "lr": cond.lr,
                 "batch_size": cond.batch_size, "epochs": cond.epochs,
@@ -331,23 +385,79 @@ class Trainer:
                 **{f"weight_norm{i + 1}": float(norms[m, i]) for i in range(norms.shape[1])},
                 **{f"factor_{k}": v for k, v in cond.factors},
             })
-        meta = job_meta(spec, device_name(self.device), st.train_seconds, len(spec.models))
-        runs_df = pd.DataFrame(runs)
-        keys = runs_df[["condition", "seed", "experiment", "job"]]
-        metrics = pd.DataFrame(st.rows).merge(keys, on=["condition", "seed"])
-        if spec.conditions[0].save_weights:
-            atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
-                {"state": self.model.state_dict(), "format": MODEL_FORMAT, "models": runs,
-                 "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
-        acts = (pd.DataFrame(st.act_rows).merge(keys, on=["condition", "seed"])
-                if st.act_rows else pd.DataFrame())  # only exercise 3's jobs take probes
-        atomic_write(out_dir / "activations.parquet",
-                     lambda tmp: acts.to_parquet(tmp, index=False))
-        atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
-        atomic_write(out_dir / "job.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
-        # metrics last: its presence means the job is complete
-        atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
+        return runs
+
+
+def write_job(spec: JobSpec, trainers: list[Trainer], out_dir: Path) -> None:
+    """A job's tables (and weights, where it keeps them) from the trainers of its models: one
+    trainer, or the parts of a pack that was halved (in order, covering every model once).
+    Parts write what one pack would: their rows are put back in the pack's order (epoch, then
+    model; probe step, then model, then layer)."""
+    parts = [t.part for t in trainers]
+    if [i for p in parts for i in p] != list(range(len(spec.models))):
+        raise ValueError(f"job {spec.job}: parts {parts} do not cover its models in order")
+    index = {(c.name, s): m for m, (c, s) in enumerate(spec.models)}
+    runs = [r for t in trainers for r in t.run_rows()]
+    rows = [r for t in trainers for r in t.state.rows]
+    act_rows = [r for t in trainers for r in t.state.act_rows]
+    if len(trainers) > 1:
+        rows.sort(key=lambda r: (r["epoch"], index[(r["condition"], r["seed"])]))
+        act_rows.sort(key=lambda r: (r["step"], index[(r["condition"], r["seed"])], r["layer"]))
+    device = trainers[0].device
+    meta = job_meta(spec, device_name(device), sum(t.state.train_seconds for t in trainers),
+                    len(spec.models))
+    runs_df = pd.DataFrame(runs)
+    keys = runs_df[["condition", "seed", "experiment", "job"]]
+    metrics = pd.DataFrame(rows).merge(keys, on=["condition", "seed"])
+    if spec.conditions[0].save_weights:
+        states = [t.model.state_dict() for t in trainers]
+        state = {k: torch.cat([s[k] for s in states]) for k in states[0]}
+        atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
+            {"state": state, "format": MODEL_FORMAT, "models": runs,
+             "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
+    acts = (pd.DataFrame(act_rows).merge(keys, on=["condition", "seed"])
+            if act_rows else pd.DataFrame())  # only exercise 3's jobs take probes
+    atomic_write(out_dir / "activations.parquet",
+                 lambda tmp: acts.to_parquet(tmp, index=False))
+    atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
+    atomic_write(out_dir / "job.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+    # metrics last: its presence means the job is complete
+    atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
+
+
+def train_pack(spec: JobSpec, data: DeviceData, device: torch.device, out_dir: Path,
+               progress: bool = False, part: range | None = None) -> list[Trainer]:
+    """Train ``part`` of a job's models (default: all) as one pack; a pack that runs out of
+    GPU memory is trained in two halves instead, each halved again if it must, down to one
+    model (which then fails as it would alone). Returns the trainers, in model order.
+
+    Each model's numbers come from its own seed's streams, so the halves train what the pack
+    would have: bit for bit on a CPU; on a GPU up to the rounding of GEMMs of another batch
+    count (cuBLAS may pick another kernel)."""
+    part = range(len(spec.models)) if part is None else part
+    trainer = None
+    try:
+        trainer = Trainer(spec, data, device, part)
+        trainer.fit(out_dir, progress)
+        return [trainer]
+    except torch.cuda.OutOfMemoryError as exc:
+        if len(part) < 2:
+            raise
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no details"
+    trainer = None  # free the pack (and the exception's frames, gone with it) before halving
+    import gc
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    half = (len(part) + 1) // 2
+    first, second = part[:half], part[half:]
+    log.warning("%s/%s: out of GPU memory training %d models at once (%s); halved: models "
+                "%d-%d, then %d-%d", spec.experiment, spec.job, len(part), reason,
+                first.start, first.stop - 1, second.start, second.stop - 1)
+    return (train_pack(spec, data, device, out_dir, progress, first)
+            + train_pack(spec, data, device, out_dir, progress, second))
 
 
 def job_meta(spec: JobSpec, device: str | None, train_seconds: float, models: int,
@@ -396,12 +506,17 @@ def apply_selection(spec: JobSpec) -> JobSpec:
 
 
 def run_job(spec: JobSpec, out_dir: str | Path, progress: bool | None = None) -> None:
+    """Train a job and write its tables: on CUDA on a GPU it claims for itself, in halves if
+    its pack does not fit (``train_pack``)."""
     spec = apply_selection(spec)
-    device = resolve_device(spec.device)
     set_determinism(spec.deterministic)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = DeviceData.from_dataset(FashionMNIST.load(spec.data_path), device)
     if progress is None:
         progress = sys.stderr.isatty()
-    Trainer(spec, data, device).run(out_dir, progress=progress)
+    with claimed(resolve_device(spec.device), log=log.info) as device:
+        data = DeviceData.from_dataset(FashionMNIST.load(spec.data_path), device)
+        trainers = train_pack(spec, data, device, out_dir, progress)
+        write_job(spec, trainers, out_dir)
+    for ckpt in out_dir.glob("checkpoint*.pt"):  # the pack's, and any part's
+        ckpt.unlink(missing_ok=True)

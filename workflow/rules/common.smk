@@ -40,9 +40,15 @@ except ConfigError as exc:
 configfile: PRESET_FILE
 
 
+# `auto` packing (conditions_per_job, threads_per_job) and `device: auto` are resolved here,
+# once, into STUDY["packing"]. Only where the jobs run on this machine are its GPUs looked at:
+# where they run elsewhere (a cluster), the packing follows from the config alone, the same on
+# the submitting host and in the jobs' own reading of this file on the nodes.
 try:
     STUDY = study_config.checked(
-        config, WORKFLOW_DIR / "schemas" / "config.schema.yaml"
+        config,
+        WORKFLOW_DIR / "schemas" / "config.schema.yaml",
+        detect=workflow.local_exec and not workflow.remote_exec,
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
@@ -100,7 +106,8 @@ JOBS = all_jobs(STUDY)
 TRAIN_ATTEMPTS = STUDY.get("retries", 0) + 1
 ON_FAILURE = STUDY.get("on_failure", "stop")
 TRAIN_SIZE = STUDY["data"].get("train_size") or 60000 - STUDY["data"]["validation_size"]
-DEVICE_KIND = "cuda" if STUDY["device"] == "cuda" else "cpu"
+DEVICE_KIND = STUDY["packing"]["device"]  # cpu | cuda, as resolved
+TRAIN_THREADS = STUDY["packing"]["threads_per_job"] or 1024  # 0: all of --cores
 JOB_INDEX = {(j.experiment, j.job): j for jobs in JOBS.values() for j in jobs}
 TEMPLATES = templates(JOBS)  # any job's spec from its name (precision rounds add jobs)
 PRECISION = study_precision.settings(STUDY)

@@ -17,13 +17,15 @@ rule train:
     wildcard_constraints:
         experiment="(?!noise_final/|layer_rates/)[a-z_]+",
     retries: TRAIN_ATTEMPTS - 1
-    threads: STUDY.get("threads_per_job") or 1024  # capped at --cores; torch uses them all
+    threads: TRAIN_THREADS  # capped at --cores; torch uses them all
     resources:
         mem_mb=3000,
         runtime=lambda w: runtime_minutes(
             job_spec(w.experiment, w.job), TRAIN_SIZE, DEVICE_KIND
         ),
-        gpu=1 if STUDY["device"] == "cuda" else 0,
+        # one GPU per training job on CUDA: --resources gpu=N runs N at a time (the job
+        # claims a free GPU itself, train.py), and a cluster gives each job one
+        gpu=1 if DEVICE_KIND == "cuda" else 0,
         attempt=lambda w, attempt: attempt,
     params:
         spec=job_spec_json,
@@ -105,7 +107,7 @@ rule test_time:
         f"{LOGS}/test_time/{{job}}.log",
     benchmark:
         f"{BENCHMARKS}/test_time/{{job}}.tsv"
-    threads: STUDY.get("threads_per_job") or 1024
+    threads: TRAIN_THREADS
     params:
         condition=TEST_TIME_CONDITION,
         passes=",".join(
