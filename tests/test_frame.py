@@ -132,3 +132,14 @@ def test_the_phone_rendering_is_drawn_stacked_at_a_phone_s_width(tmp_path):
     assert axes[0].title.get_fontsize() == plots.PHONE_MIN_PT
     width = plt.imread(out).shape[1]
     assert plots.PHONE_INCHES * plots.PHONE_DPI <= width <= plots.PHONE_MAX_PIXELS
+
+
+def test_the_contents_are_open_by_default_and_folded_by_a_narrow_screen_s_script(tmp_path):
+    page = render(tmp_path, PAGE)
+    nav = page[page.index('<nav id="TOC"'):page.index("</nav>")]
+    # every entry inside one open <details> whose summary is the contents' title
+    assert re.search(r'<details class="toc" open><summary><h2 id="toc-title">', nav)
+    assert nav.index("<details") < nav.index('<a href="#sec-first"') < nav.index("</details>")
+    assert "matchMedia('(max-width: 999.98px)')" in nav and "d.open = false" in nav
+    # and nothing else of the page moved into it
+    assert page.count("<details") == 1 and page.index("</details>") < page.index("<main")

@@ -8,6 +8,9 @@ Whatever renders the report (Quarto or pandoc), the HTML then gets:
 - **tables a keyboard can scroll**: every table sits in a region of its own
   (``role="region"``, ``tabindex="0"``, named by its caption or its section) that scrolls
   sideways on a narrow screen, so a keyboard user can reach and scroll it;
+- **contents a phone folds**: pandoc's contents are a ``<details>``, open in a wide screen's
+  sidebar, folded on a narrow one (a click opens them), so that the answers start on a
+  phone's first screen;
 - **landmarks**: the content after the title block and the contents is the page's ``<main>``
   (Quarto's page has one already), so that nothing sits outside a landmark.
 
@@ -85,6 +88,24 @@ def _tables(page: str) -> str:
     return "".join(out) + page[at:]
 
 
+_CONTENTS = re.compile(r'(<nav id="TOC"[^>]*>\s*)(<h2 id="toc-title">.*?</h2>)(.*?)(</nav>)',
+                       re.S)
+# the contents start folded on a narrow screen (the sidebar of a wide one stays open); without
+# scripts they stay open everywhere
+_FOLD = ("<script>(function () { var d = document.querySelector('#TOC details'); "
+         "if (d && matchMedia('(max-width: 999.98px)').matches) d.open = false; })();</script>")
+
+
+def _contents(page: str) -> str:
+    """pandoc's contents as a ``<details>`` that a phone shows folded: its 13 entries would
+    otherwise fill the first screen before any answer (Quarto's page has its own)."""
+    def folded(m: re.Match) -> str:
+        return (f'{m.group(1)}<details class="toc" open><summary>{m.group(2)}</summary>'
+                f'{m.group(3)}</details>{_FOLD}{m.group(4)}')
+
+    return _CONTENTS.sub(folded, page, count=1)
+
+
 def _main(page: str) -> str:
     if re.search(r"<main\b", page):
         return page
@@ -101,4 +122,4 @@ def _main(page: str) -> str:
 def finish(page: str, base: Path) -> str:
     """The rendered report with phone figures, keyboard-scrollable tables and a ``<main>``
     landmark (figure paths relative to ``base``)."""
-    return _main(_tables(_pictures(page, base)))
+    return _main(_contents(_tables(_pictures(page, base))))
