@@ -117,7 +117,11 @@ def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trai
     small = estimate_wall(smoke, "cpu", cores=2, log=lambda m: None, jobs_out=rows)
     # one warm-up and one timed epoch of a few steps per noise scheme, not per job shape
     assert len(trained) == 2 * len(schemes) < sum(len(js) for js in all_jobs(smoke).values())
-    assert all(m == CALIBRATION_MODELS and s == CALIBRATION_STEPS for m, s in trained)
+    assert sorted(trained) == sorted(
+        (plan.calibration_models(s), plan.calibration_steps(s)) for s in schemes for _ in "ab")
+    assert (CALIBRATION_MODELS, CALIBRATION_STEPS) in trained  # the cheap schemes
+    assert plan.calibration_models("dropconnect") * plan.calibration_steps("dropconnect") \
+        < CALIBRATION_MODELS * CALIBRATION_STEPS  # exact DropConnect: a shorter measurement
     assert (cache / "calibration.json").exists()
     trained.clear()
     bigger = estimate_wall(resolve(preset="smoke", seeds=4), "cpu", cores=2, log=lambda m: None)

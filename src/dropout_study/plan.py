@@ -251,6 +251,19 @@ CALIBRATION_STEPS = 6
 CALIBRATION_FORMAT = 1
 
 
+def calibration_models(noise: str) -> int:
+    """Models of a scheme's calibration job: fewer for a costly scheme (exact DropConnect's
+    per-example masks cost the same per model whatever the batch of models)."""
+    return CALIBRATION_MODELS if STEP_COST.get(noise, 1.0) < 10 else 2
+
+
+def calibration_steps(noise: str) -> int:
+    """Timed steps of a scheme's calibration (and as many warm-up steps): fewer for a costly
+    scheme, whose single step already lasts long enough to time, so that a first `plan`
+    answers in a few seconds."""
+    return CALIBRATION_STEPS if STEP_COST.get(noise, 1.0) < 10 else 2
+
+
 def weights(hidden: int) -> int:
     return 784 * hidden + hidden * hidden + hidden * 10
 
@@ -360,8 +373,8 @@ def measure_rates(schemes: list[str], kind: str, threads: int,
             cond = Condition(experiment="calibration", name=noise, noise=noise,
                              rates=(0.5, 0.5))
             job = JobSpec(experiment="calibration", job="j000", conditions=[cond],
-                          seeds=list(range(CALIBRATION_MODELS)), device=kind)
-            t = calibrate_job(job, device, steps=CALIBRATION_STEPS)
+                          seeds=list(range(calibration_models(noise))), device=kind)
+            t = calibrate_job(job, device, steps=calibration_steps(noise))
             rates[noise] = {"train_s_per_gflop": t["step"] / step_flops(job) * 1e9,
                             "eval_s_per_gflop": t["eval_image"] / eval_flops_per_image(job)
                             * 1e9}
