@@ -247,7 +247,7 @@ def calibrate_job(job: JobSpec, device, steps: int = 6) -> dict:
 # the reference width, and kept in the cache; `plan` then trains nothing.
 
 CALIBRATION_MODELS = 4
-CALIBRATION_STEPS = 6
+CALIBRATION_STEPS = 4
 CALIBRATION_FORMAT = 1
 
 
