@@ -3,6 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from dropout_study.plots import band, per_x  # noqa: E402
 
@@ -39,6 +40,7 @@ def test_wide_figures_get_text_that_reads_at_the_report_width():
     plt.close("all")
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # a collapsed layout warns
 def test_a_long_legend_entry_is_wrapped_to_a_phone_s_width(tmp_path):
     """A legend entry longer than its panel would widen the phone figure past the screen (it
     did: exercise 6's 'Gaussian approximation of per-example DropConnect', 842 px)."""

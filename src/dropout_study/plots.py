@@ -98,7 +98,14 @@ def phone_legible(fig) -> None:
     for text in fig.findobj(matplotlib.text.Text):
         if text.get_text() and text.get_fontsize() < PHONE_MIN_PT:
             text.set_fontsize(PHONE_MIN_PT)
-    fig.draw_without_rendering()  # the panels' sizes after the layout
+    # the panels' sizes after the layout, measured without the legends: an unwrapped legend
+    # wider than its panel collapses a constrained layout (every panel's width to zero)
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    for legend in legends:
+        legend.set_visible(False)
+    fig.draw_without_rendering()
+    for legend in legends:
+        legend.set_visible(True)
     width, height = fig.get_size_inches()
     for ax in fig.axes:
         box = ax.get_position()
