@@ -192,3 +192,21 @@ def test_a_headline_in_another_unit_is_printed_in_its_own():
                                "+0.0200 nats [+0.0180, +0.0220] (n=10)",
                                "+0.0077 nats [+0.0050, +0.0104]", DIFFER]
     assert not row.ratio
+
+
+def test_a_replication_on_fresh_seeds_is_compared_and_its_seeds_are_named(folders, tmp_path,
+                                                                          capsys):
+    """B trained seeds 10-19 (seed_offset 10) with the same planted effects: every row agrees,
+    B − A is not zero (other seeds, other jitter), and the header and JSON say which seeds."""
+    cfg = deep_merge(CFG, {"seed_offset": 10})
+    fresh = study(tmp_path / "fresh", cfg=cfg, seeds=list(range(10, 20)))
+    found, _ = rows(folders["a"], fresh)
+    assert {r.verdict for r in found.values()} == {AGREE}
+    assert all(r.diff.value != 0.0 and r.b.n == 10 for r in found.values())
+    assert cli.main(["compare", str(folders["a"]), str(fresh)]) == 0
+    out = capsys.readouterr().out
+    assert f"A: {folders['a']} (preset full, seeds 0–9)" in out
+    assert f"B: {fresh} (preset full, seeds 10–19)" in out
+    assert cli.main(["compare", "--json", str(folders["a"]), str(fresh)]) == 0
+    assert json.loads(capsys.readouterr().out)["seeds"] == {"a": list(range(10)),
+                                                            "b": list(range(10, 20))}

@@ -127,7 +127,8 @@ def test_random_wrong_values_always_name_their_key(path, data):
     assert ".".join(path) in str(err.value)
 
 
-@pytest.mark.parametrize("arg, key", [("seeds=0", "seeds"), ("preset=nonsense", "preset")])
+@pytest.mark.parametrize("arg, key", [("seeds=0", "seeds"), ("preset=nonsense", "preset"),
+                                      ("seed_offset=995", "seed_offset")])
 def test_snakemake_refuses_bad_config_before_any_job(arg, key, tmp_path):
     from .snakemake_run import snakemake
 

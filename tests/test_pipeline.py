@@ -191,6 +191,80 @@ def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_fact
     assert all(r["b_minus_a"]["value"] in (0.0, 1.0) for r in agree)  # 1: a factor B / A
 
 
+# Run B of the replication below: the smoke preset at another seed offset, cut to the
+# exercises that read exercise 1's and 2's runs (1 and 2 at both editions' settings, 3, 4)
+REPLICATED = ("layer_rates", "long_training", "test_time")
+NOT_REPLICATED = ("weight_decay", "weight_dropout", "noise", "capacity", "ternary", "sanity")
+REPLICATION_LIMIT_S = 600  # about a minute on a quiet 2-core machine
+
+
+def test_compare_judges_a_replication_on_fresh_seeds(smoke_run, tmp_path_factory):
+    """`dropout-study compare A B` where B is a re-run on fresh seeds: the smoke study (A,
+    seeds 0-1) against the smoke preset at seed_offset 10 (B, seeds 10-11), B cut to exercises
+    1-4 and built up to its tables (what compare reads; no figures nor report). Every headline
+    both answer is compared: both estimates with their intervals, B − A with Welch's interval,
+    and the verdict "agree" (two seeds a side: wide intervals, so this checks the machinery
+    and the seeds, not a fine agreement); B − A is not zero (the seeds differ); the exercises
+    B does not run are rows "not comparable", saying why."""
+    work = tmp_path_factory.mktemp("replication")
+    off = {e: {"enabled": False} for e in NOT_REPLICATED}
+    tables = [f"{SMOKE}/{t}" for t in ("jobs.json", "config.json", "test_time.parquet",
+                                        "test_time_models.parquet")]
+    console = work / "snakemake.out"  # a file, not a pipe (see smoke_run)
+    with console.open("w") as sink:
+        done = subprocess.run(snakemake_cmd(work, "--cores", "2", *tables, "--config",
+                                            "preset=smoke", "seed_offset=10",
+                                            f"experiments={off!r}"),
+                              stdout=sink, stderr=subprocess.STDOUT, env=environment(),
+                              timeout=REPLICATION_LIMIT_S)
+    assert done.returncode == 0, console.read_text()[-6000:]
+    assert not (work / SMOKE / "report.html").exists()  # its tables alone
+    b_runs = pd.read_parquet(work / SMOKE / "runs.parquet")
+    assert set(b_runs["seed"]) == {10, 11}
+    assert set(b_runs["experiment"]) == {"layer_rates", "layer_rates_newer", "long_training",
+                                         "long_training_newer"}
+
+    a, b = smoke_run / SMOKE, work / SMOKE
+    shown = subprocess.run(["dropout-study", "compare", str(a), str(b), "--json"],
+                           capture_output=True, text=True, env=environment())
+    assert shown.returncode == 0, shown.stderr
+    doc = json.loads(shown.stdout)
+    assert doc["seeds"] == {"a": [0, 1], "b": [10, 11]}
+    rows = {(r["exercise"], r["setting"]): r for r in doc["rows"]}
+    compared = {("layer_rates", "older"), ("layer_rates", "newer"), ("long_training", "older"),
+                ("long_training", "newer"), ("activation_variance", ""), ("test_time", "")}
+    assert compared <= set(rows)
+    for key in sorted(compared):
+        r = rows[key]
+        assert r["verdict"] == "agree", r
+        assert r["a"]["n"] == r["b"]["n"] == 2, r  # both seed pairs stable in both arms
+        for side in ("a", "b", "b_minus_a"):
+            assert r[side]["lo"] <= r[side]["value"] <= r[side]["hi"], (side, r)
+        d = r["b_minus_a"]
+        assert d["lo"] < (1.0 if r["unit"] == "factor" else 0.0) < d["hi"], r
+    assert sum(rows[k]["b_minus_a"]["value"] != (1.0 if rows[k]["unit"] == "factor" else 0.0)
+               for k in compared) == len(compared)  # fresh seeds: not one estimate repeated
+    # the exercises B does not run: a row where A has a headline (not comparable), else
+    # listed as answered in neither (the smoke preset's exercise 8 has too few widths for one)
+    others = {k: r for k, r in rows.items() if k not in compared}
+    assert others and all(r["verdict"] == "not comparable" and r["b"] is None
+                          and r["b_minus_a"] is None
+                          and r["why"].startswith("B: disabled (experiments.")
+                          for r in others.values()), others
+    assert all("B disabled (experiments." in x for x in doc["neither"]), doc["neither"]
+    said = {k[0] for k in others} | {x.split()[1] for x in doc["neither"]}
+    assert said == {"weight_decay", "weight_dropout", "noise", "capacity", "ternary", "sanity"}
+
+    text = subprocess.run(["dropout-study", "compare", str(a), str(b)], capture_output=True,
+                          text=True, env=environment())
+    assert text.returncode == 0, text.stderr
+    (work / "compare.txt").write_text(text.stdout)  # kept beside the run, for a reader
+    assert f"A: {a} (preset smoke, seeds 0–1)" in text.stdout
+    assert f"B: {b} (preset smoke, seeds 10–11)" in text.stdout
+    swap = next(x for x in text.stdout.splitlines() if re.match(r"1 layer_rates +older ", x))
+    assert swap.count("(n=2)") == 2 and swap.count("pp [") == 3 and "agree" in swap
+
+
 def first_job(experiment: str = "sanity", **config) -> str:
     """The name of an experiment's first job in the smoke preset (a job is named by what it
     trains: a hash of its conditions and its seed range)."""

@@ -211,3 +211,29 @@ def test_the_training_time_is_the_run_time_tables_own(tmp_path):
     assert "run-time table" in t["source"]
     alone = training_time([], jobs)
     assert alone["seconds"] == pytest.approx(153.0) and "no benchmark files" in alone["source"]
+
+
+def test_the_provenance_names_the_seeds_of_a_study_at_another_offset():
+    """Read from the runs (not the config): the reported seeds, and exercise 7's tuning seeds
+    apart; nothing at offset 0, whose report reads as before."""
+    import re
+
+    from dropout_study.report import seeds_used
+    from tests import synthetic as syn
+
+    def study(offset, seeds):
+        cfg = syn.config(seed_offset=offset, seeds=len(seeds))
+        final = syn.run_tables("sanity", {"a": {}}, seeds, 2, lambda c, s, e: 0.8)
+        tuning = syn.run_tables("noise_tuning", {"b": {}}, [1000, 1001], 2,
+                                lambda c, s, e: 0.8)
+        return syn.results(cfg, *syn.combine(final, tuning)), cfg
+
+    used = seeds_used(*study(10, [10, 11, 12]))
+    assert used == {"offset": 10, "reported": "seeds 10–12", "tuning": "seeds 1000–1001"}
+    md = " ".join(render_markdown(minimal_context(seeds_used=used), ROOT / "report").split())
+    assert re.search(r"- Trained on seeds 10–12 \(`seed_offset` 10: not the seeds from 0 .*"
+                     r"exercise 7 tuned its strengths on seeds 1000–1001, apart from these\.",
+                     md)
+    assert seeds_used(*study(0, [0, 1, 2])) is None
+    assert "Trained on" not in render_markdown(minimal_context(seeds_used=None),
+                                               ROOT / "report")

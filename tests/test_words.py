@@ -33,3 +33,9 @@ def test_rates_seeds_and_lists():
     assert words.seeds(1) == "1 seed" and words.seeds(3) == "3 seeds"
     assert words.join(["a"]) == "a" and words.join(["a", "b", "c"]) == "a, b and c"
     assert words.join(["a", "", "b"]) == "a and b"
+
+
+def test_which_seeds_are_said_as_runs_of_consecutive_ones():
+    assert words.seed_span([102, 100, 101]) == "seeds 100–102"
+    assert words.seed_span([5]) == "seed 5" and words.seed_span([]) == "no seeds"
+    assert words.seed_span([0, 1, 1, 2, 20, 21, 7]) == "seeds 0–2, 7 and 20–21"

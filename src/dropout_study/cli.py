@@ -123,8 +123,10 @@ def packing_line(cfg: dict) -> str:
 
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .experiments import seed_offset, study_seeds
     from .packing import GIB, job_memory_of
     from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
+    from .words import seed_span
 
     overrides = cfgmod.overrides_from(a.set)
     if a.device != "auto":
@@ -166,6 +168,7 @@ def _cmd_plan(a: argparse.Namespace) -> None:
                 + ([f"{max(memories):.1f} GiB"] if on_gpu else [])
                 + ([hours_minutes(est["job_seconds"])] if est else []))
     summary = {"preset": cfg["preset"], **total, "train_size": train_size,
+               "seed_offset": seed_offset(cfg),
                "packing": cfg["packing"], "experiments": experiments}
     rounds = precision_rounds(cfg, train_size)
     if rounds:
@@ -175,7 +178,9 @@ def _cmd_plan(a: argparse.Namespace) -> None:
         return
     header = (["experiment", "jobs", "models", "model-epochs", "models/job"]
               + (["GPU memory/job"] if on_gpu else []) + (["job time"] if est else []))
-    print(f"preset {cfg['preset']}: {train_size} training images")
+    print(f"preset {cfg['preset']}: {train_size} training images"
+          + (f", {seed_span(study_seeds(cfg))} (seed_offset {seed_offset(cfg)})"
+             if seed_offset(cfg) else ""))
     print(packing_line(cfg))
     print(table(header, rows))
     if on_gpu:
@@ -193,7 +198,8 @@ def _cmd_plan(a: argparse.Namespace) -> None:
             print(f"  note: {w}")
     if rounds:
         print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
-              f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}); "
+              f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}"
+              + (f", counted from seed {seed_offset(cfg)}" if seed_offset(cfg) else "") + "); "
               f"at the cap {rounds['cap']['jobs']} jobs, {rounds['cap']['model_epochs']} "
               "model-epochs (only the exercises wider than the target get more seeds)")
 

@@ -217,11 +217,21 @@ def agree_means(level: float) -> str:
             "has no headline, or no interval (fewer than 2 seed pairs), or another one")
 
 
+def reported_seeds(res: Results) -> list[int]:
+    """The seeds of a study's reported runs (exercise 7's tuning runs aside), read from the
+    runs: a replication at another ``seed_offset`` shows its fresh seeds here."""
+    runs = res.runs
+    if runs.empty:
+        return []
+    return sorted(int(s) for s in runs.loc[runs["experiment"] != "noise_tuning", "seed"].unique())
+
+
 def header(a: Path, b: Path, ra: Results, rb: Results, level: float) -> list[str]:
     pct = f"{100 * level:g}%"
 
     def study(path: Path, res: Results) -> str:
-        return f"{path} (preset {res.cfg.get('preset', '?')}, {res.cfg.get('seeds', '?')} seeds)"
+        return f"{path} (preset {res.cfg.get('preset', '?')}, " \
+               f"{words.seed_span(reported_seeds(res))})"
 
     return [f"A: {study(a, ra)}",
             f"B: {study(b, rb)}",
@@ -287,8 +297,10 @@ def _number(e: Estimate | None, q: Quantity) -> dict | None:
     return {"value": f(e.value), "lo": f(e.lo), "hi": f(e.hi), "n": e.n}
 
 
-def as_json(a: Path, b: Path, rows: list[Row], neither: list[str], level: float) -> dict:
+def as_json(a: Path, b: Path, rows: list[Row], neither: list[str], level: float,
+            seeds: dict[str, list[int]] | None = None) -> dict:
     return {"a": str(a), "b": str(b), "level": level, "agree": agree_means(level),
+            "seeds": seeds or {},
             "rows": [{"number": r.number, "exercise": r.exercise, "setting": r.setting,
                       "headline": r.headline, "unit": "factor" if r.ratio else r.quantity.unit,
                       "a": _number(r.a, r.quantity), "b": _number(r.b, r.quantity),
@@ -306,5 +318,6 @@ def run(a: Path, b: Path, level: float = 0.95, as_json_: bool = False) -> str:
     ra, rb = load(a), load(b)
     rows, neither = compare(ra, rb, level)
     if as_json_:
-        return json.dumps(as_json(a, b, rows, neither, level), indent=1)
+        seeds = {"a": reported_seeds(ra), "b": reported_seeds(rb)}
+        return json.dumps(as_json(a, b, rows, neither, level, seeds), indent=1)
     return render(header(a, b, ra, rb, level), rows, neither)

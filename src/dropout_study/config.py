@@ -156,9 +156,38 @@ def _check_relations(cfg: dict) -> None:
     if ep > cfg["training"]["epochs"]:
         raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "
                           f"training.epochs ({cfg['training']['epochs']})")
+    _check_seeds(cfg)
     from .exercises import check  # each exercise's own relations, beside its analysis
 
     check(cfg)
+
+
+def _check_seeds(cfg: dict) -> None:
+    """The study's seeds, ``seed_offset`` on, as many as the study may ever train (a precision
+    target's ``max_seeds`` included), fit a job name's 4-digit seed field and stay apart from
+    exercise 7's tuning seeds: a tuning run is never also a reported one."""
+    from .experiments import MAX_SEED, seed_offset, tuning_seeds
+    from .precision import settings
+
+    first = seed_offset(cfg)
+    p = settings(cfg)
+    most = max(cfg["seeds"], p["max_seeds"]) if p["enabled"] else cfg["seeds"]
+    last = first + most - 1
+    counted = (f"seeds: {cfg['seeds']}" if most == cfg["seeds"] else
+               f"up to precision.max_seeds: {p['max_seeds']}")
+    if last > MAX_SEED:
+        raise ConfigError(f"config key 'seed_offset': {first} gives the study seeds {first}–"
+                          f"{last} ({counted}), past {MAX_SEED}, the largest a job's name "
+                          f"holds (4 digits); choose seed_offset ≤ {MAX_SEED - most + 1}")
+    if not cfg["experiments"].get("noise", {}).get("enabled", False):
+        return
+    tuning = tuning_seeds(cfg)
+    if first <= tuning[-1] and last >= tuning[0]:
+        raise ConfigError(
+            f"config key 'seed_offset': {first} gives the study seeds {first}–{last} "
+            f"({counted}), which reach exercise 7's tuning seeds {tuning[0]}–{tuning[-1]} "
+            "(experiments.noise.tune_seeds), kept apart from the reported seeds; choose "
+            f"seed_offset ≤ {tuning[0] - most} or ≥ {tuning[-1] + 1}")
 
 
 def checked(cfg: dict, schema: str | Path, *, detect: bool = True) -> dict:

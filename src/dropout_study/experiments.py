@@ -8,14 +8,35 @@ from __future__ import annotations
 from .spec import Condition
 
 TUNING_SEED_OFFSET = 1000  # tuning seeds are disjoint from the seeds of reported comparisons
+MAX_SEED = 9999  # a job's name holds its seed range in 4 digits (plan.job_name)
 
 
-def seeds(cfg: dict, name: str) -> list[int]:
-    """The seeds of an experiment: the study's, except for tuning runs (fresh ones)."""
+def seed_offset(cfg: dict) -> int:
+    """The study's first seed (``seed_offset``, 0 in a config that predates the key)."""
+    return int(cfg.get("seed_offset", 0))
+
+
+def study_seeds(cfg: dict, n: int | None = None) -> list[int]:
+    """The study's first ``n`` seeds (default: ``seeds``), from ``seed_offset`` on. Every
+    reported experiment trains the same ones, so that conditions pair by seed; a re-run at
+    another offset trains fresh seeds (a replication, not a copy)."""
+    first = seed_offset(cfg)
+    return list(range(first, first + (cfg["seeds"] if n is None else n)))
+
+
+def tuning_seeds(cfg: dict) -> list[int]:
+    """Exercise 7's tuning seeds: fixed (1000.., whatever ``seed_offset``), so that a
+    re-run at another offset tunes as the study did and reports on fresh seeds."""
+    n = cfg["experiments"]["noise"]["tune_seeds"]
+    return list(range(TUNING_SEED_OFFSET, TUNING_SEED_OFFSET + n))
+
+
+def seeds(cfg: dict, name: str, n: int | None = None) -> list[int]:
+    """The seeds of an experiment: the study's first ``n`` (default: ``seeds``), except for
+    tuning runs (their own, disjoint from the study's)."""
     if name == "noise_tuning":
-        n = cfg["experiments"]["noise"]["tune_seeds"]
-        return list(range(TUNING_SEED_OFFSET, TUNING_SEED_OFFSET + n))
-    return list(range(cfg["seeds"]))
+        return tuning_seeds(cfg)
+    return study_seeds(cfg, n)
 
 
 def base_condition(cfg: dict, experiment_name: str, **kw) -> Condition:

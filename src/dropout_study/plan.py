@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from .exercises import EXPERIMENTS, enabled
+from .experiments import seed_offset
 from .experiments import seeds as experiment_seeds
 from .packing import conditions_per_job, packing_of
 from .spec import Condition, JobSpec
@@ -34,9 +35,10 @@ def _chunks(items: list, size: int) -> list[list]:
 
 
 def seed_blocks(seeds: list[int], size: int, cuts: tuple[int, ...] = ()) -> list[list[int]]:
-    """Consecutive seeds in blocks aligned to ``size`` from the first seed (0-9, 10-19, ...),
-    also cut before every seed in ``cuts`` (where a precision round starts): a block once
-    complete is the same whatever the seed count, so adding seeds only adds blocks."""
+    """Consecutive seeds in blocks aligned to ``size`` from the first seed (0-9, 10-19, ...;
+    from a ``seed_offset`` of 100: 100-109, ...), also cut before every seed in ``cuts``
+    (where a precision round starts): a block once complete is the same whatever the seed
+    count, so adding seeds only adds blocks."""
     blocks: list[list[int]] = []
     for s in seeds:
         start = not blocks or (s - seeds[0]) % size == 0 or s in cuts or s != blocks[-1][-1] + 1
@@ -66,8 +68,10 @@ JOB_PATTERN = r"c[0-9a-f]{8}-s\d{4}-\d{4}"  # job_name's form (a Snakemake wildc
 def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
                     cuts: tuple[int, ...] = ()) -> list[JobSpec]:
     """An experiment's jobs: its conditions grouped by shape (``conditions_per_job`` at most,
-    resolved per shape by ``packing.conditions_per_job``) times its seed blocks; ``n_seeds``
-    (default: the config's) and ``cuts`` (see ``seed_blocks``) come from the precision rounds.
+    resolved per shape by ``packing.conditions_per_job``) times its seed blocks. ``n_seeds``
+    (default: the config's) and ``cuts`` come from the precision rounds: both are counts of
+    seeds, the study's first ``n_seeds`` and the counts at which a round began, so a round's
+    seeds follow the ``seed_offset`` ones and its blocks are cut at ``seed_offset + cut``.
 
     The packing of conditions assumes full seed blocks (``seeds_per_job`` models per
     condition) whatever the seed count: adding seeds, or a precision round, never repacks
@@ -76,10 +80,9 @@ def experiment_jobs(cfg: dict, name: str, n_seeds: int | None = None,
     groups: dict[tuple, list[Condition]] = {}
     for c in conditions:
         groups.setdefault(c.batch_key(), []).append(c)
-    seeds = experiment_seeds(cfg, name)
-    if n_seeds is not None and name != "noise_tuning":
-        seeds = list(range(n_seeds))
-    blocks = seed_blocks(seeds, cfg["seeds_per_job"], cuts)
+    seeds = experiment_seeds(cfg, name, n_seeds)  # tuning: its own seeds, whatever n_seeds
+    starts = tuple(seed_offset(cfg) + n for n in cuts)
+    blocks = seed_blocks(seeds, cfg["seeds_per_job"], starts)
     jobs = []
     for group in groups.values():
         per_job = conditions_per_job(cfg, group, cfg["seeds_per_job"])
@@ -494,7 +497,8 @@ def estimate_wall(cfg: dict, device_name: str = "auto", cores: int | None = None
         per_model = job_cost(ref_job, cal)["eval_image"] / len(ref_job.models)
         durations["test_time"] = [
             JOB_STARTUP_SECONDS + sum(tt.get("passes", [1])) * 10000 * per_model * len(block)
-            for block in _chunks(list(range(cfg["seeds"])), cfg["seeds_per_job"])]
+            for block in seed_blocks(experiment_seeds(cfg, "layer_rates"),
+                                     cfg["seeds_per_job"])]
     after = {"noise_final": "noise_tuning", "test_time": "layer_rates"}
     wall = schedule(durations, slots, after) + REPORT_SECONDS
     return {"wall_seconds": round(wall), "device": kind, "cores": cores,

@@ -23,11 +23,13 @@ import pandas as pd
 import yaml
 
 from . import frame, glance, instability
+from . import words as say
 from .config import edition_config
 from .contrast import agreement
 from .errors import UserError
 from .exercises import EXERCISES, NEWER
 from .exercises.base import Exercise
+from .experiments import seed_offset
 from .io import atomic_write, atomic_write_text
 from .results import Results
 from .stats import Estimate
@@ -127,6 +129,17 @@ def endpoint_swing(ends) -> dict | None:
     if gap.empty:
         return None
     return {"median": f"{gap.median():.1f}", "max": f"{gap.max():.1f}", "runs": int(len(gap))}
+
+
+def seeds_used(res: Results, cfg: dict) -> dict | None:
+    """Which seeds this report's runs were trained with, read from the runs themselves, where
+    the study's seeds do not start at 0 (``seed_offset``: a replication on fresh seeds, whose
+    reader must see that they are not the published study's); None at offset 0."""
+    if seed_offset(cfg) == 0 or res.runs.empty:
+        return None
+    tuning = res.runs["experiment"] == "noise_tuning"
+    return {"offset": seed_offset(cfg), "reported": say.seed_span(res.runs.loc[~tuning, "seed"]),
+            "tuning": say.seed_span(res.runs.loc[tuning, "seed"]) if tuning.any() else None}
 
 
 def setting(cfg: dict) -> str:
@@ -261,6 +274,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
         "swing": endpoint_swing(res.endpoints),
         "unstable_runs": unstable_runs(res),
+        "seeds_used": seeds_used(res, cfg),
         "data": cfg["data"],
         "training": cfg["training"],
     }

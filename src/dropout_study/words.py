@@ -62,6 +62,23 @@ def seeds(n: int) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
+def seed_span(values) -> str:
+    """Which seeds, as runs of consecutive ones: ``seeds 100–102``, ``seed 5``, ``seeds 0–9
+    and 20–24`` (a study's seeds start at its ``seed_offset``, so a count alone would not say
+    which were trained); ``no seeds`` for none."""
+    xs = sorted({int(v) for v in values})
+    if not xs:
+        return "no seeds"
+    runs: list[list[int]] = []
+    for x in xs:
+        if runs and x == runs[-1][-1] + 1:
+            runs[-1].append(x)
+        else:
+            runs.append([x])
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs]
+    return f"seed{'s' if len(xs) > 1 else ''} {join(parts)}"
+
+
 def rate(k: int, n: int, e: Estimate) -> str:
     """An instability rate with its exact interval: ``3 of 20 (15% [3, 38])``."""
     if n == 0:
