@@ -105,3 +105,42 @@ def test_round_boundaries_cut_the_seed_blocks():
     assert seed_blocks(list(range(20)), 10, (10, 15)) == [
         list(range(10)), list(range(10, 15)), list(range(15, 20))]
     assert seed_blocks(list(range(1000, 1003)), 2) == [[1000, 1001], [1002]]
+
+
+def _smoke_cfg():
+    from pathlib import Path
+
+    from dropout_study import config as study_config
+
+    root = Path(__file__).resolve().parents[1]
+    return study_config.load(root / "config.yaml", overrides={
+        "preset": "smoke", "precision": {"enabled": True, "max_seeds": 4, "step": 2}})
+
+
+def test_a_round_s_planned_runs_are_every_seed_so_far():
+    """The analysis of round 2 (and the report after it) reads the seeds every round trained,
+    not the config's first round alone."""
+    from dropout_study.results import planned_runs
+
+    cfg = _smoke_cfg()
+    first = planned_runs(cfg).runs.query("experiment == 'layer_rates'")
+    second = planned_runs(cfg, {"layer_rates": 4}, {"layer_rates": (2,)}).runs
+    second = second.query("experiment == 'layer_rates'")
+    assert set(first["seed"]) == {0, 1}
+    assert set(second["seed"]) == {0, 1, 2, 3}
+    assert set(second["job"].str.split("-s").str[1]) == {"0000-0001", "0002-0003"}
+
+
+def test_the_last_round_is_read_from_the_rounds_decisions(tmp_path):
+    import json
+
+    cfg = _smoke_cfg()
+    assert precision.last_round(tmp_path, cfg) == (None, None)  # before any decision
+    history = [{"layer_rates": 2}, {"layer_rates": 4}]
+    for r, done in ((1, False), (2, True), (3, True)):  # a stale third round is not read
+        (tmp_path / "rounds" / str(r)).mkdir(parents=True)
+        (tmp_path / "rounds" / str(r) / "precision.json").write_text(json.dumps(
+            {"done": done, "history": history[:r] if r < 3 else history + [{"x": 9}]}))
+    assert precision.last_round(tmp_path, cfg) == ({"layer_rates": 4}, {"layer_rates": (2,)})
+    off = cfg | {"precision": {"enabled": False}}
+    assert precision.last_round(tmp_path, off) == (None, None)  # no target: the config's

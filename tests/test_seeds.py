@@ -117,6 +117,21 @@ def test_a_precision_target_runs_rounds_until_it_is_met_or_capped(tmp_path_facto
     seeds = set(pd.read_parquet(work / "results" / "smoke" / "runs.parquet")
                 .query("experiment == 'layer_rates'")["seed"])
     assert seeds == set(range(2 * rounds))
+    # ... and the analysis reads them all: the report's, and round 2's decision (whose widths
+    # differ from round 1's only if it read the seeds round 2 added)
+    from dropout_study.results import Results
+
+    cfg = json.loads((work / "results" / "smoke" / "config.json").read_text())
+    analysed = Results.load(work / "results" / "smoke", cfg).runs
+    assert set(analysed.query("experiment == 'layer_rates'")["seed"]) == set(range(2 * rounds))
+    if rounds == 2:
+        def widths(f):
+            return {k: [w["half_width"] for w in e["widths"]]
+                    for k, e in json.loads(f.read_text())["exercises"].items()}
+
+        first, second = widths(files[0]), widths(files[1])
+        assert {"layer_rates", "test_time"} <= set(first)
+        assert all(first[k] != second[k] for k in first), (first, second)
     html = (work / "results" / "smoke" / "report.html").read_text()
     assert "Precision rounds: round 1" in html and ("round 2" in html) == (rounds == 2)
     assert ("the cap of 4 seeds reached" in html) == (rounds == 2)

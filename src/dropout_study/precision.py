@@ -166,7 +166,7 @@ def run_round(cfg: dict, round_no: int, job_dirs: list[str], out: Path,
     before = json.loads(Path(previous).read_text()) if previous else None
     seeds = before["next"] if before else round_seeds(cfg, [])
     history = (before["history"] if before else []) + [seeds]
-    rows = headlines(Results.load(tables, cfg), cfg)
+    rows = headlines(Results.load(tables, cfg, seeds, cuts(history[:-1])), cfg)
     d = decide(rows, seeds, cfg) | {"round": round_no, "history": history}
     atomic_write_text(out, json.dumps(d, indent=1, default=float))
     return d
@@ -188,6 +188,18 @@ def decisions(results_dir: Path, cfg: dict) -> list[dict]:
         if out[-1]["done"]:
             break
     return out
+
+
+def last_round(results_dir: Path, cfg: dict) -> tuple[dict[str, int] | None,
+                                                     dict[str, tuple[int, ...]] | None]:
+    """The seeds and seed-block cuts (``plan.all_jobs``'s arguments) of the last round of a
+    study with a precision target: every seed its rounds trained; (None, None), the config's
+    seeds, without a target or before its first decision."""
+    rounds = decisions(results_dir, cfg)
+    if not rounds:
+        return None, None
+    history = rounds[-1]["history"]
+    return history[-1], cuts(history[:-1])
 
 
 def context(results_dir: Path, cfg: dict) -> dict | None:

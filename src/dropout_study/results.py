@@ -40,15 +40,24 @@ class Results:
         return self.cfg["analysis"].get("confidence", 0.95)
 
     @classmethod
-    def load(cls, results_dir: Path, cfg: dict) -> Results:
+    def load(cls, results_dir: Path, cfg: dict, seeds: dict[str, int] | None = None,
+             cuts: dict[str, tuple[int, ...]] | None = None) -> Results:
         """The results of ``cfg``'s runs only: rows of an experiment the config disables, of a
         job, condition or seed it does not plan, or of a run trained with other settings are
         left out, and an evaluation table is read only where its exercise is enabled (a stale
-        file of an earlier config in the folder is never shown)."""
+        file of an earlier config in the folder is never shown).
+
+        With a precision target the study's runs are those of its last round (every seed the
+        rounds added), read from the rounds' decisions in ``results_dir``; ``seeds`` and
+        ``cuts`` (``plan.all_jobs``'s) name a round's runs explicitly."""
         def read(name: str) -> pd.DataFrame:
             return pd.read_parquet(results_dir / f"{name}.parquet")
 
-        planned = planned_runs(cfg)
+        if seeds is None:
+            from .precision import last_round
+
+            seeds, cuts = last_round(results_dir, cfg)
+        planned = planned_runs(cfg, seeds, cuts)
         jobs = [j for j in json.loads((results_dir / "jobs.json").read_text())
                 if _job_key(j) in planned.jobs]
         extra = {name: of_config(read(name), planned) for name in evaluation_tables(cfg)
@@ -97,14 +106,17 @@ class Planned:
 SETTINGS = ("noise", "hidden", "lr", "batch_size", "epochs")  # as the runs table records them
 
 
-def planned_runs(cfg: dict) -> Planned:
+def planned_runs(cfg: dict, seeds: dict[str, int] | None = None,
+                 cuts: dict[str, tuple[int, ...]] | None = None) -> Planned:
+    """The runs ``cfg`` plans (with ``seeds`` and ``cuts``: a precision round's, as
+    ``plan.all_jobs`` takes them)."""
     from .exercises import EXERCISES
     from .experiments import rates_name
     from .plan import all_jobs
 
     rows = [{"experiment": j.experiment, "job": j.job, "condition": c.name, "seed": s,
              **{k: getattr(c, k) for k in SETTINGS}}
-            for jobs in all_jobs(cfg).values() for j in jobs for c, s in j.models]
+            for jobs in all_jobs(cfg, seeds, cuts).values() for j in jobs for c, s in j.models]
     evaluated = {}
     for ex in EXERCISES:
         if ex.key == "test_time" and ex.enabled(cfg):
