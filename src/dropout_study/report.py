@@ -276,6 +276,8 @@ def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
 
     ctx = build_context(results_dir, cfg, out_dir / "figures", benchmarks)
     ctx["precision"] = precision_context(results_dir, cfg)
+    # the files the run times came from: what `publish` copies with the tables
+    ctx["benchmark_files"] = [str(b) for b in benchmarks]
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 
