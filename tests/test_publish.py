@@ -164,12 +164,16 @@ def test_the_block_is_rewritten_between_its_markers_only(tmp_path):
     rd.write_text(f"{END}\n{START}\n")
     with pytest.raises(UserError, match="in that order"):
         current_block(rd)
+    # prose may name the markers: only a line of its own is one
+    rd.write_text(f"the block (`{START}` to `{END}`):\n{START}\nold\n{END}\n")
+    write_block(rd, f"{START}\nnew\n{END}")
+    assert rd.read_text() == f"the block (`{START}` to `{END}`):\n{START}\nnew\n{END}\n"
 
 
 def test_the_project_readme_has_its_block_on_the_first_screen():
     text = (ROOT / "README.md").read_text()
-    assert text.count(START) == 1 and text.count(END) == 1
-    assert len(text[:text.index(END)].splitlines()) <= 30  # a first screen's lines
+    current_block(ROOT / "README.md")  # its markers, once each, alone on their lines
+    assert len(text[:text.index(f"\n{END}\n")].splitlines()) <= 30  # a first screen's lines
     if not (ROOT / "study").exists():  # with a study, CI's `render --check` checks the block
         assert current_block(ROOT / "README.md") == placeholder()
 
@@ -202,3 +206,49 @@ def test_the_block_is_the_report_s_glance_table_in_github_markdown():
                         "both arms) | *older:* a is higher<br>*newer:* no detectable difference |")
     assert table[3].endswith("| a − b: +1.0 pp [+0.2, +1.8] (5 seed pairs stable in both arms)"
                              " | a is higher |")
+
+
+def test_render_check_fails_on_a_stale_block_and_writes_nothing(tmp_path, monkeypatch):
+    """`render --check` (CI): a README block that the tables no longer give fails, with the
+    difference; `render` rewrites it, and the check then passes."""
+    from dropout_study import publish as pub
+
+    one = {"setting": None, "label": "a − b", "effect": "+1.0 pp [+0.2, +1.8] (5 seed pairs "
+           "stable in both arms)", "verdict": "a is higher"}
+    ctx = {"level": 0.95, "preset": "full", "glance": {"rows": [glance_row(1, [one])]},
+           "provenance": {"runs": 120, "code_version": "abc1234"}}
+    rendered = []
+
+    def render(study, out, templates, engine):  # the analysis and the HTML, stood in for
+        rendered.append(out)
+        return ctx, {"seeds": 10}
+
+    monkeypatch.setattr(pub, "render", render)
+    study = tmp_path / "study"
+    study.mkdir()
+    rd = readme(tmp_path)
+    before = rd.read_text()
+    with pytest.raises(UserError, match="block is not what .* give \\(stale\\)") as exc:
+        pub.render_study(study, rd, check=True)
+    assert "+| [1](study/report.html#sec-1) |" in str(exc.value)  # the difference, shown
+    assert rd.read_text() == before and rendered[-1] != study / "report.html"  # written aside
+
+    said = pub.render_study(study, rd)
+    assert rendered[-1] == study / "report.html" and "block written" in said
+    assert current_block(rd) == block(ctx, {"seeds": 10}, "study/report.html")
+    assert "is what they give" in pub.render_study(study, rd, check=True)
+
+
+def test_a_section_whose_analysis_raised_fails_the_render():
+    from dropout_study.publish import _failures
+
+    ctx = {"sections": [
+        {"number": 1, "key": "layer_rates", "missing": None,
+         "newer": {"missing": "analysis failed at the newer edition's setting: KeyError: 'x'"}},
+        {"number": 2, "key": "long_training", "missing": "disabled in the config"},
+        {"number": 3, "key": "activation_variance",
+         "missing": "analysis failed: ValueError: y"}]}
+    assert _failures(ctx) == [
+        "exercise 1 (layer_rates) (newer edition): analysis failed at the newer edition's "
+        "setting: KeyError: 'x'",
+        "exercise 3 (activation_variance): analysis failed: ValueError: y"]

@@ -21,6 +21,7 @@ import difflib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -179,12 +180,14 @@ def block(ctx: dict, cfg: dict, link: str) -> str:
 
 
 def _span(text: str, readme: Path) -> tuple[int, int]:
-    """Where the README's block starts and ends (the end marker included)."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start or text.count(START) != 1 or text.count(END) != 1:
+    """Where the README's block starts and ends (the end marker included). A marker is a line
+    of its own, so prose may name it."""
+    starts, ends = ([m.start() for m in re.finditer(f"^{re.escape(x)}$", text, re.M)]
+                    for x in (START, END))
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         raise UserError(f"{readme}: no block to write into: it needs the lines {START} and "
-                        f"{END}, once each and in that order")
-    return start, end + len(END)
+                        f"{END}, each once, alone on its line, in that order")
+    return starts[0], ends[0] + len(END)
 
 
 def current_block(readme: Path) -> str:
