@@ -252,3 +252,20 @@ def test_a_section_whose_analysis_raised_fails_the_render():
         "exercise 1 (layer_rates) (newer edition): analysis failed at the newer edition's "
         "setting: KeyError: 'x'",
         "exercise 3 (activation_variance): analysis failed: ValueError: y"]
+
+
+def test_git_keeps_every_file_publish_writes():
+    """study/ is committed, so no file `publish` writes may be ignored (``benchmarks/`` is,
+    everywhere else)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    paths = ["study/README.md", "study/report.html", "study/config.json", "study/jobs.json",
+             "study/metrics.parquet", "study/test_time.parquet", "study/environment.lock",
+             "study/machine.json", "study/noise_selection.json", "study/rounds/1/precision.json",
+             "study/benchmarks/aggregate.tsv", "study/benchmarks/train/sanity/c0-s0000-0009.tsv"]
+    out = subprocess.run(["git", "check-ignore", "--no-index", "-v", *paths], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and out.stdout == "", out.stdout  # 1: none is ignored
