@@ -78,9 +78,9 @@ def _benchmark_files(results: Path, ctx: dict) -> list[str]:
     analysis's own, relative to the results folder."""
     rel = []
     for b in ctx.get("benchmark_files", []):
-        parts = Path(b).parts
-        at = max(i for i, x in enumerate(parts) if x == BENCHMARKS)
-        rel.append(Path(*parts[at:]).as_posix())
+        parts = Path(b).parts  # .../benchmarks/<rule>[/<experiment>/<job>].tsv
+        at = max((i for i, x in enumerate(parts) if x == BENCHMARKS), default=len(parts) - 2)
+        rel.append(Path(BENCHMARKS, *parts[at + 1:]).as_posix())
     if (results / BENCHMARKS / "figures.tsv").is_file():
         rel.append(f"{BENCHMARKS}/figures.tsv")
     return rel
