@@ -447,3 +447,88 @@ def test_every_figure_has_a_phone_rendering_drawn_at_a_phone_s_width(smoke_run):
     for p in wide:
         width = imread(phone_path(p)).shape[1]
         assert width <= PHONE_MAX_PIXELS, (p, width)  # (the tight box may crop margins)
+
+
+def glance_cells(report: Path) -> list[str]:
+    """The text of every cell of a report's answers at a glance."""
+    import html
+
+    table = re.search(r'<table class="glance">.*?</table>', report.read_text(), re.S).group(0)
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split())
+            for c in re.findall(r"<td\b[^>]*>(.*?)</td>", table, re.S)]
+
+
+def test_the_published_study_renders_the_same_answers_and_the_readme_block(smoke_run,
+                                                                          tmp_path):
+    """publish (the smoke study, --allow-preset) into a scratch study/ and a copy of the
+    README, then render from the published tables alone: the same answers at a glance as the
+    study's own report, the lock in the provenance, the README's block with a row per
+    exercise, compare reading the published folder; a missing or broken table fails."""
+    import hashlib
+    import shutil
+    import time
+
+    from dropout_study.exercises import EXERCISES
+    from dropout_study.publish import END, START, current_block
+
+    study, readme = tmp_path / "study", tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme)
+
+    def cli(*args):
+        return subprocess.run(["dropout-study", *args, "--readme", str(readme), "--templates",
+                               str(ROOT / "report")], capture_output=True, text=True,
+                              env=environment())
+
+    out = cli("publish", str(smoke_run / SMOKE), "--to", str(study), "--allow-preset")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not (study / "runs").exists() and (study / "README.md").is_file()
+    original = glance_cells(smoke_run / SMOKE / "report.html")
+    assert len(original) == 5 * len(EXERCISES) and any(" pp [" in c for c in original)
+    assert glance_cells(study / "report.html") == original
+
+    # the provenance states the published lock: its digest and its packages
+    lock = (study / "environment.lock").read_bytes()
+    assert lock == (smoke_run / SMOKE / "environment.lock").read_bytes()
+    packages = [x for x in lock.decode().splitlines() if not x.startswith("#")]
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", (study / "report.html").read_text()))
+    assert f"sha256 of the file {hashlib.sha256(lock).hexdigest()[:12]}" in page
+    assert f", {len(packages)} packages, locked in environment.lock" in page
+
+    # the README's block: the link and one row per exercise, the rest of the README as it was
+    block = current_block(readme)
+    assert "[its report](study/report.html) (preset smoke, 2 seeds" in block
+    rows = re.findall(r"^\| \[(\d+)\]\(study/report\.html#sec-[a-z-]+\) \|", block, re.M)
+    assert [int(n) for n in rows] == [ex.number for ex in EXERCISES]
+    text, before = readme.read_text(), (ROOT / "README.md").read_text()
+    assert text.split(START)[0] == before.split(START)[0]
+    assert text.split(END)[1] == before.split(END)[1]
+
+    # CI's check: the report renders from the published tables, and the block is theirs
+    t0 = time.monotonic()
+    check = cli("render", str(study), "--check")
+    assert check.returncode == 0, check.stderr[-3000:]
+    print(f"render --check of the smoke study: {time.monotonic() - t0:.1f} s")
+
+    # compare reads the published folder: the same runs, so every headline agrees exactly
+    shown = subprocess.run(["dropout-study", "compare", str(study), str(smoke_run / SMOKE),
+                            "--json"], capture_output=True, text=True, env=environment())
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["rows"]
+    agree = [r for r in rows if r["verdict"] == "agree"]
+    assert agree and not [r for r in rows if r["verdict"] == "differ"], rows
+    assert all(r["b_minus_a"]["value"] in (0.0, 1.0) for r in agree)
+
+    # a missing table: render fails naming it, and writes nothing
+    html_before = (study / "report.html").read_bytes()
+    (study / "runs.parquet").unlink()
+    failed = cli("render", str(study))
+    assert failed.returncode == 2
+    assert "cannot render its report: runs.parquet missing" in failed.stderr
+    assert (study / "report.html").read_bytes() == html_before
+    # a table that does not read: the analysis's error, named
+    shutil.copy(smoke_run / SMOKE / "runs.parquet", study / "runs.parquet")
+    (study / "metrics.parquet").write_bytes(b"not a parquet file")
+    failed = cli("render", str(study))
+    assert failed.returncode == 2 and "the analysis failed: " in failed.stderr
+    assert (study / "report.html").read_bytes() == html_before
+    assert current_block(readme) == block

@@ -1,4 +1,5 @@
-"""Gather every job's tidy tables into the study's tables under ``results/``."""
+"""Gather every job's tidy tables into the study's tables under ``results/``, and the
+environment and machine the jobs recorded into ``environment.lock`` and ``machine.json``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import environment
 from .io import atomic_write
 
 
@@ -34,6 +36,7 @@ def aggregate(job_dirs: list[str | Path], out_dir: str | Path) -> dict[str, int]
         atomic_write(out_dir / f"{name}.parquet",
                      lambda tmp, df=df: df.to_parquet(tmp, index=False))
         counts[name] = len(df)
+    jobs = environment.write(jobs, out_dir)  # each job's record: its number in those files
     atomic_write(out_dir / "jobs.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(jobs, indent=1)))
     atomic_write(out_dir / "failed_jobs.json",

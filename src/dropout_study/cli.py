@@ -227,6 +227,20 @@ def _cmd_compare(a: argparse.Namespace) -> None:
     print(run(Path(a.a), Path(a.b), a.level, a.json))
 
 
+def _cmd_publish(a: argparse.Namespace) -> None:
+    from .publish import publish
+
+    print(publish(Path(a.results), Path(a.to), Path(a.readme) if a.readme else None,
+                  a.allow_preset, Path(a.templates) if a.templates else None, a.engine))
+
+
+def _cmd_render(a: argparse.Namespace) -> None:
+    from .publish import render_study
+
+    print(render_study(Path(a.study), Path(a.readme) if a.readme else None, a.check,
+                       Path(a.templates) if a.templates else None, a.engine))
+
+
 def _cmd_test_time(a: argparse.Namespace) -> None:
     from .testtime import run
 
@@ -360,6 +374,36 @@ def parser() -> argparse.ArgumentParser:
     cm.add_argument("--json", action="store_true",
                     help="print one JSON object instead of the table")
     cm.set_defaults(fn=_cmd_compare)
+
+    pb = sub.add_parser("publish", help="publish a finished full study: its tables and "
+                        "everything its report reads into study/, its report rendered there, "
+                        "and the answers at a glance into the README's block")
+    pb.add_argument("results", metavar="RESULTS",
+                    help="the finished study's results folder (results/full)")
+    pb.add_argument("--to", default="study",
+                    help="the published study's folder (default: study); a published study "
+                         "there is replaced, anything else is refused")
+    pb.add_argument("--allow-preset", action="store_true",
+                    help="publish a preset other than full (for tests and trials)")
+    rs = sub.add_parser("render", help="re-render the published study's report and the "
+                        "README's block from its tables with the current analysis code "
+                        "(no training)")
+    rs.add_argument("study", metavar="STUDY", nargs="?", default="study",
+                    help="the published study's folder (default: study)")
+    rs.add_argument("--check", action="store_true",
+                    help="write nothing: render the report aside, and fail where the README's "
+                         "block is not what the tables give (CI)")
+    for c in (pb, rs):
+        c.add_argument("--readme", default="README.md",
+                       help="the README whose block between " + "<!-- published-study:start "
+                            "--> and <!-- published-study:end --> holds the answers (default: "
+                            "README.md; '' for none)")
+        c.add_argument("--templates", default=None,
+                       help="the report templates and style.css (default: ./report)")
+        c.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto",
+                       help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
+    pb.set_defaults(fn=_cmd_publish)
+    rs.set_defaults(fn=_cmd_render)
 
     tt = sub.add_parser("test-time", help="exercise 4: eval mode vs dropout left on at test")
     tt.add_argument("--weights", required=True, help="a training job's weights.pt")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -135,20 +134,6 @@ def device_name(device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
     n = torch.get_num_threads()
     return f"cpu ({platform.processor() or platform.machine()}, {n} thread{'s' if n != 1 else ''})"
-
-
-def code_version() -> str:
-    """``git describe`` of the code: of this package's folder where it is a checkout (an
-    editable install), else of the working directory (a clone, with the package installed)."""
-    for where in (os.path.dirname(__file__), os.getcwd()):
-        try:
-            out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=where,
-                                 capture_output=True, text=True, timeout=5)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
-    return "unknown"
 
 
 def versions() -> dict[str, str]:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import frame, glance, instability
+from . import environment, frame, glance, instability
 from . import words as say
 from .config import edition_config
 from .contrast import agreement
@@ -186,8 +186,12 @@ def training_time(rows: list[dict], jobs: list[dict]) -> dict:
 
 def build_context(results_dir: Path, cfg: dict, figures_dir: Path,
                   benchmarks: list[Path] = ()) -> dict:
-    """Analyse every section (a failing or missing one is marked, not fatal)."""
-    return context_of(Results.load(results_dir, cfg), cfg, figures_dir, benchmarks)
+    """Analyse every section (a failing or missing one is marked, not fatal); the provenance
+    adds the study's environment lock and machines, and the code that analysed it."""
+    ctx = context_of(Results.load(results_dir, cfg), cfg, figures_dir, benchmarks)
+    ctx["provenance"] |= {"environment": environment.provenance(results_dir),
+                          "analysis_code_version": environment.code_version()}
+    return ctx
 
 
 def at_both_settings(ex: Exercise, result, newer_res: Results | None) -> bool:
@@ -286,6 +290,8 @@ def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
 
     ctx = build_context(results_dir, cfg, out_dir / "figures", benchmarks)
     ctx["precision"] = precision_context(results_dir, cfg)
+    # the files the run times came from: what `publish` copies with the tables
+    ctx["benchmark_files"] = [str(b) for b in benchmarks]
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 

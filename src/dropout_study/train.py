@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from .data import FashionMNIST
 from .device import (
     claimed,
-    code_version,
     device_name,
     resolve_device,
     set_determinism,
     versions,
 )
+from .environment import code_version
 from .io import atomic_write
 from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP, Taps
@@ -462,10 +462,13 @@ def train_pack(spec: JobSpec, data: DeviceData, device: torch.device, out_dir: P
 
 def job_meta(spec: JobSpec, device: str | None, train_seconds: float, models: int,
              failed: dict | None = None) -> dict:
-    """A job's ``job.json``: where and with what it ran, and what failed if it was marked."""
+    """A job's ``job.json``: where and with what it ran (the key versions, and the whole
+    environment and machine: ``environment.record``), and what failed if it was marked."""
+    from .environment import record
+
     return {"device": device, "versions": versions(), "code_version": code_version(),
             "train_seconds": train_seconds, "models": models,
-            "spec": json.loads(spec.to_json()), "failed": failed}
+            "spec": json.loads(spec.to_json()), "failed": failed} | record()
 
 
 def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException, attempt: int = 1) -> None:

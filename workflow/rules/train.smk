@@ -84,6 +84,9 @@ rule aggregate:
         activations=f"{RESULTS}/activations.parquet",
         jobs=f"{RESULTS}/jobs.json",
         failed=f"{RESULTS}/failed_jobs.json",
+        # what the jobs recorded of where they ran: every package (pip-freeze lines), the machine
+        lock=f"{RESULTS}/environment.lock",
+        machine=f"{RESULTS}/machine.json",
     log:
         f"{LOGS}/aggregate.log",
     benchmark:
