@@ -67,10 +67,13 @@ def test_the_study_writes_one_lock_and_its_machines(tmp_path):
     text = (out / "environment.lock").read_text()
     first = text.splitlines()[0]
     assert first.startswith("# ") and "every installed distribution" in first
-    # the lines pip reads are exactly this environment's packages
-    assert [x for x in text.splitlines() if not x.startswith("#")] == here["environment"][
-        "packages"]
-    assert (f"# environment 1 of 1: {len(here['environment']['packages'])} packages; 3 of 3 jobs; "
+    # the lines pip reads are exactly this environment's packages but this project's own
+    # (installed from its clone; on PyPI no such package exists), which is a comment
+    own, rest = environment.split_project(here["environment"]["packages"])
+    assert len(own) == 1 and own[0].startswith("dropout-study==")
+    assert [x for x in text.splitlines() if not x.startswith("#")] == rest
+    assert f"# {own[0]}: this project, not on PyPI" in text
+    assert (f"# environment 1 of 1: {len(rest)} packages; 3 of 3 jobs; "
             f"{here['environment']['python']} on {here['environment']['platform']}; torch build "
             f"{torch.__version__}\n") in text
     assert "distinct environments" not in text
@@ -96,7 +99,7 @@ def test_jobs_in_different_environments_keep_every_lock_and_the_report_says_how_
     assert "\n#   numpy==1.0\n#   torch==2.0.0\n" in text  # the second, commented out
     envs = environment.read_lock(text)
     assert [e["jobs"] for e in envs] == [2, 1]
-    assert envs[0]["packages"] == here["environment"]["packages"]
+    assert envs[0]["packages"] == environment.split_project(here["environment"]["packages"])[1]
     assert envs[1]["packages"] == ["numpy==1.0", "torch==2.0.0"]
     assert [e["python"] for e in envs] == [here["environment"]["python"]] * 2
     jobs = json.loads((out / "jobs.json").read_text())
@@ -120,7 +123,8 @@ def test_the_provenance_states_the_lock_s_digest_package_count_and_key_versions(
     aggregate([job(tmp_path, "j0", environment.record())], out)
     lock = out / "environment.lock"
     prov = environment.provenance(out)
-    n = len(environment.packages())
+    pip_reads = environment.split_project(environment.packages())[1]  # the project aside
+    n = len(pip_reads)
     assert prov["sha256"] == hashlib.sha256(lock.read_bytes()).hexdigest()[:12]
     assert prov["packages"] == n and prov["environments"] == 1
     assert {"name": "torch", "version": torch.__version__} in prov["key"]
@@ -135,7 +139,7 @@ def test_the_provenance_states_the_lock_s_digest_package_count_and_key_versions(
     assert "distinct environments" not in provenance
     # the folded list holds every line of the lock pip reads
     listed = provenance.split(f"the {n} packages of `environment.lock`</summary>")[1]
-    assert all(x in listed for x in environment.packages())
+    assert all(x in listed for x in pip_reads)
     # one machine: all jobs on it
     assert re.search(r"^- Machine: .+ \(1 training job\)\.$", provenance, re.M)
 

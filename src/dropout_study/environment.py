@@ -7,7 +7,8 @@ the platform, and every installed distribution as ``name==version``, read with
 aggregation writes them once for the study:
 
 - ``environment.lock``: one ``name==version`` line per package, as ``pip freeze`` writes them,
-  under a header comment, so that ``pip install -r environment.lock`` rebuilds it. Where the
+  under a header comment, so that ``pip install -r environment.lock`` rebuilds it (this
+  project's own line is a comment: it installs from its clone, not PyPI). Where the
   jobs did not all run in one environment (part of a study on a cluster, a package upgraded
   between runs), every distinct environment is kept: the one most jobs ran in as the lines
   pip reads, each other below it as comment lines (``#   name==version``), each under a
@@ -34,9 +35,10 @@ from pathlib import Path
 from .io import atomic_write_text
 
 LOCK, MACHINE = "environment.lock", "machine.json"
+PROJECT = "dropout-study"
 # shown by name in the report; the lock has all of them
 KEY_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "pyarrow", "matplotlib",
-                "seaborn", "jinja2", "snakemake", "dropout-study")
+                "seaborn", "jinja2", "snakemake")
 
 
 def canonical(name: str) -> str:
@@ -168,11 +170,21 @@ def lock_text(envs: list[tuple[dict, list[int]]], jobs: int) -> str:
     lines = head
     for n, (env, ix) in enumerate(envs, 1):
         build = f"; torch build {env['torch']}" if env.get("torch") else ""
-        lines.append(f"# environment {n} of {len(envs)}: {len(env['packages'])} packages; "
+        own, rest = split_project(env["packages"])
+        lines.append(f"# environment {n} of {len(envs)}: {len(rest)} packages; "
                      f"{len(ix)} of {jobs} jobs; {env['python']} on {env['platform']}{build}")
+        lines += [f"# {p}: this project, not on PyPI (`pip install .` from a clone at the "
+                  "report's code version)" for p in own]
         indent = "" if n == 1 else "#   "
-        lines += [indent + p for p in env["packages"]]
+        lines += [indent + p for p in rest]
     return "\n".join(lines) + "\n"
+
+
+def split_project(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(this project's own line, the others): the project is installed from its clone, so
+    its line would make ``pip install -r`` fail; the lock keeps it as a comment."""
+    own = [p for p in lines if canonical(p.partition("==")[0]) == PROJECT]
+    return own, [p for p in lines if p not in own]
 
 
 _ENV_HEADER = re.compile(r"# environment \d+ of \d+: \d+ packages; (\d+) of \d+ jobs; "
