@@ -7,7 +7,7 @@ from dropout_study.stats import Estimate
 def test_a_missing_value_is_said_in_words_never_nan():
     for text in (words.pct(Estimate(math.nan, n=0)), words.pp(Estimate(math.nan)),
                  words.ratio(Estimate(math.nan)), words.number(Estimate(math.nan, n=3))):
-        assert text == "no value (no stable run has one)"
+        assert text == "no value (no seed is stable in every arm)"
         assert "nan" not in text and "n/a" not in text
 
 

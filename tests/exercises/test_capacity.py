@@ -171,6 +171,22 @@ def test_a_single_surviving_seed_gives_no_verdict():
     assert r.benefit[key(64)].pairs == 1 and not r.benefit[key(64)].tested
 
 
+def test_widths_without_a_verdict_are_named_not_counted_as_no_benefit():
+    """Two widths with too few stable pairs: the per-width verdict covers the others only
+    (never "beats no dropout at no width and loses at none" over untestable widths)."""
+    dead = {(ex.condition_name(w, (0.2, 0.5)), s): 1 for w in (64, 128) for s in SEEDS[2:]}
+    words = ex.context(run(diverged=dead))
+    assert ("beats no dropout at no width and loses at none of the widths with a verdict; no "
+            "verdict at 64 and 128 (too few stable seed pairs)") in words["takeaway"]
+
+
+def test_no_width_with_a_verdict_says_so():
+    dead = {(ex.condition_name(w, (0.2, 0.5)), s): 1 for w in WIDTHS for s in SEEDS[2:]}
+    words = ex.context(run(diverged=dead))
+    assert "per width: no verdict at any width (too few stable seed pairs)" in words["takeaway"]
+    assert "beats no dropout" not in words["takeaway"]
+
+
 def test_the_robustness_line_needs_eight_seeds():
     few = ex.context(run(slope=0.004, seeds=list(range(5))))["trends"][0]["robustness"]
     assert few == "5 seeds have a slope, too few for a robustness line (at least 8)"

@@ -133,8 +133,10 @@ def test_no_heavy_contrast_without_dropout_in_the_grid():
 def test_heavy_dropout_on_the_first_layer_against_the_second(effect, word):
     r = run(heavy_effect=effect)
     assert r.heavy.claim and r.heavy.primary.value == pytest.approx(effect, abs=2e-3)
-    assert (f"heavy dropout is {word} on the first layer than on the second "
-            f"({r.heavy.difference()})") in ex.context(r)["takeaway"]
+    assert (f"dropout at p = {r.top:g} on one layer only is {word} on the first layer than on "
+            f"the second ({r.heavy.difference()}, over {r.heavy.pairs} seeds)"
+            ) in ex.context(r)["takeaway"]
+    assert "heavy dropout" not in ex.context(r)["takeaway"]  # the one rate tested, by name
 
 
 def test_the_confidence_level_comes_from_the_config():
@@ -168,16 +170,18 @@ def test_the_words_in_full():
         f"Swapping the rates ({SWAPPED} − {ORIGINAL}) changes the test accuracy (mean of the "
         f"last 3 epochs) by {r.swap.quantity.text(r.swap.primary)} over 10 seeds: {SWAPPED} is "
         "better.")
-    heavy = ("heavy dropout is costlier on the first layer than on the second"
-             if r.heavy.direction < 0 else "heavy dropout is cheaper on the first layer than "
+    one_layer = f"dropout at p = {r.top:g} on one layer only"
+    heavy = (f"{one_layer} is costlier on the first layer than on the second"
+             if r.heavy.direction < 0 else f"{one_layer} is cheaper on the first layer than "
              "on the second" if r.heavy.direction > 0 else
-             f"heavy dropout on either layer: {r.heavy.verdict('', '')}")
+             f"{one_layer}, first − second layer: {r.heavy.verdict('', '')}")
     assert (len(r.better), len(r.worse)) == (1, 0)
     assert w["takeaway"].startswith(
         "Each dropout setting − no dropout: all 5 contrasts are testable; after Holm correction "
         "1 beat no dropout, 0 do worse and 4 show no detectable difference (none larger than ")
     assert w["takeaway"].endswith(
-        f" pp would likely be missed); {heavy} ({r.heavy.difference()}); the order of the rates "
+        f" pp would likely be missed); {heavy} ({r.heavy.difference()}"
+        + (f", over {r.heavy.pairs} seeds" if r.heavy.claim else "") + "); the order of the rates "
         f"matters: {SWAPPED} wins.")
 
 

@@ -136,7 +136,8 @@ def test_a_planted_ratio_of_loss_rises_is_found_on_the_log_scale(ratio, words):
            f"({words})" in c["answer"]
     assert c["rise"]["verdict"] == words and c["rise"]["diff"] == text
     if ratio < 1:
-        assert ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
+        assert ("Dropout's test loss rises less above its minimum (less overfitting in the "
+                "loss); the accuracy "
                 "difference is not resolved at this horizon (no detectable difference at 10 "
                 "seeds: none larger than") in c["takeaway"]
     else:
@@ -459,7 +460,7 @@ def test_the_ratio_quantity_prints_ratios_and_factors():
     e = Estimate(math.log(0.5), math.log(0.25), math.log(1.0), 5)
     assert ex.RISE.text(e) == "x0.50 [0.25, 1.00]"
     assert ex.RISE.size(math.log(1.5)) == "a factor 1.50"
-    assert ex.RISE.text(Estimate(math.nan, n=0)) == "no value (no stable run has one)"
+    assert ex.RISE.text(Estimate(math.nan, n=0)) == "no value (no seed is stable in every arm)"
 
 
 def test_every_interval_is_at_the_configured_level():

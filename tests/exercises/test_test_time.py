@@ -115,8 +115,9 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     w = ex.context(r)
     assert w["answer"].count("no detectable difference at 10 seeds") == 3
     assert "would likely be missed" in w["answer"]
-    assert w["takeaway"].startswith("Eval mode matches the Monte-Carlo average of T = 100 "
-                                    "passes as far as these seeds can tell (no detectable")
+    assert w["takeaway"].startswith("Eval mode and the Monte-Carlo average of T = 100 passes "
+                                    "cannot be told apart at these seeds (no detectable")
+    assert "matches" not in w["takeaway"]  # no equivalence is tested, none is claimed
 
 
 def test_the_nll_difference_is_average_minus_eval_and_lower_is_said():
@@ -360,8 +361,8 @@ def test_each_takeaway_word_for_word():
         "pass is both the better and the cheaper choice.")
     r = run()
     assert ex.context(r)["takeaway"] == (
-        "Eval mode matches the Monte-Carlo average of T = 100 passes as far as these seeds can "
-        f"tell ({r.mc('accuracy').verdict('', '')}), with one pass instead of 100, while single "
+        "Eval mode and the Monte-Carlo average of T = 100 passes cannot be told apart at these "
+        f"seeds ({r.mc('accuracy').verdict('', '')}), with one pass instead of 100, while single "
         "noisy passes are not even repeatable: the deterministic pass is the efficient choice.")
     r = run(seeds=[0, 1])
     assert ex.context(r)["takeaway"] == (

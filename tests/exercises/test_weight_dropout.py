@@ -182,7 +182,7 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     assert "would likely be missed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "it does not detectably beat dropping units, each at its best rate on validation; "
+        "it cannot be told apart from dropping units, each at its best rate on validation; "
         "per-example "
         "DropConnect ")
     assert "worse" not in words["takeaway"] and "better" not in words["takeaway"]
@@ -336,7 +336,7 @@ def test_seconds_keep_two_significant_digits():
     assert ex.seconds_text(Estimate(0.02, 0.019, 0.021, 6)) == "0.020 s [0.019, 0.021]"
     assert ex.seconds_text(Estimate(0.00123, 0.0011, 0.0013, 6)) == \
         "0.0012 s [0.0011, 0.0013]"
-    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no stable run has one)"
+    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no seed is stable in every arm)"
 
 
 def test_the_section_renders_with_its_answer(tmp_path):

@@ -156,8 +156,16 @@ def _answer(r: Result, s: str) -> str:
 
 def _takeaway(r: Result, s: str) -> str:
     helps, hurts = _widths_where(r, s, 1), _widths_where(r, s, -1)
-    per_width = (f"per width, after Holm correction, {s} beats no dropout at "
-                 f"{words.join(helps) or 'no width'} and loses at {words.join(hurts) or 'none'}")
+    untested = [str(w) for w, c in _benefits(r, s) if not c.tested]
+    if untested and len(untested) == len(_benefits(r, s)):
+        per_width = "per width: no verdict at any width (too few stable seed pairs)"
+    else:
+        per_width = (f"per width, after Holm correction, {s} beats no dropout at "
+                     f"{words.join(helps) or 'no width'} and loses at "
+                     f"{words.join(hurts) or 'none'}")
+        if untested:
+            per_width += (f" of the widths with a verdict; no verdict at "
+                          f"{words.join(untested)} (too few stable seed pairs)")
     t = r.trend.get(s)
     if t is None:
         head = _no_trend(r, s)

@@ -74,6 +74,7 @@ class Result:
     selected_runs: int = 0  # the runs of the selected setting (its score is over all of them)
     selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
     one_way: dict[str, str] = field(default_factory=dict)  # contrast -> too few pairs, one way
+    top: float = 0.0  # the grid's top rate: ``heavy`` puts it on one layer only
     # every contrast with too few stable pairs for a verdict -> "below" / "above" (every pair
     # on that side of zero), "mixed" (pairs on both sides), "none" (no stable pair)
     few: dict[str, str] = field(default_factory=dict)
@@ -128,7 +129,7 @@ def analyze(res: Results) -> Result:
         against_none=bounded(compare(family, lvl)),
         swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
         swap_last=bounded_one(condition_contrast(ends, swapped, original, lvl, column="last")),
-        heavy=heavy)
+        heavy=heavy, top=top)
 
 
 def _takeaway(r: Result) -> str:
@@ -138,12 +139,13 @@ def _takeaway(r: Result) -> str:
              "The grid has no (0, 0) cell, so no setting is compared with no dropout"]
     if r.heavy is not None:
         where = r.heavy.difference()
+        one_layer = f"dropout at p = {r.top:g} on one layer only"  # the grid's top rate, no more
         if r.heavy.claim:
             cheaper = "cheaper" if r.heavy.direction > 0 else "costlier"
-            parts.append(f"heavy dropout is {cheaper} on the first layer than on the second "
-                         f"({where})")
+            parts.append(f"{one_layer} is {cheaper} on the first layer than on the second "
+                         f"({where}, over {words.seeds(r.heavy.pairs)})")
         else:
-            parts.append(f"heavy dropout on either layer: "
+            parts.append(f"{one_layer}, first − second layer: "
                          f"{r.heavy.verdict('', '')} ({where})")
     if r.swap.claim:
         winner = r.swap.label.split(" − ")[0 if r.swap.direction > 0 else 1]

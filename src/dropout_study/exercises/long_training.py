@@ -204,8 +204,8 @@ def _verdict(r: Result) -> str:
                 + (", though its test loss rises less above its minimum" if less else ""))
     quiet = acc.verdict("", "")  # "no detectable difference at n seeds: none larger than ..."
     if less:
-        return ("Dropout's benefit shows up mainly as less overfitting in the loss; the accuracy "
-                f"difference is not resolved at this horizon ({quiet})")
+        return ("Dropout's test loss rises less above its minimum (less overfitting in the "
+                f"loss); the accuracy difference is not resolved at this horizon ({quiet})")
     return f"At this horizon the accuracy difference is not resolved ({quiet})"
 
 

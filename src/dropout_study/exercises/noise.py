@@ -207,7 +207,9 @@ def _takeaway(r: Result) -> str:
     elif not tested:
         text = "No scheme has enough stable seed pairs for a verdict against tuned dropout"
     else:
-        text = "No alternative is detectably better than tuned dropout"
+        text = (f"None of the {_testable(r)} alternatives with a verdict is detectably better "
+                "than tuned dropout" if r.untested else
+                "No alternative is detectably better than tuned dropout")
         moments = r.against_dropout.get(f"{MOMENTS} − {REFERENCE}")
         if moments is not None and moments.tested and not moments.claim:
             g, d = r.variance(MOMENTS), r.variance(REFERENCE)
@@ -231,6 +233,20 @@ def _takeaway(r: Result) -> str:
     return text + f" (at {words.seeds(r.design['seeds'])}, {r.design['epochs']} epochs)."
 
 
+def _testable(r: Result) -> int:
+    return len(r.against_dropout) - len(r.untested)
+
+
+def _none_outperforms(r: Result) -> str:
+    """No winner: of every scheme, or of those with a verdict (the others named)."""
+    if not r.untested:
+        return "No scheme outperforms dropout after Holm correction."
+    if not _testable(r):
+        return ("No scheme has enough stable seed pairs for a verdict against dropout.")
+    return (f"None of the {_testable(r)} schemes with a verdict outperforms dropout after Holm "
+            f"correction; no verdict on {_names(r.untested)} (too few stable seed pairs).")
+
+
 def context(r: Result) -> dict:
     rows = [_row(c) for c in r.against_dropout.values()]
     win = r.winners
@@ -239,8 +255,8 @@ def context(r: Result) -> dict:
                           for c in r.against_dropout.values())
               + ". "
               + (f"{_names(win)} {_verb(win, 'outperforms', 'outperform')} dropout after Holm "
-                 "correction." if win else "No scheme outperforms dropout after Holm "
-                 "correction.")) if r.against_dropout else f"No comparison: {NO_REFERENCE}."
+                 "correction." if win else _none_outperforms(r))) if r.against_dropout \
+        else f"No comparison: {NO_REFERENCE}."
     tuning = []
     for t in r.tuning:
         tried = ", ".join(f"{s}: {100 * v:.1f}%" if v == v else f"{s}: no stable run"

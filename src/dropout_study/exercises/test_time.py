@@ -197,8 +197,8 @@ def _takeaway(r: Result) -> str:
         return (f"Eval mode beats the Monte-Carlo average of T = {t} passes "
                 f"({acc.difference()}) with one pass instead of {t}: the deterministic pass "
                 "is both the better and the cheaper choice.")
-    return (f"Eval mode matches the Monte-Carlo average of T = {t} passes as far as these "
-            f"seeds can tell ({acc.verdict('', '')}), with one pass instead of {t}, while "
+    return (f"Eval mode and the Monte-Carlo average of T = {t} passes cannot be told apart "
+            f"at these seeds ({acc.verdict('', '')}), with one pass instead of {t}, while "
             "single noisy passes are not even repeatable: the deterministic pass is the "
             "efficient choice.")
 

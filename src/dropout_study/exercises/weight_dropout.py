@@ -325,7 +325,7 @@ def _verdicts(r: Result) -> str:
     elif len(untested) == len(r.at_best):
         text = "here too few seeds are stable for a verdict"
     else:
-        text = f"here it does not detectably beat dropping units, {each_at(r)}"
+        text = f"here it cannot be told apart from dropping units, {each_at(r)}"
     if 0 < len(untested) < len(r.at_best):
         text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
     return text
