@@ -50,6 +50,19 @@ def test_a_planted_effect_gives_its_verdict_answer_and_signed_effect(effect, ver
     assert row["anchor"] == "sec-long-training" and row["number"] == 2
 
 
+def test_a_row_states_its_level_where_holm_moved_it_from_the_study_s():
+    c = head(effect=0.01, rise_ratio=1.0)  # exercise 2's family of 2: Holm's first step
+    assert c.primary.level == pytest.approx(0.975)
+    plain = replace(c, primary=replace(c.primary, level=0.95))
+    [same] = glance.row(EX2, ok(), [(None, plain)], 0.95)["lines"]
+    assert "interval" not in same["effect"]  # the header's level: not repeated
+    holm = c
+    [moved] = glance.row(EX2, ok(), [(None, holm)], 0.95)["lines"]
+    assert moved["effect"].endswith(
+        f"({len(SEEDS)} seed pairs stable in both arms; a 97.5% interval, Holm-corrected "
+        "within its family)")
+
+
 def test_no_planted_effect_says_no_detectable_difference_with_its_resolution():
     c = head(effect=0.0, rise_ratio=1.0)
     row = glance.row(EX2, ok(), [(None, c)])

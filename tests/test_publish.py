@@ -198,7 +198,8 @@ def test_the_block_is_the_report_s_glance_table_in_github_markdown():
     assert ("[its report](study/report.html) (preset full, 10 seeds, 120 training runs, trained "
             "at code version `abc1234`)") in lines[1]
     table = [x for x in lines if x.startswith("|")]
-    assert table[0] == "| # | question | headline effect [95% interval] (n) | verdict |"
+    assert table[0] == ("| # | question | headline effect [95% interval unless the row says "
+                        "another] (n) | verdict |")
     assert len(table) == 2 + 2  # header, rule, one row per exercise
     assert table[2] == ("| [1](study/report.html#sec-1) | Question 1 \\| with a pipe? | "
                         "*older:* a − b: +1.0 pp [+0.2, +1.8] (5 seed pairs stable in both "

@@ -45,11 +45,14 @@ def pairs(n: int) -> str:
             "no seed pair stable in both arms")
 
 
-def effect(c: Contrast) -> str:
-    """The primary difference with its interval and n, in words (never a bare NaN)."""
+def effect(c: Contrast, level: float | None = None) -> str:
+    """The primary difference with its interval and n, in words (never a bare NaN); the
+    interval's level where Holm's correction made it other than the study's ``level``."""
     if c.pairs == 0:
         return f"no value ({pairs(0)})"
-    return f"{c.quantity.text(c.primary)} ({pairs(c.pairs)})"
+    holm = ("" if level is None or abs(c.primary.level - level) < 1e-9 else
+            f"; a {100 * c.primary.level:g}% interval, Holm-corrected within its family")
+    return f"{c.quantity.text(c.primary)} ({pairs(c.pairs)}{holm})"
 
 
 def answer(c: Contrast | None, w: GlanceWords) -> str:
@@ -80,20 +83,22 @@ def verdict(c: Contrast, w: GlanceWords) -> str:
     return f"no detectable difference (none larger than {c.quantity.size(c.mde)})"
 
 
-def line(c: Contrast | None, w: GlanceWords, setting: str | None) -> dict:
-    """One setting's cells of an exercise's row."""
+def line(c: Contrast | None, w: GlanceWords, setting: str | None,
+         level: float | None = None) -> dict:
+    """One setting's cells of an exercise's row (``level``: the study's, see ``effect``)."""
     if c is None:
         return {"setting": setting, "label": "", "effect": f"none: {w.absent}",
                 "verdict": "no verdict", "answer": answer(c, w), "claim": False}
-    return {"setting": setting, "label": shown_label(c), "effect": effect(c),
+    return {"setting": setting, "label": shown_label(c), "effect": effect(c, level),
             "verdict": verdict(c, w),
             "answer": answer(c, w), "claim": c.claim}
 
 
-def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None]]) -> dict:
+def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None]],
+        level: float | None = None) -> dict:
     """An exercise's row of the glance table: ``heads`` holds (setting, headline) per setting
     that was analysed (empty when the exercise is not answered; ``entry["missing"]`` says
-    why)."""
+    why); ``level``, the study's, lets a row state its own where Holm's correction moved it."""
     w = ex.glance or NO_WORDS
     base = {"number": ex.number, "title": ex.title, "question": w.question or ex.title,
             "anchor": "sec-" + ex.key.replace("_", "-")}
@@ -102,7 +107,7 @@ def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None
         return base | {"answer": f"Not answered: {why}.", "lines": [
             {"setting": None, "label": "", "effect": "none (not answered)",
              "verdict": "no verdict", "answer": "", "claim": False}]}
-    lines = [line(c, w, s) for s, c in heads]
+    lines = [line(c, w, s, level) for s, c in heads]
     # the section's own verdict and answer, where it gives them (per setting: the newer
     # edition's under entry["newer"]); with no headline only where they give its effect too
     owns = [entry.get("glance_words"), (entry.get("newer") or {}).get("glance_words")]
@@ -233,7 +238,8 @@ def caption(drawn: list[Point], left: list[str], level: float) -> str:
     text = (f"Every headline contrast of this report, a − b (a / b where it is a ratio), "
             f"paired by seed: the point is the "
             f"mean over the seeds stable in both arms, the bar its {100 * level:g}% interval "
-            f"(Holm-corrected within its family); filled points are claims, open points are not. "
+            f"(Holm-corrected within its family, at the level its row in the table states where "
+            f"that moved it); filled points are claims, open points are not. "
             f"The dashed line marks no difference (0, or a ratio of 1). ")
     if len(panels) > 1:
         text += (f"Quantities in different units are not put on one axis: "

@@ -174,7 +174,8 @@ def block(ctx: dict, cfg: dict, link: str) -> str:
             f"`{p['code_version']}`). Each exercise's headline contrast a − b (a / b for a "
             f"ratio), paired by seed, with its {pct} interval and n; *older* and *newer*: the "
             "book's two editions' settings.")
-    rows = [f"| # | question | headline effect [{pct} interval] (n) | verdict |",
+    rows = [f"| # | question | headline effect [{pct} interval unless the row says another] "
+            "(n) | verdict |",
             "|---:|---|---|---|"]
     rows += [f"| [{g['number']}]({link}#{g['anchor']}) | {_cell(g['question'])} | "
              f"{_lines(g, 'effect')} | {_lines(g, 'verdict')} |" for g in ctx["glance"]["rows"]]

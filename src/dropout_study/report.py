@@ -244,7 +244,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             entry["agreement"] = agreement(heads_of["older"], heads_of["newer"], setting(cfg),
                                            setting(newer_cfg))
         sections.append(entry)
-        rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine]))
+        rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine], res.level))
         heads += [(ex.number, tag, c) for tag, _, c in mine]
     drawn, left = glance.points(heads)
     forest = glance.draw(drawn, figures_dir / "forest.png")

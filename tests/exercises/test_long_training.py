@@ -196,9 +196,11 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
     answer = ex.context(r)["answer"]
     assert ("Stability is part of the answer (the instability rule's counts, under Methods): at "
             "lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch 9), 0 "
-            "unstable at the endpoint and 0 transient collapses (recovered; the run is kept); "
+            "unstable at the endpoint and 0 transient collapses (recovered; unstable only if its "
+            "endpoint is); "
             "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-            "collapses (recovered; the run is kept). The comparisons rest on the seeds stable in "
+            "collapses (recovered; unstable only if its endpoint is). The comparisons rest on "
+            "the seeds stable in "
             "both arms (no divergence and no instability at the endpoint).") in answer
     assert r.design["unstable"] == 1 and r.design["runs"] == 20
 
@@ -230,9 +232,10 @@ def test_one_count_everywhere_endpoint_unstable_diverged_and_collapses_said_apar
     assert (c.collapses_a, c.collapses_b) == (1, 0) and c.pairs == 8
     answer = ex.context(r)["answer"]
     assert ("without dropout 1 of 10 runs diverged (at epoch 5), 1 unstable at the endpoint (at "
-            "epoch 10) and 0 transient collapses (recovered; the run is kept); with dropout 0 of "
+            "epoch 10) and 0 transient collapses (recovered; unstable only if its endpoint is); "
+            "with dropout 0 of "
             "10 runs diverged, 0 unstable at the endpoint and 1 transient collapse (recovered; "
-            "the run is kept) (at epoch 5).") in answer
+            "unstable only if its endpoint is) (at epoch 5).") in answer
     assert f"{ON} 0 of 10 (0% [0, 31]), {OFF} 2 of 10" in c.instability()
     assert r.design["unstable"] == 2 and r.design["collapses"] == 1
     row = next(t for t in ex.context(r)["table"] if t["condition"] == OFF)
@@ -423,9 +426,11 @@ def test_the_answer_and_takeaway_word_for_word():
         f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
         f"overfitting). Stability is part of the answer (the instability rule's counts, under "
         f"Methods): at lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch "
-        f"9), 0 unstable at the endpoint and 0 transient collapses (recovered; the run is kept); "
+        f"9), 0 unstable at the endpoint and 0 transient collapses (recovered; unstable only if "
+        f"its endpoint is); "
         f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-        f"collapses (recovered; the run is kept). The comparisons rest on the seeds stable in "
+        f"collapses (recovered; unstable only if its endpoint is). The comparisons rest on the "
+        f"seeds stable in "
         f"both arms (no divergence and no instability at the endpoint).")
     off, on = r.row(OFF).values, r.row(ON).values
 

@@ -168,7 +168,8 @@ def _events(epochs: list[float], what: str) -> str:
 def _stability_text(r: Result, cond: str) -> str:
     """One arm's instability by kind, the rule's counts (those of the contrast's line)."""
     n, k = r.runs[cond], len(r.collapses[cond])
-    collapse = f"transient collapse{'' if k == 1 else 's'} (recovered; the run is kept)"
+    collapse = (f"transient collapse{'' if k == 1 else 's'} (recovered; unstable only if its "
+                "endpoint is)")
     return (f"{_events(r.diverged[cond], f'of {n} runs diverged')}, "
             f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')} and "
             f"{_events(r.collapses[cond], collapse)}")
