@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -35,6 +36,25 @@ def test_tuning_seeds_are_fresh_and_final_jobs_read_the_selection():
     assert all(j.rates_from for j in jobs["noise_final"])
     spec = JobSpec.from_json(jobs["noise_final"][0].to_json())
     assert spec.rates_from == jobs["noise_final"][0].rates_from
+
+
+def test_a_final_job_trains_and_labels_the_selected_strength(tmp_path):
+    """The selection gives each scheme its rates and its strength label (the runs table's
+    factor_strength), never the config's placeholder."""
+    from dropout_study.train import apply_selection
+
+    cfg = resolve(preset="quick")
+    job = all_jobs(cfg)["noise_final"][0]
+    chosen = {c.name: {"rates": [0.3, 0.3], "strength": 0.3} for c in job.conditions}
+    placeholder = {dict(c.factors)["strength"] for c in job.conditions}
+    assert 0.3 not in placeholder  # the planned labels are not the chosen strength
+    path = tmp_path / "noise_selection.json"
+    path.write_text(json.dumps(chosen))
+    spec = apply_selection(dataclasses.replace(job, rates_from=str(path)))
+    assert all(c.rates == (0.3, 0.3) for c in spec.conditions)
+    assert all(dict(c.factors)["strength"] == 0.3 for c in spec.conditions)
+    assert all(dict(c.factors)["method"] == dict(p.factors)["method"]
+               for c, p in zip(spec.conditions, job.conditions, strict=True))
 
 
 def test_runtime_limit_grows_with_the_job():

@@ -503,9 +503,17 @@ def apply_selection(spec: JobSpec) -> JobSpec:
     unknown = [c.name for c in spec.conditions if c.name not in chosen]
     if unknown:  # e.g. its tuning job failed: training with a default strength would mislead
         raise RuntimeError(f"{spec.rates_from} selects no strength for {', '.join(unknown)}")
-    spec.conditions = [dataclasses.replace(c, rates=tuple(chosen[c.name]["rates"]))
+    spec.conditions = [dataclasses.replace(c, rates=tuple(chosen[c.name]["rates"]),
+                                           factors=_chosen_factors(c.factors, chosen[c.name]))
                        for c in spec.conditions]
     return spec
+
+
+def _chosen_factors(factors: tuple, chosen: dict) -> tuple:
+    """A condition's labels with the selected strength in place of the config's placeholder
+    (the runs table's ``factor_strength`` is then the strength the runs trained with)."""
+    return tuple((k, chosen["strength"]) if k == "strength" and "strength" in chosen else (k, v)
+                 for k, v in factors)
 
 
 def run_job(spec: JobSpec, out_dir: str | Path, progress: bool | None = None) -> None:
