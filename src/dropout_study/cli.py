@@ -214,6 +214,12 @@ def _cmd_status(a: argparse.Namespace) -> None:
     print(json.dumps(st) if a.json else render(st, all_jobs=not a.running))
 
 
+def _cmd_progress(a: argparse.Namespace) -> None:
+    from .progress import command
+
+    print(command(a.action, Path(a.archive), Path(a.dir), a.config and Path(a.config), a.set))
+
+
 def _cmd_bench(a: argparse.Namespace) -> None:
     from .bench import bench, print_bench
 
@@ -434,6 +440,19 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--running", action="store_true", help="list only the running jobs")
     st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(fn=_cmd_status)
+    pg = sub.add_parser("progress", help="save a study's finished jobs into one archive, "
+                        "restore such an archive into another clone, or share the training "
+                        "between machines (docs/progress.md)")
+    pg.add_argument("action", choices=["save", "restore", "share"],
+                    help="share K/N: print the Snakemake targets of the K-th of N shares of "
+                         "the training, for N machines side by side")
+    pg.add_argument("archive", metavar="ARCHIVE", help="the archive (.tar.gz); for share, K/N")
+    pg.add_argument("--dir", default=".", help="the study's folder (where snakemake runs)")
+    pg.add_argument("--config", default=None, help="its config (default: DIR/config.yaml)")
+    pg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override, as with snakemake --config (restore: the archive's preset "
+                         "unless set)")
+    pg.set_defaults(fn=_cmd_progress)
     pr = sub.add_parser("precision-round",
                         help="a precision round: every headline's width, the next round's seeds")
     pr.add_argument("--config", required=True, help="the resolved config (JSON)")

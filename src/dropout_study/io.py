@@ -27,3 +27,22 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+# A weights file that `dropout-study progress restore` wrote in place of weights it did not
+# carry (JSON, one key): Snakemake sees the output; whatever would read it stops and says why.
+WEIGHTS_STUB = "dropout-study weights not carried"
+
+
+def weights_stub(path: str | os.PathLike) -> str | None:
+    """Why ``path`` holds no weights, where it is such a stub; else None."""
+    import json
+
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head.startswith(b"{"):
+        return None
+    try:
+        return json.loads(head).get(WEIGHTS_STUB)
+    except ValueError:
+        return None

@@ -17,6 +17,7 @@ import torch
 from .data import FashionMNIST
 from .device import resolve_device
 from .errors import UserError
+from .io import weights_stub
 from .model import FORMAT as MODEL_FORMAT
 from .model import BatchedMLP
 from .noise import NoiseContext, scheme
@@ -51,6 +52,10 @@ def scores(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]
 
 def load_models(weights_path: Path, condition: str,
                 device: torch.device) -> tuple[BatchedMLP, list[int]]:
+    stub = weights_stub(weights_path)
+    if stub is not None:
+        raise UserError(f"{weights_path}: holds no weights ({stub}); re-run its training job "
+                        f"(snakemake --forcerun {weights_path})")
     blob = torch.load(weights_path, weights_only=False)
     if blob.get("format") != MODEL_FORMAT:
         raise UserError(f"{weights_path}: saved by another version of dropout-study (weight "
