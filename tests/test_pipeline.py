@@ -532,3 +532,49 @@ def test_the_published_study_renders_the_same_answers_and_the_readme_block(smoke
     assert failed.returncode == 2 and "the analysis failed: " in failed.stderr
     assert (study / "report.html").read_bytes() == html_before
     assert current_block(readme) == block
+
+
+def test_progress_saved_on_one_clone_and_restored_on_another_finishes_the_same_study(
+        smoke_run, tmp_path_factory):
+    """`dropout-study progress save` of a half-run study (exercises 1, 4 and the sanity rows
+    trained, exercise 4 evaluated), restored into a fresh folder: `snakemake -n` there lists
+    none of the restored jobs and every other one, and the study finished from there has the
+    uninterrupted run's numbers."""
+    from dropout_study.config import load
+    from dropout_study.plan import all_jobs
+
+    cfg = load(ROOT / "config.yaml", {"preset": "smoke"}, detect=False)
+    jobs = all_jobs(cfg)
+    first = [f"{SMOKE}/runs/{e}/{j.job}/job.json" for e in ("layer_rates", "sanity")
+             for j in jobs[e]]
+    a, b = tmp_path_factory.mktemp("progress-a"), tmp_path_factory.mktemp("progress-b")
+    args = ("--cores", "2", "--config", "preset=smoke")
+    out = snakemake(a, *first, f"{SMOKE}/test_time.parquet", *args)  # targets before --config
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    common = ("--config", str(ROOT / "config.yaml"), "--set", "preset=smoke")
+    saved = subprocess.run(["dropout-study", "progress", "save", str(a / "p.tar.gz"),
+                            "--dir", str(a), *common], capture_output=True, text=True,
+                           env=environment())
+    assert saved.returncode == 0, saved.stderr
+    n = len(first)
+    assert f"finished training jobs, {n} (" in saved.stdout
+    assert "and steps 1 (test_time 1)" in saved.stdout  # exercise 4's evaluation
+
+    restored = subprocess.run(["dropout-study", "progress", "restore", str(a / "p.tar.gz"),
+                               "--dir", str(b), *common[:2]], capture_output=True, text=True,
+                              env=environment())
+    assert restored.returncode == 0, restored.stderr
+    assert f"restored into {b / SMOKE}: {n + 1} (" in restored.stdout
+    dry = snakemake(b, *args, "-n")
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    listed = set(re.findall(r"job=(c[0-9a-f]{8}-s\d{4}-\d{4})", dry.stdout))
+    done = {j.job for e in ("layer_rates", "sanity") for j in jobs[e]}
+    rest = {j.job for e, js in jobs.items() for j in js} - done
+    assert listed == rest  # every unfinished job, none of the restored ones
+    assert "rule prepare_data" not in dry.stdout and "rule test_time:" not in dry.stdout
+
+    out = snakemake(b, *args)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for table in ("metrics.parquet", "runs.parquet", "test_time.parquet"):
+        pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / table),
+                                      without_timings(b / SMOKE / table), check_exact=True)
