@@ -8,7 +8,9 @@ Each source file is a room (``exercises/base.py`` is ``exercises.base``; a packa
 at the top of a file or inside a function, is an arrow from the importer to the imported.
 Floors are the longest-path layering of the graph with its circles folded into one room: a
 room that imports nothing stands on floor 0, any other one floor above the highest room it
-imports. A circle is a strongly connected component of more than one room. Against the layer
+imports. An import under ``if TYPE_CHECKING:`` never runs: it is counted apart, as a
+type-only arrow, and is not in the graph. A circle is a strongly connected component of more
+than one room. Against the layer
 order declared below (``LAYERS``, bottom first), an arrow runs *upward* where it goes from a
 room in a lower layer to one in a higher layer (arrows within a layer are fine).
 
@@ -29,12 +31,13 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations: errors, files, config, data, random streams",
      ("__init__", "errors", "io", "environment", "spec", "experiments", "packing", "config",
-      "data", "rng", "device", "frame")),
+      "data", "rng", "device", "frame", "rounds", "columns")),
     ("training and the plan",
      ("noise", "model", "train", "aggregate", "plan", "calibration", "estimate", "bench",
       "testtime")),
     ("results, statistics and contrasts",
-     ("results", "stats", "words", "contrast", "instability", "selection", "plots")),
+     ("results", "endpoints", "stats", "words", "contrast", "instability", "selection",
+      "plots")),
     ("the exercises", ("exercises", "headlines")),
     ("report, glance, precision rounds, compare and publish",
      ("glance", "report", "precision", "compare", "publish", "tables", "status")),
@@ -59,8 +62,34 @@ def _package_of(room: str, path: Path) -> list[str]:
     return parts if path.name == "__init__.py" else parts[:-1]
 
 
-def imports_of(room: str, path: Path, rooms: dict[str, Path], top: str) -> set[str]:
-    """The rooms that ``room`` imports (relative imports, and absolute ones of ``top``)."""
+def _type_only(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): a block only a type checker reads."""
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _walk(node: ast.AST, typing_only: bool = False):
+    """Every node below ``node`` with whether it stands in a type-only block."""
+    for child in ast.iter_child_nodes(node):
+        inner = typing_only or _type_only(child)
+        yield child, typing_only
+        if _type_only(child):
+            for sub in child.body:
+                yield sub, True
+                yield from _walk(sub, True)
+            for sub in child.orelse:
+                yield sub, typing_only
+                yield from _walk(sub, typing_only)
+        else:
+            yield from _walk(child, inner)
+
+
+def imports_of(room: str, path: Path, rooms: dict[str, Path], top: str,
+               typing_only: bool = False) -> set[str]:
+    """The rooms that ``room`` imports (relative imports, and absolute ones of ``top``): those
+    that run, or with ``typing_only`` those under ``if TYPE_CHECKING:`` only."""
     found: set[str] = set()
 
     def resolve(parts: list[str], names: list[str]) -> None:
@@ -74,7 +103,9 @@ def imports_of(room: str, path: Path, rooms: dict[str, Path], top: str) -> set[s
         if not hit and base in rooms:
             found.add(base)
 
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node, under in _walk(ast.parse(path.read_text(), str(path))):
+        if under != typing_only:
+            continue
         if isinstance(node, ast.ImportFrom):
             names = [a.name for a in node.names]
             if node.level:
@@ -155,9 +186,14 @@ def layer_of(room: str) -> int | None:
     return None
 
 
-def graph_of(root: Path) -> dict[str, set[str]]:
+def graph_of(root: Path, typing_only: bool = False) -> dict[str, set[str]]:
+    """Each room's arrows (with ``typing_only``: its type-only ones)."""
     rooms = rooms_of(root)
-    return {r: imports_of(r, p, rooms, root.name) for r, p in rooms.items()}
+    graph = {r: imports_of(r, p, rooms, root.name, typing_only) for r, p in rooms.items()}
+    if typing_only:  # an import that also runs is an arrow, not a type-only one
+        ran = graph_of(root)
+        graph = {r: ws - ran[r] for r, ws in graph.items()}
+    return graph
 
 
 def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
@@ -177,9 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     level = floors(graph, rings)
     up = upward(graph)
     arrows = sum(len(ws) for ws in graph.values())
+    typed = sum(len(ws) for ws in graph_of(root, typing_only=True).values())
     lines = {r: len(p.read_text().splitlines()) for r, p in rooms_of(root).items()}
     print(f"{len(graph)} rooms on {max(level.values(), default=-1) + 1} floors, {arrows} "
-          f"arrows, {len(up)} running upward, {len(rings)} circle{'s' * (len(rings) != 1)}")
+          f"arrows, {len(up)} running upward, {len(rings)} circle{'s' * (len(rings) != 1)} "
+          f"({typed} type-only arrows besides)")
     for f in range(max(level.values(), default=-1), -1, -1):
         print(f"floor {f:2d}: " + ", ".join(f"{r} ({lines[r]})" for r in sorted(graph)
                                            if level[r] == f))

@@ -8,6 +8,7 @@ import pytest
 from dropout_study import cli, plan, precision
 from dropout_study import config as cfgmod
 from dropout_study.errors import ConfigError
+from dropout_study.exercises import check
 from dropout_study.plan import all_jobs, experiment_jobs, seed_blocks, spec_of, templates
 
 from .test_config import RAW, ROOT
@@ -16,7 +17,7 @@ from .test_config import RAW, ROOT
 def resolve(**over) -> dict:
     """A preset's config as a CPU plans it, whatever GPU this machine has (job names hash the
     packing of conditions, which a GPU changes)."""
-    return cfgmod.resolve(RAW, over, project=ROOT, detect=False)
+    return cfgmod.resolve(RAW, over, project=ROOT, detect=False, checks=[check])
 
 
 def names(jobs: dict) -> list[str]:

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .columns import table
 from .errors import UserError
 
 
@@ -90,18 +91,6 @@ def _cmd_report(a: argparse.Namespace) -> None:
                  benchmarks=[Path(b) for b in a.benchmarks])
 
 
-def table(header: list[str], rows: list[list], right: int = 1) -> str:
-    """Columns as wide as their widest cell; the first ``right`` columns left-aligned, the
-    others right-aligned."""
-    cells = [[str(c) for c in r] for r in [header, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < right else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _span(values: list[int]) -> str:
     lo, hi = min(values), max(values)
     return str(lo) if lo == hi else f"{lo}-{hi}"
@@ -123,6 +112,7 @@ def packing_line(cfg: dict) -> str:
 
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .exercises import check
     from .experiments import seed_offset, study_seeds
     from .packing import GIB, job_memory_of
     from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
@@ -133,7 +123,7 @@ def _cmd_plan(a: argparse.Namespace) -> None:
         overrides["device"] = a.device
     if a.gpu_memory is not None:
         overrides["gpu_memory"] = a.gpu_memory
-    cfg = cfgmod.load(a.config, overrides)
+    cfg = cfgmod.load(a.config, overrides, checks=[check])
     train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
     on_gpu = cfg["packing"]["device"] == "cuda"
     rows, total = [], {"jobs": 0, "models": 0, "model_epochs": 0}
@@ -275,8 +265,9 @@ def _cmd_select_noise(a: argparse.Namespace) -> None:
 
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .exercises import check
 
-    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
+    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set), checks=[check])
     print(json.dumps(cfg, indent=1) if a.show else f"config OK (preset {cfg['preset']})")
 
 

@@ -127,7 +127,7 @@ def precision_rounds(cfg: dict, train_size: int) -> dict | None:
     """What a precision target may cost: round 1 (the config's seeds) and the cap (every
     exercise at ``max_seeds``, seeds added ``step`` at a time): the most rounds, jobs and
     model-epochs. None without a target."""
-    from .precision import settings
+    from .rounds import settings
 
     p = settings(cfg)
     if not p["enabled"]:

@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
+from dropout_study.exercises import check as exercise_check
 from dropout_study.experiments import rates_name
 from dropout_study import precision as study_precision
 from dropout_study.plan import (
@@ -49,6 +50,7 @@ try:
         config,
         WORKFLOW_DIR / "schemas" / "config.schema.yaml",
         detect=workflow.local_exec and not workflow.remote_exec,
+        checks=[exercise_check],
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
