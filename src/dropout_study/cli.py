@@ -112,10 +112,12 @@ def packing_line(cfg: dict) -> str:
 
 def _cmd_plan(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .columns import hours_minutes
+    from .estimate import cheaper_ways
     from .exercises import check
     from .experiments import seed_offset, study_seeds
     from .packing import GIB, job_memory_of
-    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
+    from .plan import all_jobs, model_epochs, precision_rounds
     from .words import seed_span
 
     overrides = cfgmod.overrides_from(a.set)
@@ -133,7 +135,7 @@ def _cmd_plan(a: argparse.Namespace) -> None:
         no_estimate = ("no time estimate: it is measured on the GPU, and this machine has none "
                        "(run the same command there)")
     elif a.estimate:
-        from .plan import estimate_wall
+        from .estimate import estimate_wall
 
         est = estimate_wall(cfg, "auto", a.cores, log=lambda m: logging.debug("%s", m),
                             jobs_out=per_job)

@@ -1,4 +1,5 @@
-"""Plain-text tables in aligned columns, as the command line and ``status`` print them."""
+"""Plain-text tables in aligned columns and durations in hours and minutes, as the command
+line and ``status`` print them."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ def table(header: list[str], rows: list[list], right: int = 1) -> str:
              for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def hours_minutes(seconds: float) -> str:
+    h, rem = divmod(int(round(seconds)), 3600)
+    return f"{h} h {rem // 60:02d} min" if h else f"{rem // 60} min {rem % 60:02d} s"

@@ -16,8 +16,8 @@ import re
 import time
 from pathlib import Path
 
-from .columns import table
-from .plan import REPORT_SECONDS, hours_minutes
+from .columns import hours_minutes, table
+from .estimate import REPORT_SECONDS
 
 EPOCH_LINE = re.compile(r" epoch (\d+)/(\d+): ([0-9.]+) s, (\d+)/(\d+) models alive")
 

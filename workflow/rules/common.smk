@@ -13,6 +13,7 @@ from dropout_study.errors import ConfigError
 from dropout_study.exercises import check as exercise_check
 from dropout_study.experiments import rates_name
 from dropout_study import precision as study_precision
+from dropout_study.estimate import study_start
 from dropout_study.plan import (
     JOB_PATTERN,
     all_jobs,
@@ -20,7 +21,6 @@ from dropout_study.plan import (
     results_dir,
     runtime_minutes,
     spec_of,
-    study_start,
     templates,
 )
 
