@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the exercises", ("exercises", "headlines")),
     ("report, glance, precision rounds, compare and publish",
      ("glance", "report", "precision", "compare", "publish", "tables", "status")),
-    ("the command line", ("cli",)),
+    ("the command line", ("cli", "cli_plan", "cli_train")),
 ]
 
 
