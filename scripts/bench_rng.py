@@ -1,4 +1,4 @@
-"""Time the random numbers of one training step under both kinds of stream (``rng.py``).
+"""Time the random numbers of one training step under both kinds of stream (``rng/``).
 
     PYTHONPATH=src python scripts/bench_rng.py                 # the reference job, on CPU
     PYTHONPATH=src python scripts/bench_rng.py --device cuda --models 80

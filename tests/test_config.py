@@ -5,6 +5,7 @@ from hypothesis import strategies as hs
 
 from dropout_study import config as cfgmod
 from dropout_study.errors import ConfigError
+from dropout_study.exercises import check
 
 from .conftest import ROOT
 
@@ -15,7 +16,7 @@ PRESETS = ROOT / "workflow" / "presets"
 
 
 def resolve(**over):
-    return cfgmod.resolve(RAW, over, project=ROOT)
+    return cfgmod.resolve(RAW, over, project=ROOT, checks=[check])
 
 
 def preset(name):

@@ -8,7 +8,7 @@ them too). What the CPU tests cannot show:
 - a pack halved after running out of memory writes the pack's tables, on the GPU;
 - our dropout and ``torch.nn.Dropout`` agree: the rate of their masks (binomial bounds), the
   mean and variance of their outputs (scaled by 1/(1-p)), and a short training's accuracy
-  (both kinds of random stream where they differ: rng.py).
+  (both kinds of random stream where they differ: rng/).
 
 Each helper takes the device, so that they can be tried on a CPU by hand; the CPU's own run of
 the first check is tests/test_train.py's.

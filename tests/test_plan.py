@@ -93,7 +93,7 @@ def test_selection_prefers_stable_settings_then_validation_accuracy():
 
 
 def test_schedule_packs_jobs_on_slots_and_waits_for_dependencies():
-    from dropout_study.plan import schedule
+    from dropout_study.estimate import schedule
 
     assert schedule({"a": [3.0, 2.0, 1.0]}, slots=1) == 6.0
     assert schedule({"a": [3.0, 2.0, 1.0]}, slots=2) == 3.0  # 3 | 2+1
@@ -126,10 +126,11 @@ def trained(monkeypatch):
 
 def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trained,
                                                                    monkeypatch):
-    from dropout_study import plan
-    from dropout_study.plan import CALIBRATION_MODELS, CALIBRATION_STEPS, estimate_wall
+    from dropout_study import calibration as cal
+    from dropout_study.calibration import CALIBRATION_MODELS, CALIBRATION_STEPS
+    from dropout_study.estimate import estimate_wall
 
-    monkeypatch.setattr(plan, "others_load", lambda *a: 0.0)  # kept even on a busy machine
+    monkeypatch.setattr(cal, "others_load", lambda *a: 0.0)  # kept even on a busy machine
 
     smoke = resolve(preset="smoke")
     schemes = {j.conditions[0].noise for js in all_jobs(smoke).values() for j in js}
@@ -138,9 +139,9 @@ def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trai
     # one warm-up and one timed epoch of a few steps per noise scheme, not per job shape
     assert len(trained) == 2 * len(schemes) < sum(len(js) for js in all_jobs(smoke).values())
     assert sorted(trained) == sorted(
-        (plan.calibration_models(s), plan.calibration_steps(s)) for s in schemes for _ in "ab")
+        (cal.calibration_models(s), cal.calibration_steps(s)) for s in schemes for _ in "ab")
     assert (CALIBRATION_MODELS, CALIBRATION_STEPS) in trained  # the cheap schemes
-    assert plan.calibration_models("dropconnect") * plan.calibration_steps("dropconnect") \
+    assert cal.calibration_models("dropconnect") * cal.calibration_steps("dropconnect") \
         < CALIBRATION_MODELS * CALIBRATION_STEPS  # exact DropConnect: a shorter measurement
     assert (cache / "calibration.json").exists()
     trained.clear()
@@ -154,7 +155,7 @@ def test_wall_estimate_measures_each_scheme_once_then_trains_nothing(cache, trai
 
 
 def test_a_jobs_estimate_grows_with_its_flops():
-    from dropout_study.plan import job_cost
+    from dropout_study.estimate import job_cost
 
     jobs = all_jobs(resolve())["capacity"]
     cal = {"dropout": {"train_s_per_gflop": 0.01, "eval_s_per_gflop": 0.01}}
@@ -165,7 +166,7 @@ def test_a_jobs_estimate_grows_with_its_flops():
 
 
 def test_cheaper_ways_are_named_only_past_an_hour():
-    from dropout_study.plan import cheaper_ways
+    from dropout_study.estimate import cheaper_ways
 
     assert cheaper_ways(resolve(), 3599, "cpu") == []
     ways = cheaper_ways(resolve(), 3601, "cpu")
@@ -177,10 +178,10 @@ def test_cheaper_ways_are_named_only_past_an_hour():
 
 def test_plan_prints_one_aligned_table_and_json_only_on_request(cache, trained, capsys,
                                                                monkeypatch):
-    from dropout_study import plan
+    from dropout_study import calibration as cal
     from dropout_study.cli import main
 
-    monkeypatch.setattr(plan, "others_load", lambda *a: 0.0)  # kept even on a busy machine
+    monkeypatch.setattr(cal, "others_load", lambda *a: 0.0)  # kept even on a busy machine
 
     assert main(["plan", "--set", "preset=smoke", "--cores", "2"]) == 0
     out, err = capsys.readouterr()
@@ -285,21 +286,21 @@ def test_plan_for_cuda_asks_for_the_gpu_memory_where_it_sees_no_gpu(capsys):
 
 
 def test_a_calibration_on_a_busy_machine_is_used_once_said_and_not_kept(cache, monkeypatch):
-    from dropout_study import plan
+    from dropout_study import calibration as cal
 
     said: list[str] = []
     rates = {"train_s_per_gflop": 1.0, "eval_s_per_gflop": 1.0}
-    monkeypatch.setattr(plan, "measure_rates",
+    monkeypatch.setattr(cal, "measure_rates",
                         lambda schemes, *a, **k: ({s: rates for s in schemes}, 1.5))
-    assert plan.calibration(["dropout"], "cpu", 2, log=lambda m: None,
+    assert cal.calibration(["dropout"], "cpu", 2, log=lambda m: None,
                             warn=said.append) == {"dropout": rates}
     assert len(said) == 1 and "1.5 cores busy" in said[0] and "not kept" in said[0]
     assert not (cache / "calibration.json").exists()
     # measured on a quiet machine: kept, and nothing said
-    monkeypatch.setattr(plan, "measure_rates",
+    monkeypatch.setattr(cal, "measure_rates",
                         lambda schemes, *a, **k: ({s: rates for s in schemes}, 0.1))
     said.clear()
-    plan.calibration(["dropout"], "cpu", 2, log=lambda m: None, warn=said.append)
+    cal.calibration(["dropout"], "cpu", 2, log=lambda m: None, warn=said.append)
     assert said == [] and (cache / "calibration.json").exists()
 
 
@@ -310,7 +311,7 @@ def test_the_load_of_other_processes_is_measured():
     import sys
     import time
 
-    from dropout_study.plan import BUSY_CORES, cpu_busy_seconds, others_load
+    from dropout_study.calibration import BUSY_CORES, cpu_busy_seconds, others_load
 
     if cpu_busy_seconds() is None:
         pytest.skip("no /proc/stat")

@@ -5,9 +5,11 @@ import hashlib
 
 import pytest
 
-from dropout_study import cli, plan, precision
+from dropout_study import calibration, cli, plan, precision
 from dropout_study import config as cfgmod
+from dropout_study import estimate as est
 from dropout_study.errors import ConfigError
+from dropout_study.exercises import check
 from dropout_study.plan import all_jobs, experiment_jobs, seed_blocks, spec_of, templates
 
 from .test_config import RAW, ROOT
@@ -16,7 +18,7 @@ from .test_config import RAW, ROOT
 def resolve(**over) -> dict:
     """A preset's config as a CPU plans it, whatever GPU this machine has (job names hash the
     packing of conditions, which a GPU changes)."""
-    return cfgmod.resolve(RAW, over, project=ROOT, detect=False)
+    return cfgmod.resolve(RAW, over, project=ROOT, detect=False, checks=[check])
 
 
 def names(jobs: dict) -> list[str]:
@@ -71,11 +73,11 @@ def test_at_offset_0_a_precision_target_s_jobs_are_as_before():
 @pytest.mark.parametrize("name", sorted(FROZEN_ESTIMATE))
 def test_the_time_estimate_is_as_before_and_the_offset_changes_no_cost(name, monkeypatch):
     rates = {"train_s_per_gflop": 0.01, "eval_s_per_gflop": 0.005}
-    monkeypatch.setattr(plan, "calibration",
+    monkeypatch.setattr(est, "calibration",
                         lambda schemes, *a, **k: {s: rates for s in schemes})
 
     def estimate(**over):
-        e = plan.estimate_wall(resolve(preset=name, **over), "cpu", 2, log=lambda m: None)
+        e = est.estimate_wall(resolve(preset=name, **over), "cpu", 2, log=lambda m: None)
         return e["wall_seconds"], e["job_seconds"]
 
     assert estimate() == FROZEN_ESTIMATE[name]
@@ -112,7 +114,7 @@ def test_a_seed_starts_alike_in_every_condition_and_unlike_the_seed_of_another_o
 
     def trainer(offset):
         job = all_jobs(resolve(preset="smoke", seed_offset=offset))["layer_rates"][0]
-        return job, Trainer(job, plan._synthetic_data(torch.device("cpu"), 256, 64),
+        return job, Trainer(job, calibration._synthetic_data(torch.device("cpu"), 256, 64),
                             torch.device("cpu"))
 
     job, t = trainer(10)

@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from .cli_plan import _cmd_plan
+from .cli_train import FAULT, _cmd_train  # noqa: F401 - cli.FAULT too
 from .errors import UserError
 
 
@@ -21,50 +23,6 @@ def _cmd_prepare_data(a: argparse.Namespace) -> None:
     atomic_write(a.out, ds.save)
     logging.info("Fashion-MNIST from %s verified (MD5): %d train, %d validation, %d test",
                  ds.source, len(ds.train_index), len(ds.val_index), len(ds.test_labels))
-
-
-FAULT = "DROPOUT_STUDY_FAULT"  # "<experiment>/<job>:<n>": that job raises on attempts 1..n
-
-
-def _injected_fault(spec, attempt: int) -> None:
-    """A failure on purpose, for testing the retry and marking of failed jobs end to end with
-    a real Snakemake: ``DROPOUT_STUDY_FAULT=sanity/<job>:1`` (a job's folder name under
-    ``results/runs/sanity/``) makes that job raise on its first attempt only."""
-    import os
-
-    target, _, upto = os.environ.get(FAULT, "").partition(":")
-    if target == f"{spec.experiment}/{spec.job}" and attempt <= int(upto or 1):
-        raise RuntimeError(f"fault injected by {FAULT} on attempt {attempt}")
-
-
-def _cmd_train(a: argparse.Namespace) -> None:
-    from .spec import JobSpec
-    from .train import run_job
-
-    text = Path(a.spec).read_text() if a.spec else a.spec_json
-    try:
-        spec = JobSpec.from_json(text)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise UserError(f"--spec: not a job specification ({exc})") from exc
-    if a.device:
-        spec.device = a.device
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        (out / "spec.json").write_text(spec.to_json())
-        _injected_fault(spec, a.attempt)
-        run_job(spec, out, progress=a.progress)
-    except Exception as exc:
-        last = a.attempt >= a.attempts
-        if not last or a.on_failure != "mark":
-            logging.error("job %s/%s failed on attempt %d of %d%s", spec.experiment, spec.job,
-                          a.attempt, a.attempts, "" if last else "; Snakemake tries it again")
-            raise
-        from .train import mark_failed
-
-        logging.exception("job %s/%s failed on its last attempt (%d); marked as failed",
-                          spec.experiment, spec.job, a.attempt)
-        mark_failed(spec, out, exc, attempt=a.attempt)
 
 
 def _cmd_aggregate(a: argparse.Namespace) -> None:
@@ -88,120 +46,6 @@ def _cmd_report(a: argparse.Namespace) -> None:
     build_report(context, Path(a.config), Path(a.out), engine=a.engine,
                  templates=Path(a.templates) if a.templates else None,
                  benchmarks=[Path(b) for b in a.benchmarks])
-
-
-def table(header: list[str], rows: list[list], right: int = 1) -> str:
-    """Columns as wide as their widest cell; the first ``right`` columns left-aligned, the
-    others right-aligned."""
-    cells = [[str(c) for c in r] for r in [header, *rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i < right else c.rjust(w)
-                       for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-             for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _span(values: list[int]) -> str:
-    lo, hi = min(values), max(values)
-    return str(lo) if lo == hi else f"{lo}-{hi}"
-
-
-def packing_line(cfg: dict) -> str:
-    """What ``plan`` says of the packing: the device, the GPU memory assumed and the keys."""
-    p = cfg["packing"]
-    per_job = ("auto: as many of one shape as fit" if p["conditions_per_job"] == "memory"
-               else str(p["conditions_per_job"]))
-    threads = p["threads_per_job"] or "all of --cores"
-    where = ""
-    if p["device"] == "cuda" and p["gpu_memory_gib"]:
-        where = (f" ({p['gpu_memory_gib']:g} GiB per GPU: {p['gpu_memory_from']}; a job "
-                 f"plans for {p['budget_fraction']:.0%} of it)")
-    return (f"packing on {p['device']}{where}: conditions per job {per_job}, seeds per job "
-            f"{cfg['seeds_per_job']}, threads per job {threads}")
-
-
-def _cmd_plan(a: argparse.Namespace) -> None:
-    from . import config as cfgmod
-    from .experiments import seed_offset, study_seeds
-    from .packing import GIB, job_memory_of
-    from .plan import all_jobs, cheaper_ways, hours_minutes, model_epochs, precision_rounds
-    from .words import seed_span
-
-    overrides = cfgmod.overrides_from(a.set)
-    if a.device != "auto":
-        overrides["device"] = a.device
-    if a.gpu_memory is not None:
-        overrides["gpu_memory"] = a.gpu_memory
-    cfg = cfgmod.load(a.config, overrides)
-    train_size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
-    on_gpu = cfg["packing"]["device"] == "cuda"
-    rows, total = [], {"jobs": 0, "models": 0, "model_epochs": 0}
-    per_job: list[dict] = []
-    est, no_estimate = None, None
-    if a.estimate and on_gpu and not cfg["packing"]["gpus"]:
-        no_estimate = ("no time estimate: it is measured on the GPU, and this machine has none "
-                       "(run the same command there)")
-    elif a.estimate:
-        from .plan import estimate_wall
-
-        est = estimate_wall(cfg, "auto", a.cores, log=lambda m: logging.debug("%s", m),
-                            jobs_out=per_job)
-    sizes, memories, experiments = [], [], {}
-    for name, jobs in all_jobs(cfg).items():
-        me = [model_epochs(j, train_size) for j in jobs]
-        row = {"jobs": len(jobs), "models": sum(m["models"] for m in me),
-               "model_epochs": sum(m["model_epochs"] for m in me)}
-        for k in total:
-            total[k] += row[k]
-        models = [m["models"] for m in me]
-        memory = max(job_memory_of(j, cfg) for j in jobs) / GIB
-        sizes += models
-        memories.append(memory)
-        experiments[name] = row | {"models_per_job": [min(models), max(models)]} | (
-            {"gpu_memory_gib": round(memory, 2)} if on_gpu else {})
-        secs = sum(j["seconds"] for j in per_job if j["experiment"] == name)
-        rows.append([name, row["jobs"], row["models"], row["model_epochs"], _span(models)]
-                    + ([f"{memory:.1f} GiB"] if on_gpu else [])
-                    + ([hours_minutes(secs)] if est else []))
-    rows.append(["total", total["jobs"], total["models"], total["model_epochs"], _span(sizes)]
-                + ([f"{max(memories):.1f} GiB"] if on_gpu else [])
-                + ([hours_minutes(est["job_seconds"])] if est else []))
-    summary = {"preset": cfg["preset"], **total, "train_size": train_size,
-               "seed_offset": seed_offset(cfg),
-               "packing": cfg["packing"], "experiments": experiments}
-    rounds = precision_rounds(cfg, train_size)
-    if rounds:
-        summary["precision"] = rounds
-    if a.json:
-        print(json.dumps(summary | (est or {})))
-        return
-    header = (["experiment", "jobs", "models", "model-epochs", "models/job"]
-              + (["GPU memory/job"] if on_gpu else []) + (["job time"] if est else []))
-    print(f"preset {cfg['preset']}: {train_size} training images"
-          + (f", {seed_span(study_seeds(cfg))} (seed_offset {seed_offset(cfg)})"
-             if seed_offset(cfg) else ""))
-    print(packing_line(cfg))
-    print(table(header, rows))
-    if on_gpu:
-        print("GPU memory/job: the largest job's estimate (packing.py's memory model); a job "
-              "that runs out of memory trains its models in two halves instead")
-    if no_estimate:
-        print(no_estimate)
-    if est:
-        print(f"estimated wall time with --cores {est['cores']} on {est['device']}: "
-              f"{hours_minutes(est['wall_seconds'])} ({est['parallel_jobs']} training job(s) "
-              f"at a time, {est['threads_per_job']} thread(s) each)")
-        for way in cheaper_ways(cfg, est["wall_seconds"], est["device"]):
-            print(f"  cheaper: {way}")
-        for w in est["warnings"]:
-            print(f"  note: {w}")
-    if rounds:
-        print(f"precision target: round 1 as above ({rounds['first']['jobs']} jobs); at most "
-              f"{rounds['rounds']} rounds (seeds {', '.join(map(str, rounds['seeds']))}"
-              + (f", counted from seed {seed_offset(cfg)}" if seed_offset(cfg) else "") + "); "
-              f"at the cap {rounds['cap']['jobs']} jobs, {rounds['cap']['model_epochs']} "
-              "model-epochs (only the exercises wider than the target get more seeds)")
 
 
 def _cmd_status(a: argparse.Namespace) -> None:
@@ -281,8 +125,9 @@ def _cmd_select_noise(a: argparse.Namespace) -> None:
 
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from . import config as cfgmod
+    from .exercises import check
 
-    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set))
+    cfg = cfgmod.load(a.config, cfgmod.overrides_from(a.set), checks=[check])
     print(json.dumps(cfg, indent=1) if a.show else f"config OK (preset {cfg['preset']})")
 
 

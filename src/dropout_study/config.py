@@ -10,6 +10,7 @@ that a regular (non-editable) install works.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,10 @@ from .errors import ConfigError
 
 SCHEMA = Path("workflow") / "schemas" / "config.schema.yaml"  # relative to the project
 PRESETS = Path("workflow") / "presets"
+
+# what the layers above add to the check: each a function of the config that raises a
+# ConfigError naming the key (the exercises' own relations: ``exercises.check``)
+Check = Callable[[dict], None]
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -114,16 +119,20 @@ _TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
 
 
-def validate(cfg: dict, schema: dict) -> None:
+def validate(cfg: dict, schema: dict, checks: Sequence[Check] = ()) -> None:
+    """The schema, the relations between keys, then ``checks`` (passed in from above: the
+    exercises' own relations), at the study's setting and at the newer edition's."""
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise ConfigError("invalid configuration: " + "; ".join(_message(e) for e in errors[:5]))
     _check_relations(cfg)
+    for check in checks:
+        check(cfg)
     edition = edition_config(cfg)
     if edition is not None:
         try:
-            validate(edition, schema)
+            validate(edition, schema, checks)
         except ConfigError as exc:
             raise ConfigError(f"at the setting of 'newer_edition' ({exc}); the keys named are "
                               "those of the study's config with newer_edition merged in") from None
@@ -157,9 +166,6 @@ def _check_relations(cfg: dict) -> None:
         raise ConfigError(f"config key 'analysis.endpoint_epochs': {ep} exceeds "
                           f"training.epochs ({cfg['training']['epochs']})")
     _check_seeds(cfg)
-    from .exercises import check  # each exercise's own relations, beside its analysis
-
-    check(cfg)
 
 
 def _check_seeds(cfg: dict) -> None:
@@ -167,7 +173,7 @@ def _check_seeds(cfg: dict) -> None:
     target's ``max_seeds`` included), fit a job name's 4-digit seed field and stay apart from
     exercise 7's tuning seeds: a tuning run is never also a reported one."""
     from .experiments import MAX_SEED, seed_offset, tuning_seeds
-    from .precision import settings
+    from .rounds import settings
 
     first = seed_offset(cfg)
     p = settings(cfg)
@@ -190,38 +196,42 @@ def _check_seeds(cfg: dict) -> None:
             f"seed_offset ≤ {tuning[0] - most} or ≥ {tuning[-1] + 1}")
 
 
-def checked(cfg: dict, schema: str | Path, *, detect: bool = True) -> dict:
+def checked(cfg: dict, schema: str | Path, *, detect: bool = True,
+            checks: Sequence[Check] = ()) -> dict:
     """The config as Snakemake merged it (config file, preset file, then ``--configfile`` and
     ``--config``), with command-line strings typed, validated, and its packing resolved
-    (``packing.resolve``: ``detect`` looks at this machine's GPUs)."""
+    (``packing.resolve``: ``detect`` looks at this machine's GPUs); ``checks`` as
+    ``validate``'s."""
     schema_doc = load_schema(schema)
     cfg = typed(cfg, schema_doc)
-    validate(cfg, schema_doc)
+    validate(cfg, schema_doc, checks)
     return packing.resolve(cfg, detect=detect)
 
 
 def resolve(config: dict, overrides: dict | None = None, *, project: str | Path,
-            detect: bool = True) -> dict:
+            detect: bool = True, checks: Sequence[Check] = ()) -> dict:
     """``config`` (a config file's contents), then its preset from ``project``'s
     ``workflow/presets``, then ``overrides``; validated against ``project``'s schema, and its
-    packing resolved. The same layering and resolution as the Snakefile's."""
+    packing resolved (``checks`` as ``validate``'s). The same layering and resolution as
+    the Snakefile's."""
     overrides = overrides or {}
     name = overrides.get("preset", config.get("preset", "full"))
     with open(preset_file(Path(project) / PRESETS, name)) as fh:
         preset = yaml.safe_load(fh) or {}
     cfg = deep_merge(deep_merge(config, preset), overrides)
-    validate(cfg, load_schema(Path(project) / SCHEMA))
+    validate(cfg, load_schema(Path(project) / SCHEMA), checks)
     return packing.resolve(cfg, detect=detect)
 
 
 def load(path: str | Path = "config.yaml", overrides: dict | None = None,
-         project: str | Path | None = None, detect: bool = True) -> dict:
+         project: str | Path | None = None, detect: bool = True,
+         checks: Sequence[Check] = ()) -> dict:
     """A config file with a preset and overrides; the workflow's files (schema, presets) are
-    those of ``project``, by default the config file's folder."""
+    those of ``project``, by default the config file's folder; ``checks`` as ``validate``'s."""
     with open(path) as fh:
         raw = yaml.safe_load(fh)
     return resolve(raw, overrides, project=Path(path).parent if project is None else project,
-                   detect=detect)
+                   detect=detect, checks=checks)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

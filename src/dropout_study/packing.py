@@ -45,7 +45,7 @@ BUDGET_FRACTION = 0.6  # of a GPU's memory, for one job: the rest is the CUDA co
 #          per unit: pre-activation, gate, mask, its random bits, the gradient), an evaluation
 #          chunk (eval_chunk images, three hidden-sized tensors alive at once), and the probe
 #          batch of exercise 3 (before and after the noise, train and eval mode).
-# Each copy count is a little above what the code holds at its peak (model.py, train.py,
+# Each copy count is a little above what the code holds at its peak (model.py, train/trainer.py,
 # noise.py); the budget fraction takes the rest.
 
 WEIGHT_COPIES = 4
@@ -137,7 +137,7 @@ def models_that_fit(s: Shape, memory: float) -> int:
 def conditions_that_fit(s: Shape, seeds: int, conditions: int, memory: float) -> int:
     """Conditions per job for ``conditions`` conditions of shape ``s`` with ``seeds`` models
     each: as many as fit the budget, at least 1 (a job too large for it is trained in halves
-    when it runs out of memory: train.py), at most all of them."""
+    when it runs out of memory: train/packs.py), at most all of them."""
     return max(1, min(conditions, models_that_fit(s, memory) // max(1, seeds)))
 
 

@@ -20,17 +20,11 @@ from pathlib import Path
 from .contrast import Contrast, Ratio
 from .exercises import EXERCISES, NEWER, OWNER, enabled
 from .exercises.base import Exercise
+from .headlines import at_both_settings, headlines_at
 from .results import Results
+from .rounds import cuts, decisions, last_round, settings  # noqa: F401 - precision.<name> too
 
 TUNING = "noise_tuning"  # tuning seeds are fixed (experiments.noise.tune_seeds)
-
-
-def settings(cfg: dict) -> dict:
-    """The precision block with its defaults (off)."""
-    p = cfg.get("precision") or {}
-    return {"enabled": bool(p.get("enabled", False)), "points": p.get("points", 1.0),
-            "factor": p.get("factor", 1.1), "max_seeds": p.get("max_seeds", 40),
-            "step": p.get("step", cfg["seeds_per_job"])}
 
 
 def experiments_of(ex: Exercise, cfg: dict) -> list[str]:
@@ -62,7 +56,6 @@ def target_of(c: Contrast | None, p: dict) -> tuple[float, str]:
 def headlines(res: Results, cfg: dict) -> list[dict]:
     """Every exercise's headline at each setting: its half-width and the target it must reach."""
     from .config import edition_config
-    from .report import at_both_settings, headlines_at
 
     def analysed(ex: Exercise, r: Results | None):
         if r is None or not all(r.has(e) for e in ex.reads):
@@ -129,15 +122,6 @@ def round_seeds(cfg: dict, history: list[dict[str, int]]) -> dict[str, int]:
     return {e: cfg["seeds"] for e in enabled(cfg) if e != TUNING}
 
 
-def cuts(history: list[dict[str, int]]) -> dict[str, tuple[int, ...]]:
-    """Where each experiment's rounds start (its seed blocks are cut there too)."""
-    out: dict[str, set[int]] = {}
-    for h in history:
-        for e, n in h.items():
-            out.setdefault(e, set()).add(n)
-    return {e: tuple(sorted(s)) for e, s in out.items()}
-
-
 def owner(experiment: str):
     return OWNER[experiment]
 
@@ -171,35 +155,6 @@ def run_round(cfg: dict, round_no: int, job_dirs: list[str], out: Path,
     atomic_write_text(out, json.dumps(d, indent=1, default=float))
     return d
 
-
-
-def decisions(results_dir: Path, cfg: dict) -> list[dict]:
-    """The rounds' decisions of a study with a precision target, up to the one that ended it
-    (empty when there is no target)."""
-    import json
-
-    if not settings(cfg)["enabled"]:
-        return []
-    out = []
-    files = sorted(Path(results_dir).glob("rounds/*/precision.json"),
-                   key=lambda p: int(p.parent.name))
-    for f in files:
-        out.append(json.loads(f.read_text()))
-        if out[-1]["done"]:
-            break
-    return out
-
-
-def last_round(results_dir: Path, cfg: dict) -> tuple[dict[str, int] | None,
-                                                     dict[str, tuple[int, ...]] | None]:
-    """The seeds and seed-block cuts (``plan.all_jobs``'s arguments) of the last round of a
-    study with a precision target: every seed its rounds trained; (None, None), the config's
-    seeds, without a target or before its first decision."""
-    rounds = decisions(results_dir, cfg)
-    if not rounds:
-        return None, None
-    history = rounds[-1]["history"]
-    return history[-1], cuts(history[:-1])
 
 
 def context(results_dir: Path, cfg: dict) -> dict | None:

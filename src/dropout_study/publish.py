@@ -66,7 +66,7 @@ def _unplanned(results: Path, cfg: dict) -> list[str]:
     """The jobs the config plans (its last precision round's, where it has a target) that
     the study's ``jobs.json`` lacks."""
     from .plan import all_jobs
-    from .precision import last_round
+    from .rounds import last_round
 
     done = {(j.get("spec") or {}).get("experiment", "") + "/" + (j.get("spec") or {}).get(
         "job", "") for j in json.loads((results / "jobs.json").read_text())}
@@ -89,7 +89,7 @@ def _benchmark_files(results: Path, ctx: dict) -> list[str]:
 
 
 def _rounds(results: Path, cfg: dict) -> list[str]:
-    from .precision import settings
+    from .rounds import settings
 
     if not settings(cfg)["enabled"]:
         return []

@@ -30,6 +30,7 @@ from .errors import UserError
 from .exercises import EXERCISES, NEWER
 from .exercises.base import Exercise
 from .experiments import seed_offset
+from .headlines import at_both_settings, headlines_at
 from .io import atomic_write, atomic_write_text
 from .results import Results
 from .stats import Estimate
@@ -192,29 +193,6 @@ def build_context(results_dir: Path, cfg: dict, figures_dir: Path,
     ctx["provenance"] |= {"environment": environment.provenance(results_dir),
                           "analysis_code_version": environment.code_version()}
     return ctx
-
-
-def at_both_settings(ex: Exercise, result, newer_res: Results | None) -> bool:
-    """Whether an exercise is answered at both editions' settings: one the newer edition runs
-    too, in a study that runs it, with an answer at the older edition's setting."""
-    return bool(ex.editions) and newer_res is not None and result is not None
-
-
-def headlines_at(ex: Exercise, result, newer_result=None, both: bool = False) -> list[tuple]:
-    """An exercise's headline at each setting it is answered at, as (tag, headline or None):
-    (None, ...) at its one setting; ("older", ...) and, where it has an answer there,
-    ("newer", ...) where it runs at both (``at_both_settings``). Nothing where it has no
-    answer. The report's rows and a precision round's widths both read this."""
-    if result is None:
-        return []
-
-    def head(r):
-        return ex.headline(r) if ex.headline is not None and r is not None else None
-
-    if not both:
-        return [(None, head(result))]
-    return [("older", head(result))] + ([("newer", head(newer_result))]
-                                       if newer_result is not None else [])
 
 
 def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path] = ()) -> dict:

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .instability import instability
-
-RUN_KEYS = ["experiment", "condition", "seed"]
+from .endpoints import RUN_KEYS, by_seed, endpoints  # noqa: F401 - results.<name> too
 
 
 @dataclass
@@ -54,7 +52,7 @@ class Results:
             return pd.read_parquet(results_dir / f"{name}.parquet")
 
         if seeds is None:
-            from .precision import last_round
+            from .rounds import last_round
 
             seeds, cuts = last_round(results_dir, cfg)
         planned = planned_runs(cfg, seeds, cuts)
@@ -159,54 +157,3 @@ def of_runs(df: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         return df
     keys = [k for k in (*RUN_KEYS, "job") if k in df.columns and k in runs.columns]
     return df.merge(runs[keys].drop_duplicates(), on=keys, how="inner")[list(df.columns)]
-
-
-def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
-    """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
-    and the numbers beside it. A diverged run keeps NaN where it has no value (never a
-    stand-in number) and is counted, not dropped. ``stable`` says whether it may enter a
-    primary comparison: neither diverged nor unstable at its endpoint by the rule of
-    ``instability`` (its epoch and reason are in ``unstable_epoch`` and ``unstable_reason``;
-    a transient collapse, which keeps the run in, in ``collapse``)."""
-    if metrics.empty:
-        return pd.DataFrame()
-    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable").reset_index(drop=True)
-    m = m.assign(gap=m["train_eval_acc"] - m["test_acc"])
-    g = m.groupby(RUN_KEYS, sort=False)
-
-    def strict_mean(frame: pd.DataFrame, col: str) -> pd.Series:
-        """The mean per run, NaN if any of its values is NaN (a run that did not finish)."""
-        by = frame.groupby(RUN_KEYS, sort=False)[col]
-        return by.mean().where(~frame[col].isna().groupby(
-            [frame[c] for c in RUN_KEYS], sort=False).any())
-
-    tail = g.tail(k)
-    last = g.tail(1).set_index(RUN_KEYS)
-    out = pd.DataFrame({
-        "endpoint": strict_mean(tail, "test_acc"),
-        "last": last["test_acc"],
-        "val_endpoint": strict_mean(tail, "val_acc"),
-        "gap": strict_mean(tail, "gap"),
-    })
-    with_val = m.dropna(subset=["val_acc"])
-    best = with_val.loc[with_val.groupby(RUN_KEYS, sort=False)["val_acc"].idxmax()]
-    best = best.set_index(RUN_KEYS)
-    out["best_epoch"] = best["epoch"].astype(float)
-    out["at_best_val"] = best["test_acc"]
-    complete = ~m["test_loss"].isna().groupby([m[c] for c in RUN_KEYS], sort=False).any()
-    loss_min = g["test_loss"].min().where(complete)
-    at_min = m.loc[m.dropna(subset=["test_loss"]).groupby(RUN_KEYS, sort=False)["test_loss"]
-                   .idxmin()].set_index(RUN_KEYS)["epoch"].astype(float)
-    out["test_loss_min"] = loss_min
-    out["test_loss_min_epoch"] = at_min.where(complete)
-    out["overfit"] = last["test_loss"] - loss_min
-    out["diverged"] = g["diverged"].any().astype(bool)
-    out = out.reset_index().merge(instability(metrics, k), on=RUN_KEYS)
-    out["stable"] = ~out["unstable"].astype(bool)
-    return out.merge(runs.drop(columns=["diverged"]), on=RUN_KEYS)
-
-
-def by_seed(ends: pd.DataFrame, condition: str, column: str = "endpoint") -> pd.Series:
-    """One condition's values of ``column``, indexed by seed."""
-    g = ends[ends["condition"] == condition]
-    return g.set_index("seed")[column].sort_index()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .endpoints import endpoints
 from .io import atomic_write_text
-from .results import endpoints
 
 
 def validation_ranking(ends: pd.DataFrame, by: str = "condition") -> pd.DataFrame:

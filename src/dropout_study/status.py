@@ -16,7 +16,8 @@ import re
 import time
 from pathlib import Path
 
-from .plan import REPORT_SECONDS, hours_minutes
+from .columns import hours_minutes, table
+from .estimate import REPORT_SECONDS
 
 EPOCH_LINE = re.compile(r" epoch (\d+)/(\d+): ([0-9.]+) s, (\d+)/(\d+) models alive")
 
@@ -87,8 +88,6 @@ def status(root: Path = Path("."), preset: str | None = None) -> dict:
 
 
 def render(st: dict, all_jobs: bool = True) -> str:
-    from .cli import table
-
     rows = [[f"{r['experiment']}/{r['job']}", r["state"], f"{r['epochs_done']}/{r['epochs']}",
              r["models"], hours_minutes(r["left"]) if r["state"] != "done" else ""]
             for r in st["jobs"] if all_jobs or r["state"] == "running"]

@@ -10,8 +10,10 @@ from snakemake.exceptions import WorkflowError
 
 from dropout_study import config as study_config
 from dropout_study.errors import ConfigError
+from dropout_study.exercises import check as exercise_check
 from dropout_study.experiments import rates_name
 from dropout_study import precision as study_precision
+from dropout_study.estimate import study_start
 from dropout_study.plan import (
     JOB_PATTERN,
     all_jobs,
@@ -19,7 +21,6 @@ from dropout_study.plan import (
     results_dir,
     runtime_minutes,
     spec_of,
-    study_start,
     templates,
 )
 
@@ -49,6 +50,7 @@ try:
         config,
         WORKFLOW_DIR / "schemas" / "config.schema.yaml",
         detect=workflow.local_exec and not workflow.remote_exec,
+        checks=[exercise_check],
     )
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None

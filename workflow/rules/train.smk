@@ -24,7 +24,7 @@ rule train:
             job_spec(w.experiment, w.job), TRAIN_SIZE, DEVICE_KIND
         ),
         # one GPU per training job on CUDA: --resources gpu=N runs N at a time (the job
-        # claims a free GPU itself, train.py), and a cluster gives each job one
+        # claims a free GPU itself, train/job.py), and a cluster gives each job one
         gpu=1 if DEVICE_KIND == "cuda" else 0,
         attempt=lambda w, attempt: attempt,
     params:

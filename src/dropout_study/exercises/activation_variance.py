@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,10 +24,12 @@ import pandas as pd
 from .. import stats, words
 from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare
 from ..instability import stable_epochs
-from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .long_training import arms
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "long_training"
 TOLERANCE = 0.02  # measured / closed form within 2%: the check passes

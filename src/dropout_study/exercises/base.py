@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..contrast import Contrast
-from ..results import Results
 from ..spec import Condition
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 Builder = Callable[[dict], list[Condition]]
 

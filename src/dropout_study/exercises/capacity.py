@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,9 +24,11 @@ from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast import agreement as compare_settings
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
-from ..results import Results
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "capacity"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]

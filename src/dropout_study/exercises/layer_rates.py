@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,6 @@ from ..contrast import (
     family_tally,
 )
 from ..experiments import base_condition, rates_name
-from ..results import Results
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
 from .common import (
@@ -38,6 +38,9 @@ from .common import (
     rows_words,
     summarize,
 )
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "layer_rates"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]

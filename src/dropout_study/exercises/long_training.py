@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,6 @@ from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare, condition_con
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..instability import stable_epochs
-from ..results import Results
 from ..spec import Condition
 from .base import Exercise, GlanceWords
 from .common import (
@@ -38,6 +38,9 @@ from .common import (
     rows_words,
     summarize,
 )
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "long_training"
 

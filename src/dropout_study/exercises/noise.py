@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,11 +22,13 @@ from .. import words
 from ..contrast import Contrast, Sample, compare
 from ..errors import ConfigError
 from ..experiments import base_condition
-from ..results import Results
 from ..selection import select_strengths
 from ..spec import Condition
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 BLOCK = "noise"
 TUNING, FINAL = "noise_tuning", "noise_final"

@@ -14,14 +14,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import stats, words
 from ..contrast import Contrast, condition_contrast
 from ..experiments import base_condition, rates_name
-from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, nonnegative, points, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "sanity"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap"), nonnegative("overfit")]

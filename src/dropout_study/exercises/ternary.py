@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,12 @@ import pandas as pd
 from .. import stats, words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..experiments import base_condition
-from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, design, points, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "ternary"
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]

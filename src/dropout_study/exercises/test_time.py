@@ -26,16 +26,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from .. import stats, words
 from ..contrast import ACCURACY, Contrast, Quantity, Sample, compare
 from ..errors import ConfigError
-from ..results import Results
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import Column, ConditionRow, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 KEY = "test_time"
 EVAL, ONE = "eval mode (deterministic)", "dropout on, one pass"

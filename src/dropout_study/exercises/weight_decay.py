@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,6 @@ from .. import stats, words
 from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
-from ..results import Results
 from ..selection import validation_ranking
 from ..spec import Condition
 from ..stats import Estimate
@@ -49,6 +49,9 @@ from .common import (
     rows_words,
     summarize,
 )
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "weight_decay"
 COLUMNS = [accuracy("endpoint"), accuracy("val_endpoint"), nonnegative("weight_norm1"),

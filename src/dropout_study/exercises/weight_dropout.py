@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,12 +26,14 @@ from .. import stats, words
 from ..contrast import Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
-from ..results import Results
 from ..selection import validation_ranking
 from ..spec import N_OUT
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
+
+if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
+    from ..results import Results
 
 EXPERIMENT = "weight_dropout"
 REFERENCE = "dropout"  # the method the others are compared with

@@ -1,47 +1,29 @@
-"""Train one job: a block of (condition, seed) models as one batched model.
-
-Everything lives on the device: the data set, the stacked weights, the per-model
-hyper-parameters. The inner loop makes no host-device copies; divergence is checked once per
-epoch. Each model's init, minibatch order and noise come from its own streams (``rng``), so a
-model's numbers do not depend on the rest of its batch.
-
-That is also what lets a job that runs out of GPU memory train its models in two halves
-(``train_pack``, recursively down to one model) and still write the tables one pack would. On
-CUDA a job first claims a GPU of its own (``device.claimed``).
-"""
+"""The trainer: a block of models as one batched model on the device, epoch by epoch, with its
+evaluation, activation probes, checkpoints and the rows of its tables."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .data import FashionMNIST
-from .device import (
-    claimed,
-    device_name,
-    resolve_device,
-    set_determinism,
-    versions,
-)
-from .environment import code_version
-from .io import atomic_write
-from .model import FORMAT as MODEL_FORMAT
-from .model import BatchedMLP, Taps
-from .noise import NoiseContext, scheme
-from .rng import ModelStreams, make_streams
-from .spec import JobSpec
+from ..data import FashionMNIST
+from ..io import atomic_write
+from ..model import FORMAT as MODEL_FORMAT
+from ..model import BatchedMLP, Taps
+from ..noise import NoiseContext, scheme
+from ..rng import ModelStreams, make_streams
+from ..spec import JobSpec
+from .tables import write_job
 
 log = logging.getLogger(__name__)
+
 
 # "<k>": a pack of more than k models raises torch.cuda.OutOfMemoryError in its last epoch,
 # as a GPU too small for it would: the halving (train_pack) tested on any device
@@ -154,7 +136,7 @@ class Trainer:
         self.noise = scheme(self.cond0.noise)
         self.model = BatchedMLP(self.seeds, self.cond0.hidden, self.noise, rates, device)
         self.order = [torch.Generator().manual_seed(0) for _ in self.seeds]
-        from .rng import stream_seed
+        from ..rng import stream_seed
 
         for g, s in zip(self.order, self.seeds, strict=True):
             g.manual_seed(stream_seed(s, "order"))  # the minibatch order: CPU, device-independent
@@ -386,148 +368,3 @@ class Trainer:
                 **{f"factor_{k}": v for k, v in cond.factors},
             })
         return runs
-
-
-def write_job(spec: JobSpec, trainers: list[Trainer], out_dir: Path) -> None:
-    """A job's tables (and weights, where it keeps them) from the trainers of its models: one
-    trainer, or the parts of a pack that was halved (in order, covering every model once).
-    Parts write what one pack would: their rows are put back in the pack's order (epoch, then
-    model; probe step, then model, then layer)."""
-    parts = [t.part for t in trainers]
-    if [i for p in parts for i in p] != list(range(len(spec.models))):
-        raise ValueError(f"job {spec.job}: parts {parts} do not cover its models in order")
-    index = {(c.name, s): m for m, (c, s) in enumerate(spec.models)}
-    runs = [r for t in trainers for r in t.run_rows()]
-    rows = [r for t in trainers for r in t.state.rows]
-    act_rows = [r for t in trainers for r in t.state.act_rows]
-    if len(trainers) > 1:
-        rows.sort(key=lambda r: (r["epoch"], index[(r["condition"], r["seed"])]))
-        act_rows.sort(key=lambda r: (r["step"], index[(r["condition"], r["seed"])], r["layer"]))
-    device = trainers[0].device
-    meta = job_meta(spec, device_name(device), sum(t.state.train_seconds for t in trainers),
-                    len(spec.models))
-    runs_df = pd.DataFrame(runs)
-    keys = runs_df[["condition", "seed", "experiment", "job"]]
-    metrics = pd.DataFrame(rows).merge(keys, on=["condition", "seed"])
-    if spec.conditions[0].save_weights:
-        states = [t.model.state_dict() for t in trainers]
-        state = {k: torch.cat([s[k] for s in states]) for k in states[0]}
-        atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
-            {"state": state, "format": MODEL_FORMAT, "models": runs,
-             "noise": spec.conditions[0].noise, "hidden": spec.conditions[0].hidden}, tmp))
-    acts = (pd.DataFrame(act_rows).merge(keys, on=["condition", "seed"])
-            if act_rows else pd.DataFrame())  # only exercise 3's jobs take probes
-    atomic_write(out_dir / "activations.parquet",
-                 lambda tmp: acts.to_parquet(tmp, index=False))
-    atomic_write(out_dir / "runs.parquet", lambda tmp: runs_df.to_parquet(tmp, index=False))
-    atomic_write(out_dir / "job.json",
-                 lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
-    # metrics last: its presence means the job is complete
-    atomic_write(out_dir / "metrics.parquet", lambda tmp: metrics.to_parquet(tmp, index=False))
-
-
-def train_pack(spec: JobSpec, data: DeviceData, device: torch.device, out_dir: Path,
-               progress: bool = False, part: range | None = None) -> list[Trainer]:
-    """Train ``part`` of a job's models (default: all) as one pack; a pack that runs out of
-    GPU memory is trained in two halves instead, each halved again if it must, down to one
-    model (which then fails as it would alone). Returns the trainers, in model order.
-
-    Each model's numbers come from its own seed's streams, so the halves train what the pack
-    would have: bit for bit on a CPU; on a GPU up to the rounding of GEMMs of another batch
-    count (cuBLAS may pick another kernel)."""
-    part = range(len(spec.models)) if part is None else part
-    trainer = None
-    try:
-        trainer = Trainer(spec, data, device, part)
-        trainer.fit(out_dir, progress)
-        return [trainer]
-    except torch.cuda.OutOfMemoryError as exc:
-        if len(part) < 2:
-            raise
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no details"
-    trainer = None  # free the pack (and the exception's frames, gone with it) before halving
-    import gc
-
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    half = (len(part) + 1) // 2
-    first, second = part[:half], part[half:]
-    log.warning("%s/%s: out of GPU memory training %d models at once (%s); halved: models "
-                "%d-%d, then %d-%d", spec.experiment, spec.job, len(part), reason,
-                first.start, first.stop - 1, second.start, second.stop - 1)
-    return (train_pack(spec, data, device, out_dir, progress, first)
-            + train_pack(spec, data, device, out_dir, progress, second))
-
-
-def job_meta(spec: JobSpec, device: str | None, train_seconds: float, models: int,
-             failed: dict | None = None) -> dict:
-    """A job's ``job.json``: where and with what it ran (the key versions, and the whole
-    environment and machine: ``environment.record``), and what failed if it was marked."""
-    from .environment import record
-
-    return {"device": device, "versions": versions(), "code_version": code_version(),
-            "train_seconds": train_seconds, "models": models,
-            "spec": json.loads(spec.to_json()), "failed": failed} | record()
-
-
-def mark_failed(spec: JobSpec, out_dir: Path, exc: BaseException, attempt: int = 1) -> None:
-    """Record a job that failed its last attempt: ``job.json`` says what failed and why, and
-    empty tables (and an empty weights file where the job keeps weights) stand in for its
-    results, so that the study's report is built and names the job instead of stopping."""
-    import traceback
-
-    out_dir = Path(out_dir)
-    failed = {"experiment": spec.experiment, "job": spec.job,
-              "conditions": [c.name for c in spec.conditions], "seeds": spec.seeds,
-              "error": f"{type(exc).__name__}: {exc}", "attempt": attempt,
-              "traceback": traceback.format_exception(exc)[-6:]}
-    meta = job_meta(spec, None, 0.0, 0, failed)
-    empty = pd.DataFrame()
-    for name in ("runs", "activations", "metrics"):
-        atomic_write(out_dir / f"{name}.parquet",
-                     lambda tmp: empty.to_parquet(tmp, index=False))
-    if spec.conditions[0].save_weights:
-        atomic_write(out_dir / "weights.pt", lambda tmp: torch.save(
-            {"state": {}, "format": MODEL_FORMAT, "models": [], "failed": True}, tmp))
-    atomic_write(out_dir / "job.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
-
-
-def apply_selection(spec: JobSpec) -> JobSpec:
-    """Give the conditions the rates an earlier (validation) stage selected for them."""
-    import dataclasses
-
-    if not spec.rates_from:
-        return spec
-    chosen = json.loads(Path(spec.rates_from).read_text())
-    unknown = [c.name for c in spec.conditions if c.name not in chosen]
-    if unknown:  # e.g. its tuning job failed: training with a default strength would mislead
-        raise RuntimeError(f"{spec.rates_from} selects no strength for {', '.join(unknown)}")
-    spec.conditions = [dataclasses.replace(c, rates=tuple(chosen[c.name]["rates"]),
-                                           factors=_chosen_factors(c.factors, chosen[c.name]))
-                       for c in spec.conditions]
-    return spec
-
-
-def _chosen_factors(factors: tuple, chosen: dict) -> tuple:
-    """A condition's labels with the selected strength in place of the config's placeholder
-    (the runs table's ``factor_strength`` is then the strength the runs trained with)."""
-    return tuple((k, chosen["strength"]) if k == "strength" and "strength" in chosen else (k, v)
-                 for k, v in factors)
-
-
-def run_job(spec: JobSpec, out_dir: str | Path, progress: bool | None = None) -> None:
-    """Train a job and write its tables: on CUDA on a GPU it claims for itself, in halves if
-    its pack does not fit (``train_pack``)."""
-    spec = apply_selection(spec)
-    set_determinism(spec.deterministic)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if progress is None:
-        progress = sys.stderr.isatty()
-    with claimed(resolve_device(spec.device), log=log.info) as device:
-        data = DeviceData.from_dataset(FashionMNIST.load(spec.data_path), device)
-        trainers = train_pack(spec, data, device, out_dir, progress)
-        write_job(spec, trainers, out_dir)
-    for ckpt in out_dir.glob("checkpoint*.pt"):  # the pack's, and any part's
-        ckpt.unlink(missing_ok=True)

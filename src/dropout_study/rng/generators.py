@@ -1,0 +1,135 @@
+"""The "generator" streams (``ModelStreams``: one ``torch.Generator`` per model), the seed of a
+named stream, and the keep-masks both kinds of stream build from random bits."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+
+import torch
+
+
+def stream_seed(seed: int, name: str) -> int:
+    """A 63-bit seed derived from (seed, name); stable across platforms and Python runs."""
+    digest = hashlib.sha256(f"dropout-study:{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def generator(seed: int, name: str, device: torch.device | str = "cpu") -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(stream_seed(seed, name))
+
+
+class ModelStreams:
+    """The "generator" streams: one generator per model for one purpose (e.g. the noise of
+    every model in a batch).
+
+    ``name`` names the stream: one name for all models, or one per model (the calibration
+    condition trains a copy of a condition under another noise-stream name)."""
+
+    kind = "generator"
+
+    def __init__(self, seeds: list[int], name: str | list[str],
+                 device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
+        names = _names(seeds, name)
+        self.generators = [generator(s, n, self.device) for s, n in zip(seeds, names,
+                                                                         strict=True)]
+
+    def __len__(self) -> int:
+        return len(self.generators)
+
+    def _filled(self, shape: tuple[int, ...], dtype: torch.dtype, fill) -> torch.Tensor:
+        """[M, *shape], row m filled in place from generator m (no per-model tensors to stack)."""
+        out = torch.empty(len(self.generators), *shape, dtype=dtype, device=self.device)
+        for row, g in zip(out, self.generators, strict=True):
+            fill(row, g)
+        return out
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Uniform [0, 1) draws of ``shape`` for every model, stacked: [M, *shape]."""
+        return self._filled(shape, torch.float32, lambda t, g: t.uniform_(generator=g))
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        return self._filled(shape, torch.float32, lambda t, g: t.normal_(generator=g))
+
+    def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor,
+                  value: torch.Tensor | None = None) -> torch.Tensor:
+        """Float masks [M, *shape]: ``value[m]`` (default 1) with probability ``keep[m]`` for
+        model m, else 0 (``masks_from_bits`` says how the draws become masks)."""
+        n = 1
+        for d in shape:
+            n *= d
+        bits = self._filled((-(-n // 3),), torch.int64, lambda t, g: t.random_(generator=g))
+        return masks_from_bits(bits, n, keep, value).view(len(self.generators), *shape)
+
+    def keep_rows(self, model: int, rows: int, shape: tuple[int, ...], keep: float,
+                  value: float | None = None) -> torch.Tensor:
+        """``rows`` masks of ``shape`` for one model, [rows, *shape], from its generator: row r
+        is what ``keep_mask(shape, ...)`` would draw as the r-th of ``rows`` calls for that
+        model alone (``replay`` draws them again). Each row takes its own
+        run of the stream, so drawing 10 rows at once or 3 then 7 gives the same masks (CPU
+        generators are split-invariant; tested): the rows a caller draws at a time, and the
+        other models of the batch, never change a model's masks."""
+        n = 1
+        for d in shape:
+            n *= d
+        g = self.generators[model]
+        bits = torch.empty(rows, -(-n // 3), dtype=torch.int64, device=self.device)
+        bits.random_(generator=g)
+        k = torch.full((rows,), float(keep), device=self.device)
+        v = None if value is None else torch.full((rows,), float(value), device=self.device)
+        return masks_from_bits(bits, n, k, v).view(rows, *shape)
+
+    def state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def set_state(self, states: list[torch.Tensor]) -> None:
+        for g, s in zip(self.generators, states, strict=True):
+            g.set_state(s)
+
+    def replay(self, states: list[torch.Tensor]) -> ModelStreams:
+        """A copy of these streams at ``states`` (an earlier ``state()``), for drawing the same
+        numbers again; these streams are not moved."""
+        other = copy.copy(self)
+        other.generators = [torch.Generator(device=self.device) for _ in self.generators]
+        other.set_state(states)
+        return other
+
+    def model_generators(self) -> list[torch.Generator]:
+        """One torch generator per model, for torch's own random kernels (``TorchDropout``),
+        which must leave each in the state it moved it to."""
+        return self.generators
+
+
+def _names(seeds: list[int], name: str | list[str]) -> list[str]:
+    names = [name] * len(seeds) if isinstance(name, str) else list(name)
+    if len(names) != len(seeds):
+        raise ValueError(f"{len(names)} stream names for {len(seeds)} models")
+    return names
+
+
+def masks_from_bits(bits: torch.Tensor, n: int, keep: torch.Tensor,
+                    value: torch.Tensor | None = None, slots: int = 3) -> torch.Tensor:
+    """Float keep-masks [R, n] from int64 draws [R, words] (slots * words >= n): row r keeps
+    with probability ``keep[r]`` and carries ``value[r]`` (default 1) where kept.
+
+    Each 64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
+    three 16-bit uniforms: a third of the generator's work of one float per draw. ``slots=2``
+    takes the two 16-bit halves of a 32-bit word (``CounterStreams``' words) instead. The keep
+    probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5). The mask is
+    built in float32 throughout: on CPU, bool tensors and mixed-dtype products are an order of
+    magnitude slower than float ones."""
+    r, words = bits.shape
+    # `slots` planes [R, slots, words] of float 16-bit uniforms (little-endian 16-bit pieces of
+    # each word, low first; the 4th has 15 bits: never used), planar so that the mask below is
+    # one contiguous block per row
+    u = torch.empty(r, slots, words, device=bits.device)
+    u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :slots].transpose(1, 2))
+    # as unsigned, u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536,
+    # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
+    # all; a keep below 1/65536 is rounded up to it.
+    threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+    kept = u.le_(threshold)
+    if value is not None:
+        kept.mul_(value.reshape(-1, 1, 1))
+    return kept.view(r, slots * words)[:, :n]
