@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
       "plots")),
     ("the exercises", ("exercises", "headlines")),
     ("report, glance, precision rounds, compare and publish",
-     ("glance", "report", "precision", "compare", "publish", "status")),
+     ("glance", "report", "precision", "compare", "publish", "status", "progress")),
     ("the command line", ("cli", "cli_plan", "cli_train")),
 ]
 

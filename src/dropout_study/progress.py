@@ -347,11 +347,12 @@ def command(action: str, archive: Path, root: Path, config: Path | None,
             sets: list[str]) -> str:
     """``dropout-study progress save|restore``: what it did, in words."""
     from . import config as cfgmod
+    from .exercises import check
 
     overrides = cfgmod.overrides_from(sets)
     if action == "restore" and "preset" not in overrides:
         overrides["preset"] = _read(archive)[0]["preset"]  # the archive's, unless told
-    cfg = cfgmod.load(config or root / "config.yaml", overrides)
+    cfg = cfgmod.load(config or root / "config.yaml", overrides, checks=[check])
     if action == "share":
         k, _, n = str(archive).partition("/")
         if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):

@@ -146,8 +146,9 @@ def placeholder() -> str:
     return (f"{START}\n**No study is published yet**: the full study is training on a CPU, "
             "over several sessions (its progress so far: `progress/full.tar.gz`, "
             "[docs/progress.md](docs/progress.md)); once it has run, `dropout-study publish "
-            "results/full` puts its tables, report and answers here.\nMeanwhile the `quick` preset answers every exercise with fewer "
-            "seeds on a CPU: `snakemake --cores all --config preset=quick`, then open "
+            "results/full` puts its tables, report and answers here.\nMeanwhile the `quick` "
+            "preset answers every exercise with fewer seeds on a CPU: `snakemake --cores all "
+            "--config preset=quick`, then open "
             f"`results/quick/report.html`.\n{END}")
 
 
