@@ -84,6 +84,10 @@ class Sample:
     stable_b: pd.Series
     collapse_a: pd.Series | None = None  # transient collapses (events; the run stays in)
     collapse_b: pd.Series | None = None
+    # the two arms are built from the same runs and share one stability per seed (e.g. an
+    # interaction's sums over four cells, or a slope over widths): a rate difference between
+    # them would set a run against itself, so there is none
+    shared: bool = False
 
     @classmethod
     def of(cls, ends: pd.DataFrame, a: str, b: str, column: str = "endpoint") -> Sample:
@@ -132,6 +136,7 @@ class Contrast:
     # why no detectable difference here says nothing (e.g. an interaction one of whose factors
     # has no detectable effect of its own), in words; "" where it is informative
     uninformative: str = ""
+    shared: bool = False  # the arms share one stability per seed (see ``Sample.shared``)
 
     @property
     def pairs(self) -> int:
@@ -191,7 +196,15 @@ class Contrast:
 
     def instability(self) -> str:
         a, b = self.arms
-        text = (f"unstable at the endpoint or diverged: "
+        if self.shared:  # one stability per seed for both arms: one rate, no difference
+            text = (f"seeds with a run unstable at the endpoint, diverged or never trained in "
+                    f"any of the runs that make up {a} and {b}: "
+                    f"{words.rate(self.unstable_a, self.runs_a, self.rate_a)}")
+            if self.collapses_a:
+                text += ("; seeds with a transient collapse of a stable run there: "
+                         f"{words.rate(self.collapses_a, self.runs_a, self.collapse_rate(True))}")
+            return text
+        text = (f"unstable at the endpoint, diverged or never trained: "
                 f"{a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
                 f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
         if self.rate_diff is not None:
@@ -199,8 +212,8 @@ class Contrast:
                      f"{words.pp(self.rate_diff, 0)}")
         if self.collapses_a or self.collapses_b:
             ra, rb = self.collapse_rate(True), self.collapse_rate(False)
-            text += ("; transient collapses (recovered before the endpoint, runs kept): "
-                     f"{a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
+            text += ("; transient collapses of stable runs (recovered before the endpoint, "
+                     f"runs kept): {a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
                      f"{b} {words.rate(self.collapses_b, self.runs_b, rb)}")
         return text
 
@@ -230,13 +243,13 @@ class Contrast:
                 "robustness": self.robustness()}
 
 
-def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float):
+def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float, shared: bool = False):
     runs_a, runs_b = int(ind_a.notna().sum()), int(ind_b.notna().sum())
     k_a, k_b = int(ind_a.sum()), int(ind_b.sum())
     rate_a = stats.clopper_pearson(k_a, runs_a, level)
     rate_b = stats.clopper_pearson(k_b, runs_b, level)
     rate_diff = None
-    if k_a or k_b:
+    if (k_a or k_b) and not shared:
         rate_diff = stats.paired_rate_diff(ind_a.astype(float), ind_b.astype(float), level)
     return runs_a, runs_b, k_a, k_b, rate_a, rate_b, rate_diff
 
@@ -264,7 +277,8 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             if tested else np.nan
         ind_a = (~df["stable_a"].astype("boolean")).astype("Float64")
         ind_b = (~df["stable_b"].astype("boolean")).astype("Float64")
-        rates = _rate_parts(ind_a.astype(float), ind_b.astype(float), level)
+        shared = samples[k].shared
+        rates = _rate_parts(ind_a.astype(float), ind_b.astype(float), level, shared)
         a_all, b_all = stats.paired_values(df["a"], df["b"])
         robust = (stats.median_ci(a_all - b_all, primary.level)
                   if a_all.size >= MIN_ROBUST else None)
@@ -275,7 +289,8 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             rate_a=rates[4], rate_b=rates[5], rate_diff=rates[6], robust=robust,
             p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size),
             collapses_a=int(df.loc[df["stable_a"].notna(), "collapse_a"].sum()),
-            collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()))
+            collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()),
+            shared=shared)
     return out
 
 

@@ -96,8 +96,9 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
 
 
 def unstable_runs(res: Results) -> list[dict]:
-    """Every event of the instability rule: runs diverged or unstable at their endpoint (left
-    out of primary contrasts) and transient collapses (kept), with epoch, kind and reason."""
+    """Every event of the instability rule: runs diverged, never trained or unstable at their
+    endpoint (left out of primary contrasts; their earlier recovered episodes named with them)
+    and the transient collapses of stable runs (kept), with epoch, kind and reason."""
     e = res.endpoints
     if e.empty:
         return []
@@ -105,16 +106,19 @@ def unstable_runs(res: Results) -> list[dict]:
     for r in e.sort_values(["experiment", "condition", "seed"]).itertuples():
         base = {"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed)}
         if r.collapse:
-            kept = "run diverged later" if r.diverged_run else "run kept"
-            out.append(base | {"kind": f"transient collapse ({kept})",
+            out.append(base | {"kind": "transient collapse (run kept)",
                                "epoch": r.collapse_epochs or f"{r.collapse_epoch:g}",
                                "reason": r.collapse_reason
                                + (" (the first of these)" if "," in r.collapse_epochs
                                   else "")})
         if r.unstable:
-            kind = "diverged" if r.diverged_run else "unstable at its endpoint"
+            kind = ("diverged" if r.diverged_run else "never trained" if r.never_trained
+                    else "unstable at its endpoint")
+            earlier = (f"; earlier recovered episode{'s' if ',' in r.earlier_epochs else ''} "
+                       f"from epoch{'s' if ',' in r.earlier_epochs else ''} {r.earlier_epochs} "
+                       "(not counted as transient collapses)" if r.earlier_epochs else "")
             out.append(base | {"kind": kind, "epoch": f"{r.unstable_epoch:g}",
-                               "reason": r.unstable_reason})
+                               "reason": r.unstable_reason + earlier})
     return out
 
 

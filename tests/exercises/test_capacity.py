@@ -257,8 +257,8 @@ def test_the_section_renders(tmp_path):
     assert f"without dropout\n({NONE})" in md
     assert f"| {key(64)} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
-    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged; 0 transient collapses, runs "
-            "kept)") in md.replace("\n", " ")
+    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged, 0 never trained; 0 transient "
+            "collapses of stable runs, runs kept)") in md.replace("\n", " ")
 
 
 def test_the_words_of_a_growing_trend_in_full():
@@ -283,7 +283,7 @@ def test_the_words_of_a_growing_trend_in_full():
     assert tw["robustness"].endswith(f"P(slope > 0) = {t.p_superior:.2f}")
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0,
                         "collapses": 0,
-                        "endpoint_unstable": 0, "diverged": 0}
+                        "endpoint_unstable": 0, "diverged": 0, "never_trained": 0}
     assert words["widths"] == WIDTHS and words["baseline"] == NONE
     assert words["settings"] == [DROP]
     assert [row["condition"] for row in words["table"]] == [

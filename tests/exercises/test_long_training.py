@@ -17,6 +17,8 @@ OFF, ON = "p1=0,p2=0", "p1=0.2,p2=0.5"
 CONDS = {OFF: {"rate1": 0.0, "rate2": 0.0, "factor_dropout": "off"},
          ON: {"rate1": 0.2, "rate2": 0.5, "factor_dropout": "on"}}
 BLOCK = {"rates": [[0, 0], [0.2, 0.5]], "epochs": EPOCHS}
+KEPT = "transient collapses of stable runs (recovered before the endpoint, runs kept)"
+KEPT1 = "transient collapse of stable runs (recovered before the endpoint, runs kept)"
 
 
 def jitter(cond, seed, size):
@@ -196,12 +198,10 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
     answer = ex.context(r)["answer"]
     assert ("Stability is part of the answer (the instability rule's counts, under Methods): at "
             "lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch 9), 0 "
-            "unstable at the endpoint and 0 transient collapses (recovered; unstable only if its "
-            "endpoint is); "
-            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-            "collapses (recovered; unstable only if its endpoint is). The comparisons rest on "
-            "the seeds stable in "
-            "both arms (no divergence and no instability at the endpoint).") in answer
+            f"unstable at the endpoint, 0 never trained and 0 {KEPT}; "
+            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained "
+            f"and 0 {KEPT}. The comparisons rest on the seeds stable in both arms (trained, "
+            "with no divergence and no instability at the endpoint).") in answer
     assert r.design["unstable"] == 1 and r.design["runs"] == 20
 
 
@@ -232,14 +232,43 @@ def test_one_count_everywhere_endpoint_unstable_diverged_and_collapses_said_apar
     assert (c.collapses_a, c.collapses_b) == (1, 0) and c.pairs == 8
     answer = ex.context(r)["answer"]
     assert ("without dropout 1 of 10 runs diverged (at epoch 5), 1 unstable at the endpoint (at "
-            "epoch 10) and 0 transient collapses (recovered; unstable only if its endpoint is); "
-            "with dropout 0 of "
-            "10 runs diverged, 0 unstable at the endpoint and 1 transient collapse (recovered; "
-            "unstable only if its endpoint is) (at epoch 5).") in answer
+            f"epoch 10), 0 never trained and 0 {KEPT}; "
+            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained "
+            f"and 1 {KEPT1} (at epoch 5).") in answer
     assert f"{ON} 0 of 10 (0% [0, 31]), {OFF} 2 of 10" in c.instability()
     assert r.design["unstable"] == 2 and r.design["collapses"] == 1
     row = next(t for t in ex.context(r)["table"] if t["condition"] == OFF)
     assert row["unstable"] == 2
+
+
+def test_a_run_unstable_at_its_endpoint_is_not_also_a_transient_collapse():
+    """Issue 31, finding 2: a run that collapsed early, recovered, and collapsed again in the
+    endpoint window was counted both as unstable at its endpoint and as a transient collapse
+    "recovered before the endpoint". It counts in the first kind only."""
+    res = tables(effect=0.01, dip={(OFF, 3): (10, 12), (ON, 4): (5, 6)})
+    early = (res.metrics["condition"] == OFF) & (res.metrics["seed"] == 3) \
+        & (res.metrics["epoch"] == 3)
+    res.metrics.loc[early, ["val_acc", "test_acc"]] = 0.6  # an earlier episode, recovered
+    res = syn.results(res.cfg, res.metrics, res.runs)
+    r = ex.analyze(res)
+    assert r.endpoint_unstable == {OFF: [10.0], ON: []}
+    assert r.collapses == {OFF: [], ON: [5.0]}  # the stable run's collapse only
+    assert (r.accuracy.collapses_b, r.accuracy.collapses_a) == (0, 1)
+    assert r.design["collapses"] == 1 and r.design["endpoint_unstable"] == 1
+    ends = res.ends("long_training").set_index(["condition", "seed"])
+    assert ends.loc[(OFF, 3), "earlier_epochs"] == "3" and not ends.loc[(OFF, 3), "collapse"]
+
+
+def test_a_run_that_never_trained_is_counted_as_such_and_left_out():
+    res = tables(effect=0.01)
+    m = res.metrics
+    m.loc[(m["condition"] == OFF) & (m["seed"] == 2), "train_loss"] = 2.2  # near chance
+    r = ex.analyze(syn.results(res.cfg, m, res.runs))
+    assert r.never_trained == {OFF: 1, ON: 0}
+    assert r.accuracy.pairs == 9 and r.accuracy.unstable_b == 1
+    assert r.design["never_trained"] == 1 and r.design["unstable"] == 1
+    assert ("without dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 1 never "
+            "trained and 0") in ex.context(r)["answer"]
 
 
 def test_an_endpoint_collapse_alone_brings_the_stability_sentence():
@@ -382,7 +411,8 @@ def test_the_bands_stay_in_range_and_use_the_runs_stable_at_each_epoch(tmp_path,
     res = tables(effect=0.1, seeds=[0, 1, 2, 3], diverged={(OFF, 3): 9})
     outlier = res.metrics["seed"] == 2  # wide bands, which the ranges must cut
     res.metrics.loc[outlier, ["test_acc", "train_eval_acc"]] = 1.0
-    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 2.2  # below chance: stable
+    # below 0.8 ln 10: a run that trained, and stable
+    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 1.8
     out = ex.draw(res, ex.analyze(res), tmp_path)
     assert out["curves"].exists()
     assert [d[0] for d in drawn] == [f"{OFF}: train", f"{OFF}: test", f"{ON}: train",
@@ -426,12 +456,10 @@ def test_the_answer_and_takeaway_word_for_word():
         f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
         f"overfitting). Stability is part of the answer (the instability rule's counts, under "
         f"Methods): at lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch "
-        f"9), 0 unstable at the endpoint and 0 transient collapses (recovered; unstable only if "
-        f"its endpoint is); "
-        f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-        f"collapses (recovered; unstable only if its endpoint is). The comparisons rest on the "
-        f"seeds stable in "
-        f"both arms (no divergence and no instability at the endpoint).")
+        f"9), 0 unstable at the endpoint, 0 never trained and 0 {KEPT}; "
+        f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained and "
+        f"0 {KEPT}. The comparisons rest on the seeds stable in both arms (trained, with no "
+        f"divergence and no instability at the endpoint).")
     off, on = r.row(OFF).values, r.row(ON).values
 
     def num(e, digits=3):

@@ -406,11 +406,11 @@ def test_the_words_of_the_design():
 
 @pytest.mark.filterwarnings("ignore:Precision loss")  # the synthetic gap is a constant
 def test_a_difference_of_accuracies_stays_inside_plus_minus_100_points():
-    r = run(seeds=[0, 1, 2], per_seed={"additive": {0: -0.7, 1: -0.1, 2: -0.75}}, spread=0.01)
+    r = run(seeds=[0, 1, 2], per_seed={"additive": {0: -0.6, 1: -0.05, 2: -0.62}}, spread=0.01)
     c = r.against_dropout[label("additive")]
-    assert c.primary.value == pytest.approx(-0.5167, abs=1e-3)
+    assert c.primary.value == pytest.approx(-0.4233, abs=1e-3)
     assert c.primary.lo == -1.0 and c.primary.hi <= 1.0 and not c.claim
-    assert ex.context(r)["diffs"][0]["diff"].startswith("-51.67 pp [-100.00, ")
+    assert ex.context(r)["diffs"][0]["diff"].startswith("-42.33 pp [-100.00, ")
 
 
 def test_without_dropout_on_the_fresh_seeds_nothing_is_compared():

@@ -402,16 +402,17 @@ def test_timings_are_per_model_epoch_with_the_jobs_method():
 
 
 def test_a_difference_of_accuracies_stays_inside_plus_minus_100_points():
-    # three seeds, one cell collapsing by very different amounts: the raw t-interval of the
+    # three seeds, one cell falling by very different amounts (staying above chance, so
+    # that the runs trained): the raw t-interval of the
     # difference passes -100 points (the quick report printed -62.28 pp [-108.04, -16.51])
     cond = name("dropconnect_batch", 0.5)
-    r = run(seeds=[0, 1, 2], per_seed={cond: {0: -0.7, 1: -0.1, 2: -0.75}})
+    r = run(seeds=[0, 1, 2], per_seed={cond: {0: -0.6, 1: -0.05, 2: -0.62}})
     c = r.equal_rate[f"{cond} − {name('dropout', 0.5)}"]
-    assert c.primary.value == pytest.approx(-0.5167, abs=1e-3)
+    assert c.primary.value == pytest.approx(-0.4233, abs=1e-3)
     assert (c.primary.lo, c.primary.hi) == (-1.0, 1.0) and not c.claim  # at Holm's 99.17%
     assert all(-1.0 <= x.primary.lo <= x.primary.hi <= 1.0
                for x in (*r.equal_rate.values(), *r.at_best.values()))
-    assert ex.context(r)["equal_rate"][5]["diff"] == "-51.67 pp [-100.00, +100.00]"
+    assert ex.context(r)["equal_rate"][5]["diff"] == "-42.33 pp [-100.00, +100.00]"
 
 
 def test_the_methods_follow_the_config_with_activation_dropout_first():

@@ -274,8 +274,9 @@ def rule(r: Result) -> str:
 
 
 def _instability(c: Contrast, epoch: float) -> str:
-    return c.instability().replace("unstable at the endpoint or diverged",
-                                   f"unstable at epoch {epoch:g} or diverged by then")
+    return c.instability().replace("unstable at the endpoint, diverged or never trained",
+                                   f"unstable at epoch {epoch:g}, diverged or not yet trained "
+                                   "by then")
 
 
 def holm_over(ratios: dict) -> str:

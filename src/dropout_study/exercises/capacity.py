@@ -94,7 +94,7 @@ def slopes(samples: dict[int, Sample]) -> Sample:
     xc = x - x.mean()
     slope = diff.to_numpy() @ xc / (xc @ xc)  # NaN wherever a width is
     a = pd.Series(slope, index=diff.index)
-    return Sample(a, pd.Series(0.0, index=a.index), stable, stable)
+    return Sample(a, pd.Series(0.0, index=a.index), stable, stable, shared=True)
 
 
 def analyze(res: Results) -> Result:

@@ -11,7 +11,7 @@ family; and how many runs diverged in each arm, and when.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,14 +103,15 @@ class Result:
     gap: Contrast  # on − off, train − test gap
     diverged: dict[str, list[float]]  # condition -> the epochs its runs diverged (the rule)
     endpoint_unstable: dict[str, list[float]]  # ... from which runs were unstable to the end
-    collapses: dict[str, list[float]]  # ... of transient collapses (recovered, runs kept)
+    collapses: dict[str, list[float]]  # ... of transient collapses (stable runs, kept)
     runs: dict[str, int]  # condition -> runs
     one_way: str | None = None  # too few pairs, but every stable pair points one way
+    never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
 
     @property
     def eventful(self) -> bool:
         return any(self.diverged.values()) or any(self.endpoint_unstable.values()) \
-            or any(self.collapses.values())
+            or any(self.collapses.values()) or any(self.never_trained.values())
 
     def row(self, condition: str) -> ConditionRow:
         return next(r for r in self.table if r.condition == condition)
@@ -155,6 +156,8 @@ def analyze(res: Results) -> Result:
         gap=bounded_one(condition_contrast(ends, on, off, lvl, column="gap"), 2.0),
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
+        never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
+                       for c in order},
         one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
 
 
@@ -166,12 +169,15 @@ def _events(epochs: list[float], what: str) -> str:
 
 
 def _stability_text(r: Result, cond: str) -> str:
-    """One arm's instability by kind, the rule's counts (those of the contrast's line)."""
+    """One arm's instability by kind, the rule's counts (those of the contrast's line): each
+    failed run in one kind only, transient collapses only in stable runs."""
     n, k = r.runs[cond], len(r.collapses[cond])
-    collapse = (f"transient collapse{'' if k == 1 else 's'} (recovered; unstable only if its "
-                "endpoint is)")
+    never = r.never_trained.get(cond, 0)
+    collapse = (f"transient collapse{'' if k == 1 else 's'} of stable runs (recovered before "
+                "the endpoint, runs kept)")
     return (f"{_events(r.diverged[cond], f'of {n} runs diverged')}, "
-            f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')} and "
+            f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')}, "
+            f"{never} never trained and "
             f"{_events(r.collapses[cond], collapse)}")
 
 
@@ -234,8 +240,8 @@ def context(r: Result) -> dict:
         answer += (f" Stability is part of the answer (the instability rule's counts, under "
                    f"Methods): at lr {r.lr:g} over {r.design['epochs']} epochs, without dropout "
                    f"{_stability_text(r, r.off)}; with dropout {_stability_text(r, r.on)}. The "
-                   f"comparisons rest on the seeds stable in both arms (no divergence and no "
-                   f"instability at the endpoint).")
+                   f"comparisons rest on the seeds stable in both arms (trained, with no "
+                   f"divergence and no instability at the endpoint).")
     one = r.zero_rise == 1
     zero = ("" if not r.zero_rise else
             f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "

@@ -100,12 +100,13 @@ def pick(cells: pd.DataFrame, mask: pd.Series) -> str:
 
 
 def interaction_sample(ends: pd.DataFrame, picked: dict[str, str]) -> Sample:
-    """a = both + none, b = dropout + decay per seed; stable only where all four runs are."""
+    """a = both + none, b = dropout + decay per seed; stable only where all four runs are (one
+    stability for both sums: ``shared``, so no rate difference sets a seed against itself)."""
     v = {r: ends[ends["condition"] == c].set_index("seed") for r, c in picked.items()}
     ok = v["both"]["stable"] & v["none"]["stable"] & v["dropout"]["stable"] \
         & v["decay"]["stable"]
     return Sample(v["both"]["endpoint"] + v["none"]["endpoint"],
-                  v["dropout"]["endpoint"] + v["decay"]["endpoint"], ok, ok)
+                  v["dropout"]["endpoint"] + v["decay"]["endpoint"], ok, ok, shared=True)
 
 
 def norm_ratio(ends: pd.DataFrame, cell: str, none: str, level: float) -> Estimate:
