@@ -25,9 +25,9 @@ from .. import stats, words
 from ..contrast import Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
+from ..instability import NEAR_CHANCE, TRAINED_LOSS
 from ..results import Results
 from ..selection import validation_ranking
-from ..spec import N_OUT
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
@@ -46,7 +46,6 @@ WHY = {"dropconnect": " (every example draws its own mask on the weights)"}
 TICK = {"dropout": "activation\ndropout", "dropconnect": "DropConnect,\nper example",
         "dropconnect_gaussian": "Gaussian approximation\nof per-example DropConnect",
         "dropconnect_batch": "DropConnect,\nper minibatch"}  # short axis labels
-CHANCE = 1.0 / N_OUT  # test accuracy of a constant guess among the classes
 COLUMNS = [accuracy("endpoint"), accuracy("last"), accuracy("val_endpoint")]
 
 
@@ -109,10 +108,12 @@ class Failure:
     condition: str
     method: str
     p: float
-    failed: int  # runs that fail to train
+    failed: int  # runs that fail to train: never trained or diverged (the instability rule)
     runs: int
     lo: float  # lowest and highest endpoint of the failed runs that have one (NaN: none)
     hi: float
+    never: int = 0  # of the failed runs, those that never trained
+    diverged: int = 0  # ... and those that diverged
 
     @property
     def all(self) -> bool:
@@ -121,33 +122,29 @@ class Failure:
 
 @dataclass(frozen=True)
 class Failures:
-    """The rule for "fails to train", from the data: a run fails when it has no endpoint
-    (diverged) or its endpoint test accuracy is below ``threshold``, halfway between chance
-    and the median endpoint of the reference method's runs."""
+    """The settings with at least one run that fails to train, in table order: a run fails
+    when the instability rule says it never trained or diverged (read from the training loss
+    and the validation accuracy only; the test accuracy of its endpoint is reported, never
+    used to decide)."""
 
-    chance: float
-    reference: float  # median endpoint of activation dropout's runs (NaN: none)
-    threshold: float  # (chance + reference) / 2 (NaN: cannot be decided)
-    settings: list[Failure]  # the settings with at least one failed run, in table order
+    settings: list[Failure]
 
 
 def failures(ends: pd.DataFrame, cells: dict[str, tuple[str, float]],
              order: list[str]) -> Failures:
-    ref = ends.loc[ends["factor_method"] == REFERENCE, "endpoint"].to_numpy(dtype=float)
-    ref = ref[np.isfinite(ref)]
-    reference = float(np.median(ref)) if ref.size else math.nan
-    threshold = (CHANCE + reference) / 2 if ref.size else math.nan
     out = []
-    if np.isfinite(threshold):
-        for cond in order:
-            e = ends.loc[ends["condition"] == cond, "endpoint"].to_numpy(dtype=float)
-            fail = ~(e >= threshold)  # NaN (diverged, no endpoint) fails too
-            if fail.any():
-                low = e[fail & np.isfinite(e)]
-                out.append(Failure(cond, *cells[cond], int(fail.sum()), int(e.size),
-                                   float(low.min()) if low.size else math.nan,
-                                   float(low.max()) if low.size else math.nan))
-    return Failures(CHANCE, reference, threshold, out)
+    for cond in order:
+        g = ends[ends["condition"] == cond]
+        never, dead = g["never_trained"].astype(bool), g["diverged_run"].astype(bool)
+        fail = never | dead
+        if fail.any():
+            e = g.loc[fail, "endpoint"].to_numpy(dtype=float)
+            low = e[np.isfinite(e)]
+            out.append(Failure(cond, *cells[cond], int(fail.sum()), len(g),
+                               float(low.min()) if low.size else math.nan,
+                               float(low.max()) if low.size else math.nan,
+                               int(never.sum()), int((dead & ~never).sum())))
+    return Failures(out)
 
 
 @dataclass(frozen=True)
@@ -379,28 +376,33 @@ def _span(f: Failure) -> str:
     return f"test accuracy {span}"
 
 
-def failure_rule(fl: Failures) -> str:
-    if not np.isfinite(fl.threshold):
-        return ("Whether a setting fails to train cannot be decided: activation dropout has "
-                "no run with an endpoint to measure it against.")
-    return (f"A run fails to train when it diverged or its endpoint test accuracy is below "
-            f"{100 * fl.threshold:.1f}%, halfway between chance ({100 * fl.chance:.1f}%, one "
-            f"class in {round(1 / fl.chance)}) and the median endpoint of activation "
-            f"dropout's runs ({100 * fl.reference:.1f}%).")
+def failure_rule() -> str:
+    return (f"A run fails to train when the instability rule (under Methods) says it never "
+            f"trained (its training loss never fell below {TRAINED_LOSS:.2f}, 0.8 · ln 10, or "
+            f"its best validation accuracy never rose above {100 * NEAR_CHANCE:g}%) or "
+            "diverged; the rule reads the training loss and the validation accuracy only, and "
+            "the test accuracy of a failed run's endpoint is reported, not used to decide. A "
+            "failed run counts in its setting's unstable runs and is left out of the table's "
+            "means and of the primary contrasts.")
+
+
+def _kinds(f: Failure) -> str:
+    parts = [f"{f.never} never trained" if f.never else "",
+             f"{f.diverged} diverged" if f.diverged else ""]
+    return words.join(parts)
 
 
 def failure_text(f: Failure) -> str:
     runs = (("both runs" if f.runs == 2 else f"all {f.runs} runs") if f.all
             else f"{f.failed} of {f.runs} runs")
-    return f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_span(f)})"
+    return (f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_kinds(f)}; "
+            f"{_span(f)})")
 
 
 def _failures(r: Result) -> str:
     fl = r.failures
-    if not np.isfinite(fl.threshold):
-        return ""
     if not fl.settings:
-        return "every setting trains (none ends near chance)"
+        return "every setting trains (no run never trained or diverged)"
     return words.join([failure_text(f) for f in fl.settings])
 
 
@@ -462,10 +464,10 @@ def context(r: Result) -> dict:
             "fidelity": None if r.fidelity is None else
             _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
                                          "sentence": fidelity_text(r)},
-            "failure_rule": failure_rule(r.failures), "fails_text": _failures(r),
+            "failure_rule": failure_rule(), "fails_text": _failures(r),
             "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
-                        "runs": f"{f.failed} of {f.runs}", "span": _span(f),
-                        "all": f.all} for f in r.failures.settings]}
+                           "runs": f"{f.failed} of {f.runs}", "kinds": _kinds(f),
+                           "span": _span(f), "all": f.all} for f in r.failures.settings]}
 
 
 def glance_words(r: Result) -> dict | None:
