@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from .. import words
-from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare, condition_contrast
+from ..contrast import (
+    ACCURACY,
+    MIN_PAIRS,
+    Contrast,
+    Ratio,
+    Sample,
+    compare,
+    condition_contrast,
+)
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..instability import stable_epochs
@@ -182,17 +190,32 @@ def _stability_text(r: Result, cond: str) -> str:
 
 
 def _arm(row: ConditionRow, first: bool) -> str:
-    """Around which epoch the test loss is lowest, how far it rises and the gap, in words."""
+    """Around which epoch the test loss is lowest, how far it rises and the gap, in words, over
+    the arm's stable runs (how many, said)."""
     who = "Without dropout" if first else "with dropout"
     e = row.values["test_loss_min_epoch"]
     if e.n == 0:
         return f"{who} no run stayed stable"
     rise, gap = words.number(row.values["overfit"], 3), words.pp(row.values["gap"])
+    over = f"over its {e.n} stable run{'s' if e.n != 1 else ''}"
     if first:
-        return (f"{who} the test loss is lowest around epoch {e.value:.0f} and ends {rise} nats "
-                f"above that minimum (train − test gap {gap})")
-    return (f"{who} the minimum comes around epoch {e.value:.0f}, the rise is {rise} and the "
-            f"gap {gap}")
+        return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and ends "
+                f"{rise} nats above that minimum (train − test gap {gap})")
+    return (f"{who}, {over}, the minimum comes around epoch {e.value:.0f}, the rise is {rise} "
+            f"and the gap {gap}")
+
+
+def _side_by_side(r: Result) -> str:
+    """The two arms' overfitting side by side, only where they share enough stable seeds: a
+    number from fewer than ``MIN_PAIRS`` seed pairs, or one run, is never set against another
+    (the table gives each arm's values over its own stable runs)."""
+    n = r.accuracy.pairs
+    if n >= MIN_PAIRS:
+        return f"{_arm(r.row(r.off), True)}; {_arm(r.row(r.on), False)}"
+    have = f"{n} seed pair{'s' if n != 1 else ''}" if n else "no seed pair"
+    return (f"The two arms' test-loss minima, rises and gaps are not set against each other: "
+            f"{have} stable in both arms, at least {MIN_PAIRS} needed (the table gives each "
+            "arm over its own stable runs)")
 
 
 def _verdict(r: Result) -> str:
@@ -217,7 +240,7 @@ def _verdict(r: Result) -> str:
 
 
 def _takeaway(r: Result) -> str:
-    return f"{_arm(r.row(r.off), True)}; {_arm(r.row(r.on), False)}. {_verdict(r)}."
+    return f"{_side_by_side(r)}. {_verdict(r)}."
 
 
 def context(r: Result) -> dict:
