@@ -197,9 +197,9 @@ class Contrast:
     def instability(self) -> str:
         a, b = self.arms
         if self.shared:  # one stability per seed for both arms: one rate, no difference
-            text = (f"seeds with a run unstable at the endpoint, diverged or never trained in "
-                    f"any of the runs that make up {a} and {b}: "
-                    f"{words.rate(self.unstable_a, self.runs_a, self.rate_a)}")
+            text = ("seeds with a run unstable at the endpoint, diverged or never trained "
+                    "among the runs both arms are built from (one count for both, no rate "
+                    f"difference): {words.rate(self.unstable_a, self.runs_a, self.rate_a)}")
             if self.collapses_a:
                 text += ("; seeds with a transient collapse of a stable run there: "
                          f"{words.rate(self.collapses_a, self.runs_a, self.collapse_rate(True))}")

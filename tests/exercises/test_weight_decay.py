@@ -520,3 +520,18 @@ def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_intera
     claimed = agreement(run(interaction=0.02).interaction, run(interaction=0.02).interaction,
                         "A", "B")
     assert "would likely be missed" not in claimed
+
+
+def test_the_interaction_counts_its_failed_seeds_once_and_sets_no_seed_against_itself():
+    """Issue 31, finding 4: the interaction's two arms (both + none, dropout + decay) share one
+    stability per seed, and its instability line printed a paired difference in rates of that
+    stability against itself ("0 pp [-19, +19]"). Planted: one seed diverged in none."""
+    r = run(diverged={(NONE, 3): 2})
+    c = r.interaction
+    assert c.shared and c.rate_diff is None and c.unstable_a == 1 and c.pairs == 9
+    text = c.instability()
+    assert "paired difference in rates" not in text
+    assert text.endswith("among the runs both arms are built from (one count for both, no rate "
+                         "difference): 1 of 10 (10% [0, 45])")
+    # its absence: a contrast of two cells of their own keeps its paired difference in rates
+    assert "paired difference in rates" in r.effect("dropout").instability()
