@@ -267,3 +267,32 @@ def test_the_preset_box_counts_ranges_and_takes_the_median_over_the_same_contras
     # its absence: with no untested contrast the same three give the same sentence
     assert glance.resolves(tested, 4, "quick")["text"].replace(" 3 of its 3 ", " 3 of its 4 ") \
         == r["text"]
+
+
+# -- issue 31, finding 5: the summary and the section say the same thing ---------------------
+def test_a_verdict_of_the_headline_s_family_is_in_the_row_not_only_in_the_section():
+    """Exercise 2 (newer)'s row left out its one verdict (the test-loss rise, x0.25 [0.09,
+    0.68]) and said only that the accuracies cannot be told apart. Planted: no accuracy effect,
+    a rise a quarter of no dropout's."""
+    r = ex2.analyze(tables(effect=0.0, rise_ratio=0.25))
+    assert not r.accuracy.claim and r.rise.claim and r.rise.direction < 0
+    words = ex2.context(r)
+    row = glance.row(EX2, {"missing": None, "glance_words": words["glance_words"]},
+                     [(None, EX2.headline(r))], 0.95)
+    [line] = row["lines"]
+    assert line["verdict"].startswith("no detectable difference (none larger than ")
+    assert line["verdict"].endswith("; less overfitting") and line["claim"]
+    rise = r.rise.quantity.text(r.rise.primary)
+    assert f"test-loss rise, {ON} / {OFF}: {rise} (10 seed pairs stable in both arms" \
+        in line["effect"]
+    assert row["answer"] == (
+        "After long training, dropout and no dropout reach test accuracies that cannot be told "
+        "apart. Its test loss rises less above its minimum than without dropout (ratio "
+        f"{ON} / {OFF}, Holm-corrected with the accuracy).")
+    assert "less overfitting" in words["rise"]["verdict"]  # what the section says
+    # its absence: no verdict on the rise, the headline alone is the row
+    flat = ex2.analyze(tables(effect=0.0, rise_ratio=1.0))
+    assert ex2.context(flat)["glance_words"] is None
+    [plain] = glance.row(EX2, {"missing": None, "glance_words": None},
+                         [(None, EX2.headline(flat))])["lines"]
+    assert "overfitting" not in plain["verdict"] and "rise" not in plain["effect"]

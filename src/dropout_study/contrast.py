@@ -234,6 +234,30 @@ class Contrast:
             line += "; this disagrees with the primary verdict over the stable seeds"
         return line
 
+    def summary(self, level: float | None = None) -> str:
+        """The primary difference with its interval and n, in words, as the summary table
+        prints it; the interval's level where Holm's correction made it other than the study's
+        ``level``."""
+        if self.pairs == 0:
+            return f"no value ({pairs_text(0)})"
+        holm = ("" if level is None or abs(self.primary.level - level) < 1e-9 else
+                f"; a {100 * self.primary.level:g}% interval, Holm-corrected within its family")
+        return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{holm})"
+
+    def short_verdict(self, better: str, worse: str) -> str:
+        """The verdict in a few words, as the summary table prints it: the claim, "no
+        detectable difference" with the smallest effect the design would likely have found, or
+        why there is none."""
+        if not self.tested:
+            return "no verdict: too few seed pairs stable in both arms"
+        if self.claim:
+            return better if self.primary.value > 0 else worse
+        if self.uninformative:
+            return "uninformative (no claim)"
+        if not math.isfinite(self.mde):
+            return "no detectable difference"
+        return f"no detectable difference (none larger than {self.quantity.size(self.mde)})"
+
     def row(self, better: str, worse: str) -> dict:
         """The contrast as one row of a report table (every field already in words)."""
         unit = "ratio a / b" if isinstance(self.quantity, Ratio) else self.quantity.unit
@@ -241,6 +265,12 @@ class Contrast:
                 "pairs": self.pairs, "level": f"{100 * self.primary.level:.2f}%",
                 "verdict": self.verdict(better, worse), "instability": self.instability(),
                 "robustness": self.robustness()}
+
+
+def pairs_text(n: int) -> str:
+    """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
+    return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
+            "no seed pair stable in both arms")
 
 
 def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float, shared: bool = False):

@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .contrast import MIN_PAIRS, Contrast, Ratio
+from . import words
+from .contrast import MIN_PAIRS, Contrast, Ratio, pairs_text
 from .exercises.base import Exercise, GlanceWords
 
 NO_WORDS = GlanceWords(question="", better="a is higher", worse="b is higher",
@@ -41,18 +42,13 @@ def arms(c: Contrast) -> dict[str, str]:
 
 def pairs(n: int) -> str:
     """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
-    return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
-            "no seed pair stable in both arms")
+    return pairs_text(n)
 
 
 def effect(c: Contrast, level: float | None = None) -> str:
     """The primary difference with its interval and n, in words (never a bare NaN); the
     interval's level where Holm's correction made it other than the study's ``level``."""
-    if c.pairs == 0:
-        return f"no value ({pairs(0)})"
-    holm = ("" if level is None or abs(c.primary.level - level) < 1e-9 else
-            f"; a {100 * c.primary.level:g}% interval, Holm-corrected within its family")
-    return f"{c.quantity.text(c.primary)} ({pairs(c.pairs)}{holm})"
+    return c.summary(level)
 
 
 def answer(c: Contrast | None, w: GlanceWords) -> str:
@@ -72,15 +68,7 @@ def verdict(c: Contrast, w: GlanceWords) -> str:
     """The verdict in a few words: the claim, "no detectable difference" with the smallest
     effect the design would likely have found, or why there is none (the section has the
     long form)."""
-    if not c.tested:
-        return "no verdict: too few seed pairs stable in both arms"
-    if c.claim:
-        return (w.better if c.primary.value > 0 else w.worse).format(**arms(c))
-    if c.uninformative:
-        return "uninformative (no claim)"
-    if not math.isfinite(c.mde):
-        return "no detectable difference"
-    return f"no detectable difference (none larger than {c.quantity.size(c.mde)})"
+    return c.short_verdict(w.better.format(**arms(c)), w.worse.format(**arms(c)))
 
 
 def line(c: Contrast | None, w: GlanceWords, setting: str | None,
@@ -233,7 +221,10 @@ def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[P
     return drawn, left
 
 
-def caption(drawn: list[Point], left: list[str], level: float) -> str:
+def caption(drawn: list[Point], left: list[str], level: float,
+            instead: list[str] = ()) -> str:
+    """``instead``: the exercises (and settings) without a headline whose summary row stands on
+    other contrasts, drawn in its place."""
     panels = list(dict.fromkeys(p.panel for p in drawn))
     text = (f"Every headline contrast of this report, a − b (a / b where it is a ratio), "
             f"paired by seed: the point is the "
@@ -244,6 +235,11 @@ def caption(drawn: list[Point], left: list[str], level: float) -> str:
     if len(panels) > 1:
         text += (f"Quantities in different units are not put on one axis: "
                  f"{len(panels)} panels ({'; '.join(panels)}). ")
+    if instead:
+        text += (f"Without a headline, {words.join(list(instead))} "
+                 f"{'is' if len(instead) == 1 else 'are'} drawn with the contrasts "
+                 f"{'its' if len(instead) == 1 else 'their'} row in the table stands on "
+                 "instead. ")
     if left:
         text += "Not drawn: " + "; ".join(left) + "."
     return text.strip()

@@ -225,7 +225,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
     """The report's context from loaded results; figures go to ``figures_dir``."""
     newer_cfg = edition_config(cfg)
     newer_res = res.renamed(NEWER, newer_cfg) if newer_cfg is not None else None
-    sections, rows, heads = [], [], []
+    sections, rows, heads, plotted, instead = [], [], [], [], []
     for ex in EXERCISES:
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
@@ -250,7 +250,14 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         sections.append(entry)
         rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine], res.level))
         heads += [(ex.number, tag, c) for tag, _, c in mine]
-    drawn, left = glance.points(heads)
+        for tag, _, c in mine:  # no headline: the contrasts the row stands on, if any
+            of = newer_result if tag == "newer" else result
+            got = ex.instead(of) if c is None and ex.instead is not None and of is not None \
+                else []
+            plotted += [(ex.number, tag, x) for x in got] or [(ex.number, tag, c)]
+            if got:
+                instead.append(f"exercise {ex.number}" + (f" ({tag})" if tag else ""))
+    drawn, left = glance.points(plotted)
     forest = glance.draw(drawn, figures_dir / "forest.png")
     with for_phone():
         glance.draw(drawn, figures_dir / "forest.png")
@@ -273,7 +280,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         },
         "resolves": glance.resolves([c for _, _, c in heads], int(cfg["seeds"]),
                                     cfg["preset"]),
-        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level),
+        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level, instead),
                    "alt": glance.alt(drawn, left),
                    "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},
         "runtimes": runtimes(list(benchmarks)),

@@ -490,3 +490,26 @@ def test_the_two_settings_compare_the_trends_where_both_have_one():
     a, b = run(slope=0.01), run(slope=-0.01)
     assert ex.agreement(a, b, "x", "y") == agreement(a.trend[DROP], b.trend[DROP], "x", "y")
     assert ex.agreement(a, b, "x", "y").startswith("The two settings disagree")
+
+
+def test_without_a_trend_the_forest_plot_draws_what_the_row_says(tmp_path):
+    """Issue 31, finding 5: exercise 8 (newer)'s row said "dropout hurts" at a width while the
+    forest plot said "no headline contrast". The plot now draws the per-width contrasts the
+    row stands on, and says so; with a trend, the trend alone (its absence)."""
+    from dropout_study import report
+
+    res = tables(widths=[64, 256], base=-0.05, slope=0.025)
+    ctx = report.context_of(res, res.cfg, tmp_path / "figures")
+    g = ctx["glance"]
+    assert "exercise 8 (older): no headline contrast" not in g["caption"]
+    assert ("Without a headline, exercise 8 (older) is drawn with the contrasts its row in the "
+            "table stands on instead.") in g["caption"]
+    assert f"Ex. 8: {key(64)} [older]: -" in g["alt"]
+    assert f"Ex. 8: {key(256)} [older]: " in g["alt"]
+    assert f"Ex. 8: {key(64)}" in g["alt"].split("(claim)")[0]  # drawn as the claim it is
+    row = next(x for x in g["rows"] if x["number"] == 8)
+    assert "dropout hurts" in row["lines"][0]["verdict"]
+    trend = tables(slope=0.01)
+    ctx = report.context_of(trend, trend.cfg, tmp_path / "trend")
+    assert "Without a headline" not in ctx["glance"]["caption"]
+    assert f"Ex. 8: {TREND}" in ctx["glance"]["alt"] and key(64) not in ctx["glance"]["alt"]

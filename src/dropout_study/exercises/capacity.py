@@ -205,6 +205,14 @@ def _width_verdict(c: Contrast) -> str:
     return "no detectable difference"
 
 
+def instead(r: Result) -> list[Contrast]:
+    """Where no trend is fitted, the per-width contrasts the summary row stands on (the forest
+    plot draws them, as the row gives them); none where a trend is its headline."""
+    if not r.benefit or not r.settings or r.settings[0] in r.trend:
+        return []
+    return [c for _, c in _benefits(r, r.settings[0])]
+
+
 def glance_words(r: Result) -> dict | None:
     """The glance row's words where no trend can be fitted: the per-width verdicts the section
     gives, never "not answered" beside a section that answers (None where a trend is fitted
@@ -310,6 +318,7 @@ EXERCISE = Exercise(
     title="Capacity: is dropout worth more in wider networks?",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
     editions=True, headline=lambda r: next(iter(r.trend.values()), None), agreement=agreement,
+    instead=instead,
     glance=GlanceWords(
         question="Wider layers: is dropout worth more?",
         better="dropout − none rises with width", worse="dropout − none falls with width",

@@ -115,6 +115,7 @@ class Result:
     runs: dict[str, int]  # condition -> runs
     one_way: str | None = None  # too few pairs, but every stable pair points one way
     never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
+    level: float = 0.95  # the study's (a Holm step moves the family's intervals from it)
 
     @property
     def eventful(self) -> bool:
@@ -165,7 +166,7 @@ def analyze(res: Results) -> Result:
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
         never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
-                       for c in order},
+                       for c in order}, level=lvl,
         one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
 
 
@@ -278,7 +279,7 @@ def context(r: Result) -> dict:
             "diffs": {"last": r.last.quantity.text(r.last.primary),
                       "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
                       "gap": r.gap.quantity.text(r.gap.primary)},
-            "answer": answer, "takeaway": _takeaway(r)}
+            "glance_words": glance_words(r), "answer": answer, "takeaway": _takeaway(r)}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
@@ -317,15 +318,39 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     return {"curves": save(fig, out / "ex2_curves.png")}
 
 
+GLANCE = GlanceWords(
+    question="Train longer: with or without dropout?",
+    better="dropout better", worse="dropout worse",
+    answer_better="After long training, dropout ({a}) ends with the higher test accuracy.",
+    answer_worse="After long training, dropout ({a}) ends with the lower test accuracy.",
+    answer_none="After long training, dropout and no dropout reach test accuracies that "
+                "cannot be told apart.")
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row where the headline's family has a verdict beside it: the test-loss
+    rise, Holm-corrected with the accuracy, when it makes a claim (the row left it out while
+    the section gave it). None otherwise: the headline alone is the row."""
+    acc, rise = r.accuracy, r.rise
+    if not rise.claim:
+        return None
+    arms_ = {"a": r.on, "b": r.off}
+    said = {1: GLANCE.answer_better, -1: GLANCE.answer_worse, 0: GLANCE.answer_none}
+    less = rise.direction < 0
+    return {"label": acc.label,
+            "effect": (f"{acc.summary(r.level)}; test-loss rise, {rise.label}: "
+                       f"{rise.summary(r.level)}"),
+            "verdict": (f"{acc.short_verdict('dropout better', 'dropout worse')}; "
+                        f"{rise.short_verdict('more overfitting', 'less overfitting')}"),
+            "claim": True,
+            "answer": (said[acc.direction].format(**arms_)
+                       + f" Its test loss rises {'less' if less else 'more'} above its minimum "
+                       f"than without dropout (ratio {rise.label}, Holm-corrected with the "
+                       "accuracy).")}
+
+
 EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: r.accuracy,
-    glance=GlanceWords(
-        question="Train longer: with or without dropout?",
-        better="dropout better", worse="dropout worse",
-        answer_better="After long training, dropout ({a}) ends with the higher test accuracy.",
-        answer_worse="After long training, dropout ({a}) ends with the lower test accuracy.",
-        answer_none="After long training, dropout and no dropout reach test accuracies that "
-                    "cannot be told apart."))
+    editions=True, headline=lambda r: r.accuracy, glance=GLANCE)
