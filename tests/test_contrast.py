@@ -288,3 +288,14 @@ def test_arms_that_share_one_stability_have_one_rate_and_no_rate_difference():
                     "difference): 1 of 10 (10% [0, 45])")
     assert "paired difference in rates" not in text and "paired difference in rates" in \
         own.instability()
+
+
+def test_a_contrast_on_one_pair_prints_no_interval_level_beside_its_value():
+    """Issue 31, finding 6: "(one seed, no interval) (95.00% interval)"."""
+    c = compare_one("a − b", sample(0.01, unstable_a=tuple(range(1, 10))))
+    assert c.pairs == 1 and not c.primary.has_interval
+    row = c.row("a wins", "b wins")
+    assert row["diff"].endswith("(one seed, no interval)") and row["level"] == "no interval"
+    assert "interval, Holm" not in c.summary(0.9)
+    # its absence: an interval has its level
+    assert compare_one("a − b", sample(0.01)).row("a", "b")["level"] == "95.00%"

@@ -234,13 +234,21 @@ class Contrast:
             line += "; this disagrees with the primary verdict over the stable seeds"
         return line
 
+    @property
+    def level_text(self) -> str:
+        """The primary interval's level, "95.00%"; "no interval" where it has none (one pair),
+        never a level beside a number without an interval."""
+        e = self.primary
+        return f"{100 * e.level:.2f}%" if e.has_interval else "no interval"
+
     def summary(self, level: float | None = None) -> str:
         """The primary difference with its interval and n, in words, as the summary table
         prints it; the interval's level where Holm's correction made it other than the study's
         ``level``."""
         if self.pairs == 0:
             return f"no value ({pairs_text(0)})"
-        holm = ("" if level is None or abs(self.primary.level - level) < 1e-9 else
+        holm = ("" if level is None or abs(self.primary.level - level) < 1e-9
+                or not self.primary.has_interval else
                 f"; a {100 * self.primary.level:g}% interval, Holm-corrected within its family")
         return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{holm})"
 
@@ -262,7 +270,7 @@ class Contrast:
         """The contrast as one row of a report table (every field already in words)."""
         unit = "ratio a / b" if isinstance(self.quantity, Ratio) else self.quantity.unit
         return {"contrast": self.label, "diff": self.quantity.text(self.primary), "unit": unit,
-                "pairs": self.pairs, "level": f"{100 * self.primary.level:.2f}%",
+                "pairs": self.pairs, "level": self.level_text,
                 "verdict": self.verdict(better, worse), "instability": self.instability(),
                 "robustness": self.robustness()}
 

@@ -129,22 +129,30 @@ def resolution(c: Contrast) -> float:
     return min_detectable(sd, e.n, e.level, POWER)
 
 
-def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | None:
+def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | None:
     """What a smaller preset's headline contrasts of test accuracy can resolve: how many have
     the pairs a verdict needs, and the typical (median) smallest detectable difference over
-    them, in words; None for the full study."""
+    them, each one named with its exercise so that every number of the box can be found in
+    the report; None for the full study. ``heads``: (exercise, setting, headline) or bare
+    headlines; ``subset``: what the preset trains on, where it is less than the full study's
+    (``presets.subset``)."""
     if preset == "full":
         return None
-    acc = [c for c in heads if c is not None and not isinstance(c.quantity, Ratio)
+    named = [h if isinstance(h, tuple) else (None, None, h) for h in heads]
+    acc = [(n, tag, c) for n, tag, c in named
+           if c is not None and not isinstance(c.quantity, Ratio)
            and c.quantity.bounds == (-1.0, 1.0)]
-    tested = sum(c.tested for c in acc)
+    tested = sum(c.tested for _, _, c in acc)
     # the count, range and median are over one set of contrasts, named in the sentence: the
     # tested ones; only where none is tested, those with 2 pairs (a spread read back)
-    over = [c for c in acc if c.tested] if tested else acc
-    sizes = sorted(x for x in (resolution(c) for c in over) if math.isfinite(x))
-    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''}): "
-            f"{tested} of its {len(acc)} headline contrasts of test accuracy have the "
-            f"{MIN_PAIRS} seed pairs stable in both arms that a verdict needs. ")
+    over = [h for h in acc if h[2].tested] if tested else acc
+    sized = sorted(((resolution(c), n, tag) for n, tag, c in over
+                    if math.isfinite(resolution(c))), key=lambda x: x[0])
+    sizes = [x for x, _, _ in sized]
+    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''})"
+            f"{'. ' + subset if subset else ': '}{tested} of its {len(acc)} headline contrasts "
+            f"of test accuracy have the {MIN_PAIRS} seed pairs stable in both arms that a "
+            "verdict needs. ")
     if sizes:
         typical = sizes[len(sizes) // 2] if len(sizes) % 2 else \
             (sizes[len(sizes) // 2 - 1] + sizes[len(sizes) // 2]) / 2
@@ -153,8 +161,10 @@ def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | No
         n, of = len(sizes), len(over)
         whom = (f"{n} contrasts {group}" if n == of else
                 f"{n} of the {of} contrasts {group} that have a spread to estimate it from")
+        each = "; ".join(f"{_where(num, tag)} {100 * x:.2f}" for x, num, tag in sized)
         span = (f"median over the {whom}, from {100 * sizes[0]:.2f} to {100 * sizes[-1]:.2f} "
-                "points" if n > 1 else f"the one contrast {group} with a spread")
+                f"points: {each}" if n > 1 else f"the one contrast {group} with a spread: "
+                f"{each} points")
         if typical >= 1.0:
             text += (f"The smallest difference they would likely detect is typically more "
                      f"than 100 points ({span}), beyond any difference of accuracies: "
@@ -170,6 +180,12 @@ def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | No
              "asks; the full study (preset full) is the answer.")
     return {"text": text, "tested": tested, "contrasts": len(acc),
             "typical": (100 * typical) if sizes else None}
+
+
+def _where(number: int | None, tag: str | None) -> str:
+    if number is None:
+        return "a contrast"
+    return f"exercise {number}" + (f" ({tag})" if tag else "")
 
 
 @dataclass(frozen=True)

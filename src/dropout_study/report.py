@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import environment, frame, glance, instability
+from . import environment, frame, glance, instability, presets
 from . import words as say
 from .config import edition_config
 from .contrast import agreement
@@ -278,8 +278,8 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
             "runs": len(res.runs),
         },
-        "resolves": glance.resolves([c for _, _, c in heads], int(cfg["seeds"]),
-                                    cfg["preset"]),
+        "resolves": glance.resolves(heads, int(cfg["seeds"]), cfg["preset"],
+                                    presets.subset(cfg, res.endpoints)),
         "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level, instead),
                    "alt": glance.alt(drawn, left),
                    "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},

@@ -107,7 +107,7 @@ def test_activations_that_satisfy_the_closed_form_give_a_ratio_of_one():
         "The mask raises the variance by what the closed form predicts from the pre-mask mean and "
         "variance, within 2% (measured/predicted layer 1: x1.0000")
     assert "deviation" not in words["takeaway"]
-    assert words["check"][0] == {"layer": 1, "ratio": "x1.0000 [1.0000, 1.0000]",
+    assert words["check"][0] == {"layer": 1, "ratio": "x1.0000 (no spread: all 10 values equal)",
                                  "points": 140, "max_dev": "0.000"}
 
 
@@ -426,8 +426,9 @@ def test_the_answer_and_takeaway_word_for_word():
         f"{evo(2, two, 'larger')}.")
     assert words["takeaway"] == (
         "The mask raises the variance by what the closed form predicts from the pre-mask mean and "
-        "variance, within 2% (measured/predicted layer 1: x1.0000 [1.0000, 1.0000], layer 2: "
-        "x1.0000 [1.0000, 1.0000]); the extra variance is noise that exists only in training: in "
+        "variance, within 2% (measured/predicted layer 1: x1.0000 (no spread: all 10 values "
+        "equal), layer 2: x1.0000 (no spread: all 10 values equal)); the extra variance is noise "
+        "that exists only in training: in "
         "eval mode the network sees none of it, and the comparison of the two trained networks "
         "there is the eval-mode ratio above.")
     def cell(e):

@@ -277,8 +277,8 @@ def test_the_words_of_a_growing_trend_in_full():
         f"per width, after Holm correction, {DROP} beats no dropout "
         "at 64, 128, 256 and 512 and loses at none.")
     tw = words["trends"][0]
-    assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (TREND, 10, "95.00%",
-                                                                     "0 of 10")
+    assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (
+        TREND, 10, "95.00% interval", "0 of 10")
     assert tw["diff"] == t.quantity.text(t.primary)
     assert tw["robustness"].endswith(f"P(slope > 0) = {t.p_superior:.2f}")
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0,
@@ -513,3 +513,18 @@ def test_without_a_trend_the_forest_plot_draws_what_the_row_says(tmp_path):
     ctx = report.context_of(trend, trend.cfg, tmp_path / "trend")
     assert "Without a headline" not in ctx["glance"]["caption"]
     assert f"Ex. 8: {TREND}" in ctx["glance"]["alt"] and key(64) not in ctx["glance"]["alt"]
+
+
+def test_a_trend_on_one_seed_says_no_interval_and_no_level():
+    """Issue 31, finding 6: "(one seed, no interval) (95.00% interval)"."""
+    none64 = ex.condition_name(64, (0.0, 0.0))
+    r = run(seeds=[0, 1, 2], slope=0.01, diverged={(none64, 1): 2, (none64, 2): 2})
+    t = r.trend[DROP]
+    assert t.pairs == 1
+    words = ex.context(r)
+    md = syn.section_markdown(ex.EXERCISE, words, {"capacity": "figures/ex8.png"})
+    assert words["trends"][0]["level"] == "no interval"
+    assert f"{t.quantity.text(t.primary)}\n(no interval);" in md
+    assert "% interval)" not in md.split("**Trend**")[1]
+    assert run(slope=0.01).trend[DROP].row("", "")["level"] == "95.00%"
+    assert ex.context(run(slope=0.01))["trends"][0]["level"] == "95.00% interval"

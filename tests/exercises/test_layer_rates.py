@@ -377,3 +377,16 @@ def _ends(seeds, grid, effects):
     cfg = syn.config(experiments={"layer_rates": grid})
     metrics, runs = syn.run_tables("layer_rates", conds, seeds, 4, acc)
     return syn.results(cfg, metrics, runs).ends("layer_rates")
+
+
+def test_a_grid_smaller_than_the_protocol_s_is_said_as_a_departure():
+    """Issue 31, finding 7 (more of its kind): the quick preset's newer edition runs the grid
+    {0, 0.5}², a part of the protocol's {0, 0.2, 0.5, 0.8}², without saying so."""
+    words = ex.context(run())
+    assert words["departure"] == (
+        "This study departs from the protocol's grid here: it runs p1 ∈ {0, 0.5} × p2 ∈ {0, "
+        "0.5}, not {0, 0.2, 0.5, 0.8}²; the rates it lacks are not compared.")
+    md = syn.section_markdown(ex.EXERCISE, words, {"heatmaps": "figures/ex1.png"})
+    assert words["departure"] in " ".join(md.split())
+    full = ex.context(run(grid=FULL, seeds=[0, 1, 2]))
+    assert full["departure"] == ""

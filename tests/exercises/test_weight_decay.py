@@ -311,7 +311,8 @@ def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one_with_n_and
     assert ex.norm_change(r.norms["both"]).startswith("grows it (x1.")
     r = run()  # every norm 10: no change
     text = ex.norm_change(r.norms["decay"])
-    assert re.fullmatch(r"does not detectably change it \(x1\.000 \[1\.000, 1\.000\] over 10 "
+    assert re.fullmatch(r"does not detectably change it \(x1\.000 \(no spread: all 10 values "
+                        r"equal\) over 10 "
                         r"seeds: none larger than a factor [\d.]+ would likely be missed\)", text)
     two = run(seeds=[0, 1])
     text = ex.norm_change(two.norms["decay"])

@@ -126,7 +126,7 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
     assert levels == pytest.approx([0.95, 0.975])  # Holm over the two methods
     words = ex.context(r)
     ref = timing(r, "dropout").seconds
-    r_pe, r_pb = (wd.ratio(timing(r, m).ratio) for m in ("dropconnect", "dropconnect_batch"))
+    r_pe, r_pb = (wd.measured(timing(r, m).ratio) for m in ("dropconnect", "dropconnect_batch"))
     assert words["answer"] == (
         f"At each method's validation-selected rate, {pe}: {e.quantity.text(e.primary)} "
         f"(better than activation dropout); {pb}: {b.quantity.text(b.primary)} (worse than "
@@ -293,7 +293,7 @@ def test_the_cost_is_a_measured_ratio_of_one_job_each_with_no_verdict_or_interva
         assert not pe.ratio.has_interval and not pe.seconds.has_interval
         assert (pe.jobs, pe.models) == (1, 10)
         words = ex.context(r)
-        assert (f"per-example DropConnect took {wd.ratio(pe.ratio)} the time of activation "
+        assert (f"per-example DropConnect took {wd.measured(pe.ratio)} the time of activation "
                 "dropout per model-epoch (every example draws its own mask on the weights), as "
                 "measured on one job of 10 models against one job of 10 models") \
             in words["takeaway"]
@@ -388,7 +388,7 @@ def test_the_words_of_the_tables():
     assert rows[0] == {"method": "activation dropout",
                        "seconds": ex.seconds_text(timing(r, "dropout").seconds), "n": EPOCHS,
                        "relative": "reference", "jobs": 1, "models": 10}
-    assert rows[1]["relative"] == wd.ratio(timing(r, "dropconnect").ratio)
+    assert rows[1]["relative"] == wd.measured(timing(r, "dropconnect").ratio)
     assert len(words["equal_rate"]) == 6
 
 
@@ -727,3 +727,34 @@ def test_only_the_validation_split_ranks_a_setting_last_never_the_test_set(colum
     assert r.selected["dropout"] == name("dropout", picked)
     row = next(x for x in r.table if x.condition == cond)
     assert row.unstable == (1 if column == "val_acc" else 0)
+
+
+# -- issue 31, finding 7: a preset's departure from the protocol, said where it applies --------
+def test_a_method_run_at_one_rate_is_a_departure_from_the_sweep_said_in_the_section():
+    """The quick preset runs exact per-example DropConnect (and its approximation) at p = 0.5
+    only; the section did not say that this departs from the protocol's rate sweep, and its
+    heading said "Each method at its best rate"."""
+    r = run(methods=WITH_APPROX, rates_of={"dropconnect": [0.5], "dropconnect_gaussian": [0.5]})
+    words = ex.context(r)
+    assert words["departure"] == (
+        f"This study departs from the protocol's rate sweep here: it runs {PE} at p = 0.5 only "
+        f"and {PG} at p = 0.5 only, not over the sweep (0.1, 0.3, 0.5) that the other methods "
+        "run; those methods stand at the rate run in every comparison, not at a best rate "
+        "chosen on validation.")
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6_sweep.png"}, k=3)
+    flat = " ".join(md.split())
+    assert words["departure"] in flat
+    assert "**Each method at its best rate**" not in md
+    assert (f"**Each weight-level method against activation dropout**, each at its best rate on "
+            f"validation ({PE} and {PG} at the one rate run), paired by seed") in flat
+    # its absence: every method swept
+    swept = ex.context(run(methods=WITH_APPROX))
+    assert swept["departure"] == "" and "departs" not in " ".join(syn.section_markdown(
+        ex.EXERCISE, swept, {"sweep": "figures/ex6_sweep.png"}, k=3).split())
+
+
+def test_markers_at_the_same_rate_are_set_side_by_side_so_none_hides_another():
+    """Figure 10 hid exact DropConnect's marker under its approximation's (both at p = 0.5)."""
+    picked = [("dropout", 0.3), ("dropconnect", 0.5), ("dropconnect_gaussian", 0.5)]
+    assert ex.star_offsets(picked, 0.01) == pytest.approx([0.0, -0.005, 0.005])
+    assert ex.star_offsets([("dropout", 0.3)], 0.01) == [0.0]

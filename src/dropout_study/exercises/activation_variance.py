@@ -335,11 +335,11 @@ def context(r: Result) -> dict:
               "train_ratio": x.train_ratio.quantity.text(x.train_ratio.primary),
               "train_pairs": x.train_ratio.pairs,
               "eval_ratio": x.eval_ratio.quantity.text(x.eval_ratio.primary),
-              "eval_level": f"{100 * x.eval_ratio.primary.level:.2f}%",
+              "eval_level": x.eval_ratio.level_text,
               "eval_verdict": _direction(x.eval_ratio),
               "eval_robustness": x.eval_ratio.robustness()} for x in r.layers]
     over = [{"layer": layer, "epoch": f"{e:g}", "ratio": _ratio_text(c),
-             "pairs": c.pairs, "level": f"{100 * c.primary.level:.2f}%",
+             "pairs": c.pairs, "level": c.level_text,
              "verdict": _direction(c), "instability": _instability(c, e),
              "robustness": c.robustness()} for (layer, e), c in r.ratios.items()]
     return {"off": r.off, "on": r.on, "seeds": r.seeds, "probe_points": r.probe_points,

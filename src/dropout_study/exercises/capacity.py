@@ -261,7 +261,8 @@ def _trend_words(t: Contrast) -> dict:
                   f"{t.quantity.text(t.robust)}, P(slope > 0) = {t.p_superior:.2f}"
                   + ("; this disagrees with the primary verdict" if t.disagrees else ""))
     return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
-            "level": f"{100 * t.primary.level:.2f}%",
+            "level": (f"{t.level_text} interval" if t.primary.has_interval else
+                      t.level_text),
             "verdict": t.verdict("dropout − none rises with width",
                                  "dropout − none falls with width"),
             "unstable": f"{t.unstable_a} of {t.runs_a}", "robustness": robust}

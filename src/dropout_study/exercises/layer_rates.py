@@ -41,6 +41,7 @@ from .common import (
 )
 
 EXPERIMENT = "layer_rates"
+PROTOCOL_RATES = (0.0, 0.2, 0.5, 0.8)  # STUDY.md: the grid p1 × p2 over these, on each layer
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
 
 
@@ -161,6 +162,19 @@ def _takeaway(r: Result) -> str:
     return text
 
 
+def departure(r: Result) -> str:
+    """Where the grid that was run is smaller than the protocol's, said where it applies (a
+    preset's grid); "" where it covers it."""
+    want = set(PROTOCOL_RATES)
+    if want <= set(r.p1) and want <= set(r.p2):
+        return ""
+    grid = ", ".join(f"{p:g}" for p in PROTOCOL_RATES)
+    return (f"This study departs from the protocol's grid here: it runs p1 ∈ "
+            f"{{{', '.join(f'{p:g}' for p in r.p1)}}} × p2 ∈ "
+            f"{{{', '.join(f'{p:g}' for p in r.p2)}}}, not {{{grid}}}²; the rates it lacks "
+            "are not compared.")
+
+
 def _one_layer(r: Result) -> str:
     """Dropout on one layer only, first − second layer, at each rate of the grid: one Holm
     family, so that a rate's claim rests on the interval corrected for the rates it is one
@@ -248,7 +262,7 @@ def context(r: Result) -> dict:
             "one_layer": [c.row("cheaper on the first layer", "costlier on the first layer")
                           for c in r.one_layer.values()],
             "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
-            "answer": answer, "takeaway": _takeaway(r)}
+            "departure": departure(r), "answer": answer, "takeaway": _takeaway(r)}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block

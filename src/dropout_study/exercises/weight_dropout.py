@@ -15,7 +15,7 @@ Holm-corrected).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +163,7 @@ class Result:
     fidelity_rate: float | None
     failures: Failures
     method_rates: dict[str, list[float]]  # the rates each method was run at
+    sweep: list[float] = field(default_factory=list)  # the config's sweep (``rates``)
 
     def _methods(self, sign: int) -> list[str]:
         return [m for m, c in self.at_best.items() if c.direction == sign]
@@ -275,7 +276,8 @@ def analyze(res: Results) -> Result:
         fidelity=fidelity, fidelity_rate=None if fidelity is None else float(fid_p),
         failures=failures(ends, cells, order),
         method_rates={m: sorted(p for c, (mm, p) in cells.items() if mm == m)
-                      for m in methods})
+                      for m in methods},
+        sweep=sorted(float(p) for p in res.cfg["experiments"][EXPERIMENT]["rates"]))
 
 
 def seconds_text(e: Estimate) -> str:
@@ -301,6 +303,31 @@ def each_at(r: Result) -> str:
         return "each at the one rate run"
     return (f"each at its best rate on validation ({words.join([method_name(m) for m in single])}"
             f" at the one rate run)")
+
+
+def departure(r: Result) -> str:
+    """Where this study runs a method at fewer rates than the sweep the protocol asks for (a
+    preset's ``method_rates``), said where it applies: its comparisons stand at the rates run,
+    not at a best rate chosen on validation; "" where every method is swept."""
+    short = {m: ps for m, ps in r.method_rates.items() if len(ps) == 1 and len(r.sweep) > 1}
+    if not short:
+        return ""
+    said = words.join([f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in short.items()])
+    sweep = ", ".join(f"{p:g}" for p in r.sweep)
+    who = "that method stands" if len(short) == 1 else "those methods stand"
+    return (f"This study departs from the protocol's rate sweep here: it runs {said}, not over "
+            f"the sweep ({sweep}) that the other methods run; {who} at the rate run in every "
+            "comparison, not at a best rate chosen on validation.")
+
+
+def star_offsets(points: list[tuple[str, float]], step: float) -> list[float]:
+    """Horizontal offsets for markers drawn at the same rate, so that none hides another
+    (in order, centred on the rate, ``step`` apart); 0 for a marker alone at its rate."""
+    out = []
+    for i, (_, p) in enumerate(points):
+        same = [j for j, (_, q) in enumerate(points) if q == p]
+        out.append((same.index(i) - (len(same) - 1) / 2) * step)
+    return out
 
 
 def _verdicts(r: Result) -> str:
@@ -337,7 +364,7 @@ def _cost(t: Timing, ref: Timing | None) -> str:
     who, whose = SHORT[t.method]
     if words.missing(t.ratio) is not None or ref is None:
         return f"{whose} cost cannot be compared: activation dropout or it has no timings"
-    return (f"{who} took {words.ratio(t.ratio)} the time of activation dropout per "
+    return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
             f"model-epoch{WHY.get(t.method, '')}, as measured on {jobs_text(t)} against "
             f"{jobs_text(ref)}")
 
@@ -423,7 +450,7 @@ def _row(c: Contrast) -> dict:
 def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
-    spent = [f"{method_name(t.method)} took {words.ratio(t.ratio)} as long"
+    spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
         f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
@@ -444,7 +471,7 @@ def context(r: Result) -> dict:
                    selected="selected" if row["condition"] in selected else "")
     timing = [{"method": method_name(t.method), "seconds": seconds_text(t.seconds),
                "n": t.seconds.n, "jobs": t.jobs, "models": t.models,
-               "relative": "reference" if t.ratio is None else words.ratio(t.ratio)}
+               "relative": "reference" if t.ratio is None else words.measured(t.ratio)}
               for t in r.timing]
     for row in table:  # a setting with an unstable run: the mean over all its runs
         bad = next(x for x in r.table if x.condition == row["condition"])
@@ -458,6 +485,7 @@ def context(r: Result) -> dict:
             "diffs": [_row(c) for c in r.at_best.values()],
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
+            "departure": departure(r), "each_at": each_at(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
                              for m, ps in r.method_rates.items()],
@@ -504,11 +532,14 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
                      "drop probability p (both layers)", "test accuracy (%)", 100, labels,
                      bounds=(0.0, 1.0))
     rows = {row.condition: row for row in r.table}
-    for m, cond in r.selected.items():  # the rates picked on validation, from the result
-        e = rows[cond].values["endpoint"]
-        axes[0].plot(r.cells[cond][1], 100 * e.value, "*", ms=14, color=colour.get(m, "k"),
-                     markeredgecolor="black", zorder=4)
-    axes[0].set_title("test accuracy; ★ the rate picked on validation")
+    picked = [(m, r.cells[cond][1]) for m, cond in r.selected.items()]
+    gap = 0.02 * (max(r.rates) - min(r.rates) or 1.0)
+    shapes = {m: s for m, s in zip(r.methods, "*DsP^v", strict=False)}
+    for (m, p), dx in zip(picked, star_offsets(picked, gap), strict=True):
+        e = rows[r.selected[m]].values["endpoint"]  # one marker per method, none hidden
+        axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
+                     else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
+    axes[0].set_title("test accuracy; a marker per method at the rate it stands at")
     for i, t in enumerate(r.timing):
         axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
     axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
