@@ -520,3 +520,14 @@ def test_the_holm_family_is_said_to_be_the_testable_ratios_only():
     assert words["holm_over"] in md.replace("\n", " ")
     assert ex.context(run())["holm_over"] == "Holm-corrected over all 8 layer × epoch ratios"
     assert ex.context(run(seeds=[0, 1]))["holm_over"].startswith("none of the 8 layer × epoch")
+
+
+def test_a_run_that_never_trained_is_named_as_such_and_counts_at_no_epoch():
+    """Issue 31, finding 1 in exercise 3: a run that never trained is its own kind (not
+    "unstable at its endpoint from epoch 1"), and counts in no epoch's ratio."""
+    res = results()
+    m = res.metrics
+    m.loc[(m["condition"] == OFF) & (m["seed"] == 4), "train_loss"] = 2.2
+    r = ex.analyze(syn.results(res.cfg, m, res.runs, res.activations))
+    assert r.excluded == [f"{OFF} seed 4 (never trained)"]
+    assert all(c.pairs == 9 for c in r.ratios.values())

@@ -178,6 +178,9 @@ def analyze(res: Results) -> Result:
     excluded = []
     for r in ends.sort_values(["condition", "seed"]).itertuples():
         if r.unstable:
+            if r.never_trained:
+                excluded.append(f"{r.condition} seed {r.seed} (never trained)")
+                continue
             what = "diverged" if r.diverged_run else "unstable at its endpoint"
             excluded.append(f"{r.condition} seed {r.seed} ({what} from epoch "
                             f"{r.unstable_epoch:g})")
