@@ -556,7 +556,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         e = rows[r.selected[m]].values["endpoint"]  # one marker per method, none hidden
         axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
                      else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
-    axes[0].set_title("test accuracy; marker: each method's rate")
+    axes[0].set_title("test accuracy; marker: each method's rate", loc="left")
     for i, t in enumerate(r.timing):
         axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
     axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
@@ -571,8 +571,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
     axes[1].set_ylabel("training seconds per model-epoch (log scale)")
-    axes[1].set_title("cost: geometric mean, measured (one job each)"
-                      if all(t.jobs == 1 for t in r.timing) else "cost: geometric mean, measured")
+    axes[1].set_title("cost, measured (one job each)"  # short: it sits beside the other title
+                      if all(t.jobs == 1 for t in r.timing) else "cost, measured")
     return {"sweep": save(fig, out / "ex6_sweep.png")}
 
 
