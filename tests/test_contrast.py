@@ -2,6 +2,7 @@
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,8 @@ from dropout_study.contrast import (
     compare,
     compare_one,
     condition_contrast,
-    family_tally,
 )
+from dropout_study.contrast_words import family_tally
 from dropout_study.stats import Estimate
 
 SEEDS = range(10)
@@ -61,9 +62,9 @@ def test_unstable_runs_leave_the_primary_contrast_and_are_counted_with_exact_int
     assert (c.unstable_a, c.runs_a, c.unstable_b, c.runs_b) == (0, 10, 3, 10)
     assert c.rate_b.value == pytest.approx(0.3) and c.rate_b.lo > 0 and c.rate_a.lo == 0
     assert c.rate_diff.value == pytest.approx(-0.3)
-    assert c.instability() == ("unstable at the endpoint or diverged: a 0 of 10 (0% [0, 31]), "
-                               "b 3 of 10 (30% [7, 65]); paired difference in rates (a − b) "
-                               "-30 pp [-60, +4]")  # Newcombe's score interval
+    assert c.instability() == ("unstable at the endpoint, diverged or never trained: a 0 of 10 "
+                               "(0% [0, 31]), b 3 of 10 (30% [7, 65]); paired difference in "
+                               "rates (a − b) -30 pp [-60, +4]")  # Newcombe's score interval
 
 
 def test_no_rate_difference_when_both_arms_are_stable():
@@ -133,7 +134,8 @@ def test_a_row_holds_every_part_in_words():
     assert row["contrast"] == "a − b" and row["pairs"] == 10 and row["verdict"] == "a wins"
     assert row["level"] == "95.00%"
     assert row["diff"] == words.pp(c.primary)
-    assert row["instability"].startswith("unstable at the endpoint or diverged: a 0 of 10")
+    assert row["instability"].startswith("unstable at the endpoint, diverged or never trained: "
+                                         "a 0 of 10")
     assert row["robustness"].startswith("robustness over all 10 seeds: median difference +")
 
 
@@ -144,7 +146,7 @@ def test_a_quantity_prints_in_its_unit():
 
 
 def test_two_settings_agree_when_both_claim_the_same_direction():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     a, b = compare_one("x − y", sample(0.01)), compare_one("x − y", sample(0.02))
     text = agreement(a, b, "lr 0.5", "lr 0.1")
@@ -153,7 +155,7 @@ def test_two_settings_agree_when_both_claim_the_same_direction():
 
 
 def test_two_settings_disagree_when_one_claims_and_the_other_does_not():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     a, b = compare_one("x − y", sample(-0.01)), compare_one("x − y", sample(0.0))
     text = agreement(a, b, "lr 0.5", "lr 0.1")
@@ -164,7 +166,7 @@ def test_two_settings_disagree_when_one_claims_and_the_other_does_not():
 
 
 def test_two_settings_without_a_claim_agree_on_no_detectable_difference():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     a, b = compare_one("x − y", sample(0.0)), compare_one("x − y", sample(0.0))
     assert agreement(a, b, "A", "B").startswith(
@@ -172,7 +174,7 @@ def test_two_settings_without_a_claim_agree_on_no_detectable_difference():
 
 
 def test_two_settings_cannot_be_compared_when_one_has_no_verdict():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     a = compare_one("x − y", sample(0.05, unstable_a=range(2, 10)))
     text = agreement(a, compare_one("x − y", sample(0.01)), "lr 0.5", "lr 0.1")
@@ -181,7 +183,7 @@ def test_two_settings_cannot_be_compared_when_one_has_no_verdict():
 
 
 def test_a_setting_without_any_stable_pair_says_so_in_words_not_zeros():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     a = compare_one("x − y", sample(0.05, unstable_a=range(10)))
     assert a.pairs == 0
@@ -245,8 +247,9 @@ def test_transient_collapses_are_counted_per_arm_and_keep_their_runs():
                pd.Series(False, index=s.b.index))
     c = compare_one("a − b", s)
     assert (c.collapses_a, c.collapses_b) == (2, 0) and c.pairs == 10 and c.claim
-    assert c.instability().endswith("transient collapses (recovered before the endpoint, runs "
-                                    "kept): a 2 of 10 (20% [3, 56]), b 0 of 10 (0% [0, 31])")
+    assert c.instability().endswith("transient collapses of stable runs (recovered before the "
+                                    "endpoint, runs kept): a 2 of 10 (20% [3, 56]), b 0 of 10 "
+                                    "(0% [0, 31])")
     assert "transient" not in compare_one("a − b", sample(0.01)).instability()
 
 
@@ -268,3 +271,31 @@ def test_a_family_tally_counts_each_direction_and_the_untested():
                            "and 1 shows no detectable difference (none larger than ")
     assert family_tally(compare({"x − b": sample(0.02)}), "better", "worse") == (
         "all 1 contrasts are testable; after Holm correction 1 better and 0 worse")
+
+
+def test_arms_that_share_one_stability_have_one_rate_and_no_rate_difference():
+    """Issue 31, finding 4: exercise 5's interaction contrast, whose two arms (both + none,
+    dropout + decay) share one stability per seed, printed a paired difference in rates of
+    that stability against itself ("0 pp [-19, +19]")."""
+    s = sample(0.01, unstable_a=(0,), unstable_b=(0,))
+    own = compare_one("a − b", s)  # two arms that happen to fail at the same seed: a difference
+    assert own.rate_diff is not None and own.rate_diff.value == 0
+    one = compare_one("a − b", replace(s, shared=True))
+    assert one.rate_diff is None and one.shared
+    text = one.instability()
+    assert text == ("seeds with a run unstable at the endpoint, diverged or never trained "
+                    "among the runs both arms are built from (one count for both, no rate "
+                    "difference): 1 of 10 (10% [0, 45])")
+    assert "paired difference in rates" not in text and "paired difference in rates" in \
+        own.instability()
+
+
+def test_a_contrast_on_one_pair_prints_no_interval_level_beside_its_value():
+    """Issue 31, finding 6: "(one seed, no interval) (95.00% interval)"."""
+    c = compare_one("a − b", sample(0.01, unstable_a=tuple(range(1, 10))))
+    assert c.pairs == 1 and not c.primary.has_interval
+    row = c.row("a wins", "b wins")
+    assert row["diff"].endswith("(one seed, no interval)") and row["level"] == "no interval"
+    assert "interval, Holm" not in c.summary(0.9)
+    # its absence: an interval has its level
+    assert compare_one("a − b", sample(0.01)).row("a", "b")["level"] == "95.00%"

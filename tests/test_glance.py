@@ -262,8 +262,80 @@ def test_the_preset_box_counts_ranges_and_takes_the_median_over_the_same_contras
     sizes = sorted(100 * c.mde for c in tested)
     assert r["tested"] == 3 and r["contrasts"] == 4
     assert r["typical"] == pytest.approx(sizes[1])
+    each = "; ".join(f"a contrast {x:.2f}" for x in sizes)
     assert (f"is typically {sizes[1]:.2f} points (median over the 3 contrasts with the pairs a "
-            f"verdict needs, from {sizes[0]:.2f} to {sizes[-1]:.2f} points)") in r["text"]
+            f"verdict needs, from {sizes[0]:.2f} to {sizes[-1]:.2f} points: {each})") \
+        in r["text"]
     # its absence: with no untested contrast the same three give the same sentence
     assert glance.resolves(tested, 4, "quick")["text"].replace(" 3 of its 3 ", " 3 of its 4 ") \
         == r["text"]
+
+
+# -- issue 31, finding 5: the summary and the section say the same thing ---------------------
+def test_a_verdict_of_the_headline_s_family_is_in_the_row_not_only_in_the_section():
+    """Exercise 2 (newer)'s row left out its one verdict (the test-loss rise, x0.25 [0.09,
+    0.68]) and said only that the accuracies cannot be told apart. Planted: no accuracy effect,
+    a rise a quarter of no dropout's."""
+    r = ex2.analyze(tables(effect=0.0, rise_ratio=0.25))
+    assert not r.accuracy.claim and r.rise.claim and r.rise.direction < 0
+    words = ex2.context(r)
+    row = glance.row(EX2, {"missing": None, "glance_words": words["glance_words"]},
+                     [(None, EX2.headline(r))], 0.95)
+    [line] = row["lines"]
+    assert line["verdict"].startswith("no detectable difference (none larger than ")
+    assert line["verdict"].endswith("; less overfitting") and line["claim"]
+    rise = r.rise.quantity.text(r.rise.primary)
+    assert f"test-loss rise, {ON} / {OFF}: {rise} (10 seed pairs stable in both arms" \
+        in line["effect"]
+    assert row["answer"] == (
+        "After long training, dropout and no dropout reach test accuracies that cannot be told "
+        "apart. Its test loss rises less above its minimum than without dropout (ratio "
+        f"{ON} / {OFF}, Holm-corrected with the accuracy).")
+    assert "less overfitting" in words["rise"]["verdict"]  # what the section says
+    # its absence: no verdict on the rise, the headline alone is the row
+    flat = ex2.analyze(tables(effect=0.0, rise_ratio=1.0))
+    assert ex2.context(flat)["glance_words"] is None
+    [plain] = glance.row(EX2, {"missing": None, "glance_words": None},
+                         [(None, EX2.headline(flat))])["lines"]
+    assert "overfitting" not in plain["verdict"] and "rise" not in plain["effect"]
+
+
+# -- issue 31, finding 8: the top box says what the preset trains on, and names its numbers ----
+def test_the_box_names_each_contrast_whose_resolution_it_summarises():
+    """The box's "from 0.08" was printed nowhere else: each value now comes with its exercise
+    (and setting), so that the reader finds the contrast it belongs to."""
+    a, b = (head(effect=e, seeds=list(range(4))) for e in (0.0, 0.03))
+    r = glance.resolves([(2, "older", a), (5, None, b), (3, None, None)], 4, "quick")
+    lo, hi = sorted([(100 * a.mde, "exercise 2 (older)"), (100 * b.mde, "exercise 5")])
+    assert (f"from {lo[0]:.2f} to {hi[0]:.2f} points: {lo[1]} {lo[0]:.2f}; {hi[1]} "
+            f"{hi[0]:.2f})") in r["text"]
+
+
+def test_the_box_says_the_preset_trains_on_a_subset_and_where_its_reference_lands(tmp_path):
+    from dropout_study import presets
+
+    def acc(cond, seed, epoch):
+        return 0.80 + 0.01 * seed
+
+    cfg = syn.config(preset="quick", seeds=3, data={"train_size": 10000,
+                                                    "validation_size": 5000})
+    conds = {"p1=0.2,p2=0.5": {"rate1": 0.2, "rate2": 0.5, "epochs": 10},
+             "p1=0,p2=0": {"rate1": 0.0, "rate2": 0.0, "epochs": 10}}
+    metrics, runs = syn.run_tables("layer_rates", conds, [0, 1, 2], 10, acc)
+    ends = syn.results(cfg, metrics, runs).endpoints
+    text = presets.subset(cfg, ends)
+    assert text == ("It trains on a fixed subset of 10 000 of the 55 000 training images left "
+                    "after its validation split of 5 000 (the full study trains on all of "
+                    "those it leaves), so its accuracies sit below the full study's: its "
+                    "reference model (lr 0.5, p = (0.2, 0.5), 10 epochs) ends at a median "
+                    "81.0% test accuracy over its 3 stable runs. ")
+    r = glance.resolves([], 3, "quick", text)
+    assert r["text"].startswith(f"This is the **quick** preset (3 seeds). {text}0 of its 0 ")
+    # its absence: a study on every image says nothing of a subset
+    full = syn.config(data={"train_size": None, "validation_size": 10000})
+    assert presets.subset(full, ends) == ""
+    res = tables(effect=0.01, seeds=list(range(4)))
+    qcfg = {**res.cfg, "preset": "quick", "seeds": 4,
+            "data": {**res.cfg["data"], "train_size": 10000}}
+    ctx = report.context_of(syn.results(qcfg, res.metrics, res.runs), qcfg, tmp_path / "f")
+    assert "It trains on a fixed subset of 10 000 of the 50 000" in ctx["resolves"]["text"]

@@ -36,8 +36,8 @@ def test_an_early_dip_that_recovers_is_a_transient_collapse_not_an_unstable_endp
     s = state(acc=acc)
     assert not s["unstable"] and not s["endpoint_unstable"]
     assert s["collapse"] and s["collapse_epoch"] == 3
-    assert s["collapse_reason"] == ("test accuracy 60.0% fell 18.0 points below its best so "
-                                    "far (78.0%)")
+    assert s["collapse_reason"] == ("validation accuracy 60.0% fell 18.0 points below its "
+                                    "best so far (78.0%)")
 
 
 def test_a_collapse_still_there_in_the_window_is_unstable_from_the_start_of_the_episode():
@@ -45,18 +45,22 @@ def test_a_collapse_still_there_in_the_window_is_unstable_from_the_start_of_the_
     acc[5:] = [0.50, 0.62, 0.70, 0.72, 0.73]  # collapses at epoch 6, ends near 73%
     s = state(acc=acc)
     assert s["unstable"] and s["endpoint_unstable"] and s["unstable_epoch"] == 6
-    assert s["unstable_reason"] == "test accuracy 50.0% fell 33.0 points below its best so far " \
-        "(83.0%)"
+    assert s["unstable_reason"] == ("validation accuracy 50.0% fell 33.0 points below its best "
+                                    "so far (83.0%)")
     assert not s["collapse"]  # no earlier, recovered episode
 
 
-def test_an_early_recovered_collapse_and_a_late_one_are_an_event_and_an_unstable_endpoint():
+def test_an_early_recovered_collapse_of_a_run_unstable_at_its_endpoint_is_no_transient_one():
+    """Issue 31, finding 2: a run unstable at its endpoint was also counted as a transient
+    collapse "recovered before the endpoint". It is counted there and only there; its earlier
+    episode is recorded with it."""
     acc = HEALTHY_ACC.copy()
-    acc[1] = 0.55  # epoch 2: event, recovered
+    acc[1] = 0.55  # epoch 2: recovered
     acc[8] = 0.70  # epoch 9: in the window
     s = state(acc=acc)
     assert s["endpoint_unstable"] and s["unstable_epoch"] == 9
-    assert s["collapse"] and s["collapse_epoch"] == 2
+    assert not s["collapse"] and s["collapse_epochs"] == "" and math.isnan(s["collapse_epoch"])
+    assert s["earlier_epochs"] == "2"
 
 
 def test_the_window_is_the_last_k_epochs():
@@ -92,9 +96,9 @@ def test_a_diverged_run_is_diverged_not_endpoint_unstable_where_its_loss_stops_b
     assert s["unstable_epoch"] == 4 and s["unstable_reason"].startswith("diverged")
 
 
-def test_a_diverged_run_keeps_its_earlier_recovered_collapses_as_events():
-    """The referee's objection 3: a run that collapsed and recovered three times, then
-    diverged, was listed only as diverged."""
+def test_a_diverged_run_records_its_earlier_recovered_episodes_but_has_no_transient_one():
+    """A run that collapsed and recovered three times, then diverged, is counted as diverged
+    only (revision 4); the three earlier episodes are recorded with it."""
     loss, acc = HEALTHY_LOSS.copy(), HEALTHY_ACC.copy()
     acc[1], acc[4] = 0.55, 0.65  # epochs 2 and 5: collapses, recovered
     loss[6] = CHANCE_LOSS + 1  # epoch 7: above chance, recovered at 8
@@ -102,10 +106,10 @@ def test_a_diverged_run_keeps_its_earlier_recovered_collapses_as_events():
     loss[9], acc[9] = np.nan, np.nan  # epoch 10: diverged
     s = state(loss, acc)
     assert s["diverged_run"] and s["unstable_epoch"] == 10
-    assert s["collapse"] and s["collapse_epochs"] == "2, 5, 7" and s["collapse_epoch"] == 2
+    assert not s["collapse"] and s["earlier_epochs"] == "2, 5, 7"
     calm = HEALTHY_LOSS.copy()
     calm[9] = np.nan
-    assert not state(calm)["collapse"]  # diverged with nothing before it: no event
+    assert state(calm)["earlier_epochs"] == "" and not state(calm)["collapse"]
 
 
 def test_every_recovered_episode_is_listed():
@@ -122,10 +126,13 @@ def test_the_trainers_divergence_flag_counts_as_diverged():
     assert s["diverged_run"] and s["unstable_epoch"] == 6
 
 
-def rows(seed, acc, loss=HEALTHY_LOSS):
+def rows(seed, acc, loss=HEALTHY_LOSS, test=None):
+    """One run's metrics rows: ``acc`` is its validation accuracy, ``test`` its test accuracy
+    (the same where not given)."""
+    test = acc if test is None else test
     return [{"experiment": "e", "condition": "c", "seed": seed, "epoch": int(e),
-             "train_loss": float(lo), "test_acc": float(a)}
-            for e, lo, a in zip(EPOCHS, loss, acc, strict=True)]
+             "train_loss": float(lo), "val_acc": float(a), "test_acc": float(t)}
+            for e, lo, a, t in zip(EPOCHS, loss, acc, test, strict=True)]
 
 
 def test_one_row_per_run_and_the_counts_of_each_kind():
@@ -140,7 +147,8 @@ def test_one_row_per_run_and_the_counts_of_each_kind():
     assert out["unstable"].tolist() == [False, True, False, True]
     assert out.loc[1, "unstable_epoch"] == 5
     ends = out.assign(stable=~out["unstable"])
-    assert counts(ends) == {"runs": 4, "collapses": 1, "endpoint_unstable": 1, "diverged": 1}
+    assert counts(ends) == {"runs": 4, "collapses": 1, "endpoint_unstable": 1, "diverged": 1,
+                            "never_trained": 0}
 
 
 def test_stability_at_each_epoch_uses_the_window_that_ends_there():
@@ -170,3 +178,68 @@ def test_endpoints_of_tables_concatenated_without_a_fresh_index():
     (m1, r1), (m2, r2) = job("a"), job("b")
     ends = endpoints(pd.concat([m1, m2]), pd.concat([r1, r2]), 2)
     assert len(ends) == 2 and ends["endpoint"].tolist() == pytest.approx([0.825, 0.825])
+
+
+# -- revision 4: validation and training loss only; a run that never trained (issue 31) ------
+def test_the_rule_reads_the_validation_accuracy_never_the_test_accuracy():
+    """Issue 31, finding 3: instability was judged on test accuracy, so the test set took part
+    in selection. Planted: a collapse in the test accuracy alone (the run is stable), and one in
+    the validation accuracy alone (the run is unstable at its endpoint)."""
+    fall = HEALTHY_ACC.copy()
+    fall[8:] = 0.60  # epochs 9-10: 25 points below the best so far
+    table = pd.DataFrame(rows(0, HEALTHY_ACC, test=fall) + rows(1, fall, test=HEALTHY_ACC))
+    out = instability(table, K).set_index("seed")
+    assert not out.loc[0, "unstable"] and not out.loc[0, "collapse"]
+    assert out.loc[1, "endpoint_unstable"] and out.loc[1, "unstable_epoch"] == 9
+    assert out.loc[1, "unstable_reason"].startswith("validation accuracy 60.0% fell")
+    at = stable_epochs(table, K).set_index(["seed", "epoch"])["stable_at"]
+    assert at.loc[0].all() and not at.loc[(1, 9)] and at.loc[(1, 8)]
+
+
+TRAINED_LOSS = 0.8 * math.log(10)  # STUDY.md: a run has trained once its loss falls below this
+NEVER_LOSS = np.array([2.30, 2.28, 2.31, 2.26, 2.24, 2.25, 2.22, 2.19, 2.14, 2.25])
+NEVER_ACC = np.array([0.18, 0.22, 0.17, 0.25, 0.27, 0.26, 0.29, 0.31, 0.30, 0.27])
+
+
+def test_a_run_that_never_trained_is_a_failure_of_its_own_kind_never_stable():
+    """Issue 31, finding 1: exercise 6's per-minibatch DropConnect at p = 0.5, seed 2, training
+    loss 2.14-2.25 in epochs 8-10 and best accuracy 31%, entered the tables as a stable run,
+    with a "transient collapse" at epoch 3 (loss above chance) that it never recovered from."""
+    s = state(NEVER_LOSS, NEVER_ACC)
+    assert s["unstable"] and s["never_trained"]
+    assert not s["endpoint_unstable"] and not s["diverged_run"] and not s["collapse"]
+    assert s["unstable_epoch"] == 1
+    assert s["unstable_reason"] == (f"never trained: its training loss never fell below "
+                                    f"{TRAINED_LOSS:.2f} (0.8 · ln 10; lowest 2.14)")
+    table = pd.DataFrame(rows(0, NEVER_ACC, NEVER_LOSS) + rows(1, HEALTHY_ACC))
+    ends = instability(table, K).assign(stable=lambda d: ~d["unstable"])
+    assert counts(ends) == {"runs": 2, "collapses": 0, "endpoint_unstable": 0, "diverged": 0,
+                            "never_trained": 1}
+    at = stable_epochs(table, K).set_index(["seed", "epoch"])["stable_at"]
+    assert not at.loc[0].any() and at.loc[1].all()
+
+
+def test_a_loss_just_below_the_training_threshold_trained_and_just_above_did_not():
+    loss = NEVER_LOSS.copy()
+    acc = np.full(10, 0.35)  # far enough above chance
+    loss[6] = TRAINED_LOSS - 0.001
+    assert not state(loss, acc)["never_trained"]
+    loss[6] = TRAINED_LOSS + 0.001
+    assert state(loss, acc)["never_trained"]
+
+
+def test_a_run_whose_validation_accuracy_stays_near_chance_never_trained():
+    acc = np.full(10, 0.19)  # the loss falls, the accuracy does not leave chance
+    s = state(HEALTHY_LOSS, acc)
+    assert s["never_trained"] and s["unstable_reason"] == (
+        "never trained: its best validation accuracy, 19.0%, stayed within 10 points of "
+        "chance (10%)")
+    assert not state(HEALTHY_LOSS, np.full(10, 0.21))["never_trained"]
+
+
+def test_a_slow_start_is_not_stable_before_the_run_has_trained():
+    loss = HEALTHY_LOSS.copy()
+    loss[0] = 2.0  # epoch 1 above the training threshold, below chance: trained from epoch 2
+    at = stable_epochs(pd.DataFrame(rows(0, HEALTHY_ACC, loss)), K).set_index("epoch")
+    assert not at.loc[1, "stable_at"] and at.loc[2:, "stable_at"].all()
+    assert not state(loss)["unstable"]  # it trained: stable at its endpoint

@@ -237,3 +237,31 @@ def test_the_provenance_names_the_seeds_of_a_study_at_another_offset():
     assert seeds_used(*study(0, [0, 1, 2])) is None
     assert "Trained on" not in render_markdown(minimal_context(seeds_used=None),
                                                ROOT / "report")
+
+
+def test_the_events_list_gives_each_failed_run_one_kind_and_transient_collapses_only_of_stable():
+    """Issue 31, findings 1 and 2 in the Methods' list of events: a run that never trained is
+    its own kind, and the earlier recovered episode of a run unstable at its endpoint is named
+    with it, not listed as a transient collapse."""
+    from dropout_study.report import unstable_runs
+    from tests import synthetic as syn
+
+    def acc(cond, seed, epoch):
+        if seed == 1 and epoch in (2, 6):  # a dip at 2 (recovered) and one at 6 (the window)
+            return 0.6
+        if seed == 2 and epoch == 2:  # a dip at 2, recovered: a transient collapse
+            return 0.6
+        return 0.85
+
+    def loss(cond, seed, epoch):
+        return 2.2 if seed == 3 else 0.4  # seed 3 never falls clearly below chance
+
+    metrics, runs = syn.run_tables("e", {"c": {}}, [0, 1, 2, 3], 6, acc, loss=loss)
+    res = syn.results(syn.config(analysis={"endpoint_epochs": 2}), metrics, runs)
+    events = {(u["seed"], u["kind"]): u for u in unstable_runs(res)}
+    assert set(events) == {(1, "unstable at its endpoint"), (2, "transient collapse (run kept)"),
+                           (3, "never trained")}
+    assert events[(1, "unstable at its endpoint")]["reason"].endswith(
+        "; earlier recovered episode from epoch 2 (not counted as transient collapses)")
+    assert events[(3, "never trained")]["epoch"] == "1"
+    assert events[(3, "never trained")]["reason"].startswith("never trained: its training loss")

@@ -39,3 +39,30 @@ def test_which_seeds_are_said_as_runs_of_consecutive_ones():
     assert words.seed_span([102, 100, 101]) == "seeds 100–102"
     assert words.seed_span([5]) == "seed 5" and words.seed_span([]) == "no seeds"
     assert words.seed_span([0, 1, 1, 2, 20, 21, 7]) == "seeds 0–2, 7 and 20–21"
+
+
+def test_an_interval_without_spread_is_said_in_words_not_printed_as_a_point():
+    """Issue 31, finding 6: "77.3% [77.3, 77.3]" from two runs whose 3-epoch means coincide."""
+    assert words.pct(Estimate(0.773, 0.773, 0.773, 2)) == "77.3% (no spread: all 2 values equal)"
+    assert words.pp(Estimate(0.02, 0.02, 0.02, 9)) == "+2.00 pp (no spread: all 9 values equal)"
+    assert words.ratio(Estimate(1.0, 1.0, 1.0, 10), 4) == "x1.0000 (no spread: all 10 values equal)"
+
+
+def test_an_interval_whose_ends_round_alike_gets_the_decimals_that_tell_them_apart():
+    """Issue 31, finding 6: "x0.996 [0.996, 0.996]" (rounding)."""
+    assert words.ratio(Estimate(0.99612, 0.99581, 0.99644, 3), 3) == "x0.9961 [0.9958, 0.9964]"
+    assert words.pct(Estimate(0.7731, 0.77305, 0.77318, 2)) == "77.31% [77.31, 77.32]"
+    tiny = Estimate(0.5, 0.5 - 1e-12, 0.5 + 1e-12, 4)
+    assert words.number(tiny, 2) == "0.50000 (its interval narrower than the last decimal)"
+    # its absence: ends that differ at the asked precision keep it
+    assert words.ratio(Estimate(1.27, 1.25, 1.3, 3)) == "x1.27 [1.25, 1.30]"
+
+
+def test_a_measured_ratio_has_two_significant_digits():
+    """Issue 31, finding 6: exercise 6's cost "x48.79" to four digits, where the choice of
+    timer alone moves it to x28.3."""
+    assert words.measured(Estimate(48.79, n=12)) == "x49"
+    assert words.measured(Estimate(1.274, n=12)) == "x1.3"
+    assert words.measured(Estimate(0.8612, n=12)) == "x0.86"
+    assert words.measured(Estimate(9.96, n=12)) == "x10"
+    assert words.measured(Estimate(math.nan, n=0)) == "no value (no seed is stable in every arm)"

@@ -84,6 +84,10 @@ class Sample:
     stable_b: pd.Series
     collapse_a: pd.Series | None = None  # transient collapses (events; the run stays in)
     collapse_b: pd.Series | None = None
+    # the two arms are built from the same runs and share one stability per seed (e.g. an
+    # interaction's sums over four cells, or a slope over widths): a rate difference between
+    # them would set a run against itself, so there is none
+    shared: bool = False
 
     @classmethod
     def of(cls, ends: pd.DataFrame, a: str, b: str, column: str = "endpoint") -> Sample:
@@ -132,6 +136,7 @@ class Contrast:
     # why no detectable difference here says nothing (e.g. an interaction one of whose factors
     # has no detectable effect of its own), in words; "" where it is informative
     uninformative: str = ""
+    shared: bool = False  # the arms share one stability per seed (see ``Sample.shared``)
 
     @property
     def pairs(self) -> int:
@@ -191,7 +196,15 @@ class Contrast:
 
     def instability(self) -> str:
         a, b = self.arms
-        text = (f"unstable at the endpoint or diverged: "
+        if self.shared:  # one stability per seed for both arms: one rate, no difference
+            text = ("seeds with a run unstable at the endpoint, diverged or never trained "
+                    "among the runs both arms are built from (one count for both, no rate "
+                    f"difference): {words.rate(self.unstable_a, self.runs_a, self.rate_a)}")
+            if self.collapses_a:
+                text += ("; seeds with a transient collapse of a stable run there: "
+                         f"{words.rate(self.collapses_a, self.runs_a, self.collapse_rate(True))}")
+            return text
+        text = (f"unstable at the endpoint, diverged or never trained: "
                 f"{a} {words.rate(self.unstable_a, self.runs_a, self.rate_a)}, "
                 f"{b} {words.rate(self.unstable_b, self.runs_b, self.rate_b)}")
         if self.rate_diff is not None:
@@ -199,8 +212,8 @@ class Contrast:
                      f"{words.pp(self.rate_diff, 0)}")
         if self.collapses_a or self.collapses_b:
             ra, rb = self.collapse_rate(True), self.collapse_rate(False)
-            text += ("; transient collapses (recovered before the endpoint, runs kept): "
-                     f"{a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
+            text += ("; transient collapses of stable runs (recovered before the endpoint, "
+                     f"runs kept): {a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
                      f"{b} {words.rate(self.collapses_b, self.runs_b, rb)}")
         return text
 
@@ -221,22 +234,60 @@ class Contrast:
             line += "; this disagrees with the primary verdict over the stable seeds"
         return line
 
+    @property
+    def level_text(self) -> str:
+        """The primary interval's level, "95.00%"; "no interval" where it has none (one pair),
+        never a level beside a number without an interval."""
+        e = self.primary
+        return f"{100 * e.level:.2f}%" if e.has_interval else "no interval"
+
+    def summary(self, level: float | None = None) -> str:
+        """The primary difference with its interval and n, in words, as the summary table
+        prints it; the interval's level where Holm's correction made it other than the study's
+        ``level``."""
+        if self.pairs == 0:
+            return f"no value ({pairs_text(0)})"
+        holm = ("" if level is None or abs(self.primary.level - level) < 1e-9
+                or not self.primary.has_interval else
+                f"; a {100 * self.primary.level:g}% interval, Holm-corrected within its family")
+        return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{holm})"
+
+    def short_verdict(self, better: str, worse: str) -> str:
+        """The verdict in a few words, as the summary table prints it: the claim, "no
+        detectable difference" with the smallest effect the design would likely have found, or
+        why there is none."""
+        if not self.tested:
+            return "no verdict: too few seed pairs stable in both arms"
+        if self.claim:
+            return better if self.primary.value > 0 else worse
+        if self.uninformative:
+            return "uninformative (no claim)"
+        if not math.isfinite(self.mde):
+            return "no detectable difference"
+        return f"no detectable difference (none larger than {self.quantity.size(self.mde)})"
+
     def row(self, better: str, worse: str) -> dict:
         """The contrast as one row of a report table (every field already in words)."""
         unit = "ratio a / b" if isinstance(self.quantity, Ratio) else self.quantity.unit
         return {"contrast": self.label, "diff": self.quantity.text(self.primary), "unit": unit,
-                "pairs": self.pairs, "level": f"{100 * self.primary.level:.2f}%",
+                "pairs": self.pairs, "level": self.level_text,
                 "verdict": self.verdict(better, worse), "instability": self.instability(),
                 "robustness": self.robustness()}
 
 
-def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float):
+def pairs_text(n: int) -> str:
+    """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
+    return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
+            "no seed pair stable in both arms")
+
+
+def _rate_parts(ind_a: pd.Series, ind_b: pd.Series, level: float, shared: bool = False):
     runs_a, runs_b = int(ind_a.notna().sum()), int(ind_b.notna().sum())
     k_a, k_b = int(ind_a.sum()), int(ind_b.sum())
     rate_a = stats.clopper_pearson(k_a, runs_a, level)
     rate_b = stats.clopper_pearson(k_b, runs_b, level)
     rate_diff = None
-    if k_a or k_b:
+    if (k_a or k_b) and not shared:
         rate_diff = stats.paired_rate_diff(ind_a.astype(float), ind_b.astype(float), level)
     return runs_a, runs_b, k_a, k_b, rate_a, rate_b, rate_diff
 
@@ -264,7 +315,8 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             if tested else np.nan
         ind_a = (~df["stable_a"].astype("boolean")).astype("Float64")
         ind_b = (~df["stable_b"].astype("boolean")).astype("Float64")
-        rates = _rate_parts(ind_a.astype(float), ind_b.astype(float), level)
+        shared = samples[k].shared
+        rates = _rate_parts(ind_a.astype(float), ind_b.astype(float), level, shared)
         a_all, b_all = stats.paired_values(df["a"], df["b"])
         robust = (stats.median_ci(a_all - b_all, primary.level)
                   if a_all.size >= MIN_ROBUST else None)
@@ -275,36 +327,9 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             rate_a=rates[4], rate_b=rates[5], rate_diff=rates[6], robust=robust,
             p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size),
             collapses_a=int(df.loc[df["stable_a"].notna(), "collapse_a"].sum()),
-            collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()))
+            collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()),
+            shared=shared)
     return out
-
-
-def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
-    """A Holm family in words: how many of its contrasts could be tested (at least
-    ``MIN_PAIRS`` pairs stable in both arms) and, of those, how many are ``better`` (a > b) or
-    ``worse`` (a < b) after correction, the rest with the design's resolution. A family with
-    nothing testable says so, never "0 better, 0 worse"."""
-    n = len(family)
-    tested = [c for c in family.values() if c.tested]
-    if not tested:
-        most = max((c.pairs for c in family.values()), default=0)
-        return (f"none of the {n} contrasts is testable: at most "
-                f"{most} seed pair{'s' if most != 1 else ''} stable in both arms, "
-                f"{MIN_PAIRS} needed")
-    up = sum(c.direction > 0 for c in tested)
-    down = sum(c.direction < 0 for c in tested)
-    rest = len(tested) - up - down
-    head = (f"all {n} contrasts are testable" if len(tested) == n else
-            f"{len(tested)} of {n} contrasts are testable (the other {n - len(tested)} have "
-            f"fewer than {MIN_PAIRS} seed pairs stable in both arms)")
-    parts = [f"{up} {better}", f"{down} {worse}"]
-    if rest:
-        quiet = [c for c in tested if not c.direction]
-        mdes = [c.mde for c in quiet if np.isfinite(c.mde)]
-        res = (f" (none larger than {quiet[0].quantity.size(max(mdes))} would likely be "
-               "missed)") if mdes else ""
-        parts.append(f"{rest} show{'s' if rest == 1 else ''} no detectable difference{res}")
-    return f"{head}; after Holm correction {words.join(parts)}"
 
 
 def compare_one(label: str, sample: Sample, level: float = 0.95,
@@ -318,38 +343,3 @@ def condition_contrast(ends: pd.DataFrame, a: str, b: str, level: float = 0.95,
                        label: str | None = None) -> Contrast:
     """``a − b`` between two conditions of an endpoints table."""
     return compare_one(label or f"{a} − {b}", Sample.of(ends, a, b, column), level, quantity)
-
-
-def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
-    """Whether one contrast, measured at two settings, says the same at both."""
-    def said(c: Contrast) -> str:
-        if c.direction:
-            return f"{c.label} {'above' if c.direction > 0 else 'below'} zero"
-        return "uninformative" if c.uninformative else "no claim"
-
-    at_a = f"{c_text(a)} at {setting_a}"
-    at_b = f"{c_text(b)} at {setting_b}"
-    if not (a.tested and b.tested):
-        untested = words.join([s for c, s in ((a, setting_a), (b, setting_b)) if not c.tested])
-        return (f"The two settings cannot be compared: at {untested} too few seed pairs are "
-                f"stable in both arms for a verdict ({at_a}; {at_b}).")
-    if a.direction == b.direction and a.direction != 0:
-        return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
-    if a.uninformative or b.uninformative:
-        return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
-                f"{at_a}; {at_b}.")
-    if a.direction == b.direction:
-        return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
-                f"{at_b}.")
-    return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
-            f"{setting_b}): {at_a}; {at_b}.")
-
-
-def c_text(c: Contrast) -> str:
-    """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
-    if c.pairs == 0:
-        return f"{c.label}: no value (no seed pair stable in both arms)"
-    # a null carries its resolution; an uninformative contrast is no null (its interval may
-    # exclude zero), so it carries none
-    quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""
-    return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"

@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .contrast import MIN_PAIRS, Contrast, Ratio
+from . import words
+from .contrast import MIN_PAIRS, Contrast, Ratio, pairs_text
 from .exercises.base import Exercise, GlanceWords
 
 NO_WORDS = GlanceWords(question="", better="a is higher", worse="b is higher",
@@ -41,18 +42,13 @@ def arms(c: Contrast) -> dict[str, str]:
 
 def pairs(n: int) -> str:
     """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
-    return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
-            "no seed pair stable in both arms")
+    return pairs_text(n)
 
 
 def effect(c: Contrast, level: float | None = None) -> str:
     """The primary difference with its interval and n, in words (never a bare NaN); the
     interval's level where Holm's correction made it other than the study's ``level``."""
-    if c.pairs == 0:
-        return f"no value ({pairs(0)})"
-    holm = ("" if level is None or abs(c.primary.level - level) < 1e-9 else
-            f"; a {100 * c.primary.level:g}% interval, Holm-corrected within its family")
-    return f"{c.quantity.text(c.primary)} ({pairs(c.pairs)}{holm})"
+    return c.summary(level)
 
 
 def answer(c: Contrast | None, w: GlanceWords) -> str:
@@ -72,15 +68,7 @@ def verdict(c: Contrast, w: GlanceWords) -> str:
     """The verdict in a few words: the claim, "no detectable difference" with the smallest
     effect the design would likely have found, or why there is none (the section has the
     long form)."""
-    if not c.tested:
-        return "no verdict: too few seed pairs stable in both arms"
-    if c.claim:
-        return (w.better if c.primary.value > 0 else w.worse).format(**arms(c))
-    if c.uninformative:
-        return "uninformative (no claim)"
-    if not math.isfinite(c.mde):
-        return "no detectable difference"
-    return f"no detectable difference (none larger than {c.quantity.size(c.mde)})"
+    return c.short_verdict(w.better.format(**arms(c)), w.worse.format(**arms(c)))
 
 
 def line(c: Contrast | None, w: GlanceWords, setting: str | None,
@@ -141,22 +129,30 @@ def resolution(c: Contrast) -> float:
     return min_detectable(sd, e.n, e.level, POWER)
 
 
-def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | None:
+def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | None:
     """What a smaller preset's headline contrasts of test accuracy can resolve: how many have
     the pairs a verdict needs, and the typical (median) smallest detectable difference over
-    them, in words; None for the full study."""
+    them, each one named with its exercise so that every number of the box can be found in
+    the report; None for the full study. ``heads``: (exercise, setting, headline) or bare
+    headlines; ``subset``: what the preset trains on, where it is less than the full study's
+    (``presets.subset``)."""
     if preset == "full":
         return None
-    acc = [c for c in heads if c is not None and not isinstance(c.quantity, Ratio)
+    named = [h if isinstance(h, tuple) else (None, None, h) for h in heads]
+    acc = [(n, tag, c) for n, tag, c in named
+           if c is not None and not isinstance(c.quantity, Ratio)
            and c.quantity.bounds == (-1.0, 1.0)]
-    tested = sum(c.tested for c in acc)
+    tested = sum(c.tested for _, _, c in acc)
     # the count, range and median are over one set of contrasts, named in the sentence: the
     # tested ones; only where none is tested, those with 2 pairs (a spread read back)
-    over = [c for c in acc if c.tested] if tested else acc
-    sizes = sorted(x for x in (resolution(c) for c in over) if math.isfinite(x))
-    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''}): "
-            f"{tested} of its {len(acc)} headline contrasts of test accuracy have the "
-            f"{MIN_PAIRS} seed pairs stable in both arms that a verdict needs. ")
+    over = [h for h in acc if h[2].tested] if tested else acc
+    sized = sorted(((resolution(c), n, tag) for n, tag, c in over
+                    if math.isfinite(resolution(c))), key=lambda x: x[0])
+    sizes = [x for x, _, _ in sized]
+    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''})"
+            f"{'. ' + subset if subset else ': '}{tested} of its {len(acc)} headline contrasts "
+            f"of test accuracy have the {MIN_PAIRS} seed pairs stable in both arms that a "
+            "verdict needs. ")
     if sizes:
         typical = sizes[len(sizes) // 2] if len(sizes) % 2 else \
             (sizes[len(sizes) // 2 - 1] + sizes[len(sizes) // 2]) / 2
@@ -165,8 +161,10 @@ def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | No
         n, of = len(sizes), len(over)
         whom = (f"{n} contrasts {group}" if n == of else
                 f"{n} of the {of} contrasts {group} that have a spread to estimate it from")
+        each = "; ".join(f"{_where(num, tag)} {100 * x:.2f}" for x, num, tag in sized)
         span = (f"median over the {whom}, from {100 * sizes[0]:.2f} to {100 * sizes[-1]:.2f} "
-                "points" if n > 1 else f"the one contrast {group} with a spread")
+                f"points: {each}" if n > 1 else f"the one contrast {group} with a spread: "
+                f"{each} points")
         if typical >= 1.0:
             text += (f"The smallest difference they would likely detect is typically more "
                      f"than 100 points ({span}), beyond any difference of accuracies: "
@@ -182,6 +180,12 @@ def resolves(heads: list[Contrast | None], seeds: int, preset: str) -> dict | No
              "asks; the full study (preset full) is the answer.")
     return {"text": text, "tested": tested, "contrasts": len(acc),
             "typical": (100 * typical) if sizes else None}
+
+
+def _where(number: int | None, tag: str | None) -> str:
+    if number is None:
+        return "a contrast"
+    return f"exercise {number}" + (f" ({tag})" if tag else "")
 
 
 @dataclass(frozen=True)
@@ -233,7 +237,10 @@ def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[P
     return drawn, left
 
 
-def caption(drawn: list[Point], left: list[str], level: float) -> str:
+def caption(drawn: list[Point], left: list[str], level: float,
+            instead: list[str] = ()) -> str:
+    """``instead``: the exercises (and settings) without a headline whose summary row stands on
+    other contrasts, drawn in its place."""
     panels = list(dict.fromkeys(p.panel for p in drawn))
     text = (f"Every headline contrast of this report, a − b (a / b where it is a ratio), "
             f"paired by seed: the point is the "
@@ -244,6 +251,11 @@ def caption(drawn: list[Point], left: list[str], level: float) -> str:
     if len(panels) > 1:
         text += (f"Quantities in different units are not put on one axis: "
                  f"{len(panels)} panels ({'; '.join(panels)}). ")
+    if instead:
+        text += (f"Without a headline, {words.join(list(instead))} "
+                 f"{'is' if len(instead) == 1 else 'are'} drawn with the contrasts "
+                 f"{'its' if len(instead) == 1 else 'their'} row in the table stands on "
+                 "instead. ")
     if left:
         text += "Not drawn: " + "; ".join(left) + "."
     return text.strip()

@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import environment, frame, glance, instability
+from . import environment, frame, glance, instability, presets
 from . import words as say
 from .config import edition_config
-from .contrast import agreement
+from .contrast_words import agreement
 from .errors import UserError
 from .exercises import EXERCISES, NEWER
 from .exercises.base import Exercise
@@ -97,8 +97,9 @@ def _analysed(ex: Exercise, res: Results, report_dir: Path, figures: str,
 
 
 def unstable_runs(res: Results) -> list[dict]:
-    """Every event of the instability rule: runs diverged or unstable at their endpoint (left
-    out of primary contrasts) and transient collapses (kept), with epoch, kind and reason."""
+    """Every event of the instability rule: runs diverged, never trained or unstable at their
+    endpoint (left out of primary contrasts; their earlier recovered episodes named with them)
+    and the transient collapses of stable runs (kept), with epoch, kind and reason."""
     e = res.endpoints
     if e.empty:
         return []
@@ -106,16 +107,19 @@ def unstable_runs(res: Results) -> list[dict]:
     for r in e.sort_values(["experiment", "condition", "seed"]).itertuples():
         base = {"experiment": r.experiment, "condition": r.condition, "seed": int(r.seed)}
         if r.collapse:
-            kept = "run diverged later" if r.diverged_run else "run kept"
-            out.append(base | {"kind": f"transient collapse ({kept})",
+            out.append(base | {"kind": "transient collapse (run kept)",
                                "epoch": r.collapse_epochs or f"{r.collapse_epoch:g}",
                                "reason": r.collapse_reason
                                + (" (the first of these)" if "," in r.collapse_epochs
                                   else "")})
         if r.unstable:
-            kind = "diverged" if r.diverged_run else "unstable at its endpoint"
+            kind = ("diverged" if r.diverged_run else "never trained" if r.never_trained
+                    else "unstable at its endpoint")
+            earlier = (f"; earlier recovered episode{'s' if ',' in r.earlier_epochs else ''} "
+                       f"from epoch{'s' if ',' in r.earlier_epochs else ''} {r.earlier_epochs} "
+                       "(not counted as transient collapses)" if r.earlier_epochs else "")
             out.append(base | {"kind": kind, "epoch": f"{r.unstable_epoch:g}",
-                               "reason": r.unstable_reason})
+                               "reason": r.unstable_reason + earlier})
     return out
 
 
@@ -199,7 +203,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
     """The report's context from loaded results; figures go to ``figures_dir``."""
     newer_cfg = edition_config(cfg)
     newer_res = res.renamed(NEWER, newer_cfg) if newer_cfg is not None else None
-    sections, rows, heads = [], [], []
+    sections, rows, heads, plotted, instead = [], [], [], [], []
     for ex in EXERCISES:
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
@@ -224,7 +228,14 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         sections.append(entry)
         rows.append(glance.row(ex, entry, [(s, c) for _, s, c in mine], res.level))
         heads += [(ex.number, tag, c) for tag, _, c in mine]
-    drawn, left = glance.points(heads)
+        for tag, _, c in mine:  # no headline: the contrasts the row stands on, if any
+            of = newer_result if tag == "newer" else result
+            got = ex.instead(of) if c is None and ex.instead is not None and of is not None \
+                else []
+            plotted += [(ex.number, tag, x) for x in got] or [(ex.number, tag, c)]
+            if got:
+                instead.append(f"exercise {ex.number}" + (f" ({tag})" if tag else ""))
+    drawn, left = glance.points(plotted)
     forest = glance.draw(drawn, figures_dir / "forest.png")
     with for_phone():
         glance.draw(drawn, figures_dir / "forest.png")
@@ -245,9 +256,9 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             "diverged": int(res.runs["diverged"].sum()) if not res.runs.empty else 0,
             "runs": len(res.runs),
         },
-        "resolves": glance.resolves([c for _, _, c in heads], int(cfg["seeds"]),
-                                    cfg["preset"]),
-        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level),
+        "resolves": glance.resolves(heads, int(cfg["seeds"]), cfg["preset"],
+                                    presets.subset(cfg, res.endpoints)),
+        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level, instead),
                    "alt": glance.alt(drawn, left),
                    "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},
         "runtimes": runtimes(list(benchmarks)),

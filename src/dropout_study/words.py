@@ -26,17 +26,46 @@ def missing(e: Estimate) -> str | None:
     return None
 
 
+EXTRA_DIGITS = 3  # at most this many more decimals to tell an interval's ends apart
+
+
+def _interval(e: Estimate, digits: int, render) -> str | None:
+    """``[lo, hi]`` for an estimate with an interval, with as many more decimals (up to
+    ``EXTRA_DIGITS``) as its two ends need to differ in print, the value with them; words
+    instead of a degenerate one: no spread at all ("77.3% [77.3, 77.3]" from two equal runs),
+    or an interval narrower than the last decimal shown. None: it has no interval."""
+    if not e.has_interval:
+        return None
+    if math.isclose(e.lo, e.hi, rel_tol=1e-12, abs_tol=1e-15):  # equal, floating error aside
+        return f"{render(e.value, digits)} (no spread: all {e.n} values equal)"
+    for d in range(digits, digits + EXTRA_DIGITS + 1):
+        lo, hi = render(e.lo, d), render(e.hi, d)
+        if lo != hi:
+            return f"{render(e.value, d)} [{lo}, {hi}]"
+    return (f"{render(e.value, digits + EXTRA_DIGITS)} (its interval narrower than the last "
+            "decimal)")
+
+
 def number(e: Estimate, digits: int = 3, scale: float = 1.0, unit: str = "",
            signed: bool = False) -> str:
-    """``value [lo, hi] unit``; one run gives a value without an interval, and says so."""
+    """``value [lo, hi] unit``; one run gives a value without an interval, and says so; an
+    interval whose ends print alike gets the decimals that tell them apart, or words."""
     if (words := missing(e)) is not None:
         return words
     u = f" {unit}" if unit and unit != "%" else unit
-    v = _num(scale * e.value, digits, signed)
-    if not e.has_interval:
+
+    def render(x: float, d: int) -> str:
+        return _num(scale * x, d, signed)
+
+    shown = _interval(e, digits, render)
+    if shown is None:
+        v = render(e.value, digits)
         return f"{v}{u} (one seed, no interval)" if e.n == 1 else f"{v}{u}"
-    lo, hi = (_num(scale * x, digits, signed) for x in (e.lo, e.hi))
-    return f"{v}{u} [{lo}, {hi}]"
+    if " [" not in shown:  # words: the unit goes with the value
+        v, rest = shown.split(" ", 1)
+        return f"{v}{u} {rest}"
+    v, rest = shown.split(" [", 1)
+    return f"{v}{u} [{rest}"
 
 
 def pct(e: Estimate, digits: int = 1) -> str:
@@ -50,12 +79,27 @@ def pp(e: Estimate, digits: int = 2) -> str:
 
 
 def ratio(e: Estimate, digits: int = 2) -> str:
-    """A ratio of positive quantities: ``x1.27 [1.25, 1.30]``."""
+    """A ratio of positive quantities: ``x1.27 [1.25, 1.30]`` (more decimals where its ends
+    would print alike, words where it has no spread)."""
     if (words := missing(e)) is not None:
         return words
-    if not e.has_interval:
-        return f"x{e.value:.{digits}f}"
-    return f"x{e.value:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
+    shown = _interval(e, digits, lambda x, d: f"{x:.{d}f}")
+    return f"x{e.value:.{digits}f}" if shown is None else f"x{shown}"
+
+
+def measured(e: Estimate, significant: int = 2) -> str:
+    """A measured ratio without an interval (e.g. one timing against another) to
+    ``significant`` digits: ``x49``, ``x1.3``, ``x0.86``; more would claim a precision that
+    the choice of timer alone does not support."""
+    if (words := missing(e)) is not None:
+        return words
+    v = e.value
+    if not v:
+        return "x0"
+    digits = significant - 1 - math.floor(math.log10(abs(v)))
+    if math.floor(math.log10(abs(round(v, digits)))) > math.floor(math.log10(abs(v))):
+        digits -= 1  # 9.96 rounds up to 10: one digit fewer after the point
+    return f"x{round(v, digits):.{max(digits, 0)}f}"
 
 
 def seeds(n: int) -> str:

@@ -107,7 +107,7 @@ def test_activations_that_satisfy_the_closed_form_give_a_ratio_of_one():
         "The mask raises the variance by what the closed form predicts from the pre-mask mean and "
         "variance, within 2% (measured/predicted layer 1: x1.0000")
     assert "deviation" not in words["takeaway"]
-    assert words["check"][0] == {"layer": 1, "ratio": "x1.0000 [1.0000, 1.0000]",
+    assert words["check"][0] == {"layer": 1, "ratio": "x1.0000 (no spread: all 10 values equal)",
                                  "points": 140, "max_dev": "0.000"}
 
 
@@ -178,7 +178,7 @@ def test_no_planted_eval_difference_gives_no_direction():
     for x in r.layers:
         assert x.eval_ratio.primary.value == pytest.approx(0.0, abs=1e-12)
         assert not x.eval_ratio.claim
-    answer = ex.context(r)["answer"]
+    answer = ex.context(r)["answer"].split("In eval mode")[1]
     assert "(larger)" not in answer and "(smaller)" not in answer
     assert "over 10 seed pairs stable in both (no detectable difference at 10 seeds: none " \
         "larger than a factor 1." in answer
@@ -200,9 +200,26 @@ def test_two_seeds_give_no_verdict_on_the_eval_ratio():
     for x in r.layers:
         assert x.eval_ratio.pairs == 2 and not x.eval_ratio.claim
     answer = ex.context(r)["answer"]
+    # the eval-mode ratios and (issue 31, finding 4) the train-time ones: "layer 2: x2.21
+    # [1.14, 4.27]" on 2 seed pairs was printed with neither its n nor "no verdict"
     assert answer.count("over 2 seed pairs stable in both (no verdict: 2 seed pairs stable in "
-                        "both arms, at least 3 needed)") == 2
+                        "both arms, at least 3 needed)") == 4
     assert "(larger)" not in answer and "(smaller)" not in answer
+    assert all(x.train_ratio.pairs == 2 and not x.train_ratio.claim for x in r.layers)
+
+
+def test_the_train_time_ratio_is_a_contrast_with_its_n_and_verdict():
+    r = run(eval_ratio={1: 0.5, 2: 2.0})
+    one, two = (layer(r, n).train_ratio for n in (1, 2))
+    assert one.label == f"{ON} / {OFF}" and one.pairs == 10 and one.claim
+    assert one.direction == 1 and two.direction == 1  # the mask raises the variance
+    assert sorted(c.primary.level for c in (one, two)) == pytest.approx([0.95, 0.975])  # Holm
+    answer = ex.context(r)["answer"]
+    assert (f"Against the no-dropout model's activations the train-time variance is layer 1: "
+            f"{one.quantity.text(one.primary)} over 10 seed pairs stable in both (larger); "
+            f"layer 2: {two.quantity.text(two.primary)} over 10 seed pairs stable in both "
+            "(larger) (ratio dropout / none, paired by seed, Holm-corrected over the layers).") \
+        in answer
 
 
 # -- the table at the horizon ---------------------------------------------------------------------
@@ -221,7 +238,8 @@ def test_the_variances_at_the_headline_epoch_are_geometric_means_with_positive_i
         assert x.predicted.value == pytest.approx(x.amplification.value)
         assert x.amplification.lo > 1  # the mask raises the variance
         cross = [ex.closed_form(0.8 * v, MEAN, p) / v for v in off]
-        assert x.train_ratio.value == pytest.approx(math.exp(np.mean(np.log(cross))))
+        assert x.train_ratio.primary.mapped(math.exp).value == pytest.approx(
+            math.exp(np.mean(np.log(cross))))
     words = ex.context(r)
     assert words["answer"].startswith(
         "At epoch 10 (the headline epoch; training ran to 12), over the runs stable there, "
@@ -264,7 +282,8 @@ def test_a_diverged_run_does_not_move_the_headline_epoch():
     assert words["horizon"] == "10" and words["at_end"] is False and words["last_epoch"] == "12"
     line = next(x for x in words["ratios"] if x["layer"] == 1 and x["epoch"] == "10")
     assert line["instability"].startswith(
-        f"unstable at epoch 10 or diverged by then: {ON} 0 of 10 (0% [0, 31]), {OFF} 1 of 10")
+        f"unstable at epoch 10, diverged or not yet trained by then: {ON} 0 of 10 (0% [0, 31]), "
+        f"{OFF} 1 of 10")
 
 
 def test_a_run_unstable_by_the_rule_leaves_the_epochs_where_it_is_unstable():
@@ -389,20 +408,27 @@ def test_the_answer_and_takeaway_word_for_word():
                 f"dropout / none is {ratio(c.mapped(math.exp))} over 10 seed pairs stable in "
                 f"both ({direction})")
 
+    def train(x):
+        c = x.train_ratio
+        return (f"{ratio(c.primary.mapped(math.exp))} over 10 seed pairs stable in both "
+                "(larger)")
+
     assert r.marks.index(10.0) == 3
     assert words["answer"] == (
         "At epoch 10 (the headline epoch; training ran to 12), over the runs stable there, "
         "dropout's mask multiplies the train-time variance of the dropout model's activations by "
-        f"layer 1: {ratio(one.amplification)} (closed form {ratio(one.predicted)}); layer 2: "
-        f"{ratio(two.amplification)} (closed form {ratio(two.predicted)}) (ratio after / before). "
-        "Against the no-dropout model's activations the train-time variance is layer 1: "
-        f"{ratio(one.train_ratio)}; layer 2: {ratio(two.train_ratio)} (ratio dropout / none). In "
+        f"layer 1: {ratio(one.amplification)} over 10 runs (closed form {ratio(one.predicted)}); "
+        f"layer 2: {ratio(two.amplification)} over 10 runs (closed form {ratio(two.predicted)}) "
+        "(ratio after / before, within each run). Against the no-dropout model's activations "
+        f"the train-time variance is layer 1: {train(one)}; layer 2: {train(two)} (ratio "
+        "dropout / none, paired by seed, Holm-corrected over the layers). In "
         f"eval mode, from initialisation to epoch 10, the variance goes {evo(1, one, 'smaller')}; "
         f"{evo(2, two, 'larger')}.")
     assert words["takeaway"] == (
         "The mask raises the variance by what the closed form predicts from the pre-mask mean and "
-        "variance, within 2% (measured/predicted layer 1: x1.0000 [1.0000, 1.0000], layer 2: "
-        "x1.0000 [1.0000, 1.0000]); the extra variance is noise that exists only in training: in "
+        "variance, within 2% (measured/predicted layer 1: x1.0000 (no spread: all 10 values "
+        "equal), layer 2: x1.0000 (no spread: all 10 values equal)); the extra variance is noise "
+        "that exists only in training: in "
         "eval mode the network sees none of it, and the comparison of the two trained networks "
         "there is the eval-mode ratio above.")
     def cell(e):
@@ -412,7 +438,8 @@ def test_the_answer_and_takeaway_word_for_word():
         "layer": 2, "off_var_eval": cell(two.off_eval), "on_var_pre": cell(two.on_pre),
         "on_var_post": cell(two.on_post), "on_var_eval": cell(two.on_eval),
         "amplification": ratio(two.amplification),
-        "amplification_predicted": ratio(two.predicted), "train_ratio": ratio(two.train_ratio),
+        "amplification_predicted": ratio(two.predicted),
+        "train_ratio": ratio(two.train_ratio.primary.mapped(math.exp)), "train_pairs": 10,
         "eval_ratio": ratio(two.eval_ratio.primary.mapped(math.exp)),
         "eval_level": f"{100 * two.eval_ratio.primary.level:.2f}%", "eval_verdict": "larger",
         "eval_robustness": two.eval_ratio.robustness()}
@@ -441,9 +468,9 @@ def test_a_missing_value_is_said_in_words():
 def test_every_interval_is_at_the_configured_level():
     r = run(confidence=0.9, eval_ratio={1: 0.5, 2: 2.0})
     for x in r.layers:
-        for e in (x.off_eval, x.on_pre, x.on_post, x.on_eval, x.amplification, x.predicted,
-                  x.train_ratio):
+        for e in (x.off_eval, x.on_pre, x.on_post, x.on_eval, x.amplification, x.predicted):
             assert e.level == pytest.approx(0.9)
+    assert sorted(x.train_ratio.primary.level for x in r.layers) == pytest.approx([0.9, 0.95])
     assert sorted(c.primary.level for c in r.ratios.values()) == pytest.approx(
         sorted(1 - 0.1 / k for k in range(1, 9)))
     assert all(c.ratio.level == pytest.approx(0.9) for c in r.check)
@@ -493,3 +520,14 @@ def test_the_holm_family_is_said_to_be_the_testable_ratios_only():
     assert words["holm_over"] in md.replace("\n", " ")
     assert ex.context(run())["holm_over"] == "Holm-corrected over all 8 layer × epoch ratios"
     assert ex.context(run(seeds=[0, 1]))["holm_over"].startswith("none of the 8 layer × epoch")
+
+
+def test_a_run_that_never_trained_is_named_as_such_and_counts_at_no_epoch():
+    """Issue 31, finding 1 in exercise 3: a run that never trained is its own kind (not
+    "unstable at its endpoint from epoch 1"), and counts in no epoch's ratio."""
+    res = results()
+    m = res.metrics
+    m.loc[(m["condition"] == OFF) & (m["seed"] == 4), "train_loss"] = 2.2
+    r = ex.analyze(syn.results(res.cfg, m, res.runs, res.activations))
+    assert r.excluded == [f"{OFF} seed 4 (never trained)"]
+    assert all(c.pairs == 9 for c in r.ratios.values())

@@ -257,8 +257,8 @@ def test_the_section_renders(tmp_path):
     assert f"without dropout\n({NONE})" in md
     assert f"| {key(64)} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
-    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged; 0 transient collapses, runs "
-            "kept)") in md.replace("\n", " ")
+    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged, 0 never trained; 0 transient "
+            "collapses of stable runs, runs kept)") in md.replace("\n", " ")
 
 
 def test_the_words_of_a_growing_trend_in_full():
@@ -277,13 +277,13 @@ def test_the_words_of_a_growing_trend_in_full():
         f"per width, after Holm correction, {DROP} beats no dropout "
         "at 64, 128, 256 and 512 and loses at none.")
     tw = words["trends"][0]
-    assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (TREND, 10, "95.00%",
-                                                                     "0 of 10")
+    assert (tw["label"], tw["pairs"], tw["level"], tw["unstable"]) == (
+        TREND, 10, "95.00% interval", "0 of 10")
     assert tw["diff"] == t.quantity.text(t.primary)
     assert tw["robustness"].endswith(f"P(slope > 0) = {t.p_superior:.2f}")
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 80, "unstable": 0,
                         "collapses": 0,
-                        "endpoint_unstable": 0, "diverged": 0}
+                        "endpoint_unstable": 0, "diverged": 0, "never_trained": 0}
     assert words["widths"] == WIDTHS and words["baseline"] == NONE
     assert words["settings"] == [DROP]
     assert [row["condition"] for row in words["table"]] == [
@@ -486,7 +486,45 @@ def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
 
 
 def test_the_two_settings_compare_the_trends_where_both_have_one():
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
     a, b = run(slope=0.01), run(slope=-0.01)
     assert ex.agreement(a, b, "x", "y") == agreement(a.trend[DROP], b.trend[DROP], "x", "y")
     assert ex.agreement(a, b, "x", "y").startswith("The two settings disagree")
+
+
+def test_without_a_trend_the_forest_plot_draws_what_the_row_says(tmp_path):
+    """Issue 31, finding 5: exercise 8 (newer)'s row said "dropout hurts" at a width while the
+    forest plot said "no headline contrast". The plot now draws the per-width contrasts the
+    row stands on, and says so; with a trend, the trend alone (its absence)."""
+    from dropout_study import report
+
+    res = tables(widths=[64, 256], base=-0.05, slope=0.025)
+    ctx = report.context_of(res, res.cfg, tmp_path / "figures")
+    g = ctx["glance"]
+    assert "exercise 8 (older): no headline contrast" not in g["caption"]
+    assert ("Without a headline, exercise 8 (older) is drawn with the contrasts its row in the "
+            "table stands on instead.") in g["caption"]
+    assert f"Ex. 8: {key(64)} [older]: -" in g["alt"]
+    assert f"Ex. 8: {key(256)} [older]: " in g["alt"]
+    assert f"Ex. 8: {key(64)}" in g["alt"].split("(claim)")[0]  # drawn as the claim it is
+    row = next(x for x in g["rows"] if x["number"] == 8)
+    assert "dropout hurts" in row["lines"][0]["verdict"]
+    trend = tables(slope=0.01)
+    ctx = report.context_of(trend, trend.cfg, tmp_path / "trend")
+    assert "Without a headline" not in ctx["glance"]["caption"]
+    assert f"Ex. 8: {TREND}" in ctx["glance"]["alt"] and key(64) not in ctx["glance"]["alt"]
+
+
+def test_a_trend_on_one_seed_says_no_interval_and_no_level():
+    """Issue 31, finding 6: "(one seed, no interval) (95.00% interval)"."""
+    none64 = ex.condition_name(64, (0.0, 0.0))
+    r = run(seeds=[0, 1, 2], slope=0.01, diverged={(none64, 1): 2, (none64, 2): 2})
+    t = r.trend[DROP]
+    assert t.pairs == 1
+    words = ex.context(r)
+    md = syn.section_markdown(ex.EXERCISE, words, {"capacity": "figures/ex8.png"})
+    assert words["trends"][0]["level"] == "no interval"
+    assert f"{t.quantity.text(t.primary)}\n(no interval);" in md
+    assert "% interval)" not in md.split("**Trend**")[1]
+    assert run(slope=0.01).trend[DROP].row("", "")["level"] == "95.00%"
+    assert ex.context(run(slope=0.01))["trends"][0]["level"] == "95.00% interval"

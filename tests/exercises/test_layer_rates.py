@@ -2,6 +2,7 @@
 
 import pytest
 
+from dropout_study.contrast import Sample, compare_one
 from dropout_study.exercises import layer_rates as ex
 from tests import synthetic as syn
 
@@ -97,10 +98,10 @@ def test_the_cell_picked_is_the_best_on_validation():
     assert r.selected_val == pytest.approx(0.87, abs=0.01)
 
 
-def test_heavy_dropout_contrast_compares_first_layer_with_second():
+def test_one_layer_contrast_compares_first_layer_with_second():
     r = run()
-    assert r.heavy is not None
-    assert r.heavy.label == "p1=0.5,p2=0 − p1=0,p2=0.5"
+    assert list(r.one_layer) == [0.5]
+    assert r.one_layer[0.5].label == "p1=0.5,p2=0 − p1=0,p2=0.5"
 
 
 def test_the_conditions_are_the_grid_plus_the_swap_pair_with_saved_weights():
@@ -119,22 +120,23 @@ def test_the_conditions_are_the_grid_plus_the_swap_pair_with_saved_weights():
 def test_a_grid_without_the_no_dropout_cell_has_no_family():
     r = run(grid={"p1": [0.2, 0.5], "p2": [0.5], "swap": [0.2, 0.5]})
     assert r.against_none == {} and r.better == [] and r.worse == []
-    assert r.heavy is None  # no (top, 0) and (0, top) cells
+    assert r.one_layer == {}  # no (p, 0) and (0, p) cells
     assert ex.context(r)["takeaway"].startswith("The grid has no (0, 0) cell, so no setting is "
                                                 "compared with no dropout")
 
 
-def test_no_heavy_contrast_without_dropout_in_the_grid():
+def test_no_one_layer_contrast_without_dropout_in_the_grid():
     r = run(grid={"p1": [0.0], "p2": [0.0, 0.5], "swap": [0.2, 0.5]})
-    assert r.heavy is None
+    assert r.one_layer == {}
 
 
 @pytest.mark.parametrize("effect, word", [(0.02, "cheaper"), (-0.02, "costlier")])
-def test_heavy_dropout_on_the_first_layer_against_the_second(effect, word):
+def test_dropout_on_the_first_layer_against_the_second(effect, word):
     r = run(heavy_effect=effect)
-    assert r.heavy.claim and r.heavy.primary.value == pytest.approx(effect, abs=2e-3)
-    assert (f"dropout at p = {r.top:g} on one layer only is {word} on the first layer than on "
-            f"the second ({r.heavy.difference()}, over {r.heavy.pairs} seeds)"
+    c = r.one_layer[0.5]
+    assert c.claim and c.primary.value == pytest.approx(effect, abs=2e-3)
+    assert (f"dropout on one layer only: at p = 0.5 it is {word} on the first layer than on "
+            f"the second ({c.difference()}, over {c.pairs} seeds)"
             ) in ex.context(r)["takeaway"]
     assert "heavy dropout" not in ex.context(r)["takeaway"]  # the one rate tested, by name
 
@@ -143,7 +145,7 @@ def test_the_confidence_level_comes_from_the_config():
     r = run(confidence=0.9)
     assert r.swap.primary.level == pytest.approx(0.9)
     assert r.swap_last.primary.level == pytest.approx(0.9)
-    assert r.heavy.primary.level == pytest.approx(0.9)
+    assert r.one_layer[0.5].primary.level == pytest.approx(0.9)
     assert max(c.primary.level for c in r.against_none.values()) == pytest.approx(1 - 0.1 / 5)
 
 
@@ -170,19 +172,19 @@ def test_the_words_in_full():
         f"Swapping the rates ({SWAPPED} − {ORIGINAL}) changes the test accuracy (mean of the "
         f"last 3 epochs) by {r.swap.quantity.text(r.swap.primary)} over 10 seeds: {SWAPPED} is "
         "better.")
-    one_layer = f"dropout at p = {r.top:g} on one layer only"
-    heavy = (f"{one_layer} is costlier on the first layer than on the second"
-             if r.heavy.direction < 0 else f"{one_layer} is cheaper on the first layer than "
-             "on the second" if r.heavy.direction > 0 else
-             f"{one_layer}, first − second layer: {r.heavy.verdict('', '')}")
+    c = r.one_layer[0.5]
+    heavy = (f"dropout on one layer only: at p = 0.5 it is "
+             f"{'cheaper' if c.direction > 0 else 'costlier'} on the first layer than on the "
+             f"second ({c.difference()}, over {c.pairs} seeds)" if c.claim else
+             f"dropout at p = 0.5 on one layer only, first − second layer: {c.verdict('', '')} "
+             f"({c.difference()})")
     assert (len(r.better), len(r.worse)) == (1, 0)
     assert w["takeaway"].startswith(
         "Each dropout setting − no dropout: all 5 contrasts are testable; after Holm correction "
         "1 beat no dropout, 0 do worse and 4 show no detectable difference (none larger than ")
     assert w["takeaway"].endswith(
-        f" pp would likely be missed); {heavy} ({r.heavy.difference()}"
-        + (f", over {r.heavy.pairs} seeds" if r.heavy.claim else "") + "); the order of the rates "
-        f"matters: {SWAPPED} wins.")
+        f" pp would likely be missed); {heavy}; the order of the rates matters: {SWAPPED} "
+        "wins.")
 
 
 # -- issue 22: words with their n, what the data show without a claim, the grid that was run ---
@@ -322,5 +324,69 @@ def test_no_interval_leaves_the_range_of_a_difference_of_accuracies():
     e = r.swap_last.primary
     assert e.n == 2 and e.lo == -1.0 and e.hi == 1.0  # the t-interval is [−1.44, +1.49]
     assert ex.context(r)["swap_last"] == "+2.50 pp [-100.00, +100.00]"
-    for c in (r.swap, r.heavy, *r.against_none.values()):
+    for c in (r.swap, *r.one_layer.values(), *r.against_none.values()):
         assert -1.0 <= c.primary.lo <= c.primary.hi <= 1.0
+
+
+# -- issue 31: a claim at one rate rests on the family of rates it is one of -----------------
+FULL = {"p1": [0.0, 0.2, 0.5, 0.8], "p2": [0.0, 0.2, 0.5, 0.8], "swap": [0.2, 0.5]}
+
+
+def test_one_layer_dropout_is_a_holm_family_over_the_grid_s_rates():
+    """Issue 31, finding 4: the takeaway called (0.8, 0) − (0, 0.8) "costlier on the first
+    layer (-5.11 pp [-8.62, -1.61])", one of three one-layer rates tested alone, p = 0.024
+    (Holm over the three: no claim). Planted: that difference on 3 seeds, p between 0.05/3 and
+    0.05, the other two rates without one."""
+    spread = {0: 0.0137, 1: 0.0, 2: -0.0137}
+    quiet = {0: 0.01, 1: -0.01, 2: 0.0}  # the other two rates: pairs both ways
+    effects = {"p1=0.8,p2=0": {s: -0.05 + d for s, d in spread.items()},
+               "p1=0.2,p2=0": quiet, "p1=0.5,p2=0": quiet}
+    r = run(seeds=[0, 1, 2], grid=FULL, effects=effects)
+    assert list(r.one_layer) == [0.2, 0.5, 0.8]
+    c = r.one_layer[0.8]
+    alone = compare_one(c.label, Sample.of(_ends([0, 1, 2], FULL, effects), "p1=0.8,p2=0",
+                                           "p1=0,p2=0.8"))
+    assert 0.05 / 3 < alone.primary.p < 0.05 and alone.claim  # alone, it would be a claim
+    assert not c.claim and c.primary.level == pytest.approx(1 - 0.05 / 3)
+    take = ex.context(r)["takeaway"]
+    assert "than on the second" not in take  # no rate is called cheaper or costlier
+    assert ("dropout on one layer only, first − second layer, at p = 0.2, 0.5 and 0.8 (one Holm "
+            "family): all 3 contrasts are testable; after Holm correction 0 cheaper on the first "
+            "layer, 0 costlier on the first layer and 3 show no detectable difference") in take
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"heatmaps": "figures/ex1.png"})
+    assert f"| {c.label} | {c.quantity.text(c.primary)} | 3 | 98.33% |" in md
+
+
+def test_a_one_layer_claim_that_survives_the_family_is_said_with_its_rate():
+    r = run(grid=FULL, effects={"p1=0.8,p2=0": {s: -0.05 for s in SEEDS}})
+    c = r.one_layer[0.8]
+    assert c.claim and c.direction < 0
+    assert [p for p, x in r.one_layer.items() if x.claim] == [0.8]
+    assert (f"(at p = 0.8 it is costlier on the first layer than on the second "
+            f"({c.difference()}, over 10 seeds))") in ex.context(r)["takeaway"]
+
+
+def _ends(seeds, grid, effects):
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(grid)}
+
+    def acc(cond, seed, epoch):
+        return (0.85 + syn.noise(seed, 0.02) + syn.noise(seed, 0.002, cond)
+                + effects.get(cond, {}).get(seed, 0.0))
+
+    cfg = syn.config(experiments={"layer_rates": grid})
+    metrics, runs = syn.run_tables("layer_rates", conds, seeds, 4, acc)
+    return syn.results(cfg, metrics, runs).ends("layer_rates")
+
+
+def test_a_grid_smaller_than_the_protocol_s_is_said_as_a_departure():
+    """Issue 31, finding 7 (more of its kind): the quick preset's newer edition runs the grid
+    {0, 0.5}², a part of the protocol's {0, 0.2, 0.5, 0.8}², without saying so."""
+    words = ex.context(run())
+    assert words["departure"] == (
+        "This study departs from the protocol's grid here: it runs p1 ∈ {0, 0.5} × p2 ∈ {0, "
+        "0.5}, not {0, 0.2, 0.5, 0.8}²; the rates it lacks are not compared.")
+    md = syn.section_markdown(ex.EXERCISE, words, {"heatmaps": "figures/ex1.png"})
+    assert words["departure"] in " ".join(md.split())
+    full = ex.context(run(grid=FULL, seeds=[0, 1, 2]))
+    assert full["departure"] == ""

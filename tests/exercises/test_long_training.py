@@ -2,6 +2,7 @@
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ OFF, ON = "p1=0,p2=0", "p1=0.2,p2=0.5"
 CONDS = {OFF: {"rate1": 0.0, "rate2": 0.0, "factor_dropout": "off"},
          ON: {"rate1": 0.2, "rate2": 0.5, "factor_dropout": "on"}}
 BLOCK = {"rates": [[0, 0], [0.2, 0.5]], "epochs": EPOCHS}
+KEPT = "transient collapses of stable runs (recovered before the endpoint, runs kept)"
+KEPT1 = "transient collapse of stable runs (recovered before the endpoint, runs kept)"
 
 
 def jitter(cond, seed, size):
@@ -115,7 +118,8 @@ def test_the_numbers_beside_the_headline_are_paired_and_signed():
     d = ex.context(r)["diffs"]
     assert d["last"] == r.last.quantity.text(r.last.primary) and d["last"].startswith("+2.")
     assert d["at_best_val"].startswith("+2.")
-    assert d["gap"] == "0.00 pp [0.00, 0.00]"  # training accuracy is test + 2 points in both
+    # training accuracy is test + 2 points in both: no spread, said in words (issue 31)
+    assert d["gap"] == "0.00 pp (no spread: all 10 values equal)"
     assert r.gap.primary.value == pytest.approx(0.0, abs=1e-12)
 
 
@@ -196,12 +200,10 @@ def test_a_diverged_seed_is_counted_and_left_out_of_the_primary_contrast():
     answer = ex.context(r)["answer"]
     assert ("Stability is part of the answer (the instability rule's counts, under Methods): at "
             "lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch 9), 0 "
-            "unstable at the endpoint and 0 transient collapses (recovered; unstable only if its "
-            "endpoint is); "
-            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-            "collapses (recovered; unstable only if its endpoint is). The comparisons rest on "
-            "the seeds stable in "
-            "both arms (no divergence and no instability at the endpoint).") in answer
+            f"unstable at the endpoint, 0 never trained and 0 {KEPT}; "
+            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained "
+            f"and 0 {KEPT}. The comparisons rest on the seeds stable in both arms (trained, "
+            "with no divergence and no instability at the endpoint).") in answer
     assert r.design["unstable"] == 1 and r.design["runs"] == 20
 
 
@@ -232,14 +234,43 @@ def test_one_count_everywhere_endpoint_unstable_diverged_and_collapses_said_apar
     assert (c.collapses_a, c.collapses_b) == (1, 0) and c.pairs == 8
     answer = ex.context(r)["answer"]
     assert ("without dropout 1 of 10 runs diverged (at epoch 5), 1 unstable at the endpoint (at "
-            "epoch 10) and 0 transient collapses (recovered; unstable only if its endpoint is); "
-            "with dropout 0 of "
-            "10 runs diverged, 0 unstable at the endpoint and 1 transient collapse (recovered; "
-            "unstable only if its endpoint is) (at epoch 5).") in answer
+            f"epoch 10), 0 never trained and 0 {KEPT}; "
+            "with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained "
+            f"and 1 {KEPT1} (at epoch 5).") in answer
     assert f"{ON} 0 of 10 (0% [0, 31]), {OFF} 2 of 10" in c.instability()
     assert r.design["unstable"] == 2 and r.design["collapses"] == 1
     row = next(t for t in ex.context(r)["table"] if t["condition"] == OFF)
     assert row["unstable"] == 2
+
+
+def test_a_run_unstable_at_its_endpoint_is_not_also_a_transient_collapse():
+    """Issue 31, finding 2: a run that collapsed early, recovered, and collapsed again in the
+    endpoint window was counted both as unstable at its endpoint and as a transient collapse
+    "recovered before the endpoint". It counts in the first kind only."""
+    res = tables(effect=0.01, dip={(OFF, 3): (10, 12), (ON, 4): (5, 6)})
+    early = (res.metrics["condition"] == OFF) & (res.metrics["seed"] == 3) \
+        & (res.metrics["epoch"] == 3)
+    res.metrics.loc[early, ["val_acc", "test_acc"]] = 0.6  # an earlier episode, recovered
+    res = syn.results(res.cfg, res.metrics, res.runs)
+    r = ex.analyze(res)
+    assert r.endpoint_unstable == {OFF: [10.0], ON: []}
+    assert r.collapses == {OFF: [], ON: [5.0]}  # the stable run's collapse only
+    assert (r.accuracy.collapses_b, r.accuracy.collapses_a) == (0, 1)
+    assert r.design["collapses"] == 1 and r.design["endpoint_unstable"] == 1
+    ends = res.ends("long_training").set_index(["condition", "seed"])
+    assert ends.loc[(OFF, 3), "earlier_epochs"] == "3" and not ends.loc[(OFF, 3), "collapse"]
+
+
+def test_a_run_that_never_trained_is_counted_as_such_and_left_out():
+    res = tables(effect=0.01)
+    m = res.metrics
+    m.loc[(m["condition"] == OFF) & (m["seed"] == 2), "train_loss"] = 2.2  # near chance
+    r = ex.analyze(syn.results(res.cfg, m, res.runs))
+    assert r.never_trained == {OFF: 1, ON: 0}
+    assert r.accuracy.pairs == 9 and r.accuracy.unstable_b == 1
+    assert r.design["never_trained"] == 1 and r.design["unstable"] == 1
+    assert ("without dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 1 never "
+            "trained and 0") in ex.context(r)["answer"]
 
 
 def test_an_endpoint_collapse_alone_brings_the_stability_sentence():
@@ -278,8 +309,10 @@ def test_epoch_of_minimum_test_loss_uses_stable_runs_and_stays_in_range():
     assert row["test_loss_min_epoch"] == "3.3 [1.0, 12.0]"
     assert "-" not in row["test_loss_min_epoch"] + row["best_epoch"]
     assert words["takeaway"].startswith(
-        "Without dropout the test loss is lowest around epoch 3 and ends ")
-    assert "with dropout the minimum comes around epoch 6, the rise is " in words["takeaway"]
+        "Without dropout, over its 3 stable runs, the test loss is lowest around epoch 3 and "
+        "ends ")
+    assert ("with dropout, over its 4 stable runs, the minimum comes around epoch 6, the rise "
+            "is ") in words["takeaway"]
 
 
 def test_the_rise_per_condition_is_over_stable_runs_and_nonnegative():
@@ -314,7 +347,10 @@ def test_a_single_surviving_no_dropout_seed_gives_no_verdict_and_no_claim():
 def test_an_arm_without_stable_runs_is_said_in_words():
     r = run(seeds=[0, 1, 2], diverged={(OFF, s): 3 for s in (0, 1, 2)})
     words = ex.context(r)
-    assert words["takeaway"].startswith("Without dropout no run stayed stable; with dropout ")
+    assert words["takeaway"].startswith(
+        "The two arms' test-loss minima, rises and gaps are not set against each other: no seed "
+        "pair stable in both arms, at least 3 needed (the table gives each arm over its own "
+        "stable runs). ")
     assert words["takeaway"].endswith("With 0 seed pairs stable in both arms there is no verdict "
                                       "on dropout's effect at this horizon.")
     assert not re.search(r"\bnan\b", words["takeaway"] + words["answer"])
@@ -382,19 +418,25 @@ def test_the_bands_stay_in_range_and_use_the_runs_stable_at_each_epoch(tmp_path,
     res = tables(effect=0.1, seeds=[0, 1, 2, 3], diverged={(OFF, 3): 9})
     outlier = res.metrics["seed"] == 2  # wide bands, which the ranges must cut
     res.metrics.loc[outlier, ["test_acc", "train_eval_acc"]] = 1.0
-    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 2.2  # below chance: stable
+    # below 0.8 ln 10: a run that trained, and stable
+    res.metrics.loc[outlier, ["test_loss", "train_loss"]] = 1.8
     out = ex.draw(res, ex.analyze(res), tmp_path)
     assert out["curves"].exists()
     assert [d[0] for d in drawn] == [f"{OFF}: train", f"{OFF}: test", f"{ON}: train",
                                      f"{ON}: test"] * 2
     assert all(np.all(d[3] >= 0) and len(d[1]) == EPOCHS for d in drawn)
     assert all(np.all(d[4] <= 1) for d in drawn[4:])
-    assert any(np.any(d[3] == 0) for d in drawn[:4])  # the clipping was needed
+    # issue 31, finding 6: the loss bands left the log axis (an arithmetic band clipped at 0);
+    # they come from the log scale now, above zero wherever the arithmetic one reached it
+    assert all(np.all(d[3] > 0) for d in drawn[:4])
+    off = res.metrics[res.metrics["condition"] == OFF]
+    arithmetic = plots.per_x(off[off["seed"] < 3], "epoch", "test_loss", 0.95, (0.0, np.inf))
+    assert (arithmetic["lo"] == 0).any()  # what the old band did
     assert any(np.any(d[4] == 1) for d in drawn[4:])
     m = res.metrics
     early = m[(m["condition"] == OFF) & (m["epoch"] == 1)]  # seed 3 is stable until epoch 9
     assert drawn[5][2][0] == pytest.approx(early["test_acc"].mean())
-    assert drawn[1][2][0] == pytest.approx(early["test_loss"].mean())
+    assert drawn[1][2][0] == pytest.approx(np.exp(np.log(early["test_loss"]).mean()))
     late = m[(m["condition"] == OFF) & (m["seed"] < 3) & (m["epoch"] == EPOCHS)]
     assert drawn[5][2][-1] == pytest.approx(late["test_acc"].mean())  # seed 3 out from 9
 
@@ -426,30 +468,30 @@ def test_the_answer_and_takeaway_word_for_word():
         f"minimum by x{rise.value:.2f} [{rise.lo:.2f}, {rise.hi:.2f}] over 9 seeds (less "
         f"overfitting). Stability is part of the answer (the instability rule's counts, under "
         f"Methods): at lr 0.5 over 12 epochs, without dropout 1 of 10 runs diverged (at epoch "
-        f"9), 0 unstable at the endpoint and 0 transient collapses (recovered; unstable only if "
-        f"its endpoint is); "
-        f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint and 0 transient "
-        f"collapses (recovered; unstable only if its endpoint is). The comparisons rest on the "
-        f"seeds stable in "
-        f"both arms (no divergence and no instability at the endpoint).")
+        f"9), 0 unstable at the endpoint, 0 never trained and 0 {KEPT}; "
+        f"with dropout 0 of 10 runs diverged, 0 unstable at the endpoint, 0 never trained and "
+        f"0 {KEPT}. The comparisons rest on the seeds stable in both arms (trained, with no "
+        f"divergence and no instability at the endpoint).")
     off, on = r.row(OFF).values, r.row(ON).values
 
     def num(e, digits=3):
         return f"{e.value:.{digits}f} [{e.lo:.{digits}f}, {e.hi:.{digits}f}]"
 
     assert words["takeaway"] == (
-        f"Without dropout the test loss is lowest around epoch 4 and ends {num(off['overfit'])} "
-        f"nats above that minimum (train − test gap +2.00 pp [+2.00, +2.00]); with dropout the "
-        f"minimum comes around epoch 6, the rise is {num(on['overfit'])} and the gap +2.00 pp "
-        f"[+2.00, +2.00]. Dropout keeps its advantage when training runs long, and its test loss "
-        f"rises less above its minimum.")
+        f"Without dropout, over its 9 stable runs, the test loss is lowest around epoch 4 and "
+        f"ends {num(off['overfit'])} nats above that minimum (train − test gap +2.00 pp (no "
+        f"spread: all 9 values equal)); with dropout, over its 10 stable runs, the minimum "
+        f"comes around epoch 6, the rise is {num(on['overfit'])} and the gap +2.00 pp (no "
+        f"spread: all 10 values equal). Dropout keeps its "
+        f"advantage when training runs long, and its test loss rises less above its minimum.")
     assert words["table"][0] == {
         "condition": OFF, "runs": 10, "unstable": 1, "n": 9,
         "endpoint": f"{100 * off['endpoint'].value:.1f}% [{100 * off['endpoint'].lo:.1f}, "
                     f"{100 * off['endpoint'].hi:.1f}]",
         "last": words["table"][0]["last"], "at_best_val": words["table"][0]["at_best_val"],
-        "best_epoch": "1.0 [1.0, 1.0]", "test_loss_min_epoch": "4.0 [4.0, 4.0]",
-        "overfit": num(off["overfit"]), "gap": "+2.00 pp [+2.00, +2.00]"}
+        "best_epoch": "1.0 (no spread: all 9 values equal)",
+        "test_loss_min_epoch": "4.0 (no spread: all 9 values equal)",
+        "overfit": num(off["overfit"]), "gap": "+2.00 pp (no spread: all 9 values equal)"}
     assert words["table"][0]["last"] == words["table"][0]["at_best_val"] \
         == words["table"][0]["endpoint"]  # the planted accuracy is flat over epochs
     assert (words["on"], words["off"], words["lr"], words["epochs"], words["k"],
@@ -531,3 +573,32 @@ def test_no_stable_pair_at_all_is_said_with_the_instability_of_each_arm():
                              "accuracy and overfitting cannot be compared: unstable runs "
                              "without dropout 10 of 10 (100% [69, 100]), with dropout")
     assert "no value" not in answer
+
+
+def test_one_run_of_one_seed_is_never_set_against_one_run_of_another():
+    """Issue 31, finding 4: exercise 2's takeaway set the one stable run of seed 1 against the
+    one of seed 0 ("gap +8.97 pp"). Planted: no dropout stable at seed 0 only, dropout at seed
+    1 only; and its absence: 3 pairs stable in both arms give both arms' numbers."""
+    r = run(rise_ratio=0.5, seeds=[0, 1, 2],
+            diverged={(OFF, 1): 5, (OFF, 2): 5, (ON, 0): 5, (ON, 2): 5})
+    assert r.row(OFF).n("gap") == r.row(ON).n("gap") == 1 and r.accuracy.pairs == 0
+    take = ex.context(r)["takeaway"]
+    assert "gap" in take and "test loss is lowest" not in take and "the rise is" not in take
+    assert take.startswith("The two arms' test-loss minima, rises and gaps are not set against "
+                           "each other: no seed pair stable in both arms, at least 3 needed")
+    two = ex.context(run(seeds=[0, 1, 2], diverged={(OFF, 2): 5}))["takeaway"]
+    assert "2 seed pairs stable in both arms, at least 3 needed" in two
+    three = ex.context(run(seeds=[0, 1, 2]))["takeaway"]
+    assert three.startswith("Without dropout, over its 3 stable runs, the test loss is lowest")
+
+
+def test_fewer_epochs_than_the_protocol_asks_for_are_said_as_a_departure():
+    """Issue 31, finding 7 (more of its kind): the protocol asks for at least 100 epochs."""
+    words = ex.context(run())
+    assert words["departure"] == (
+        "This study departs from the protocol here: it trains 12 epochs, not the 100 or more "
+        "the exercise asks for; its answer is about 12 epochs.")
+    md = syn.section_markdown(ex.EXERCISE, words, {"curves": "figures/ex2.png"})
+    assert words["departure"] in " ".join(md.split())
+    r = run()
+    assert ex.departure(replace(r, design={**r.design, "epochs": 100})) == ""

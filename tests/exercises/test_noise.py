@@ -406,11 +406,11 @@ def test_the_words_of_the_design():
 
 @pytest.mark.filterwarnings("ignore:Precision loss")  # the synthetic gap is a constant
 def test_a_difference_of_accuracies_stays_inside_plus_minus_100_points():
-    r = run(seeds=[0, 1, 2], per_seed={"additive": {0: -0.7, 1: -0.1, 2: -0.75}}, spread=0.01)
+    r = run(seeds=[0, 1, 2], per_seed={"additive": {0: -0.6, 1: -0.05, 2: -0.62}}, spread=0.01)
     c = r.against_dropout[label("additive")]
-    assert c.primary.value == pytest.approx(-0.5167, abs=1e-3)
+    assert c.primary.value == pytest.approx(-0.4233, abs=1e-3)
     assert c.primary.lo == -1.0 and c.primary.hi <= 1.0 and not c.claim
-    assert ex.context(r)["diffs"][0]["diff"].startswith("-51.67 pp [-100.00, ")
+    assert ex.context(r)["diffs"][0]["diff"].startswith("-42.33 pp [-100.00, ")
 
 
 def test_without_dropout_on_the_fresh_seeds_nothing_is_compared():
@@ -459,8 +459,8 @@ def test_the_moment_remark_is_made_only_at_matched_variance():
         "No alternative is detectably better than tuned dropout; gaussian noise, selected at "
         "the same multiplicative variance as tuned dropout (0.429) and so with its mean and "
         f"variance in another shape, differs from it by {g.quantity.text(g.primary)}: "
-        f"{g.verdict('', '')}, consistent with the regularisation living mostly in those two "
-        "moments (at 10 seeds, 4 epochs).")
+        f"{g.verdict('', '')}; a null, not a finding that those two moments are all that "
+        "matters (nothing here tests a mechanism) (at 10 seeds, 4 epochs).")
 
 
 def test_selected_variances_that_differ_drop_the_premise():
@@ -482,3 +482,17 @@ def test_the_configs_strength_limits_are_the_schemes_own():
 
     assert {n: ex.max_rate(n) for n in SCHEMES} == {n: c.max_rate for n, c in SCHEMES.items()}
     assert ex.max_rate("additive") == float("inf") and ex.max_rate("dropout") == 1.0
+
+
+def test_no_mechanism_is_asserted_that_nothing_tested():
+    """Issue 31, finding 4: the section said annealed dropout puts noise "where it regularises,
+    early; none where it only adds gradient variance at lr 0.5, late", a mechanism nothing
+    tested; and a null on gaussian noise was read as the regularisation "living mostly in those
+    two moments"."""
+    r = matched_run()
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"noise": "figures/ex7_noise.png"}, k=3)
+    text = " ".join(md.split())
+    assert "gradient variance" not in text and "where it regularises" not in text
+    assert "living mostly in" not in text
+    assert ("whose rate decays linearly from its initial p to 0 over training (a design, not a "
+            "finding: whether noise matters more early than late is not tested here") in text

@@ -309,7 +309,7 @@ def test_the_words_in_full_when_equivalent():
     assert words["torch_row"]["level"] == "95.00%"
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 70, "unstable": 0,
                         "collapses": 0,
-                        "endpoint_unstable": 0, "diverged": 0}
+                        "endpoint_unstable": 0, "diverged": 0, "never_trained": 0}
 
 
 def test_the_takeaways_in_full():

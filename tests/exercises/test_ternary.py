@@ -298,7 +298,7 @@ def test_the_words_in_full():
     assert words["table"][0]["condition"] == T1 and words["amp_epoch"] == "4"
     assert r.design == {"k": 3, "seeds": 10, "epochs": 4, "runs": 40, "unstable": 0,
                         "collapses": 0,
-                        "endpoint_unstable": 0, "diverged": 0}
+                        "endpoint_unstable": 0, "diverged": 0, "never_trained": 0}
 
 
 def test_different_amplification_in_full():

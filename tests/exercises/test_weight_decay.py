@@ -1,5 +1,6 @@
 """Exercise 5's claims on synthetic tables with planted effects."""
 
+import math
 import re
 from dataclasses import replace
 
@@ -178,7 +179,7 @@ def test_an_interval_that_excludes_zero_with_a_quiet_factor_is_still_uninformati
     line = glance.line(c, ex.EXERCISE.glance, None)
     assert line["verdict"] == "uninformative (no claim)"
     assert line["answer"].startswith("The interaction is uninformative: decay alone − none")
-    from dropout_study.contrast import c_text
+    from dropout_study.contrast_words import c_text
     assert c_text(c) == f"{c.difference()} over 10 seeds"  # no "none larger than" for it
 
 
@@ -310,7 +311,8 @@ def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one_with_n_and
     assert ex.norm_change(r.norms["both"]).startswith("grows it (x1.")
     r = run()  # every norm 10: no change
     text = ex.norm_change(r.norms["decay"])
-    assert re.fullmatch(r"does not detectably change it \(x1\.000 \[1\.000, 1\.000\] over 10 "
+    assert re.fullmatch(r"does not detectably change it \(x1\.000 \(no spread: all 10 values "
+                        r"equal\) over 10 "
                         r"seeds: none larger than a factor [\d.]+ would likely be missed\)", text)
     two = run(seeds=[0, 1])
     text = ex.norm_change(two.norms["decay"])
@@ -380,8 +382,8 @@ def test_the_template_renders_the_answer_and_the_interaction():
 def test_what_was_run_gives_the_instability_counts_by_kind():
     r = run(diverged={(NONE, 3): 2})
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
-    assert ("(60 runs, 1 unstable: 0 at the endpoint, 1 diverged; 0 transient collapses, runs "
-            "kept)") in md.replace("\n", " ")
+    assert ("(60 runs, 1 unstable: 0 at the endpoint, 1 diverged, 0 never trained; 0 transient "
+            "collapses of stable runs, runs kept)") in md.replace("\n", " ")
 
 
 # -- additive: the boundaries of the rule --------------------------------------------------------
@@ -424,13 +426,17 @@ def test_the_mechanism_sentence_word_for_word():
     r = run(norms={DROP: 0.9, DECAY: 0.8, BOTH: 1.2})
     e = r.none_norm
     def ratio(role):
-        return f"{ex.words.ratio(r.norm_ratio[role], 3)} over 10 seeds"
+        return (f"{ex.words.ratio(r.norms[role].primary.mapped(math.exp), 3)} over 10 "
+                "seeds")
 
     assert _mech(r) == (
-        f"The mechanism, in the first layer's weight norm (Frobenius; none {e.value:.2f} "
-        f"[{e.lo:.2f}, {e.hi:.2f}]): paired against no regularisation (ratio cell / none, not "
-        f"corrected), dropout alone shrinks it ({ratio('dropout')}), decay alone shrinks it "
-        f"({ratio('decay')}), both grows it ({ratio('both')}). ")
+        f"In the first layer's weight norm (Frobenius; measured beside accuracy, not shown to be "
+        f"the mechanism; none {e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]): paired against no "
+        f"regularisation (ratio cell / none, Holm-corrected over the three), dropout alone "
+        f"shrinks it ({ratio('dropout')}), decay alone shrinks it ({ratio('decay')}), both grows "
+        f"it ({ratio('both')}). ")
+    levels = sorted(c.primary.level for c in r.norms.values())
+    assert levels == pytest.approx([0.95, 0.975, 1 - 0.05 / 3])  # Holm over the three
 
 
 def test_each_takeaway_ending_word_for_word():
@@ -504,7 +510,7 @@ def test_the_confidence_level_of_the_config_is_used():
 def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_interaction():
     """Old: "The two settings agree in that neither shows a detectable difference" where one
     setting's interaction said nothing (a factor without an effect of its own)."""
-    from dropout_study.contrast import agreement
+    from dropout_study.contrast_words import agreement
 
     quiet = run(test={DROP: 0.03, BOTH: 0.03}).interaction  # uninformative
     null = run(jitter=0.02).interaction  # informative: both factors act, no interaction
@@ -520,3 +526,18 @@ def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_intera
     claimed = agreement(run(interaction=0.02).interaction, run(interaction=0.02).interaction,
                         "A", "B")
     assert "would likely be missed" not in claimed
+
+
+def test_the_interaction_counts_its_failed_seeds_once_and_sets_no_seed_against_itself():
+    """Issue 31, finding 4: the interaction's two arms (both + none, dropout + decay) share one
+    stability per seed, and its instability line printed a paired difference in rates of that
+    stability against itself ("0 pp [-19, +19]"). Planted: one seed diverged in none."""
+    r = run(diverged={(NONE, 3): 2})
+    c = r.interaction
+    assert c.shared and c.rate_diff is None and c.unstable_a == 1 and c.pairs == 9
+    text = c.instability()
+    assert "paired difference in rates" not in text
+    assert text.endswith("among the runs both arms are built from (one count for both, no rate "
+                         "difference): 1 of 10 (10% [0, 45])")
+    # its absence: a contrast of two cells of their own keeps its paired difference in rates
+    assert "paired difference in rates" in r.effect("dropout").instability()

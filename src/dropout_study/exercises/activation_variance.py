@@ -36,6 +36,7 @@ TOLERANCE = 0.02  # measured / closed form within 2%: the check passes
 READ_AT = (1, 5, 10)  # the epochs ratios are read at (with the last), fixed in advance
 HEADLINE_EPOCH = 10  # the reference model's training length (the last, where shorter)
 EVAL = Ratio(what="eval-mode activation variance")
+TRAIN = Ratio(what="train-time activation variance (dropout after its mask)")
 
 
 def closed_form(var_pre, mean_pre, p):
@@ -55,7 +56,8 @@ class Layer:
     on_eval: Estimate  # dropout model, eval mode
     amplification: Estimate  # after / before the mask, within the dropout model
     predicted: Estimate  # the closed form / before the mask
-    train_ratio: Estimate  # dropout model after its mask / no dropout
+    train_ratio: Contrast  # log train-time variance, dropout after its mask / none (Holm
+    # over the layers): a comparison of two models, so with its n and its verdict
     eval_ratio: Contrast  # log eval variance, dropout / none, at the headline epoch
 
 
@@ -160,6 +162,16 @@ def _at(acts: pd.DataFrame, epoch: float, layer: int, col: str, seeds: list[int]
     return g[col].astype(float), g["stable_at"].astype("boolean").fillna(False).astype(bool)
 
 
+def _train_sample(acts: pd.DataFrame, epoch: float, layer: int, seeds: list[int], on: str,
+                  off: str) -> Sample:
+    """The dropout model's train-time variance after its mask against the no-dropout model's,
+    by seed, on the log scale (a model without dropout has the same variance in train and eval
+    mode)."""
+    a, sa = _at(acts, epoch, layer, "var_post", seeds, on)
+    b, sb = _at(acts, epoch, layer, "var_eval", seeds, off)
+    return Sample(np.log(a.where(a > 0)), np.log(b.where(b > 0)), sa, sb)
+
+
 def analyze(res: Results) -> Result:
     lvl = res.level
     off, on = arms(res.cfg)
@@ -169,6 +181,9 @@ def analyze(res: Results) -> Result:
     excluded = []
     for r in ends.sort_values(["condition", "seed"]).itertuples():
         if r.unstable:
+            if r.never_trained:
+                excluded.append(f"{r.condition} seed {r.seed} (never trained)")
+                continue
             what = "diverged" if r.diverged_run else "unstable at its endpoint"
             excluded.append(f"{r.condition} seed {r.seed} ({what} from epoch "
                             f"{r.unstable_epoch:g})")
@@ -189,6 +204,8 @@ def analyze(res: Results) -> Result:
     contrasts = compare(family, lvl, EVAL)
     ratios = {k: replace(contrasts[name], label=f"{on} / {off}") for k, name in keys.items()}
 
+    train = compare({f"layer {layer}": _train_sample(acts, horizon, layer, seeds, on, off)
+                     for layer in layers_n}, lvl, TRAIN)
     layers = []
     for layer in layers_n:
         def at(col: str, cond: str, layer: int = layer) -> pd.Series:
@@ -204,7 +221,7 @@ def analyze(res: Results) -> Result:
             on_eval=stats.geometric_mean_ci(ev_on, lvl),
             amplification=stats.log_ratio(post, pre, lvl),
             predicted=stats.log_ratio(pred, pre, lvl),
-            train_ratio=stats.log_ratio(post, ev_off, lvl),
+            train_ratio=replace(train[f"layer {layer}"], label=f"{on} / {off}"),
             eval_ratio=ratios[(layer, horizon)]))
 
     # the evolution in eval mode: at initialisation, then at the epochs read
@@ -228,6 +245,10 @@ def _value(e: Estimate) -> str:
 
 def _direction(c: Contrast) -> str:
     return c.verdict("larger", "smaller")
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}" if n else "no run"
 
 
 def _ratio_text(c: Contrast) -> str:
@@ -277,8 +298,9 @@ def rule(r: Result) -> str:
 
 
 def _instability(c: Contrast, epoch: float) -> str:
-    return c.instability().replace("unstable at the endpoint or diverged",
-                                   f"unstable at epoch {epoch:g} or diverged by then")
+    return c.instability().replace("unstable at the endpoint, diverged or never trained",
+                                   f"unstable at epoch {epoch:g}, diverged or not yet trained "
+                                   "by then")
 
 
 def holm_over(ratios: dict) -> str:
@@ -298,13 +320,16 @@ def holm_over(ratios: dict) -> str:
 def context(r: Result) -> dict:
     when = (f"At the end of training (epoch {r.last_epoch:g})" if r.at_end else
             f"At epoch {r.horizon:g} (the headline epoch; training ran to {r.last_epoch:g})")
-    amp = "; ".join(f"layer {x.layer}: {words.ratio(x.amplification)} (closed form "
-                    f"{words.ratio(x.predicted)})" for x in r.layers)
-    cross = "; ".join(f"layer {x.layer}: {words.ratio(x.train_ratio)}" for x in r.layers)
+    amp = "; ".join(f"layer {x.layer}: {words.ratio(x.amplification)} over "
+                    f"{_runs(x.amplification.n)} (closed form {words.ratio(x.predicted)})"
+                    for x in r.layers)
+    cross = "; ".join(f"layer {x.layer}: {_ratio_text(x.train_ratio)} "
+                      f"({_direction(x.train_ratio)})" for x in r.layers)
     answer = (f"{when}, over the runs stable there, dropout's mask multiplies the train-time "
-              f"variance of the dropout model's activations by {amp} (ratio after / before). "
-              f"Against the no-dropout model's activations the train-time variance is "
-              f"{cross} (ratio dropout / none). In eval mode, from initialisation to epoch "
+              f"variance of the dropout model's activations by {amp} (ratio after / before, "
+              f"within each run). Against the no-dropout model's activations the train-time "
+              f"variance is {cross} (ratio dropout / none, paired by seed, Holm-corrected over "
+              f"the layers). In eval mode, from initialisation to epoch "
               f"{r.horizon:g}, the variance goes "
               + "; ".join(_evolution_text(r, x) for x in r.layers) + ".")
     table = [{"layer": x.layer, "off_var_eval": words.number(x.off_eval, 3),
@@ -313,13 +338,14 @@ def context(r: Result) -> dict:
               "on_var_eval": words.number(x.on_eval, 3),
               "amplification": words.ratio(x.amplification),
               "amplification_predicted": words.ratio(x.predicted),
-              "train_ratio": words.ratio(x.train_ratio),
+              "train_ratio": x.train_ratio.quantity.text(x.train_ratio.primary),
+              "train_pairs": x.train_ratio.pairs,
               "eval_ratio": x.eval_ratio.quantity.text(x.eval_ratio.primary),
-              "eval_level": f"{100 * x.eval_ratio.primary.level:.2f}%",
+              "eval_level": x.eval_ratio.level_text,
               "eval_verdict": _direction(x.eval_ratio),
               "eval_robustness": x.eval_ratio.robustness()} for x in r.layers]
     over = [{"layer": layer, "epoch": f"{e:g}", "ratio": _ratio_text(c),
-             "pairs": c.pairs, "level": f"{100 * c.primary.level:.2f}%",
+             "pairs": c.pairs, "level": c.level_text,
              "verdict": _direction(c), "instability": _instability(c, e),
              "robustness": c.robustness()} for (layer, e), c in r.ratios.items()]
     return {"off": r.off, "on": r.on, "seeds": r.seeds, "probe_points": r.probe_points,

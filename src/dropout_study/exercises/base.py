@@ -56,6 +56,9 @@ class Exercise:
     # what its two settings (editions) say and whether it agrees, from the two results, where
     # comparing the headlines alone is not enough (e.g. a setting with no headline)
     agreement: Callable[[Any, Any, str, str], str] | None = None
+    # where it has no headline, the contrasts its summary row stands on instead (the forest
+    # plot draws them, so that the plot and the row say the same thing); none by default
+    instead: Callable[[Any], list[Contrast]] | None = None
 
     def enabled(self, cfg: dict) -> bool:
         return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import words
 from ..contrast import Contrast, Quantity, Sample, compare
-from ..contrast import agreement as compare_settings
+from ..contrast_words import agreement as compare_settings
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
@@ -97,7 +97,7 @@ def slopes(samples: dict[int, Sample]) -> Sample:
     xc = x - x.mean()
     slope = diff.to_numpy() @ xc / (xc @ xc)  # NaN wherever a width is
     a = pd.Series(slope, index=diff.index)
-    return Sample(a, pd.Series(0.0, index=a.index), stable, stable)
+    return Sample(a, pd.Series(0.0, index=a.index), stable, stable, shared=True)
 
 
 def analyze(res: Results) -> Result:
@@ -208,6 +208,14 @@ def _width_verdict(c: Contrast) -> str:
     return "no detectable difference"
 
 
+def instead(r: Result) -> list[Contrast]:
+    """Where no trend is fitted, the per-width contrasts the summary row stands on (the forest
+    plot draws them, as the row gives them); none where a trend is its headline."""
+    if not r.benefit or not r.settings or r.settings[0] in r.trend:
+        return []
+    return [c for _, c in _benefits(r, r.settings[0])]
+
+
 def glance_words(r: Result) -> dict | None:
     """The glance row's words where no trend can be fitted: the per-width verdicts the section
     gives, never "not answered" beside a section that answers (None where a trend is fitted
@@ -256,7 +264,8 @@ def _trend_words(t: Contrast) -> dict:
                   f"{t.quantity.text(t.robust)}, P(slope > 0) = {t.p_superior:.2f}"
                   + ("; this disagrees with the primary verdict" if t.disagrees else ""))
     return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
-            "level": f"{100 * t.primary.level:.2f}%",
+            "level": (f"{t.level_text} interval" if t.primary.has_interval else
+                      t.level_text),
             "verdict": t.verdict("dropout − none rises with width",
                                  "dropout − none falls with width"),
             "unstable": f"{t.unstable_a} of {t.runs_a}", "robustness": robust}
@@ -313,6 +322,7 @@ EXERCISE = Exercise(
     title="Capacity: is dropout worth more in wider networks?",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
     editions=True, headline=lambda r: next(iter(r.trend.values()), None), agreement=agreement,
+    instead=instead,
     glance=GlanceWords(
         question="Wider layers: is dropout worth more?",
         better="dropout − none rises with width", worse="dropout − none falls with width",

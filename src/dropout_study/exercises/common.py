@@ -74,14 +74,15 @@ def rows_words(rows: list[ConditionRow], columns: list[Column]) -> list[dict]:
 
 
 def design(ends: pd.DataFrame, k: int) -> dict:
-    """What was run: seeds, epochs, runs and unstable runs (at their endpoint or diverged) of
-    an endpoints table, the instability counts by kind (transient collapses, endpoint-unstable,
-    diverged) and the number of last epochs the headline endpoint averages (k)."""
+    """What was run: seeds, epochs, runs and failed runs (unstable at their endpoint, diverged
+    or never trained) of an endpoints table, the counts by kind (those three, which never
+    overlap, and the transient collapses of stable runs) and the number of last epochs the
+    headline endpoint averages (k)."""
     c = counts(ends)
     return {"k": k, "seeds": int(ends["seed"].nunique()), "epochs": int(ends["epochs"].max()),
             "runs": len(ends), "unstable": int((~ends["stable"]).sum()),
             "collapses": c["collapses"], "endpoint_unstable": c["endpoint_unstable"],
-            "diverged": c["diverged"]}
+            "diverged": c["diverged"], "never_trained": c["never_trained"]}
 
 
 def bounded(contrasts: dict[str, Contrast], limit: float = 1.0) -> dict[str, Contrast]:

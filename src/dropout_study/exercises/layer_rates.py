@@ -1,8 +1,9 @@
 """Exercise 1: change the dropout rates of the two hidden layers; in particular, swap them.
 
 Trains the reference MLP over the p1 × p2 grid (and the swapped pair if the grid lacks it).
-Reports each cell against no dropout (a Holm family), the swap as a paired contrast, and heavy
-dropout on one layer against the other.
+Reports each cell against no dropout (a Holm family), the swap as a paired contrast, and dropout
+on one layer only, first layer against second, at every rate of the grid (a Holm family: a
+claim at one rate is corrected for the rates it is one of).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from ..contrast import (
     Sample,
     compare,
     condition_contrast,
-    family_tally,
 )
+from ..contrast_words import family_tally
 from ..experiments import base_condition, rates_name
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads 
     from ..results import Results
 
 EXPERIMENT = "layer_rates"
+PROTOCOL_RATES = (0.0, 0.2, 0.5, 0.8)  # STUDY.md: the grid p1 × p2 over these, on each layer
 COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap")]
 
 
@@ -71,16 +73,19 @@ class Result:
     against_none: dict[str, Contrast]  # each setting − no dropout, a Holm family
     swap: Contrast  # swapped − original
     swap_last: Contrast  # the same on the last epoch alone
-    heavy: Contrast | None  # (top, 0) − (0, top)
+    one_layer: dict[float, Contrast]  # rate p -> (p, 0) − (0, p), one Holm family over p
     grid: list[str] = field(default_factory=list)  # the grid cells that were run
     extra: list[str] = field(default_factory=list)  # conditions run outside the grid (swap)
     selected_runs: int = 0  # the runs of the selected setting (its score is over all of them)
     selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
     one_way: dict[str, str] = field(default_factory=dict)  # contrast -> too few pairs, one way
-    top: float = 0.0  # the grid's top rate: ``heavy`` puts it on one layer only
     # every contrast with too few stable pairs for a verdict -> "below" / "above" (every pair
     # on that side of zero), "mixed" (pairs on both sides), "none" (no stable pair)
     few: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def one_layer_by_label(self) -> dict[str, Contrast]:
+        return {c.label: c for c in self.one_layer.values()}
 
     @property
     def better(self) -> list[str]:
@@ -103,18 +108,16 @@ def analyze(res: Results) -> Result:
               if none in order else {})  # a grid without the (0, 0) cell has no baseline
     a, b = (float(x) for x in block["swap"])
     original, swapped = rates_name(a, b), rates_name(b, a)
-    top = max(float(x) for x in block["p1"])
-    heavy = None
-    if top > 0 and {rates_name(top, 0.0), rates_name(0.0, top)} <= set(order):
-        heavy = bounded_one(condition_contrast(ends, rates_name(top, 0.0), rates_name(0.0, top),
-                                               lvl))
     present = set(order)
+    rates = sorted({float(x) for x in block["p1"]} & {float(x) for x in block["p2"]} - {0.0})
+    rates = [p for p in rates if {rates_name(p, 0.0), rates_name(0.0, p)} <= present]
+    single = {p: Sample.of(ends, rates_name(p, 0.0), rates_name(0.0, p)) for p in rates}
+    one_layer = bounded(compare({_one_label(p): smp for p, smp in single.items()}, lvl))
     grid = [rates_name(float(x), float(y)) for x in block["p1"] for y in block["p2"]
             if rates_name(float(x), float(y)) in present]
     swap_sample = Sample.of(ends, swapped, original)
     quiet = {**family, f"{swapped} − {original}": swap_sample}
-    if heavy is not None:
-        quiet[heavy.label] = Sample.of(ends, rates_name(top, 0.0), rates_name(0.0, top))
+    quiet |= {_one_label(p): smp for p, smp in single.items()}
     one = {k: w for k, smp in quiet.items()
            if (w := one_way(smp, k, ACCURACY, tail=False)) is not None}
     few = {k: side for k, smp in quiet.items() if (side := _side(smp)) is not None}
@@ -132,7 +135,11 @@ def analyze(res: Results) -> Result:
         against_none=bounded(compare(family, lvl)),
         swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
         swap_last=bounded_one(condition_contrast(ends, swapped, original, lvl, column="last")),
-        heavy=heavy, top=top)
+        one_layer={p: one_layer[_one_label(p)] for p in rates})
+
+
+def _one_label(p: float) -> str:
+    return f"{rates_name(p, 0.0)} − {rates_name(0.0, p)}"
 
 
 def _takeaway(r: Result) -> str:
@@ -140,30 +147,58 @@ def _takeaway(r: Result) -> str:
               + family_tally(r.against_none, "beat no dropout", "do worse"))
              if r.against_none else
              "The grid has no (0, 0) cell, so no setting is compared with no dropout"]
-    if r.heavy is not None:
-        where = r.heavy.difference()
-        one_layer = f"dropout at p = {r.top:g} on one layer only"  # the grid's top rate, no more
-        if r.heavy.claim:
-            cheaper = "cheaper" if r.heavy.direction > 0 else "costlier"
-            parts.append(f"{one_layer} is {cheaper} on the first layer than on the second "
-                         f"({where}, over {words.seeds(r.heavy.pairs)})")
-        else:
-            parts.append(f"{one_layer}, first − second layer: "
-                         f"{r.heavy.verdict('', '')} ({where})")
+    if r.one_layer:
+        parts.append(_one_layer(r))
     if r.swap.claim:
         winner = r.swap.label.split(" − ")[0 if r.swap.direction > 0 else 1]
         parts.append(f"the order of the rates matters: {winner} wins")
     else:
         parts.append(f"the order of the two rates: {r.swap.verdict('', '')}")
     text = "; ".join(parts) + "."
-    split = [c.label for c in (r.swap, r.heavy, *r.against_none.values())
-             if c is not None and c.disagrees]
+    split = [c.label for c in (r.swap, *r.one_layer.values(), *r.against_none.values())
+             if c.disagrees]
     if split:
         text += (" Where the primary verdict (stable pairs) and the robustness line (all seeds) "
                  f"disagree, no claim stands alone: {words.join(split)}.")
     if r.few:
         text += " " + _tally(r)
     return text
+
+
+def departure(r: Result) -> str:
+    """Where the grid that was run is smaller than the protocol's, said where it applies (a
+    preset's grid); "" where it covers it."""
+    want = set(PROTOCOL_RATES)
+    if want <= set(r.p1) and want <= set(r.p2):
+        return ""
+    grid = ", ".join(f"{p:g}" for p in PROTOCOL_RATES)
+    return (f"This study departs from the protocol's grid here: it runs p1 ∈ "
+            f"{{{', '.join(f'{p:g}' for p in r.p1)}}} × p2 ∈ "
+            f"{{{', '.join(f'{p:g}' for p in r.p2)}}}, not {{{grid}}}²; the rates it lacks "
+            "are not compared.")
+
+
+def _one_layer(r: Result) -> str:
+    """Dropout on one layer only, first − second layer, at each rate of the grid: one Holm
+    family, so that a rate's claim rests on the interval corrected for the rates it is one
+    of."""
+    def claimed(p: float, c: Contrast) -> str:
+        cheaper = "cheaper" if c.direction > 0 else "costlier"
+        return (f"at p = {p:g} it is {cheaper} on the first layer than on the second "
+                f"({c.difference()}, over {words.seeds(c.pairs)})")
+
+    if len(r.one_layer) == 1:
+        [(p, c)] = r.one_layer.items()
+        if c.claim:
+            return f"dropout on one layer only: {claimed(p, c)}"
+        return (f"dropout at p = {p:g} on one layer only, first − second layer: "
+                f"{c.verdict('', '')} ({c.difference()})")
+    rates = words.join([f"{p:g}" for p in r.one_layer])
+    text = (f"dropout on one layer only, first − second layer, at p = {rates} (one Holm family): "
+            + family_tally(r.one_layer_by_label, "cheaper on the first layer",
+                           "costlier on the first layer"))
+    claims = [claimed(p, c) for p, c in r.one_layer.items() if c.claim]
+    return text + (f" ({'; '.join(claims)})" if claims else "")
 
 
 def _tally(r: Result) -> str:
@@ -227,8 +262,10 @@ def context(r: Result) -> dict:
             "family": [c.row("better than none", "worse than none")
                        for c in r.against_none.values()],
             "swap": r.swap.row(f"{swapped} is better", f"{original} is better"),
+            "one_layer": [c.row("cheaper on the first layer", "costlier on the first layer")
+                          for c in r.one_layer.values()],
             "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
-            "answer": answer, "takeaway": _takeaway(r)}
+            "departure": departure(r), "answer": answer, "takeaway": _takeaway(r)}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block

@@ -11,7 +11,7 @@ family; and how many runs diverged in each arm, and when.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 
 from .. import words
-from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare, condition_contrast
+from ..contrast import (
+    ACCURACY,
+    MIN_PAIRS,
+    Contrast,
+    Ratio,
+    Sample,
+    compare,
+    condition_contrast,
+)
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..instability import stable_epochs
@@ -43,6 +51,7 @@ if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads 
     from ..results import Results
 
 EXPERIMENT = "long_training"
+PROTOCOL_EPOCHS = 100  # STUDY.md: dropout against none for at least this many epochs
 
 
 def columns(epochs: float = math.inf) -> list[Column]:
@@ -106,14 +115,16 @@ class Result:
     gap: Contrast  # on − off, train − test gap
     diverged: dict[str, list[float]]  # condition -> the epochs its runs diverged (the rule)
     endpoint_unstable: dict[str, list[float]]  # ... from which runs were unstable to the end
-    collapses: dict[str, list[float]]  # ... of transient collapses (recovered, runs kept)
+    collapses: dict[str, list[float]]  # ... of transient collapses (stable runs, kept)
     runs: dict[str, int]  # condition -> runs
     one_way: str | None = None  # too few pairs, but every stable pair points one way
+    never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
+    level: float = 0.95  # the study's (a Holm step moves the family's intervals from it)
 
     @property
     def eventful(self) -> bool:
         return any(self.diverged.values()) or any(self.endpoint_unstable.values()) \
-            or any(self.collapses.values())
+            or any(self.collapses.values()) or any(self.never_trained.values())
 
     def row(self, condition: str) -> ConditionRow:
         return next(r for r in self.table if r.condition == condition)
@@ -158,10 +169,22 @@ def analyze(res: Results) -> Result:
         gap=bounded_one(condition_contrast(ends, on, off, lvl, column="gap"), 2.0),
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
+        never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
+                       for c in order}, level=lvl,
         one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
 
 
 # -- words -------------------------------------------------------------------------------------
+def departure(r: Result) -> str:
+    """Where this study trains fewer epochs than the protocol asks for, said where it applies
+    (a preset's horizon); "" where it trains at least as many."""
+    n = r.design["epochs"]
+    if n >= PROTOCOL_EPOCHS:
+        return ""
+    return (f"This study departs from the protocol here: it trains {n} epochs, not the "
+            f"{PROTOCOL_EPOCHS} or more the exercise asks for; its answer is about {n} epochs.")
+
+
 def _events(epochs: list[float], what: str) -> str:
     when = (f" (at epoch{'s' if len(epochs) > 1 else ''} "
             f"{', '.join(f'{e:g}' for e in epochs)})" if epochs else "")
@@ -169,27 +192,45 @@ def _events(epochs: list[float], what: str) -> str:
 
 
 def _stability_text(r: Result, cond: str) -> str:
-    """One arm's instability by kind, the rule's counts (those of the contrast's line)."""
+    """One arm's instability by kind, the rule's counts (those of the contrast's line): each
+    failed run in one kind only, transient collapses only in stable runs."""
     n, k = r.runs[cond], len(r.collapses[cond])
-    collapse = (f"transient collapse{'' if k == 1 else 's'} (recovered; unstable only if its "
-                "endpoint is)")
+    never = r.never_trained.get(cond, 0)
+    collapse = (f"transient collapse{'' if k == 1 else 's'} of stable runs (recovered before "
+                "the endpoint, runs kept)")
     return (f"{_events(r.diverged[cond], f'of {n} runs diverged')}, "
-            f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')} and "
+            f"{_events(r.endpoint_unstable[cond], 'unstable at the endpoint')}, "
+            f"{never} never trained and "
             f"{_events(r.collapses[cond], collapse)}")
 
 
 def _arm(row: ConditionRow, first: bool) -> str:
-    """Around which epoch the test loss is lowest, how far it rises and the gap, in words."""
+    """Around which epoch the test loss is lowest, how far it rises and the gap, in words, over
+    the arm's stable runs (how many, said)."""
     who = "Without dropout" if first else "with dropout"
     e = row.values["test_loss_min_epoch"]
     if e.n == 0:
         return f"{who} no run stayed stable"
     rise, gap = words.number(row.values["overfit"], 3), words.pp(row.values["gap"])
+    over = f"over its {e.n} stable run{'s' if e.n != 1 else ''}"
     if first:
-        return (f"{who} the test loss is lowest around epoch {e.value:.0f} and ends {rise} nats "
-                f"above that minimum (train − test gap {gap})")
-    return (f"{who} the minimum comes around epoch {e.value:.0f}, the rise is {rise} and the "
-            f"gap {gap}")
+        return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and ends "
+                f"{rise} nats above that minimum (train − test gap {gap})")
+    return (f"{who}, {over}, the minimum comes around epoch {e.value:.0f}, the rise is {rise} "
+            f"and the gap {gap}")
+
+
+def _side_by_side(r: Result) -> str:
+    """The two arms' overfitting side by side, only where they share enough stable seeds: a
+    number from fewer than ``MIN_PAIRS`` seed pairs, or one run, is never set against another
+    (the table gives each arm's values over its own stable runs)."""
+    n = r.accuracy.pairs
+    if n >= MIN_PAIRS:
+        return f"{_arm(r.row(r.off), True)}; {_arm(r.row(r.on), False)}"
+    have = f"{n} seed pair{'s' if n != 1 else ''}" if n else "no seed pair"
+    return (f"The two arms' test-loss minima, rises and gaps are not set against each other: "
+            f"{have} stable in both arms, at least {MIN_PAIRS} needed (the table gives each "
+            "arm over its own stable runs)")
 
 
 def _verdict(r: Result) -> str:
@@ -214,7 +255,7 @@ def _verdict(r: Result) -> str:
 
 
 def _takeaway(r: Result) -> str:
-    return f"{_arm(r.row(r.off), True)}; {_arm(r.row(r.on), False)}. {_verdict(r)}."
+    return f"{_side_by_side(r)}. {_verdict(r)}."
 
 
 def context(r: Result) -> dict:
@@ -237,8 +278,8 @@ def context(r: Result) -> dict:
         answer += (f" Stability is part of the answer (the instability rule's counts, under "
                    f"Methods): at lr {r.lr:g} over {r.design['epochs']} epochs, without dropout "
                    f"{_stability_text(r, r.off)}; with dropout {_stability_text(r, r.on)}. The "
-                   f"comparisons rest on the seeds stable in both arms (no divergence and no "
-                   f"instability at the endpoint).")
+                   f"comparisons rest on the seeds stable in both arms (trained, with no "
+                   f"divergence and no instability at the endpoint).")
     one = r.zero_rise == 1
     zero = ("" if not r.zero_rise else
             f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "
@@ -252,7 +293,8 @@ def context(r: Result) -> dict:
             "diffs": {"last": r.last.quantity.text(r.last.primary),
                       "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
                       "gap": r.gap.quantity.text(r.gap.primary)},
-            "answer": answer, "takeaway": _takeaway(r)}
+            "glance_words": glance_words(r), "departure": departure(r), "answer": answer,
+            "takeaway": _takeaway(r)}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
@@ -264,16 +306,18 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     m = m.merge(at[at["stable_at"]][["condition", "seed", "epoch"]],
                 on=["condition", "seed", "epoch"])
     fig, axes = panels(2, figsize=(12, 4.4))
+    # the loss on a log axis: its geometric mean and a band from the log scale (positive, on
+    # the axis); the accuracy: its mean and a band kept inside [0, 1]
     curves = ((axes[0], (("train_loss", "train"), ("test_loss", "test")), (0.0, math.inf),
-               "cross-entropy"),
+               "cross-entropy (geometric mean)", True),
               (axes[1], (("train_eval_acc", "train"), ("test_acc", "test")), (0.0, 1.0),
-               "accuracy"))
-    for ax, series, bounds, ylabel in curves:
+               "accuracy", False))
+    for ax, series, bounds, ylabel, log in curves:
         means = []
         for i, cond in enumerate(r.order):
             g = m[m["condition"] == cond]
             for (col, what), style in zip(series, ("-", "--"), strict=True):
-                s = per_x(g, "epoch", col, res.level, bounds)
+                s = per_x(g, "epoch", col, res.level, bounds, log)
                 band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {what}",
                      PALETTE[i % len(PALETTE)], style)
                 means.append(s["mean"].to_numpy(dtype=float))
@@ -291,15 +335,39 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     return {"curves": save(fig, out / "ex2_curves.png")}
 
 
+GLANCE = GlanceWords(
+    question="Train longer: with or without dropout?",
+    better="dropout better", worse="dropout worse",
+    answer_better="After long training, dropout ({a}) ends with the higher test accuracy.",
+    answer_worse="After long training, dropout ({a}) ends with the lower test accuracy.",
+    answer_none="After long training, dropout and no dropout reach test accuracies that "
+                "cannot be told apart.")
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row where the headline's family has a verdict beside it: the test-loss
+    rise, Holm-corrected with the accuracy, when it makes a claim (the row left it out while
+    the section gave it). None otherwise: the headline alone is the row."""
+    acc, rise = r.accuracy, r.rise
+    if not rise.claim:
+        return None
+    arms_ = {"a": r.on, "b": r.off}
+    said = {1: GLANCE.answer_better, -1: GLANCE.answer_worse, 0: GLANCE.answer_none}
+    less = rise.direction < 0
+    return {"label": acc.label,
+            "effect": (f"{acc.summary(r.level)}; test-loss rise, {rise.label}: "
+                       f"{rise.summary(r.level)}"),
+            "verdict": (f"{acc.short_verdict('dropout better', 'dropout worse')}; "
+                        f"{rise.short_verdict('more overfitting', 'less overfitting')}"),
+            "claim": True,
+            "answer": (said[acc.direction].format(**arms_)
+                       + f" Its test loss rises {'less' if less else 'more'} above its minimum "
+                       f"than without dropout (ratio {rise.label}, Holm-corrected with the "
+                       "accuracy).")}
+
+
 EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: r.accuracy,
-    glance=GlanceWords(
-        question="Train longer: with or without dropout?",
-        better="dropout better", worse="dropout worse",
-        answer_better="After long training, dropout ({a}) ends with the higher test accuracy.",
-        answer_worse="After long training, dropout ({a}) ends with the lower test accuracy.",
-        answer_none="After long training, dropout and no dropout reach test accuracies that "
-                    "cannot be told apart."))
+    editions=True, headline=lambda r: r.accuracy, glance=GLANCE)

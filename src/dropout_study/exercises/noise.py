@@ -221,8 +221,8 @@ def _takeaway(r: Result) -> str:
                          f"tuned dropout ({g:.3g}) and so with its mean and variance in another "
                          f"shape, differs from it by "
                          f"{moments.quantity.text(moments.primary)}: "
-                         f"{moments.verdict('', '')}, consistent with the regularisation living "
-                         "mostly in those two moments")
+                         f"{moments.verdict('', '')}; a null, not a finding that those two "
+                         "moments are all that matters (nothing here tests a mechanism)")
             else:
                 text += (f"; {MOMENTS} noise differs from it by "
                          f"{moments.quantity.text(moments.primary)}: "

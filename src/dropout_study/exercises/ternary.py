@@ -172,7 +172,7 @@ def _rows(r: Result) -> list[dict]:
                     "verdict": d.verdict("ternary better", "ternary worse"),
                     "amp_t": words.number(s.amp_t, 2), "amp_b": words.number(s.amp_b, 2),
                     "amp_ratio": ratio(amp), "amp_pairs": amp.pairs,
-                    "amp_level": f"{100 * amp.primary.level:.2f}%",
+                    "amp_level": amp.level_text,
                     "amp_verdict": amp.verdict("ternary amplifies more",
                                                "ternary amplifies less"),
                     "sd_t": _spread_words(s.spread_t), "sd_b": _spread_words(s.spread_b),

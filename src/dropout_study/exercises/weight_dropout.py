@@ -15,7 +15,7 @@ Holm-corrected).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +26,8 @@ from .. import stats, words
 from ..contrast import Contrast, Sample, compare, compare_one
 from ..errors import ConfigError
 from ..experiments import base_condition
+from ..instability import NEAR_CHANCE, TRAINED_LOSS
 from ..selection import validation_ranking
-from ..spec import N_OUT
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, rows_words, summarize
@@ -49,7 +49,6 @@ WHY = {"dropconnect": " (every example draws its own mask on the weights)"}
 TICK = {"dropout": "activation\ndropout", "dropconnect": "DropConnect,\nper example",
         "dropconnect_gaussian": "Gaussian approximation\nof per-example DropConnect",
         "dropconnect_batch": "DropConnect,\nper minibatch"}  # short axis labels
-CHANCE = 1.0 / N_OUT  # test accuracy of a constant guess among the classes
 COLUMNS = [accuracy("endpoint"), accuracy("last"), accuracy("val_endpoint")]
 
 
@@ -105,6 +104,7 @@ class Timing:
     ratio: Estimate | None  # method / activation dropout, measured (None: the reference)
     jobs: int  # the jobs timed
     models: int  # the models those jobs train together (in all)
+    whole: Estimate | None = None  # the same ratio on the whole epoch, its evaluation included
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,12 @@ class Failure:
     condition: str
     method: str
     p: float
-    failed: int  # runs that fail to train
+    failed: int  # runs that fail to train: never trained or diverged (the instability rule)
     runs: int
     lo: float  # lowest and highest endpoint of the failed runs that have one (NaN: none)
     hi: float
+    never: int = 0  # of the failed runs, those that never trained
+    diverged: int = 0  # ... and those that diverged
 
     @property
     def all(self) -> bool:
@@ -124,33 +126,29 @@ class Failure:
 
 @dataclass(frozen=True)
 class Failures:
-    """The rule for "fails to train", from the data: a run fails when it has no endpoint
-    (diverged) or its endpoint test accuracy is below ``threshold``, halfway between chance
-    and the median endpoint of the reference method's runs."""
+    """The settings with at least one run that fails to train, in table order: a run fails
+    when the instability rule says it never trained or diverged (read from the training loss
+    and the validation accuracy only; the test accuracy of its endpoint is reported, never
+    used to decide)."""
 
-    chance: float
-    reference: float  # median endpoint of activation dropout's runs (NaN: none)
-    threshold: float  # (chance + reference) / 2 (NaN: cannot be decided)
-    settings: list[Failure]  # the settings with at least one failed run, in table order
+    settings: list[Failure]
 
 
 def failures(ends: pd.DataFrame, cells: dict[str, tuple[str, float]],
              order: list[str]) -> Failures:
-    ref = ends.loc[ends["factor_method"] == REFERENCE, "endpoint"].to_numpy(dtype=float)
-    ref = ref[np.isfinite(ref)]
-    reference = float(np.median(ref)) if ref.size else math.nan
-    threshold = (CHANCE + reference) / 2 if ref.size else math.nan
     out = []
-    if np.isfinite(threshold):
-        for cond in order:
-            e = ends.loc[ends["condition"] == cond, "endpoint"].to_numpy(dtype=float)
-            fail = ~(e >= threshold)  # NaN (diverged, no endpoint) fails too
-            if fail.any():
-                low = e[fail & np.isfinite(e)]
-                out.append(Failure(cond, *cells[cond], int(fail.sum()), int(e.size),
-                                   float(low.min()) if low.size else math.nan,
-                                   float(low.max()) if low.size else math.nan))
-    return Failures(CHANCE, reference, threshold, out)
+    for cond in order:
+        g = ends[ends["condition"] == cond]
+        never, dead = g["never_trained"].astype(bool), g["diverged_run"].astype(bool)
+        fail = never | dead
+        if fail.any():
+            e = g.loc[fail, "endpoint"].to_numpy(dtype=float)
+            low = e[np.isfinite(e)]
+            out.append(Failure(cond, *cells[cond], int(fail.sum()), len(g),
+                               float(low.min()) if low.size else math.nan,
+                               float(low.max()) if low.size else math.nan,
+                               int(never.sum()), int((dead & ~never).sum())))
+    return Failures(out)
 
 
 @dataclass(frozen=True)
@@ -169,6 +167,7 @@ class Result:
     fidelity_rate: float | None
     failures: Failures
     method_rates: dict[str, list[float]]  # the rates each method was run at
+    sweep: list[float] = field(default_factory=list)  # the config's sweep (``rates``)
 
     def _methods(self, sign: int) -> list[str]:
         return [m for m, c in self.at_best.items() if c.direction == sign]
@@ -209,9 +208,11 @@ def timings(res: Results, ends: pd.DataFrame) -> pd.DataFrame:
     m = res.metrics[res.metrics["experiment"] == EXPERIMENT]
     per = m.drop_duplicates(["job", "epoch"])
     method_of = ends.drop_duplicates("job").set_index("job")["factor_method"]
+    whole = per["epoch_seconds"] if "epoch_seconds" in per.columns else np.nan
     return pd.DataFrame({"method": per["job"].map(method_of).to_numpy(), "job": per["job"],
                          "models": per["models_in_job"].to_numpy(),
-                         "seconds": (per["train_seconds"] / per["models_in_job"]).to_numpy()})
+                         "seconds": (per["train_seconds"] / per["models_in_job"]).to_numpy(),
+                         "whole": (whole / per["models_in_job"]).to_numpy()})
 
 
 def _measured(e: Estimate) -> Estimate:
@@ -223,13 +224,16 @@ def _timing(res: Results, ends: pd.DataFrame, methods: list[str]) -> list[Timing
     per, lvl = timings(res, ends), res.level
     mine = {m: per[per["method"] == m] for m in {REFERENCE, *methods}}
     secs = {m: stats.finite(g["seconds"]) for m, g in mine.items()}
+    whole = {m: stats.finite(g["whole"]) for m, g in mine.items()}
     out = []
     for m in methods:
         g = mine[m].drop_duplicates("job")
         ratio = None if m == REFERENCE else _measured(
             ratio_of_means(secs[m], secs[REFERENCE], lvl))
+        other = None if m == REFERENCE else _measured(
+            ratio_of_means(whole[m], whole[REFERENCE], lvl))
         out.append(Timing(m, _measured(stats.geometric_mean_ci(secs[m], lvl)), ratio,
-                          int(g["job"].nunique()), int(g["models"].sum())))
+                          int(g["job"].nunique()), int(g["models"].sum()), other))
     return out
 
 
@@ -281,7 +285,8 @@ def analyze(res: Results) -> Result:
         fidelity=fidelity, fidelity_rate=None if fidelity is None else float(fid_p),
         failures=failures(ends, cells, order),
         method_rates={m: sorted(p for c, (mm, p) in cells.items() if mm == m)
-                      for m in methods})
+                      for m in methods},
+        sweep=sorted(float(p) for p in res.cfg["experiments"][EXPERIMENT]["rates"]))
 
 
 def seconds_text(e: Estimate) -> str:
@@ -307,6 +312,31 @@ def each_at(r: Result) -> str:
         return "each at the one rate run"
     return (f"each at its best rate on validation ({words.join([method_name(m) for m in single])}"
             f" at the one rate run)")
+
+
+def departure(r: Result) -> str:
+    """Where this study runs a method at fewer rates than the sweep the protocol asks for (a
+    preset's ``method_rates``), said where it applies: its comparisons stand at the rates run,
+    not at a best rate chosen on validation; "" where every method is swept."""
+    short = {m: ps for m, ps in r.method_rates.items() if len(ps) == 1 and len(r.sweep) > 1}
+    if not short:
+        return ""
+    said = words.join([f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in short.items()])
+    sweep = ", ".join(f"{p:g}" for p in r.sweep)
+    who = "that method stands" if len(short) == 1 else "those methods stand"
+    return (f"This study departs from the protocol's rate sweep here: it runs {said}, not over "
+            f"the sweep ({sweep}) that the other methods run; {who} at the rate run in every "
+            "comparison, not at a best rate chosen on validation.")
+
+
+def star_offsets(points: list[tuple[str, float]], step: float) -> list[float]:
+    """Horizontal offsets for markers drawn at the same rate, so that none hides another
+    (in order, centred on the rate, ``step`` apart); 0 for a marker alone at its rate."""
+    out = []
+    for i, (_, p) in enumerate(points):
+        same = [j for j, (_, q) in enumerate(points) if q == p]
+        out.append((same.index(i) - (len(same) - 1) / 2) * step)
+    return out
 
 
 def _verdicts(r: Result) -> str:
@@ -343,9 +373,17 @@ def _cost(t: Timing, ref: Timing | None) -> str:
     who, whose = SHORT[t.method]
     if words.missing(t.ratio) is not None or ref is None:
         return f"{whose} cost cannot be compared: activation dropout or it has no timings"
-    return (f"{who} took {words.ratio(t.ratio)} the time of activation dropout per "
-            f"model-epoch{WHY.get(t.method, '')}, as measured on {jobs_text(t)} against "
-            f"{jobs_text(ref)}")
+    return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
+            f"model-epoch in the training loop{_whole(t)}{WHY.get(t.method, '')}, as measured "
+            f"on {jobs_text(t)} against {jobs_text(ref)}")
+
+
+def _whole(t: Timing) -> str:
+    """The ratio on the other timer, the whole epoch with its evaluation, where it is
+    measured: how far the choice of timer moves the number."""
+    if t.whole is None or words.missing(t.whole) is not None:
+        return ""
+    return f" and {words.measured(t.whole)} on the whole epoch, its evaluation included"
 
 
 def cost_note(r: Result) -> str:
@@ -354,7 +392,8 @@ def cost_note(r: Result) -> str:
     return (("one job per method" if one else
              "a few jobs per method")
             + ": their epochs are not independent replicates, so each ratio is a measurement, "
-            "with no interval and no verdict")
+            "with no interval and no verdict, to two significant digits (the timer read and the "
+            "number of models a job trains together move it)")
 
 
 FIDELITY_BETTER = "exact masks reach higher accuracy than the approximation"
@@ -382,28 +421,33 @@ def _span(f: Failure) -> str:
     return f"test accuracy {span}"
 
 
-def failure_rule(fl: Failures) -> str:
-    if not np.isfinite(fl.threshold):
-        return ("Whether a setting fails to train cannot be decided: activation dropout has "
-                "no run with an endpoint to measure it against.")
-    return (f"A run fails to train when it diverged or its endpoint test accuracy is below "
-            f"{100 * fl.threshold:.1f}%, halfway between chance ({100 * fl.chance:.1f}%, one "
-            f"class in {round(1 / fl.chance)}) and the median endpoint of activation "
-            f"dropout's runs ({100 * fl.reference:.1f}%).")
+def failure_rule() -> str:
+    return (f"A run fails to train when the instability rule (under Methods) says it never "
+            f"trained (its training loss never fell below {TRAINED_LOSS:.2f}, 0.8 · ln 10, or "
+            f"its best validation accuracy never rose above {100 * NEAR_CHANCE:g}%) or "
+            "diverged; the rule reads the training loss and the validation accuracy only, and "
+            "the test accuracy of a failed run's endpoint is reported, not used to decide. A "
+            "failed run counts in its setting's unstable runs and is left out of the table's "
+            "means and of the primary contrasts.")
+
+
+def _kinds(f: Failure) -> str:
+    parts = [f"{f.never} never trained" if f.never else "",
+             f"{f.diverged} diverged" if f.diverged else ""]
+    return words.join(parts)
 
 
 def failure_text(f: Failure) -> str:
     runs = (("both runs" if f.runs == 2 else f"all {f.runs} runs") if f.all
             else f"{f.failed} of {f.runs} runs")
-    return f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_span(f)})"
+    return (f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_kinds(f)}; "
+            f"{_span(f)})")
 
 
 def _failures(r: Result) -> str:
     fl = r.failures
-    if not np.isfinite(fl.threshold):
-        return ""
     if not fl.settings:
-        return "every setting trains (none ends near chance)"
+        return "every setting trains (no run never trained or diverged)"
     return words.join([failure_text(f) for f in fl.settings])
 
 
@@ -424,7 +468,7 @@ def _row(c: Contrast) -> dict:
 def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
-    spent = [f"{method_name(t.method)} took {words.ratio(t.ratio)} as long"
+    spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
         f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
@@ -445,7 +489,9 @@ def context(r: Result) -> dict:
                    selected="selected" if row["condition"] in selected else "")
     timing = [{"method": method_name(t.method), "seconds": seconds_text(t.seconds),
                "n": t.seconds.n, "jobs": t.jobs, "models": t.models,
-               "relative": "reference" if t.ratio is None else words.ratio(t.ratio)}
+               "relative": "reference" if t.ratio is None else words.measured(t.ratio),
+               "whole": ("reference" if t.ratio is None else
+                         "not timed" if not _whole(t) else words.measured(t.whole))}
               for t in r.timing]
     for row in table:  # a setting with an unstable run: the mean over all its runs
         bad = next(x for x in r.table if x.condition == row["condition"])
@@ -459,16 +505,17 @@ def context(r: Result) -> dict:
             "diffs": [_row(c) for c in r.at_best.values()],
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
+            "departure": departure(r), "each_at": each_at(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
                              for m, ps in r.method_rates.items()],
             "fidelity": None if r.fidelity is None else
             _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
                                          "sentence": fidelity_text(r)},
-            "failure_rule": failure_rule(r.failures), "fails_text": _failures(r),
+            "failure_rule": failure_rule(), "fails_text": _failures(r),
             "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
-                        "runs": f"{f.failed} of {f.runs}", "span": _span(f),
-                        "all": f.all} for f in r.failures.settings]}
+                           "runs": f"{f.failed} of {f.runs}", "kinds": _kinds(f),
+                           "span": _span(f), "all": f.all} for f in r.failures.settings]}
 
 
 def glance_words(r: Result) -> dict | None:
@@ -505,11 +552,14 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
                      "drop probability p (both layers)", "test accuracy (%)", 100, labels,
                      bounds=(0.0, 1.0))
     rows = {row.condition: row for row in r.table}
-    for m, cond in r.selected.items():  # the rates picked on validation, from the result
-        e = rows[cond].values["endpoint"]
-        axes[0].plot(r.cells[cond][1], 100 * e.value, "*", ms=14, color=colour.get(m, "k"),
-                     markeredgecolor="black", zorder=4)
-    axes[0].set_title("test accuracy; ★ the rate picked on validation")
+    picked = [(m, r.cells[cond][1]) for m, cond in r.selected.items()]
+    gap = 0.02 * (max(r.rates) - min(r.rates) or 1.0)
+    shapes = {m: s for m, s in zip(r.methods, "*DsP^v", strict=False)}
+    for (m, p), dx in zip(picked, star_offsets(picked, gap), strict=True):
+        e = rows[r.selected[m]].values["endpoint"]  # one marker per method, none hidden
+        axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
+                     else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
+    axes[0].set_title("test accuracy; marker: each method's rate", loc="left")
     for i, t in enumerate(r.timing):
         axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
     axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
@@ -524,8 +574,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
     axes[1].set_ylabel("training seconds per model-epoch (log scale)")
-    axes[1].set_title("cost: geometric mean, measured (one job each)"
-                      if all(t.jobs == 1 for t in r.timing) else "cost: geometric mean, measured")
+    axes[1].set_title("cost, measured (one job each)"  # short: it sits beside the other title
+                      if all(t.jobs == 1 for t in r.timing) else "cost, measured")
     return {"sweep": save(fig, out / "ex6_sweep.png")}
 
 

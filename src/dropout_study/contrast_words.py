@@ -1,0 +1,74 @@
+"""Contrasts in words: a Holm family's tally, one contrast at two settings, one contrast's line.
+
+Below the exercises and the report, which say them; above ``contrast``, which computes them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import words
+from .contrast import MIN_PAIRS, Contrast
+
+
+def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
+    """A Holm family in words: how many of its contrasts could be tested (at least
+    ``MIN_PAIRS`` pairs stable in both arms) and, of those, how many are ``better`` (a > b) or
+    ``worse`` (a < b) after correction, the rest with the design's resolution. A family with
+    nothing testable says so, never "0 better, 0 worse"."""
+    n = len(family)
+    tested = [c for c in family.values() if c.tested]
+    if not tested:
+        most = max((c.pairs for c in family.values()), default=0)
+        return (f"none of the {n} contrasts is testable: at most "
+                f"{most} seed pair{'s' if most != 1 else ''} stable in both arms, "
+                f"{MIN_PAIRS} needed")
+    up = sum(c.direction > 0 for c in tested)
+    down = sum(c.direction < 0 for c in tested)
+    rest = len(tested) - up - down
+    head = (f"all {n} contrasts are testable" if len(tested) == n else
+            f"{len(tested)} of {n} contrasts are testable (the other {n - len(tested)} have "
+            f"fewer than {MIN_PAIRS} seed pairs stable in both arms)")
+    parts = [f"{up} {better}", f"{down} {worse}"]
+    if rest:
+        quiet = [c for c in tested if not c.direction]
+        mdes = [c.mde for c in quiet if np.isfinite(c.mde)]
+        res = (f" (none larger than {quiet[0].quantity.size(max(mdes))} would likely be "
+               "missed)") if mdes else ""
+        parts.append(f"{rest} show{'s' if rest == 1 else ''} no detectable difference{res}")
+    return f"{head}; after Holm correction {words.join(parts)}"
+
+
+def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
+    """Whether one contrast, measured at two settings, says the same at both."""
+    def said(c: Contrast) -> str:
+        if c.direction:
+            return f"{c.label} {'above' if c.direction > 0 else 'below'} zero"
+        return "uninformative" if c.uninformative else "no claim"
+
+    at_a = f"{c_text(a)} at {setting_a}"
+    at_b = f"{c_text(b)} at {setting_b}"
+    if not (a.tested and b.tested):
+        untested = words.join([s for c, s in ((a, setting_a), (b, setting_b)) if not c.tested])
+        return (f"The two settings cannot be compared: at {untested} too few seed pairs are "
+                f"stable in both arms for a verdict ({at_a}; {at_b}).")
+    if a.direction == b.direction and a.direction != 0:
+        return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
+    if a.uninformative or b.uninformative:
+        return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
+                f"{at_a}; {at_b}.")
+    if a.direction == b.direction:
+        return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
+                f"{at_b}.")
+    return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
+            f"{setting_b}): {at_a}; {at_b}.")
+
+
+def c_text(c: Contrast) -> str:
+    """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
+    if c.pairs == 0:
+        return f"{c.label}: no value (no seed pair stable in both arms)"
+    # a null carries its resolution; an uninformative contrast is no null (its interval may
+    # exclude zero), so it carries none
+    quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""
+    return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"
