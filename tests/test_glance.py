@@ -233,7 +233,10 @@ def test_a_two_seed_study_says_at_the_top_that_it_resolves_nothing(tmp_path):
     assert r["text"].endswith("the full study (preset full) is the answer.")
     assert r["typical"] is not None  # estimated from the 2 pairs' spread
     top = md.index("## What this preset can resolve")
-    assert top < md.index("## The answers at a glance") and r["text"] in md
+    assert top < md.index("## The answers at a glance") and r["short"] in md
+    span = r["span"][:1].upper() + r["span"][1:]  # folded below the box's summary
+    folded = f"<summary>What each contrast would detect</summary>\n\n{span} ({r['power']})."
+    assert md.index(r["short"]) < md.index(folded) < md.index("## The answers at")
 
 
 def test_a_preset_with_verdicts_gives_its_typical_resolution_in_points(tmp_path):
@@ -324,11 +327,10 @@ def test_the_box_says_the_preset_trains_on_a_subset_and_where_its_reference_land
     metrics, runs = syn.run_tables("layer_rates", conds, [0, 1, 2], 10, acc)
     ends = syn.results(cfg, metrics, runs).endpoints
     text = presets.subset(cfg, ends)
-    assert text == ("It trains on a fixed subset of 10 000 of the 55 000 training images left "
-                    "after its validation split of 5 000 (the full study trains on all of "
-                    "those it leaves), so its accuracies sit below the full study's: its "
-                    "reference model (lr 0.5, p = (0.2, 0.5), 10 epochs) ends at a median "
-                    "81.0% test accuracy over its 3 stable runs. ")
+    assert text == ("It trains on 10 000 of the 55 000 training images left after its "
+                    "validation split (the full study: all of them), so its accuracies sit "
+                    "below the full study's: its reference model (lr 0.5, p = (0.2, 0.5), 10 "
+                    "epochs) ends at a median 81.0% test accuracy. ")
     r = glance.resolves([], 3, "quick", text)
     assert r["text"].startswith(f"This is the **quick** preset (3 seeds). {text}0 of its 0 ")
     # its absence: a study on every image says nothing of a subset
@@ -338,4 +340,25 @@ def test_the_box_says_the_preset_trains_on_a_subset_and_where_its_reference_land
     qcfg = {**res.cfg, "preset": "quick", "seeds": 4,
             "data": {**res.cfg["data"], "train_size": 10000}}
     ctx = report.context_of(syn.results(qcfg, res.metrics, res.runs), qcfg, tmp_path / "f")
-    assert "It trains on a fixed subset of 10 000 of the 50 000" in ctx["resolves"]["text"]
+    assert "It trains on 10 000 of the 50 000" in ctx["resolves"]["text"]
+
+
+def test_the_box_on_the_page_folds_each_contrast_s_resolution_below_its_summary():
+    """On a phone the box pushed the answers at a glance off the first screen: the page shows
+    the box without its list of each contrast's resolution (``short``), and the list folded
+    after it (``span``); the whole sentence (``text``) is as before."""
+    a, b = (head(effect=e, seeds=list(range(4))) for e in (0.0, 0.03))
+    r = glance.resolves([(2, "older", a), (5, None, b)], 4, "quick")
+    assert r["span"] and f" ({r['span']})" in r["text"]
+    assert r["short"] == r["text"].replace(f" ({r['span']})", "").replace(
+        " (80% power at the observed spread of the paired differences)", "").replace(
+        "It checks that the study runs end to end and answers", "It answers")
+    assert "exercise 2 (older)" in r["span"] and "exercise 2" not in r["short"]
+    assert "80% power" in r["text"] and "80% power" not in r["short"]
+    assert r["short"].endswith("It answers fewer questions than it asks; the full study "
+                               "(preset full) is the answer.")
+    assert r["short"].startswith("This is the **quick** preset (4 seeds)")
+    # its absence: nothing to fold where no contrast has a spread
+    none = glance.resolves([(3, None, None)], 4, "quick")
+    assert none["span"] is None and none["short"] == none["text"].replace(
+        "It checks that the study runs end to end and answers", "It answers")

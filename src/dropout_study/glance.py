@@ -129,6 +129,10 @@ def resolution(c: Contrast) -> float:
     return min_detectable(sd, e.n, e.level, POWER)
 
 
+POWER_WORDS = "80% power at the observed spread of the paired differences"
+RUNS_END_TO_END = "the study runs end to end"
+
+
 def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | None:
     """What a smaller preset's headline contrasts of test accuracy can resolve: how many have
     the pairs a verdict needs, and the typical (median) smallest detectable difference over
@@ -170,16 +174,21 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
                      f"than 100 points ({span}), beyond any difference of accuracies: "
                      "this preset resolves nothing. ")
         else:
-            text += (f"The smallest difference they would likely detect (80% power at the "
-                     f"observed spread of the paired differences) is typically "
+            text += (f"The smallest difference they would likely detect ({POWER_WORDS}) is "
+                     "typically "
                      f"{100 * typical:.2f} points ({span}); a smaller effect is likely "
                      "missed. ")
     else:
         text += "None has a spread from which to estimate what it would detect. "
-    text += ("It checks that the study runs end to end and answers fewer questions than it "
+    text += (f"It checks that {RUNS_END_TO_END} and answers fewer questions than it "
              "asks; the full study (preset full) is the answer.")
-    return {"text": text, "tested": tested, "contrasts": len(acc),
-            "typical": (100 * typical) if sizes else None}
+    # on the page: the box without its list of each contrast's resolution, which follows
+    # folded (a phone must still see the answers at a glance on its first screen)
+    short = (text.replace(f" ({span})", "").replace(f" ({POWER_WORDS})", "") if sizes
+             else text).replace(f"It checks that {RUNS_END_TO_END} and answers", "It answers")
+    return {"text": text, "short": short, "span": span if sizes else None, "power": POWER_WORDS,
+            "tested": tested,
+            "contrasts": len(acc), "typical": (100 * typical) if sizes else None}
 
 
 def _where(number: int | None, tag: str | None) -> str:

@@ -38,17 +38,15 @@ def subset(cfg: dict, ends: pd.DataFrame) -> str:
     pool = FASHION_MNIST_TRAIN - int(data["validation_size"])
     if not size or size >= pool:
         return ""
-    text = (f"It trains on a fixed subset of {_count(size)} of the {_count(pool)} training "
-            f"images left after its validation split of {_count(data['validation_size'])} "
-            "(the full study trains on all of those it leaves), so its accuracies sit below the "
-            "full study's")
+    text = (f"It trains on {_count(size)} of the {_count(pool)} training images left after its "
+            f"validation split (the full study: all of them), so its accuracies sit below "
+            "the full study's")
     ref = reference_runs(ends, cfg)
     if not ref.empty:
         t = cfg["training"]
         text += (f": its reference model (lr {t['lr']:g}, p = ({t['rates'][0]:g}, "
                  f"{t['rates'][1]:g}), {t['epochs']} epochs) ends at a median "
-                 f"{100 * ref['endpoint'].median():.1f}% test accuracy over its "
-                 f"{len(ref)} stable runs")
+                 f"{100 * ref['endpoint'].median():.1f}% test accuracy")
     return text + ". "
 
 
