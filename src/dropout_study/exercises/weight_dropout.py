@@ -559,7 +559,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         e = rows[r.selected[m]].values["endpoint"]  # one marker per method, none hidden
         axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
                      else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
-    axes[0].set_title("test accuracy; marker: each method's rate", loc="left")
+    axes[0].set_title("test accuracy (markers: each\nmethod's rate)", loc="left")
     for i, t in enumerate(r.timing):
         axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
     axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
