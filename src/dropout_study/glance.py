@@ -130,7 +130,6 @@ def resolution(c: Contrast) -> float:
 
 
 POWER_WORDS = "80% power at the observed spread of the paired differences"
-RUNS_END_TO_END = "the study runs end to end"
 
 
 def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | None:
@@ -153,7 +152,7 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
     sized = sorted(((resolution(c), n, tag) for n, tag, c in over
                     if math.isfinite(resolution(c))), key=lambda x: x[0])
     sizes = [x for x, _, _ in sized]
-    text = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''})"
+    head = (f"This is the **{preset}** preset ({seeds} seed{'s' if seeds != 1 else ''})"
             f"{'. ' + subset if subset else ': '}{tested} of its {len(acc)} headline contrasts "
             f"of test accuracy have the {MIN_PAIRS} seed pairs stable in both arms that a "
             "verdict needs. ")
@@ -169,26 +168,33 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
         span = (f"median over the {whom}, from {100 * sizes[0]:.2f} to {100 * sizes[-1]:.2f} "
                 f"points: {each}" if n > 1 else f"the one contrast {group} with a spread: "
                 f"{each} points")
+        # the box on the page leaves out the list of each contrast's resolution and the power
+        # it is at, which follow it folded (a phone must still see the answers at a glance on
+        # its first screen); ``text`` is the whole sentence
         if typical >= 1.0:
-            text += (f"The smallest difference they would likely detect is typically more "
-                     f"than 100 points ({span}), beyond any difference of accuracies: "
-                     "this preset resolves nothing. ")
+            def middle(full: bool) -> str:
+                return ("The smallest difference they would likely detect is typically more "
+                        f"than 100 points{f' ({span})' if full else ''}, beyond any difference "
+                        "of accuracies: this preset resolves nothing. ")
         else:
-            text += (f"The smallest difference they would likely detect ({POWER_WORDS}) is "
-                     "typically "
-                     f"{100 * typical:.2f} points ({span}); a smaller effect is likely "
-                     "missed. ")
+            def middle(full: bool) -> str:
+                return ("The smallest difference they would likely detect"
+                        f"{f' ({POWER_WORDS})' if full else ''} is typically "
+                        f"{100 * typical:.2f} points{f' ({span})' if full else ''}; a smaller "
+                        "effect is likely missed. ")
     else:
-        text += "None has a spread from which to estimate what it would detect. "
-    text += (f"It checks that {RUNS_END_TO_END} and answers fewer questions than it "
-             "asks; the full study (preset full) is the answer.")
-    # on the page: the box without its list of each contrast's resolution, which follows
-    # folded (a phone must still see the answers at a glance on its first screen)
-    short = (text.replace(f" ({span})", "").replace(f" ({POWER_WORDS})", "") if sizes
-             else text).replace(f"It checks that {RUNS_END_TO_END} and answers", "It answers")
+        def middle(full: bool) -> str:
+            return "None has a spread from which to estimate what it would detect. "
+
+    def tail(full: bool) -> str:
+        return (("It checks that the study runs end to end and answers" if full else
+                 "It answers") + " fewer questions than it asks; the full study (preset full) "
+                "is the answer.")
+
+    text, short = (head + middle(f) + tail(f) for f in (True, False))
     return {"text": text, "short": short, "span": span if sizes else None, "power": POWER_WORDS,
-            "tested": tested,
-            "contrasts": len(acc), "typical": (100 * typical) if sizes else None}
+            "tested": tested, "contrasts": len(acc),
+            "typical": (100 * typical) if sizes else None}
 
 
 def _where(number: int | None, tag: str | None) -> str:
