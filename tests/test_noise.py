@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from dropout_study.noise import SCHEMES, NoiseContext, scheme
+from dropout_study.noise import SCHEMES, DropConnect, NoiseContext, scheme
 from dropout_study.rng import ModelStreams
 
 
@@ -30,25 +30,28 @@ def test_dropout_rates_are_per_model():
     assert abs(frac[1] - 0.5) < 0.02 and abs(frac[2] - 0.9) < 0.02
 
 
-@pytest.mark.parametrize("shape", [(300, 7), (301, 7)])  # 3 | n, and not: both code paths
-def test_keep_masks_are_bernoulli_in_every_slot(shape):
-    """Each 64-bit draw feeds three mask entries: every one of the three slots (and each
-    model) must keep with probability keep, the masks of two models must differ, and a kept
-    entry carries the model's value."""
+@pytest.mark.parametrize("width, slots", [(16, 3), (8, 7)])
+@pytest.mark.parametrize("shape", [(300, 7), (301, 7), (300, 11)])  # 3 and 7 | n, or not
+def test_keep_masks_are_bernoulli_in_every_slot(shape, width, slots):
+    """Each 64-bit draw feeds three 16-bit mask entries, or seven 8-bit ones: every slot (and
+    each model) must keep with probability keep (rounded to 1/256 at 8 bits), the masks of two
+    models must differ, and a kept entry carries the model's value."""
     keep = torch.tensor([0.8, 0.3])
     streams, draws = ModelStreams([0, 1], "noise"), 200
-    masks = torch.stack([streams.keep_mask(shape, keep) for _ in range(draws)])
+    masks = torch.stack([streams.keep_mask(shape, keep, width=width) for _ in range(draws)])
     assert masks.shape == (draws, 2, *shape) and set(masks.unique().tolist()) == {0.0, 1.0}
     flat = masks.flatten(2)  # [draws, M, n]
-    n = flat.shape[2] // 3 * 3
+    n = flat.shape[2] // slots * slots
     for m, k in enumerate(keep.tolist()):  # whichever way the slots are laid out
-        parts = [*flat[:, m, :n].chunk(3, dim=1), *(flat[:, m, s:n:3] for s in range(3))]
+        k = round(k * 2 ** width) / 2 ** width
+        parts = [*flat[:, m, :n].chunk(slots, dim=1),
+                 *(flat[:, m, s:n:slots] for s in range(slots))]
         for i, part in enumerate(parts):
             bound = 5 * math.sqrt(k * (1 - k) / part.numel())
             assert abs(part.mean() - k) < bound, (m, i, part.mean())
     assert not torch.equal(masks[:, 0], masks[:, 1])
-    assert (streams.keep_mask(shape, torch.tensor([1.0, 1.0]), torch.tensor([2.0, 3.0]))
-            == torch.tensor([2.0, 3.0]).view(2, 1, 1)).all()
+    assert (streams.keep_mask(shape, torch.tensor([1.0, 1.0]), torch.tensor([2.0, 3.0]),
+                              width=width) == torch.tensor([2.0, 3.0]).view(2, 1, 1)).all()
 
 
 ACTIVATION = [n for n, c in SCHEMES.items() if c.target == "activation" and n != "none"]
@@ -183,7 +186,8 @@ def test_exact_dropconnect_gradients_equal_a_direct_reference_at_any_chunk():
     x0, w0, b0 = torch.rand(m, n, inp), torch.randn(m, out, inp), torch.randn(m, 1, out)
     g = torch.randn(m, n, out)
     streams = ModelStreams(seeds, "noise")
-    masks = torch.stack([streams.keep_rows(j, n, (out, inp), keep[j], 1 / keep[j])
+    masks = torch.stack([streams.keep_rows(j, n, (out, inp), keep[j], 1 / keep[j],
+                                           width=DropConnect.width)
                          for j in range(m)])  # [M, B, out, in]
     x, w, b = (t.clone().requires_grad_() for t in (x0, w0, b0))
     ref = torch.einsum("mboi,mbi->mbo", masks * w[:, None], x) + b
@@ -217,12 +221,14 @@ def test_exact_dropconnect_masks_of_a_seed_do_not_depend_on_its_batch_mates():
     assert not torch.allclose(other[0], alone[0])  # a seed's own stream
 
 
-def test_keep_rows_are_split_invariant():
+@pytest.mark.parametrize("width", [16, 8])
+def test_keep_rows_are_split_invariant(width):
     """Drawing 10 rows at once or 3 then 7 gives the same masks: a chunk size never changes a
     model's masks."""
     a = ModelStreams([5], "noise")
-    whole = a.keep_rows(0, 10, (4, 5), 0.4)
+    whole = a.keep_rows(0, 10, (4, 5), 0.4, width=width)
     b = ModelStreams([5], "noise")
-    parts = torch.cat([b.keep_rows(0, 3, (4, 5), 0.4), b.keep_rows(0, 7, (4, 5), 0.4)])
+    parts = torch.cat([b.keep_rows(0, 3, (4, 5), 0.4, width=width),
+                       b.keep_rows(0, 7, (4, 5), 0.4, width=width)])
     assert torch.equal(whole, parts)
     assert abs(float(whole.mean()) - 0.4) < 0.15  # 200 draws: over 4 sd

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from dropout_study.noise import NoiseContext, scheme
+from dropout_study.noise import DropConnect, NoiseContext, scheme
 from dropout_study.rng import (
     MASK32,
     CounterStreams,
@@ -130,17 +130,19 @@ def test_every_input_bit_flips_every_output_bit_half_the_time():
     assert worst < 5 * 0.5 / math.sqrt(n), worst
 
 
+@pytest.mark.parametrize("width", [16, 8])
 @pytest.mark.parametrize("keep", [0.0, 0.05, 0.3, 0.5, 0.8, 0.999, 1.0])
-def test_keep_rate_is_binomial(keep):
+def test_keep_rate_is_binomial(keep, width):
     """Every slot keeps with the keep rate rounded to 1/65536 (a keep of 0 keeps with
-    probability 1/65536, as ``masks_from_bits`` documents): within 5 binomial sd, per model
-    and for each half of the words."""
+    probability 1/65536, as ``masks_from_bits`` documents), or to 1/256 with 8-bit entries:
+    within 5 binomial sd, per model and for each slot of the words (halves, or bytes)."""
     s = CounterStreams([0, 1, 2], "noise")
-    n = 2 * 65536
-    masks = torch.cat([s.keep_mask((n,), torch.full((3,), keep)) for _ in range(4)], 1)
-    p = max(round(keep * 65536), 1) / 65536
+    n, levels, slots = 2 * 65536, 2 ** width, 32 // width
+    masks = torch.cat([s.keep_mask((n,), torch.full((3,), keep), width=width)
+                       for _ in range(4)], 1)
+    p = max(round(keep * levels), 1) / levels
     for m in range(3):
-        for part in masks[m].view(4, 2, -1).transpose(0, 1):  # low halves, high halves
+        for part in masks[m].view(4, slots, -1).transpose(0, 1):  # one slot of every word
             count = float(part.sum())
             sd = math.sqrt(part.numel() * p * (1 - p))
             assert abs(count - part.numel() * p) <= 5 * sd + 1e-9, (m, count, p)
@@ -240,22 +242,28 @@ def test_state_and_set_state_resume_the_same_sequence():
         b.set_state([torch.zeros(2, dtype=torch.uint8)])  # a generator's state is no counter
 
 
-def test_keep_rows_are_chunk_invariant_and_the_models_own_keep_masks():
+@pytest.mark.parametrize("width, words", [(16, 10), (8, 5)])  # words a 4 x 5 mask takes
+def test_keep_rows_are_chunk_invariant_and_the_models_own_keep_masks(width, words):
     shape, keep = (4, 5), 0.4
-    whole = CounterStreams([5], "noise").keep_rows(0, 10, shape, keep)
+    whole = CounterStreams([5], "noise").keep_rows(0, 10, shape, keep, width=width)
     b = CounterStreams([5], "noise")
-    parts = torch.cat([b.keep_rows(0, 3, shape, keep), b.keep_rows(0, 7, shape, keep)])
+    parts = torch.cat([b.keep_rows(0, 3, shape, keep, width=width),
+                       b.keep_rows(0, 7, shape, keep, width=width)])
     assert torch.equal(whole, parts)
     c = CounterStreams([5], "noise")  # row r: the r-th keep_mask of that model alone
-    one_by_one = torch.cat([c.keep_mask(shape, torch.tensor([keep])) for _ in range(10)])
+    one_by_one = torch.cat([c.keep_mask(shape, torch.tensor([keep]), width=width)
+                            for _ in range(10)])
     assert torch.equal(whole, one_by_one)
     assert torch.equal(b.state()[0], c.state()[0])
     packed = CounterStreams([7, 5, 9], "noise")  # among batch-mates, drawn in other chunks
-    rows = torch.cat([packed.keep_rows(1, 6, shape, keep), packed.keep_rows(1, 4, shape, keep)])
+    rows = torch.cat([packed.keep_rows(1, 6, shape, keep, width=width),
+                      packed.keep_rows(1, 4, shape, keep, width=width)])
     assert torch.equal(rows, whole)
-    assert packed.state()[0].tolist() == [0, 100, 0]  # only model 1 moved: 10 masks, 10 words
-    scaled = CounterStreams([5], "noise").keep_rows(0, 10, shape, keep, 1 / keep)
+    assert packed.state()[0].tolist() == [0, 10 * words, 0]  # only model 1 moved: 10 masks
+    scaled = CounterStreams([5], "noise").keep_rows(0, 10, shape, keep, 1 / keep, width=width)
     assert torch.equal(scaled, whole / keep)
+    other = CounterStreams([5], "noise").keep_rows(0, 10, shape, keep, width=24 - width)
+    assert not torch.equal(other, whole)  # the width decides the masks
 
 
 class _CountOps(TorchDispatchMode):
@@ -319,6 +327,22 @@ def test_masks_from_bits_two_slots_take_the_low_then_the_high_half():
     assert m.tolist() == [[0.0, 1.0, 1.0, 0.0]]
 
 
+def test_masks_from_bits_8_bit_slots_take_the_bytes_low_first():
+    """With 8-bit entries, entry s * words + j is byte s of word j (little-endian), read as
+    unsigned; a keep of 1/2 keeps 0x00..0x7F and drops 0x80..0xFF, a keep of 0.9 is rounded
+    to 230/256 (keeps bytes up to 229), and a width other than 16 or 8 is refused."""
+    bits = torch.tensor([[0x807F00FF, 0xE5E60102]], dtype=torch.int64)
+    half = masks_from_bits(bits, 8, torch.tensor([0.5]), slots=4, width=8)
+    assert half.tolist() == [[0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]]
+    rounded = masks_from_bits(bits, 8, torch.tensor([0.9]), slots=4, width=8)
+    assert rounded.tolist() == [[0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]]  # 0xE6 = 230 dropped
+    gen = torch.tensor([[0x00FF_8001_7F80_FF00]], dtype=torch.int64)  # a generator's 7 bytes
+    seven = masks_from_bits(gen, 7, torch.tensor([0.5]), slots=7, width=8)
+    assert seven.tolist() == [[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="16 or 8"):
+        masks_from_bits(bits, 8, torch.tensor([0.5]), slots=8, width=4)
+
+
 def test_rng_choice_auto_is_the_generator_on_cpu_and_the_counter_on_cuda():
     assert resolve_rng("auto", "cpu") == "generator"
     assert resolve_rng("auto", torch.device("cuda")) == "counter"
@@ -373,7 +397,8 @@ def test_exact_dropconnect_gradients_with_counter_streams_equal_a_direct_referen
     x0, w0, b0 = torch.rand(m, n, inp), torch.randn(m, out, inp), torch.randn(m, 1, out)
     g = torch.randn(m, n, out)
     streams = CounterStreams(seeds, "noise")
-    masks = torch.stack([streams.keep_rows(j, n, (out, inp), keep[j], 1 / keep[j])
+    masks = torch.stack([streams.keep_rows(j, n, (out, inp), keep[j], 1 / keep[j],
+                                           width=DropConnect.width)
                          for j in range(m)])
     x, w, b = (t.clone().requires_grad_() for t in (x0, w0, b0))
     ref = torch.einsum("mboi,mbi->mbo", masks * w[:, None], x) + b

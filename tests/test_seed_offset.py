@@ -5,12 +5,13 @@ import hashlib
 
 import pytest
 
-from dropout_study import calibration, cli, plan, precision
+from dropout_study import calibration, cli, plan, precision, spec
 from dropout_study import config as cfgmod
 from dropout_study import estimate as est
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import check
 from dropout_study.plan import all_jobs, experiment_jobs, seed_blocks, spec_of, templates
+from dropout_study.spec import JobSpec
 
 from .test_config import RAW, ROOT
 
@@ -39,14 +40,23 @@ def seeds_of(jobs) -> dict[str, set[int]]:
 
 
 # Computed once from the code before seed_offset existed (commit 261f856): the sorted
-# "<experiment>/<job>" names of each preset's jobs on a CPU, their count and their sha256.
-FROZEN = {
+# "<experiment>/<job>" names of each preset's jobs on a CPU, their count and their sha256,
+# with exact DropConnect's masks of 16 bits an entry (spec.MASK_BITS empty) ...
+FROZEN_16_BIT = {
     "smoke": (30, "cb1d997d9b8f9e5f3f7f4e3af94fb8eb1688ba8b3444031d019dab4102cd24fb"),
     "quick": (33, "4e8feab316c4a28fedc64c33bf9ac12018e2bb60facc098000164bba957bb02e"),
     "full": (140, "332077ff1734c558b4a4b0489462c8d7d2ad85c124febbf2716453396715b320"),
 }
+# ... and since they take 8 bits, the same but for the exact DropConnect jobs (renamed: they
+# compute other masks; test_only_exact_dropconnect_jobs_are_renamed_by_its_8_bit_masks)
+FROZEN = {
+    "smoke": (30, "ed3e151db17fc9c31b31963cbf43087a422e669bb90709240bde493bdac608d5"),
+    "quick": (33, "e834001d629468e1e9292dd57bc011f0c7bbf2a5b9f0b14c6f8ea40f25775d89"),
+    "full": (140, "73fd99bd0e7ae1465b344675494f1a5bde57580e1b43f62b820eced963fe9f11"),
+}
 # ... the smoke preset's jobs at a precision target's cap (7 seeds, rounds at 2, 4 and 6) ...
-FROZEN_CAP = (105, "dee933135736d5e4bd93fa2f1d5b26cc0dca4745bb8e9c2a8b7116da30f5ba9f")
+FROZEN_CAP_16_BIT = (105, "dee933135736d5e4bd93fa2f1d5b26cc0dca4745bb8e9c2a8b7116da30f5ba9f")
+FROZEN_CAP = (105, "5d11efc1c8b5492aaf781055435726f1e67171c652bcfd36bb6495ecc6631c5b")
 # ... and the wall-time estimate (wall, sum of jobs; seconds) at fixed rates, 2 cores
 FROZEN_ESTIMATE = {"smoke": (186, 285), "quick": (633, 1163), "full": (19662, 19622)}
 CAP = {"enabled": True, "max_seeds": 7, "step": 2}
@@ -65,9 +75,28 @@ def test_at_offset_0_every_preset_s_job_names_are_as_before(name):
     assert names(all_jobs(resolve(preset=name, seed_offset=0))) == ns  # the key, given
 
 
-def test_at_offset_0_a_precision_target_s_jobs_are_as_before():
+def test_at_offset_0_a_precision_target_s_jobs_are_as_before(monkeypatch):
     ns = names(cap_jobs(resolve(preset="smoke", precision=CAP)))
     assert (len(ns), digest(ns)) == FROZEN_CAP
+    monkeypatch.setattr(spec, "MASK_BITS", {})
+    ns = names(cap_jobs(resolve(preset="smoke", precision=CAP)))
+    assert (len(ns), digest(ns)) == FROZEN_CAP_16_BIT
+
+
+@pytest.mark.parametrize("name", sorted(FROZEN))
+def test_only_exact_dropconnect_jobs_are_renamed_by_its_8_bit_masks(name, monkeypatch):
+    """Exact DropConnect's masks changed from 16 to 8 random bits an entry: its jobs compute
+    other numbers, so each has a new name (none trained before is reused), and every other
+    job keeps its name and so its finished results."""
+    jobs = all_jobs(resolve(preset=name))
+    exact = {f"{e}/{j.job}" for e, js in jobs.items() for j in js
+             if any(c.noise == "dropconnect" for c in j.conditions)}
+    monkeypatch.setattr(spec, "MASK_BITS", {})
+    before = names(all_jobs(resolve(preset=name)))
+    assert (len(before), digest(before)) == FROZEN_16_BIT[name]
+    now = names(jobs)
+    assert exact and set(now) - set(before) == exact
+    assert len(set(before) - set(now)) == len(exact)
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN_ESTIMATE))
@@ -227,3 +256,17 @@ def test_plan_says_which_seeds_it_trains(capsys):
         capsys.readouterr().out
     assert cli.main(args) == 0
     assert "preset smoke: 4000 training images\n" in capsys.readouterr().out
+
+
+def test_a_dropconnect_job_says_its_mask_bits_and_a_job_of_other_bits_is_refused():
+    """The 8 bits are in an exact DropConnect job's JSON (its identity) and nowhere else; the
+    JSON reads back to the same job, and a spec written with masks of other bits is refused
+    by name rather than read as one of these."""
+    jobs = all_jobs(resolve(preset="smoke"))
+    dc = next(j for j in jobs["weight_dropout"] if j.conditions[0].noise == "dropconnect")
+    other = next(j for j in jobs["weight_dropout"] if j.conditions[0].noise != "dropconnect")
+    assert '"mask_bits": 8' in dc.to_json() and "mask_bits" not in other.to_json()
+    again = JobSpec.from_json(dc.to_json())
+    assert again == dc and again.digest() == dc.digest()
+    with pytest.raises(ValueError, match="16-bit masks"):
+        JobSpec.from_json(dc.to_json().replace('"mask_bits": 8', '"mask_bits": 16'))

@@ -17,6 +17,7 @@ import torch
 
 from .packing import BYTES_PER_ENTRY, MEMORY_BUDGET
 from .rng import CounterStreams, ModelStreams
+from .spec import MASK_BITS
 
 
 @dataclass
@@ -198,24 +199,25 @@ class _PerExampleMasks(torch.autograd.Function):
     (0 or 1/keep[m]) on the weights for every model m and example b.
 
     x [M, B, in], w [M, out, in], b [M, 1, out]. The masks are drawn per model, ``chunk``
-    examples at a time, from the model's own noise stream (``keep_rows``), and never kept: the
-    backward pass draws them again from a copy of the streams at their state before the
-    forward pass (``replay``), so memory stays at one chunk's masks instead of B x out x in per
-    model.
+    examples at a time, from the model's own noise stream (``keep_rows``, ``width`` random bits
+    an entry), and never kept: the backward pass draws them again from a copy of the streams at
+    their state before the forward pass (``replay``), so memory stays at one chunk's masks
+    instead of B x out x in per model.
     """
 
     @staticmethod
-    def forward(ctx, x, w, b, keep, streams, chunk):
+    def forward(ctx, x, w, b, keep, streams, chunk, width):
         m_models, n, out_f = x.shape[0], x.shape[1], w.shape[1]
         ctx.states = streams.state()
-        ctx.streams, ctx.chunk, ctx.keep = streams, chunk, keep
+        ctx.streams, ctx.chunk, ctx.keep, ctx.width = streams, chunk, keep, width
         ctx.save_for_backward(x, w)
         y = b.expand(m_models, n, out_f).contiguous()
         for m in range(m_models):
             scaled = w[m] / keep[m]  # a kept weight, divided by 1-p
             for lo in range(0, n, chunk):
                 hi = min(n, lo + chunk)
-                mask = streams.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m])  # 0/1
+                mask = streams.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m],
+                                         width=width)  # 0/1
                 y[m, lo:hi] += torch.matmul(mask.mul_(scaled), x[m, lo:hi, :, None]).squeeze(-1)
         return y
 
@@ -230,7 +232,8 @@ class _PerExampleMasks(torch.autograd.Function):
             scaled = w[m] / keep[m]
             for lo in range(0, x.shape[1], chunk):
                 hi = min(x.shape[1], lo + chunk)
-                mask = again.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m])
+                mask = again.keep_rows(m, hi - lo, tuple(w.shape[1:]), keep[m],
+                                       width=ctx.width)
                 gm = g[m, lo:hi]  # [c, out]
                 if gx is not None:  # dL/dx_b = (W * M_b)^T g_b
                     gx[m, lo:hi] = torch.matmul(gm[:, None, :], mask * scaled).squeeze(1)
@@ -239,26 +242,31 @@ class _PerExampleMasks(torch.autograd.Function):
                 gw[m] += torch.bmm(gm.t()[:, None, :], mask.transpose(0, 1)).squeeze(1)
             gw[m] /= keep[m]
         gb = g.sum(1, keepdim=True) if ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None, None, None
+        return gx, gw, gb, None, None, None, None
 
 
 class DropConnect(Noise):
     """Weight-level dropout with a fresh Bernoulli mask on the weights for every example
     (Wan et al. 2013), inverted: a kept weight is divided by 1-p, so E[output] is the plain
     layer's. Exact, and costly: every example needs its own out x in mask (drawn in chunks,
-    ``_PerExampleMasks``). Test time uses the mean weights."""
+    ``_PerExampleMasks``). Test time uses the mean weights.
+
+    A mask entry takes ``width`` = 8 random bits (``spec.MASK_BITS``), so the keep rate is
+    rounded to a multiple of 1/256 (at most 0.002 off): 7 entries from each 64-bit draw of a
+    generator stream where 16 bits took 3, the random draws were half of a step's work."""
 
     name = "dropconnect"
     target = "weight"
     multiplicative = False
     strength = "weight drop probability p"
     budget: int = MEMORY_BUDGET
+    width: ClassVar[int] = MASK_BITS["dropconnect"]
 
     def linear(self, x, w, b, rate, ctx):  # w [M, in, out], the orientation of x @ W
         w = w.transpose(1, 2)  # [M, out, in]: nn.Linear's layout, the mask's
         keep = [1.0 - float(r) for r in rate]
         return _PerExampleMasks.apply(x, w, b, keep, ctx.streams,
-                                      chunk_rows(w.shape[1], w.shape[2], self.budget))
+                                      chunk_rows(w.shape[1], w.shape[2], self.budget), self.width)
 
     multiplicative_variance = staticmethod(Dropout.multiplicative_variance)
 

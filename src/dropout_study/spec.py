@@ -13,6 +13,13 @@ from dataclasses import asdict, dataclass, field
 
 N_IN, N_OUT = 784, 10  # Fashion-MNIST: 28 x 28 pixels in, ten classes out
 
+# What a job computes that its fields do not say, by noise scheme: exact DropConnect's
+# per-example masks take 8 random bits an entry, so its keep rate is rounded to 1/256 (they took
+# 16 until that made them cheaper, ``noise.DropConnect``). Written into each such condition of a
+# job's JSON, the job's identity, so that no job trained with the earlier masks is reused as
+# one of these; the JSON of every other scheme is what it always was.
+MASK_BITS = {"dropconnect": 8}
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -40,6 +47,10 @@ class Condition:
     @classmethod
     def from_dict(cls, d: dict) -> Condition:
         d = dict(d)
+        bits = d.pop("mask_bits", None)
+        if bits is not None and bits != MASK_BITS.get(d.get("noise", "dropout")):
+            raise ValueError(f"a {d.get('noise')} condition trained with {bits}-bit masks; "
+                             f"this code draws {MASK_BITS.get(d.get('noise'))}")
         d["rates"] = tuple(d["rates"])
         d["factors"] = tuple((k, v) for k, v in d.get("factors", ()))
         return cls(**d)
@@ -74,6 +85,9 @@ class JobSpec:
         d = asdict(self)
         if d["rng"] == "auto":
             del d["rng"]
+        for c in d["conditions"]:
+            if c["noise"] in MASK_BITS:
+                c["mask_bits"] = MASK_BITS[c["noise"]]
         return json.dumps(d, sort_keys=True)
 
     @classmethod

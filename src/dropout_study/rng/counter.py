@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from .generators import _names, masks_from_bits, stream_seed
+from .generators import COUNTER_SLOTS, _names, masks_from_bits, stream_seed
 
 # -- counter-based streams -----------------------------------------------------------------------
 #
@@ -132,7 +132,7 @@ class CounterStreams:
     alone as in any batch, and on CPU and CUDA bit for bit (integer ops; for the normals,
     correctly rounded float ops: ``normals_from_words``). Words per value: a keep-mask entry
     takes 16 bits (two per word, the keep rate rounded to 1/65536 as ``masks_from_bits``
-    does), a uniform one word (24 bits), a pair of normals two words. The state is the
+    does; or 8, four per word, rounded to 1/256), a uniform one word (24 bits), a pair of normals two words. The state is the
     counters, a CPU int64 tensor [M]."""
 
     kind = "counter"
@@ -190,21 +190,24 @@ class CounterStreams:
         return torch.cat([z0, z1], 1)[:, :n].reshape(len(self), *shape)
 
     def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor,
-                  value: torch.Tensor | None = None) -> torch.Tensor:
+                  value: torch.Tensor | None = None, width: int = 16) -> torch.Tensor:
         """Float masks [M, *shape]: ``value[m]`` (default 1) with probability ``keep[m]`` for
-        model m, else 0; entry j takes 16 bits of word j mod ceil(n/2)."""
+        model m, else 0; entry j takes ``width`` bits of word j mod ceil(n/slots), two 16-bit
+        or four 8-bit slots a word."""
         n = math.prod(shape)
-        bits = self.words(-(-n // 2))
-        return masks_from_bits(bits, n, keep, value, slots=2).view(len(self), *shape)
+        slots = COUNTER_SLOTS[width]
+        bits = self.words(-(-n // slots))
+        return masks_from_bits(bits, n, keep, value, slots, width).view(len(self), *shape)
 
     def keep_rows(self, model: int, rows: int, shape: tuple[int, ...], keep: float,
-                  value: float | None = None) -> torch.Tensor:
+                  value: float | None = None, width: int = 16) -> torch.Tensor:
         """``rows`` masks of ``shape`` for one model, [rows, *shape]: row r is what
         ``keep_mask(shape, ...)`` would draw as the r-th of ``rows`` calls for that model alone
         (its words start at the counter plus r times a mask's words), so rows drawn at once or
         in chunks give the same masks, as do the other models of the batch."""
         n = math.prod(shape)
-        per_row = -(-n // 2)
+        slots = COUNTER_SLOTS[width]
+        per_row = -(-n // slots)
         first = int(self.counters[model])
         start = (self._arange(rows) * per_row).add_(first).view(-1, 1)
         end = first + rows * per_row
@@ -214,7 +217,7 @@ class CounterStreams:
         self._end = max(self._end, end)
         k = torch.full((rows,), float(keep), device=self.device)
         v = None if value is None else torch.full((rows,), float(value), device=self.device)
-        return masks_from_bits(bits, n, k, v, slots=2).view(rows, *shape)
+        return masks_from_bits(bits, n, k, v, slots, width).view(rows, *shape)
 
     def state(self) -> list[torch.Tensor]:
         """The counters, [M] int64 on the CPU (in a list, as ``ModelStreams.state``)."""

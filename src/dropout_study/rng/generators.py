@@ -53,17 +53,21 @@ class ModelStreams:
         return self._filled(shape, torch.float32, lambda t, g: t.normal_(generator=g))
 
     def keep_mask(self, shape: tuple[int, ...], keep: torch.Tensor,
-                  value: torch.Tensor | None = None) -> torch.Tensor:
+                  value: torch.Tensor | None = None, width: int = 16) -> torch.Tensor:
         """Float masks [M, *shape]: ``value[m]`` (default 1) with probability ``keep[m]`` for
-        model m, else 0 (``masks_from_bits`` says how the draws become masks)."""
+        model m, else 0; ``width`` random bits an entry (``masks_from_bits`` says how the draws
+        become masks)."""
         n = 1
         for d in shape:
             n *= d
-        bits = self._filled((-(-n // 3),), torch.int64, lambda t, g: t.random_(generator=g))
-        return masks_from_bits(bits, n, keep, value).view(len(self.generators), *shape)
+        slots = GENERATOR_SLOTS[width]
+        bits = self._filled((-(-n // slots),), torch.int64,
+                            lambda t, g: t.random_(generator=g))
+        return masks_from_bits(bits, n, keep, value, slots, width).view(len(self.generators),
+                                                                          *shape)
 
     def keep_rows(self, model: int, rows: int, shape: tuple[int, ...], keep: float,
-                  value: float | None = None) -> torch.Tensor:
+                  value: float | None = None, width: int = 16) -> torch.Tensor:
         """``rows`` masks of ``shape`` for one model, [rows, *shape], from its generator: row r
         is what ``keep_mask(shape, ...)`` would draw as the r-th of ``rows`` calls for that
         model alone (``replay`` draws them again). Each row takes its own
@@ -74,11 +78,12 @@ class ModelStreams:
         for d in shape:
             n *= d
         g = self.generators[model]
-        bits = torch.empty(rows, -(-n // 3), dtype=torch.int64, device=self.device)
+        slots = GENERATOR_SLOTS[width]
+        bits = torch.empty(rows, -(-n // slots), dtype=torch.int64, device=self.device)
         bits.random_(generator=g)
         k = torch.full((rows,), float(keep), device=self.device)
         v = None if value is None else torch.full((rows,), float(value), device=self.device)
-        return masks_from_bits(bits, n, k, v).view(rows, *shape)
+        return masks_from_bits(bits, n, k, v, slots, width).view(rows, *shape)
 
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]
@@ -108,27 +113,47 @@ def _names(seeds: list[int], name: str | list[str]) -> list[str]:
     return names
 
 
+# Uniforms per random word for a mask entry of ``width`` bits: a generator's 64-bit draw
+# (``random_``: uniform on [0, 2^63)) has three whole 16-bit pieces or seven bytes; a counter
+# stream's 32-bit word two 16-bit pieces or four bytes.
+GENERATOR_SLOTS = {16: 3, 8: 7}
+COUNTER_SLOTS = {16: 2, 8: 4}
+
+
 def masks_from_bits(bits: torch.Tensor, n: int, keep: torch.Tensor,
-                    value: torch.Tensor | None = None, slots: int = 3) -> torch.Tensor:
+                    value: torch.Tensor | None = None, slots: int = 3,
+                    width: int = 16) -> torch.Tensor:
     """Float keep-masks [R, n] from int64 draws [R, words] (slots * words >= n): row r keeps
     with probability ``keep[r]`` and carries ``value[r]`` (default 1) where kept.
 
     Each 64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
     three 16-bit uniforms: a third of the generator's work of one float per draw. ``slots=2``
     takes the two 16-bit halves of a 32-bit word (``CounterStreams``' words) instead. The keep
-    probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5). The mask is
-    built in float32 throughout: on CPU, bool tensors and mixed-dtype products are an order of
-    magnitude slower than float ones."""
+    probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5).
+
+    ``width=8`` takes bytes instead (``slots`` of them: 7 of a 63-bit draw, 4 of a 32-bit
+    word): fewer random bits per entry, and the keep probability rounded to a multiple of
+    1/256 (an error of at most 1/512 ~ 0.002; a keep below 1/256 is rounded up to it).
+
+    The mask is built in float32 throughout: on CPU, bool tensors and mixed-dtype products are
+    an order of magnitude slower than float ones."""
     r, words = bits.shape
-    # `slots` planes [R, slots, words] of float 16-bit uniforms (little-endian 16-bit pieces of
-    # each word, low first; the 4th has 15 bits: never used), planar so that the mask below is
-    # one contiguous block per row
+    if width not in GENERATOR_SLOTS:
+        raise ValueError(f"mask entries of {width} bits: only 16 or 8")
+    # `slots` planes [R, slots, words] of float uniforms (little-endian pieces of each word,
+    # low first), planar so that the mask below is one contiguous block per row
     u = torch.empty(r, slots, words, device=bits.device)
-    u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :slots].transpose(1, 2))
-    # as unsigned, u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536,
-    # i.e. u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps
-    # all; a keep below 1/65536 is rounded up to it.
-    threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+    if width == 8:
+        u.copy_(bits.view(torch.uint8).view(r, words, 8)[:, :, :slots].transpose(1, 2))
+        # u uniform on [0, 255]; keep iff u < round(keep * 256), i.e. u <= that - 1
+        threshold = ((keep.reshape(-1, 1, 1) * 256).round() - 1).clamp_(0, 255)
+    else:
+        # 16-bit pieces (the 4th of a 64-bit draw has 15 bits: never used). As unsigned,
+        # u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536, i.e.
+        # u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps all;
+        # a keep below 1/65536 is rounded up to it.
+        u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :slots].transpose(1, 2))
+        threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
     kept = u.le_(threshold)
     if value is not None:
         kept.mul_(value.reshape(-1, 1, 1))
