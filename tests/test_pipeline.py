@@ -150,47 +150,6 @@ def test_the_workflow_profile_is_loaded(smoke_run):
     assert "Using workflow specific profile" in out and "profiles/default" in out
 
 
-def test_a_hard_killed_run_resumes_to_identical_metrics(smoke_run, tmp_path_factory):
-    """kill -9 of the whole run (Snakemake and its jobs) midway, then `snakemake --unlock` and
-    the same command (the workflow profile adds --rerun-incomplete): the study finishes, and
-    its metrics equal the uninterrupted run's."""
-    import time
-
-    work = tmp_path_factory.mktemp("killed")
-    args = ("--cores", "2", "--config", "preset=smoke")
-    proc = subprocess.Popen(snakemake_cmd(work, *args), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=environment())
-    runs = work / SMOKE / "runs"
-    deadline = time.monotonic() + 600
-    while len(list(runs.glob("*/*/metrics.parquet"))) < 3 and time.monotonic() < deadline:
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (work / SMOKE / "metrics.parquet").exists()
-    assert list((work / ".snakemake" / "locks").glob("*.lock")), "no lock left to test"
-
-    out = snakemake(work, *args)
-    assert out.returncode != 0 and "cannot be locked" in out.stdout + out.stderr
-    assert snakemake(work, *args, "--unlock").returncode == 0
-    out = snakemake(work, *args)  # incomplete outputs rebuilt: the profile's rerun-incomplete
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / "metrics.parquet"),
-                                  without_timings(work / SMOKE / "metrics.parquet"),
-                                  check_exact=True)
-
-    # `dropout-study compare` on the two studies: the same seeds on the same device, so every
-    # headline agrees, with B − A exactly zero
-    shown = subprocess.run(["dropout-study", "compare", str(smoke_run / SMOKE), str(work / SMOKE),
-                            "--json"], capture_output=True, text=True, env=environment())
-    assert shown.returncode == 0, shown.stderr
-    rows = json.loads(shown.stdout)["rows"]
-    agree = [r for r in rows if r["verdict"] == "agree"]
-    assert agree and not [r for r in rows if r["verdict"] == "differ"], rows
-    assert all(r["b_minus_a"]["value"] in (0.0, 1.0) for r in agree)  # 1: a factor B / A
-
-
 # Run B of the replication below: the smoke preset at another seed offset, cut to the
 # exercises that read exercise 1's and 2's runs (1 and 2 at both editions' settings, 3, 4)
 REPLICATED = ("layer_rates", "long_training", "test_time")
@@ -534,23 +493,49 @@ def test_the_published_study_renders_the_same_answers_and_the_readme_block(smoke
     assert current_block(readme) == block
 
 
-def test_progress_saved_on_one_clone_and_restored_on_another_finishes_the_same_study(
+def test_a_hard_killed_run_resumes_and_its_progress_restored_elsewhere_finishes_the_same_study(
         smoke_run, tmp_path_factory):
-    """`dropout-study progress save` of a half-run study (exercises 1, 4 and the sanity rows
-    trained, exercise 4 evaluated), restored into a fresh folder: `snakemake -n` there lists
-    none of the restored jobs and every other one, and the study finished from there has the
-    uninterrupted run's numbers."""
+    """Two ways a study goes on, with one study's training (the costliest part of the suite):
+
+    1. kill -9 of the whole run (Snakemake and its jobs) midway, then `snakemake --unlock` and
+       the same command (the workflow profile adds --rerun-incomplete): it finishes. Run A is
+       half the smoke study (exercises 1, 2 and 5's older jobs, the sanity rows, exercise 4's
+       evaluation);
+    2. `dropout-study progress save` of A, restored into a fresh folder B: `snakemake -n` there
+       lists none of the restored jobs and every other one, and the study finished from there
+       has the uninterrupted run's numbers (so A's resumed jobs have them too), and every
+       headline agrees with it, B − A exactly zero (`dropout-study compare`)."""
+    import time
+
     from dropout_study.config import load
     from dropout_study.plan import all_jobs
 
     cfg = load(ROOT / "config.yaml", {"preset": "smoke"}, detect=False)
     jobs = all_jobs(cfg)
-    first = [f"{SMOKE}/runs/{e}/{j.job}/job.json" for e in ("layer_rates", "sanity")
-             for j in jobs[e]]
+    half = ("layer_rates", "long_training", "weight_decay", "sanity")
+    first = [f"{SMOKE}/runs/{e}/{j.job}/job.json" for e in half for j in jobs[e]]
     a, b = tmp_path_factory.mktemp("progress-a"), tmp_path_factory.mktemp("progress-b")
     args = ("--cores", "2", "--config", "preset=smoke")
-    out = snakemake(a, *first, f"{SMOKE}/test_time.parquet", *args)  # targets before --config
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    targets = (*first, f"{SMOKE}/test_time.parquet")  # targets before --config
+    proc = subprocess.Popen(snakemake_cmd(a, *targets, *args), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=environment())
+    runs = a / SMOKE / "runs"
+    deadline = time.monotonic() + 600
+    while len(list(runs.glob("*/*/metrics.parquet"))) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (a / SMOKE / "test_time.parquet").exists()
+    assert list((a / ".snakemake" / "locks").glob("*.lock")), "no lock left to test"
+
+    out = snakemake(a, *targets, *args)
+    assert out.returncode != 0 and "cannot be locked" in out.stdout + out.stderr
+    assert snakemake(a, *targets, *args, "--unlock").returncode == 0
+    out = snakemake(a, *targets, *args)  # incomplete outputs rebuilt: the profile's
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]  # rerun-incomplete
+
     common = ("--config", str(ROOT / "config.yaml"), "--set", "preset=smoke")
     saved = subprocess.run(["dropout-study", "progress", "save", str(a / "p.tar.gz"),
                             "--dir", str(a), *common], capture_output=True, text=True,
@@ -568,7 +553,7 @@ def test_progress_saved_on_one_clone_and_restored_on_another_finishes_the_same_s
     dry = snakemake(b, *args, "-n")
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     listed = set(re.findall(r"job=(c[0-9a-f]{8}-s\d{4}-\d{4})", dry.stdout))
-    done = {j.job for e in ("layer_rates", "sanity") for j in jobs[e]}
+    done = {j.job for e in half for j in jobs[e]}
     rest = {j.job for e, js in jobs.items() for j in js} - done
     assert listed == rest  # every unfinished job, none of the restored ones
     assert "rule prepare_data" not in dry.stdout and "rule test_time:" not in dry.stdout
@@ -578,3 +563,13 @@ def test_progress_saved_on_one_clone_and_restored_on_another_finishes_the_same_s
     for table in ("metrics.parquet", "runs.parquet", "test_time.parquet"):
         pd.testing.assert_frame_equal(without_timings(smoke_run / SMOKE / table),
                                       without_timings(b / SMOKE / table), check_exact=True)
+
+    # `dropout-study compare` on the two studies: the same seeds on the same device, so every
+    # headline agrees, with B − A exactly zero
+    shown = subprocess.run(["dropout-study", "compare", str(smoke_run / SMOKE), str(b / SMOKE),
+                            "--json"], capture_output=True, text=True, env=environment())
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["rows"]
+    agree = [r for r in rows if r["verdict"] == "agree"]
+    assert agree and not [r for r in rows if r["verdict"] == "differ"], rows
+    assert all(r["b_minus_a"]["value"] in (0.0, 1.0) for r in agree)  # 1: a factor B / A
