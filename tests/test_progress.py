@@ -16,7 +16,7 @@ from dropout_study import progress
 from dropout_study.config import load
 from dropout_study.errors import UserError
 from dropout_study.io import weights_stub
-from dropout_study.plan import all_jobs, data_path
+from dropout_study.plan import all_jobs, data_path, evaluated_jobs
 
 from .conftest import ROOT
 from .snakemake_run import environment
@@ -32,7 +32,7 @@ def cfg():
 
 def evaluated(cfg) -> str:
     """The exercise-1 job whose weights exercise 4 reads (smoke: p = (0.5, 0.5))."""
-    (job,) = progress._evaluated_jobs(cfg)
+    (job,) = evaluated_jobs(cfg, all_jobs(cfg))
     return job
 
 
@@ -251,7 +251,7 @@ def test_shares_cover_every_job_once_and_keep_exercise_7_together(cfg):
         assert named == planned - {f"noise_tuning/{j.job}" for j in jobs["noise_tuning"]}
         final = [i for i, s in enumerate(got) if any("/noise_final/" in t for t in s)]
         assert len(final) == 1  # the final jobs (and so the tuning they need) on one machine
-        (ev,) = progress._evaluated_jobs(full)
+        (ev,) = evaluated_jobs(full, all_jobs(full))
         holder = [s for s in got if f"results/full/runs/layer_rates/{ev}/job.json" in s]
         assert f"results/full/eval/test_time/{ev}.parquet" in holder[0]
     # the two shares' estimated times differ by no more than the largest single share

@@ -14,13 +14,10 @@ from .errors import UserError
 
 
 def _cmd_prepare_data(a: argparse.Namespace) -> None:
-    from .data import load_fashion_mnist
-    from .io import atomic_write
+    from .data import prepare
 
-    ds = load_fashion_mnist(a.data_dir, validation_size=a.validation_size,
-                            split_seed=a.split_seed, train_size=a.train_size,
-                            probe_size=a.probe_size, download=not a.offline)
-    atomic_write(a.out, ds.save)
+    ds = prepare(a.out, a.data_dir, validation_size=a.validation_size, split_seed=a.split_seed,
+                 train_size=a.train_size, probe_size=a.probe_size, download=not a.offline)
     logging.info("Fashion-MNIST from %s verified (MD5): %d train, %d validation, %d test",
                  ds.source, len(ds.train_index), len(ds.val_index), len(ds.test_labels))
 
@@ -288,15 +285,20 @@ def parser() -> argparse.ArgumentParser:
     pg = sub.add_parser("progress", help="save a study's finished jobs into one archive, "
                         "restore such an archive into another clone, or share the training "
                         "between machines (docs/progress.md)")
-    pg.add_argument("action", choices=["save", "restore", "share"],
-                    help="share K/N: print the Snakemake targets of the K-th of N shares of "
-                         "the training, for N machines side by side")
-    pg.add_argument("archive", metavar="ARCHIVE", help="the archive (.tar.gz); for share, K/N")
-    pg.add_argument("--dir", default=".", help="the study's folder (where snakemake runs)")
-    pg.add_argument("--config", default=None, help="its config (default: DIR/config.yaml)")
-    pg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override, as with snakemake --config (restore: the archive's preset "
-                         "unless set)")
+    study = argparse.ArgumentParser(add_help=False)  # the options every action takes
+    study.add_argument("--dir", default=".", help="the study's folder (where snakemake runs)")
+    study.add_argument("--config", default=None, help="its config (default: DIR/config.yaml)")
+    study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override, as with snakemake --config (restore: the archive's "
+                            "preset unless set)")
+    actions = pg.add_subparsers(dest="action", required=True, metavar="{save,restore,share}")
+    for name, text in (("save", "pack the study's finished training jobs into ARCHIVE"),
+                       ("restore", "put ARCHIVE's jobs into the study, as done")):
+        act = actions.add_parser(name, parents=[study], help=text)
+        act.add_argument("archive", metavar="ARCHIVE", help="the archive (.tar.gz)")
+    sh = actions.add_parser("share", parents=[study], help="print the Snakemake targets of "
+                            "the K-th of N shares of the training, for N machines side by side")
+    sh.add_argument("archive", metavar="K/N", help="which share, e.g. 1/2 (the first of two)")
     pg.set_defaults(fn=_cmd_progress)
     pr = sub.add_parser("precision-round",
                         help="a precision round: every headline's width, the next round's seeds")

@@ -176,3 +176,17 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None, *, validation_
 
 def stems() -> Iterable[str]:
     return IDX_MD5.keys()
+
+
+def prepare(out: str | os.PathLike, data_dir: str | os.PathLike | None = None, *,
+            validation_size: int = 10000, split_seed: int = 0, train_size: int | None = None,
+            probe_size: int = 1000, download: bool = True) -> FashionMNIST:
+    """Find, verify and split Fashion-MNIST (``load_fashion_mnist``), and write the prepared
+    set to ``out`` whole or not at all: the ``prepare_data`` rule's work, and ``progress
+    restore``'s where a restored study lacks its data."""
+    from .io import atomic_write
+
+    ds = load_fashion_mnist(data_dir, validation_size=validation_size, split_seed=split_seed,
+                            train_size=train_size, probe_size=probe_size, download=download)
+    atomic_write(out, ds.save)
+    return ds

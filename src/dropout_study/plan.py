@@ -8,7 +8,7 @@ import json
 import math
 
 from .exercises import EXPERIMENTS, enabled
-from .experiments import seed_offset
+from .experiments import rates_name, seed_offset
 from .experiments import seeds as experiment_seeds
 from .packing import conditions_per_job
 from .spec import Condition, JobSpec
@@ -107,6 +107,17 @@ def all_jobs(cfg: dict, seeds: dict[str, int] | None = None,
     return {name: experiment_jobs(cfg, name, seeds.get(name), cuts.get(name, ()))
             for name in enabled(cfg)}
 
+
+
+def evaluated_jobs(cfg: dict, jobs: dict[str, list[JobSpec]]) -> list[str]:
+    """The exercise-1 jobs (of ``jobs``) whose models exercise 4 evaluates: those training
+    its condition (``experiments.test_time.rates``); none where it is off."""
+    tt = cfg["experiments"].get("test_time", {})
+    if not tt.get("enabled", False):
+        return []
+    name = rates_name(*tt["rates"])
+    return [j.job for j in jobs.get("layer_rates", [])
+            if any(c.name == name for c in j.conditions)]
 
 def templates(jobs: dict[str, list[JobSpec]]) -> dict[tuple[str, str], JobSpec]:
     """(experiment, conditions hash) -> one of its jobs: with ``spec_of``, the spec of any job

@@ -43,9 +43,8 @@ from base64 import urlsafe_b64encode
 from pathlib import Path
 
 from .errors import UserError
-from .experiments import rates_name
 from .io import WEIGHTS_STUB, atomic_write
-from .plan import all_jobs, data_path, noise_selection, results_dir, templates
+from .plan import all_jobs, data_path, evaluated_jobs, noise_selection, results_dir, templates
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -58,15 +57,6 @@ RULE = {"layer_rates": "train_keeping_weights", "noise_final": "train_selected"}
 def _weights_kept(job) -> bool:
     return any(c.save_weights for c in job.conditions)
 
-
-def _evaluated_jobs(cfg: dict) -> set[str]:
-    """The exercise-1 jobs whose weights exercise 4 reads (common.smk, ``test_time_jobs``)."""
-    tt = cfg["experiments"].get("test_time", {})
-    if not tt.get("enabled", False):
-        return set()
-    name = rates_name(*tt["rates"])
-    return {j.job for j in all_jobs(cfg).get("layer_rates", [])
-            if any(c.name == name for c in j.conditions)}
 
 
 def _incomplete(root: Path, rel: str) -> bool:
@@ -90,7 +80,7 @@ def _steps(cfg: dict) -> list[tuple[str, list[str], list[str]]]:
     """The finished non-training steps worth carrying: (name, outputs, log and benchmark)."""
     res, preset = results_dir(cfg), cfg["preset"]
     steps = []
-    for job in sorted(_evaluated_jobs(cfg)):
+    for job in sorted(set(evaluated_jobs(cfg, all_jobs(cfg)))):
         steps.append((f"test_time/{job}",
                       [f"{res}/eval/test_time/{job}.parquet",
                        f"{res}/eval/test_time/{job}_models.parquet"],
@@ -116,7 +106,7 @@ def finished(root: Path, cfg: dict) -> tuple[list[dict], list[str]]:
     manifest entries without digests; and the planned training jobs not finished."""
     res = root / results_dir(cfg)
     entries, left = [], []
-    carried = _evaluated_jobs(cfg)
+    carried = set(evaluated_jobs(cfg, all_jobs(cfg)))
     plan = _planned(cfg)
     runs = sorted(p for p in (res / "runs").glob("*/*") if p.is_dir()) if res.is_dir() else []
     on_disk = {(p.parent.name, p.name) for p in runs}
@@ -213,14 +203,13 @@ def _prepare_data(root: Path, cfg: dict) -> Path:
     path = root / data_path(cfg)
     if path.exists():
         return path
-    from .data import load_fashion_mnist
+    from .data import prepare
 
     start = time.monotonic()
     d = cfg["data"]
-    ds = load_fashion_mnist(cfg.get("data_dir"), validation_size=d["validation_size"],
-                            split_seed=d["split_seed"], train_size=d.get("train_size"),
-                            probe_size=d.get("probe_size", 1000), download=False)
-    atomic_write(path, ds.save)
+    ds = prepare(path, cfg.get("data_dir"), validation_size=d["validation_size"],
+                 split_seed=d["split_seed"], train_size=d.get("train_size"),
+                 probe_size=d.get("probe_size", 1000), download=False)
     s = time.monotonic() - start
     bench = root / results_dir(cfg) / "benchmarks" / "prepare_data.tsv"
     bench.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +312,7 @@ def shares(cfg: dict, parts: int) -> list[list[str]]:
     res = results_dir(cfg)
     size = cfg["data"].get("train_size") or 60000 - cfg["data"]["validation_size"]
     jobs = all_jobs(cfg)
-    evaluated = _evaluated_jobs(cfg)
+    evaluated = set(evaluated_jobs(cfg, all_jobs(cfg)))
     units: list[tuple[float, list[str]]] = []
     chain = [f"{res}/runs/noise_final/{j.job}/job.json" for j in jobs.get("noise_final", [])]
     if chain:

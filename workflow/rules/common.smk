@@ -17,6 +17,7 @@ from dropout_study.estimate import study_start
 from dropout_study.plan import (
     JOB_PATTERN,
     all_jobs,
+    evaluated_jobs,
     noise_selection,
     results_dir,
     runtime_minutes,
@@ -162,13 +163,7 @@ TEST_TIME_CONDITION = (
 
 def test_time_jobs(jobs):
     """The exercise-1 jobs whose models exercise 4 evaluates."""
-    if not TEST_TIME_ON:
-        return []
-    return [
-        j.job
-        for j in jobs.get("layer_rates", [])
-        if any(c.name == TEST_TIME_CONDITION for c in j.conditions)
-    ]
+    return evaluated_jobs(STUDY, jobs)
 
 
 def evaluation_tables():

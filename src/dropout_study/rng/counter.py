@@ -132,8 +132,8 @@ class CounterStreams:
     alone as in any batch, and on CPU and CUDA bit for bit (integer ops; for the normals,
     correctly rounded float ops: ``normals_from_words``). Words per value: a keep-mask entry
     takes 16 bits (two per word, the keep rate rounded to 1/65536 as ``masks_from_bits``
-    does; or 8, four per word, rounded to 1/256), a uniform one word (24 bits), a pair of normals two words. The state is the
-    counters, a CPU int64 tensor [M]."""
+    does; or 8, four per word, rounded to 1/256), a uniform one word (24 bits), a pair of
+    normals two words. The state is the counters, a CPU int64 tensor [M]."""
 
     kind = "counter"
 
