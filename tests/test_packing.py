@@ -57,10 +57,11 @@ def test_more_memory_fits_more_models_and_wider_models_fewer():
     assert models_that_fit(REFERENCE, 0.5 * GIB) == 0  # the CUDA context alone is 0.5 GiB
 
 
-def test_exact_dropconnect_counts_its_chunk_once_whatever_the_models():
+def test_exact_dropconnect_counts_its_chunk_once_and_its_kept_draws_per_model():
     """Exact DropConnect walks the models one at a time, a chunk of examples whose masks fit
     in MEMORY_BUDGET (the same constant noise.py chunks by): a fixed cost per job, with the
-    backward pass's peak above the budget it counts."""
+    backward pass's peak above the budget it counts; and it keeps every model's random draws
+    of a step for the backward pass: KEPT_DRAW_BYTES per mask entry, per example."""
     from dropout_study import noise
 
     assert noise.MEMORY_BUDGET is packing.MEMORY_BUDGET
@@ -68,9 +69,10 @@ def test_exact_dropconnect_counts_its_chunk_once_whatever_the_models():
     rows = noise.chunk_rows(256, 256)
     assert rows * packing.BYTES_PER_ENTRY * 256 * 256 <= packing.MEMORY_BUDGET
     exact, dropout = Shape(noise="dropconnect"), Shape(noise="dropout")
-    assert model_bytes(exact) == model_bytes(dropout)
-    extra = job_memory(exact, 1) - job_memory(dropout, 1)
-    assert extra == job_memory(exact, 100) - job_memory(dropout, 100)
+    kept = 256 * (256 * 256 + 256 * 10) * packing.KEPT_DRAW_BYTES  # batch x entries x bytes
+    assert model_bytes(exact) - model_bytes(dropout) == kept
+    extra = job_memory(exact, 1) - job_memory(dropout, 1) - kept
+    assert extra == job_memory(exact, 100) - job_memory(dropout, 100) - 100 * kept
     assert packing.MEMORY_BUDGET < extra <= 3 * packing.MEMORY_BUDGET
     # the cheap weight schemes hold their noisy weights whole, per model
     assert model_bytes(Shape(noise="dropconnect_batch")) > model_bytes(dropout)

@@ -141,8 +141,10 @@ def test_keep_rate_is_binomial(keep, width):
     masks = torch.cat([s.keep_mask((n,), torch.full((3,), keep), width=width)
                        for _ in range(4)], 1)
     p = max(round(keep * levels), 1) / levels
-    for m in range(3):
-        for part in masks[m].view(4, slots, -1).transpose(0, 1):  # one slot of every word
+    for m in range(3):  # 16 bits: planar (halves); 8 bits: byte e of word e // 4
+        parts = (masks[m].view(4, slots, -1).transpose(0, 1) if width == 16
+                 else masks[m].view(4, -1, slots).permute(2, 0, 1))
+        for part in parts:  # one slot of every word
             count = float(part.sum())
             sd = math.sqrt(part.numel() * p * (1 - p))
             assert abs(count - part.numel() * p) <= 5 * sd + 1e-9, (m, count, p)
@@ -327,18 +329,20 @@ def test_masks_from_bits_two_slots_take_the_low_then_the_high_half():
     assert m.tolist() == [[0.0, 1.0, 1.0, 0.0]]
 
 
-def test_masks_from_bits_8_bit_slots_take_the_bytes_low_first():
-    """With 8-bit entries, entry s * words + j is byte s of word j (little-endian), read as
-    unsigned; a keep of 1/2 keeps 0x00..0x7F and drops 0x80..0xFF, a keep of 0.9 is rounded
-    to 230/256 (keeps bytes up to 229), and a width other than 16 or 8 is refused."""
-    bits = torch.tensor([[0x807F00FF, 0xE5E60102]], dtype=torch.int64)
+def test_masks_from_bits_8_bit_entries_are_the_bytes_in_memory_order():
+    """With 8-bit entries, entry e is byte e of the row's words, low byte first: four of each
+    32-bit counter word, all eight of a generator's full-range draw (its top byte too). Read as
+    unsigned, a keep of 1/2 keeps 0x00..0x7F and drops 0x80..0xFF; a keep of 0.9 is rounded to
+    230/256 (keeps bytes up to 229); a width other than 16 or 8 is refused."""
+    bits = torch.tensor([[0x807F00FF, 0xE5E60102]], dtype=torch.int64)  # bytes FF 00 7F 80 ...
     half = masks_from_bits(bits, 8, torch.tensor([0.5]), slots=4, width=8)
-    assert half.tolist() == [[0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]]
+    assert half.tolist() == [[0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0]]
     rounded = masks_from_bits(bits, 8, torch.tensor([0.9]), slots=4, width=8)
-    assert rounded.tolist() == [[0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0]]  # 0xE6 = 230 dropped
-    gen = torch.tensor([[0x00FF_8001_7F80_FF00]], dtype=torch.int64)  # a generator's 7 bytes
-    seven = masks_from_bits(gen, 7, torch.tensor([0.5]), slots=7, width=8)
-    assert seven.tolist() == [[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]]
+    assert rounded.tolist() == [[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0]]  # 0xE6 = 230 dropped
+    assert masks_from_bits(bits, 6, torch.tensor([0.5]), slots=4, width=8).shape == (1, 6)
+    gen = torch.tensor([[0x00FF_8001_7F80_FF00, -(1 << 56)]], dtype=torch.int64)
+    both = masks_from_bits(gen, 16, torch.tensor([0.5]), slots=8, width=8)
+    assert both.tolist() == [[1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0] + [1.0] * 7 + [0.0]]
     with pytest.raises(ValueError, match="16 or 8"):
         masks_from_bits(bits, 8, torch.tensor([0.5]), slots=8, width=4)
 

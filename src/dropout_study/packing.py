@@ -68,6 +68,10 @@ TEST_IMAGES = 10_000
 MEMORY_BUDGET = 64 << 20
 BYTES_PER_ENTRY = 12
 EXACT_DROPCONNECT_PEAK = MEMORY_BUDGET * (BYTES_PER_ENTRY + 2 * FLOAT + 12) // BYTES_PER_ENTRY
+# ... and keeps a step's random draws from its forward pass for its backward pass, every chunk
+# of every model: bytes per mask entry (8-bit entries: 1 from a generator's 64-bit draws, 2
+# from the counter streams' 32-bit words held in int64)
+KEPT_DRAW_BYTES = 2
 # the weight schemes that hold their noisy weights whole, for every model at once
 WHOLE_WEIGHT_NOISE = ("dropconnect_gaussian", "dropconnect_batch")
 
@@ -110,6 +114,8 @@ def model_bytes(s: Shape) -> int:
     static = parameters(h) * FLOAT * WEIGHT_COPIES
     if s.noise in WHOLE_WEIGHT_NOISE:  # on the matrices that consume the hidden layers
         static += (h * h + h * N_OUT) * FLOAT * WEIGHT_NOISE_COPIES
+    if s.noise == "dropconnect":  # a step's draws, kept from the forward pass for the backward
+        static += s.batch_size * (h * h + h * N_OUT) * KEPT_DRAW_BYTES
     order = s.train_images * 8  # the epoch's minibatch order, int64
     train = s.batch_size * (N_IN + N_HIDDEN_LAYERS * h * ACTIVATION_COPIES + 4 * N_OUT) * FLOAT
     evaluation = s.eval_chunk * (EVAL_COPIES * h + 4 * N_OUT) * FLOAT

@@ -19,11 +19,11 @@ from __future__ import annotations
 import torch
 
 from .counter import _HIGH, _MUL, MASK32, CounterStreams, counter_hash, normals_from_words
-from .generators import ModelStreams, generator, masks_from_bits, stream_seed
+from .generators import ModelStreams, generator, masks_from_bits, rows_from_bits, stream_seed
 
 __all__ = ["MASK32", "RNG_KINDS", "_HIGH", "_MUL", "CounterStreams", "ModelStreams",
            "counter_hash", "generator", "make_streams", "masks_from_bits", "normals_from_words",
-           "resolve_rng", "stream_seed"]
+           "resolve_rng", "rows_from_bits", "stream_seed"]
 
 RNG_KINDS = ("auto", "counter", "generator")
 

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from .generators import COUNTER_SLOTS, _names, masks_from_bits, stream_seed
+from .generators import COUNTER_SLOTS, _names, masks_from_bits, rows_from_bits, stream_seed
 
 # -- counter-based streams -----------------------------------------------------------------------
 #
@@ -136,6 +136,7 @@ class CounterStreams:
     normals two words. The state is the counters, a CPU int64 tensor [M]."""
 
     kind = "counter"
+    SLOTS = COUNTER_SLOTS  # mask entries a word
 
     def __init__(self, seeds: list[int], name: str | list[str],
                  device: torch.device | str = "cpu"):
@@ -205,9 +206,14 @@ class CounterStreams:
         ``keep_mask(shape, ...)`` would draw as the r-th of ``rows`` calls for that model alone
         (its words start at the counter plus r times a mask's words), so rows drawn at once or
         in chunks give the same masks, as do the other models of the batch."""
-        n = math.prod(shape)
-        slots = COUNTER_SLOTS[width]
-        per_row = -(-n // slots)
+        return rows_from_bits(self.row_bits(model, rows, shape, width), shape, keep, value,
+                              COUNTER_SLOTS[width], width)
+
+    def row_bits(self, model: int, rows: int, shape: tuple[int, ...],
+                 width: int = 16) -> torch.Tensor:
+        """The words of ``keep_rows`` (int64 [rows, words]), for a caller that keeps them to
+        build the same masks again (``rows_from_bits``) without hashing twice."""
+        per_row = -(-math.prod(shape) // COUNTER_SLOTS[width])
         first = int(self.counters[model])
         start = (self._arange(rows) * per_row).add_(first).view(-1, 1)
         end = first + rows * per_row
@@ -215,9 +221,7 @@ class CounterStreams:
         self.counters[model].add_(rows * per_row)
         self._start[model].add_(rows * per_row)
         self._end = max(self._end, end)
-        k = torch.full((rows,), float(keep), device=self.device)
-        v = None if value is None else torch.full((rows,), float(value), device=self.device)
-        return masks_from_bits(bits, n, k, v, slots, width).view(rows, *shape)
+        return bits
 
     def state(self) -> list[torch.Tensor]:
         """The counters, [M] int64 on the CPU (in a list, as ``ModelStreams.state``)."""

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 
 import torch
+
+# Uniforms per random word for a mask entry of ``width`` bits: a generator's 64-bit draw has
+# three whole 16-bit pieces (``random_``: uniform on [0, 2^63)) or, drawn over the full 64-bit
+# range (``draw``), eight bytes; a counter stream's 32-bit word two 16-bit pieces or four bytes.
+GENERATOR_SLOTS = {16: 3, 8: 8}
+COUNTER_SLOTS = {16: 2, 8: 4}
 
 
 def stream_seed(seed: int, name: str) -> int:
@@ -27,6 +34,7 @@ class ModelStreams:
     condition trains a copy of a condition under another noise-stream name)."""
 
     kind = "generator"
+    SLOTS = GENERATOR_SLOTS  # mask entries a draw
 
     def __init__(self, seeds: list[int], name: str | list[str],
                  device: torch.device | str = "cpu"):
@@ -61,8 +69,7 @@ class ModelStreams:
         for d in shape:
             n *= d
         slots = GENERATOR_SLOTS[width]
-        bits = self._filled((-(-n // slots),), torch.int64,
-                            lambda t, g: t.random_(generator=g))
+        bits = self._filled((-(-n // slots),), torch.int64, lambda t, g: draw(t, g, width))
         return masks_from_bits(bits, n, keep, value, slots, width).view(len(self.generators),
                                                                           *shape)
 
@@ -74,16 +81,19 @@ class ModelStreams:
         run of the stream, so drawing 10 rows at once or 3 then 7 gives the same masks (CPU
         generators are split-invariant; tested): the rows a caller draws at a time, and the
         other models of the batch, never change a model's masks."""
+        return rows_from_bits(self.row_bits(model, rows, shape, width), shape, keep, value,
+                              GENERATOR_SLOTS[width], width)
+
+    def row_bits(self, model: int, rows: int, shape: tuple[int, ...],
+                 width: int = 16) -> torch.Tensor:
+        """The random draws of ``keep_rows`` (int64 [rows, words]), for a caller that keeps
+        them to build the same masks again (``rows_from_bits``) without drawing twice."""
         n = 1
         for d in shape:
             n *= d
-        g = self.generators[model]
-        slots = GENERATOR_SLOTS[width]
-        bits = torch.empty(rows, -(-n // slots), dtype=torch.int64, device=self.device)
-        bits.random_(generator=g)
-        k = torch.full((rows,), float(keep), device=self.device)
-        v = None if value is None else torch.full((rows,), float(value), device=self.device)
-        return masks_from_bits(bits, n, k, v, slots, width).view(rows, *shape)
+        words = -(-n // GENERATOR_SLOTS[width])
+        return draw(torch.empty(rows, words, dtype=torch.int64, device=self.device),
+                    self.generators[model], width)
 
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]
@@ -113,11 +123,23 @@ def _names(seeds: list[int], name: str | list[str]) -> list[str]:
     return names
 
 
-# Uniforms per random word for a mask entry of ``width`` bits: a generator's 64-bit draw
-# (``random_``: uniform on [0, 2^63)) has three whole 16-bit pieces or seven bytes; a counter
-# stream's 32-bit word two 16-bit pieces or four bytes.
-GENERATOR_SLOTS = {16: 3, 8: 7}
-COUNTER_SLOTS = {16: 2, 8: 4}
+
+
+def draw(t: torch.Tensor, g: torch.Generator, width: int) -> torch.Tensor:
+    """Fill int64 ``t`` in place from generator ``g`` for masks of ``width``-bit entries: one
+    ``random64`` a value either way; 16 bits use the low 48 of [0, 2^63), 8 bits all 64."""
+    if width == 8:
+        return t.random_(-(1 << 63), None, generator=g)
+    return t.random_(generator=g)
+
+
+def rows_from_bits(bits: torch.Tensor, shape: tuple[int, ...], keep: float,
+                   value: float | None, slots: int, width: int) -> torch.Tensor:
+    """One model's masks [rows, *shape] from its draws [rows, words] (``row_bits``)."""
+    rows, n = bits.shape[0], math.prod(shape)
+    k = torch.full((rows,), float(keep), device=bits.device)
+    v = None if value is None else torch.full((rows,), float(value), device=bits.device)
+    return masks_from_bits(bits, n, k, v, slots, width).view(rows, *shape)
 
 
 def masks_from_bits(bits: torch.Tensor, n: int, keep: torch.Tensor,
@@ -126,34 +148,43 @@ def masks_from_bits(bits: torch.Tensor, n: int, keep: torch.Tensor,
     """Float keep-masks [R, n] from int64 draws [R, words] (slots * words >= n): row r keeps
     with probability ``keep[r]`` and carries ``value[r]`` (default 1) where kept.
 
-    Each 64-bit draw (``random_``: uniform on [0, 2^63), its low 48 bits uniform) is split into
-    three 16-bit uniforms: a third of the generator's work of one float per draw. ``slots=2``
-    takes the two 16-bit halves of a 32-bit word (``CounterStreams``' words) instead. The keep
-    probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5).
+    16-bit entries (``width=16``): each 64-bit draw (``random_``: uniform on [0, 2^63), its low
+    48 bits uniform) is split into three 16-bit uniforms, a third of the generator's work of
+    one float per draw; ``slots=2`` takes the two 16-bit halves of a 32-bit word
+    (``CounterStreams``' words) instead. Entry s * words + j is piece s of word j (planar). The
+    keep probability is thereby rounded to a multiple of 1/65536 (an error below 1e-5).
 
-    ``width=8`` takes bytes instead (``slots`` of them: 7 of a 63-bit draw, 4 of a 32-bit
-    word): fewer random bits per entry, and the keep probability rounded to a multiple of
-    1/256 (an error of at most 1/512 ~ 0.002; a keep below 1/256 is rounded up to it).
+    8-bit entries (``width=8``): entry e is byte e of the row's draws in memory order
+    (little-endian: the low byte of a word first), ``slots`` = 8 bytes of a full-range 64-bit
+    draw or 4 of a 32-bit word. The bytes are read as one contiguous block, so building the
+    mask is a straight conversion, and a draw feeds eight entries; the keep probability is
+    rounded to a multiple of 1/256 (an error of at most 1/512 ~ 0.002; a keep below 1/256 is
+    rounded up to it).
 
     The mask is built in float32 throughout: on CPU, bool tensors and mixed-dtype products are
     an order of magnitude slower than float ones."""
     r, words = bits.shape
-    if width not in GENERATOR_SLOTS:
-        raise ValueError(f"mask entries of {width} bits: only 16 or 8")
-    # `slots` planes [R, slots, words] of float uniforms (little-endian pieces of each word,
-    # low first), planar so that the mask below is one contiguous block per row
-    u = torch.empty(r, slots, words, device=bits.device)
     if width == 8:
-        u.copy_(bits.view(torch.uint8).view(r, words, 8)[:, :, :slots].transpose(1, 2))
+        if slots == 4:  # words in [0, 2^32): their low 32 bits as int32, then the bytes
+            bits = (bits - ((bits >> 31) << 32)).to(torch.int32)
+        u = torch.empty(r, slots * words, device=bits.device)
+        u.copy_(bits.reshape(r, words).view(torch.uint8).view(r, slots * words))
         # u uniform on [0, 255]; keep iff u < round(keep * 256), i.e. u <= that - 1
-        threshold = ((keep.reshape(-1, 1, 1) * 256).round() - 1).clamp_(0, 255)
-    else:
-        # 16-bit pieces (the 4th of a 64-bit draw has 15 bits: never used). As unsigned,
-        # u + 32768 is uniform on [0, 65535]; keep iff u + 32768 < keep * 65536, i.e.
-        # u <= round(keep * 65536) - 32769 (integers, exact in float32). keep = 1 keeps all;
-        # a keep below 1/65536 is rounded up to it.
-        u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :slots].transpose(1, 2))
-        threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
+        threshold = ((keep.reshape(-1, 1) * 256).round() - 1).clamp_(0, 255)
+        kept = u.le_(threshold)
+        if value is not None:
+            kept.mul_(value.reshape(-1, 1))
+        return kept[:, :n]
+    if width != 16:
+        raise ValueError(f"mask entries of {width} bits: only 16 or 8")
+    # `slots` planes [R, slots, words] of float 16-bit uniforms (little-endian 16-bit pieces of
+    # each word, low first; the 4th has 15 bits: never used), planar so that the mask below is
+    # one contiguous block per row. As unsigned, u + 32768 is uniform on [0, 65535]; keep iff
+    # u + 32768 < keep * 65536, i.e. u <= round(keep * 65536) - 32769 (integers, exact in
+    # float32). keep = 1 keeps all; a keep below 1/65536 is rounded up to it.
+    u = torch.empty(r, slots, words, device=bits.device)
+    u.copy_(bits.view(torch.int16).view(r, words, 4)[:, :, :slots].transpose(1, 2))
+    threshold = ((keep.reshape(-1, 1, 1) * 65536).round() - 32769).clamp_(-32768, 32767)
     kept = u.le_(threshold)
     if value is not None:
         kept.mul_(value.reshape(-1, 1, 1))
