@@ -211,7 +211,7 @@ def test_another_preset_another_config_or_a_running_snakemake_is_refused(tmp_pat
     with pytest.raises(UserError, match="holds the smoke study's progress, not the quick"):
         progress.restore(tmp_path / "b", quick, archive)
     longer = load(ROOT / "config.yaml", SMOKE | {"training": {"epochs": 4}}, detect=False)
-    with pytest.raises(UserError, match=r"3 of its jobs are not in this config's plan"):
+    with pytest.raises(UserError, match=r"3 of its jobs are not in this config's plan, none"):
         progress.restore(tmp_path / "b", longer, archive)
     locks = tmp_path / "b" / ".snakemake" / "locks"
     locks.mkdir(parents=True)
@@ -277,3 +277,21 @@ def test_a_share_out_of_range_is_named(tmp_path, part):
                           str(ROOT / "config.yaml")], capture_output=True, text=True,
                          env=environment())
     assert out.returncode == 2 and f"{part}: a share is K/N" in out.stderr
+
+
+def test_jobs_no_longer_planned_are_named_and_left_out_and_the_others_restored(tmp_path, cfg):
+    """An archive saved before some of its jobs were renamed (a change to what they compute)
+    or their experiment switched off: those are left out and named, the rest restored."""
+    src = tmp_path / "a"
+    planted = a_study(src, cfg)
+    archive = tmp_path / "p.tar.gz"
+    progress.save(src, cfg, archive)
+    off = load(ROOT / "config.yaml", SMOKE | {"experiments": {"sanity": {"enabled": False}}},
+               detect=False)
+    r = progress.restore(tmp_path / "b", off, archive)
+    assert r["unplanned"] == [f"sanity/{planted['sanity'][0]}"]
+    assert {n for n in r["restored"] if n.startswith("layer_rates/")} == {
+        f"layer_rates/{planted['evaluated']}", f"layer_rates/{planted['other']}"}
+    assert not any(n.startswith("sanity/") for n in r["restored"])
+    assert (tmp_path / "b" / "results/smoke/runs/layer_rates" / planted["other"]).is_dir()
+    assert not (tmp_path / "b" / "results/smoke/runs/sanity").exists()

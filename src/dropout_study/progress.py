@@ -232,14 +232,17 @@ def restore(root: Path, cfg: dict, archive: Path) -> dict:
         raise UserError(f"{archive}: holds the {manifest['preset']} study's progress, not the "
                         f"{cfg['preset']} study's (--set preset={manifest['preset']})")
     plan = _planned(cfg)
-    unplanned = [e["name"] for e in manifest["entries"] if e["kind"] == "train"
-                 and (e["name"].split("/")[0], e["name"].split("/")[1].split("-s")[0])
-                 not in plan]
-    if unplanned:
+    trained = [e["name"] for e in manifest["entries"] if e["kind"] == "train"]
+    unplanned = [n for n in trained
+                 if (n.split("/")[0], n.split("/")[1].split("-s")[0]) not in plan]
+    if unplanned and len(unplanned) == len(trained):
         raise UserError(f"{archive}: {len(unplanned)} of its jobs are not in this config's "
-                        f"plan (another config, or another packing of conditions: "
+                        f"plan, none is (another config, or another packing of conditions: "
                         f"conditions_per_job): {', '.join(unplanned[:5])}"
                         + (" ..." if len(unplanned) > 5 else ""))
+    # some are not: jobs renamed since the archive was saved (what they compute changed, so
+    # they train again) or of an experiment since switched off; the others are restored
+    manifest["entries"] = [e for e in manifest["entries"] if e["name"] not in unplanned]
     locks = root / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
         raise UserError(f"{root.resolve()}: a Snakemake run holds this folder (or left its lock: "
@@ -268,7 +271,8 @@ def restore(root: Path, cfg: dict, archive: Path) -> dict:
                                    f"restore` from {archive.name}; the weights were not carried"})
                 _place(root, Path(tmp), f, stub.encode(), stamp)
     return {"restored": [e["name"] for e in restored], "kept": [e["name"] for e in kept],
-            "stubs": sum(len(e["stubs"]) for e in restored), "left": manifest.get("left", [])}
+            "stubs": sum(len(e["stubs"]) for e in restored), "left": manifest.get("left", []),
+            "unplanned": unplanned}
 
 
 def _times(files: list[tuple[str, int]], floor: int) -> dict[str, int]:
@@ -360,4 +364,8 @@ def command(action: str, archive: Path, root: Path, config: Path | None,
     return (f"restored into {root.resolve() / results_dir(cfg)}: {summary(r['restored'])}"
             + (f" ({r['stubs']} weights files not carried: stubs)" if r["stubs"] else "")
             + f"; kept as they were here: {summary(r['kept'])}. "
-            f"`snakemake -n` now lists only what is left.")
+            + (f"Not restored, not in this config's plan (renamed since the archive was saved, "
+               f"as a change to what a job computes renames it, or of an experiment switched "
+               f"off; they train again where planned): {summary(r['unplanned'])}"
+               + "".join(f"\n  {j}" for j in r["unplanned"]) + "\n" if r["unplanned"] else "")
+            + "`snakemake -n` now lists only what is left.")
