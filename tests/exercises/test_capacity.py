@@ -478,9 +478,11 @@ def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
     text = ex.agreement(older, newer, "lr 0.5", "lr 0.1")
     assert text.startswith("No trend is fitted at lr 0.5 and lr 0.1 (fewer than 3 widths), so "
                            "the two settings are compared width by width. Width 64: The two "
-                           "settings disagree (no claim at lr 0.5, width 64: p1=0.5,p2=0.5 − "
-                           "p1=0,p2=0 below zero at lr 0.1)")
-    assert "Width 256: The two settings disagree" in text
+                           "settings show different things, which do not contradict each other: "
+                           "at lr 0.1 width 64: p1=0.5,p2=0.5 − p1=0,p2=0 is below zero (a "
+                           "claim), at lr 0.5 no difference is detected")
+    assert "disagree" not in text  # issue 31 (referee, 1): a null and a claim do not
+    assert "Width 256: The two settings show different things" in text
     same = ex.agreement(older, older, "lr 0.5", "lr 0.1")
     assert same.count("agree in that neither shows a detectable difference") == 2
 

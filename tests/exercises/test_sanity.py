@@ -144,8 +144,9 @@ def test_a_single_surviving_seed_gives_no_verdict():
     assert r.torch_diff.pairs == 1 and not r.torch_diff.tested
     assert r.equivalence == "no verdict"
     words = ex.context(r)
-    assert "(one seed, no interval): no verdict: 1 seed pair stable in both arms, at least 3 " \
-        "needed;" in words["answer"]
+    assert ("not shown (one seed pair: a single run against a single run is no finding): no "
+            "verdict: 1 seed pair stable in both arms, at least 3 needed;") in words["answer"]
+    assert "+5.00 pp" not in words["answer"]  # issue 31 (referee, 4): no number of one pair
     assert "(90% interval, 1 seed)" not in words["answer"]  # issue 22: no level beside none
     assert "Our layer against torch's: no verdict: 1 seed pair" in words["takeaway"]
     assert "equivalent" not in words["answer"]
@@ -455,6 +456,6 @@ def test_without_a_verdict_the_summary_says_not_answered():
 def test_one_seed_pair_does_not_print_an_interval_level_beside_no_interval():
     r = run(diverged={(TORCH, s): 1 for s in SEEDS[1:]})
     answer = ex.context(r)["answer"]
-    assert "(one seed, no interval)" in answer
+    assert "not shown (one seed pair" in answer
     assert "interval, 1 seed)" not in answer and "(90% interval" not in answer
     assert "(90% interval, 10 seeds)" in ex.context(run(jitter=0.001))["answer"]

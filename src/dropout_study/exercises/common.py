@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import MIN_PAIRS, Contrast, Quantity, Sample
+from ..contrast import Contrast
 from ..instability import counts
 from ..stats import Estimate
 
@@ -95,25 +94,3 @@ def bounded(contrasts: dict[str, Contrast], limit: float = 1.0) -> dict[str, Con
 def bounded_one(c: Contrast, limit: float = 1.0) -> Contrast:
     """One contrast's primary interval kept inside [-limit, limit] (see ``bounded``)."""
     return replace(c, primary=c.primary.clipped(-limit, limit))
-
-
-def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_PAIRS,
-            tail: bool = True) -> str | None:
-    """What a contrast with too few stable pairs for a verdict shows, without a claim: where
-    every seed pair stable in both arms points the same way, e.g. "on every one of the 2 seed
-    pairs stable in both arms a − b is below zero (−7.00 to −3.10 pp); too few for a verdict
-    (at least 3)" (``tail``: with that last clause). None where there is a verdict to make, no
-    pair, or the pairs disagree."""
-    df = sample.aligned()
-    both = df[df["both"]]
-    d = (both["a"] - both["b"]).to_numpy(dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size == 0 or d.size >= minimum or not (np.all(d > 0) or np.all(d < 0)):
-        return None
-    side = "above" if d[0] > 0 else "below"
-    lo, hi = (quantity.text(Estimate(x, n=2)) for x in (d.min(), d.max()))
-    span = lo if d.size == 1 else f"{lo} to {hi}"
-    which = ("on the only seed pair stable in both arms" if d.size == 1 else
-             f"on every one of the {d.size} seed pairs stable in both arms")
-    text = f"{which} {label} is {side} zero ({span})"
-    return text + (f"; too few pairs for a verdict (at least {minimum})" if tail else "")

@@ -20,7 +20,6 @@ import pandas as pd
 
 from .. import words
 from ..contrast import (
-    ACCURACY,
     MIN_PAIRS,
     Contrast,
     Ratio,
@@ -41,7 +40,6 @@ from .common import (
     count,
     design,
     nonnegative,
-    one_way,
     points,
     rows_words,
     summarize,
@@ -117,7 +115,6 @@ class Result:
     endpoint_unstable: dict[str, list[float]]  # ... from which runs were unstable to the end
     collapses: dict[str, list[float]]  # ... of transient collapses (stable runs, kept)
     runs: dict[str, int]  # condition -> runs
-    one_way: str | None = None  # too few pairs, but every stable pair points one way
     never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
     level: float = 0.95  # the study's (a Holm step moves the family's intervals from it)
 
@@ -170,8 +167,7 @@ def analyze(res: Results) -> Result:
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
         never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
-                       for c in order}, level=lvl,
-        one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
+                       for c in order}, level=lvl)
 
 
 # -- words -------------------------------------------------------------------------------------
@@ -235,11 +231,9 @@ def _side_by_side(r: Result) -> str:
 
 def _verdict(r: Result) -> str:
     acc, rise = r.accuracy, r.rise
-    if not acc.tested:
-        text = (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
+    if not acc.tested:  # no sign or size read from too few pairs (STUDY.md, revision 4)
+        return (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
                 f"there is no verdict on dropout's effect at this horizon")
-        return text + (f"; what the data show, without a claim: {r.one_way}" if r.one_way
-                       else "")
     less = rise.direction < 0
     if acc.direction > 0:
         return ("Dropout keeps its advantage when training runs long"
@@ -260,9 +254,12 @@ def _takeaway(r: Result) -> str:
 
 def context(r: Result) -> dict:
     acc, rise = r.accuracy, r.rise
-    if acc.pairs == 0:
-        answer = (f"After {r.design['epochs']} epochs at lr {r.lr:g} no seed is stable in both "
-                  f"arms, so accuracy and overfitting cannot be compared: unstable runs "
+    if acc.pairs <= 1:
+        which = ("no seed is stable in both arms" if acc.pairs == 0 else
+                 "one seed alone is stable in both arms (a single run against a single run is "
+                 "no finding)")
+        answer = (f"After {r.design['epochs']} epochs at lr {r.lr:g} {which}, so accuracy and "
+                  f"overfitting cannot be compared: unstable runs "
                   f"without dropout {words.rate(acc.unstable_b, acc.runs_b, acc.rate_b)}, "
                   f"with dropout {r.on} {words.rate(acc.unstable_a, acc.runs_a, acc.rate_a)} "
                   "(the rule is under Methods).")
@@ -290,9 +287,11 @@ def context(r: Result) -> dict:
             "accuracy": acc.row("dropout is better", "dropout is worse"),
             "rise": rise.row("more overfitting", "less overfitting"),
             "zero_rise": zero,
-            "diffs": {"last": r.last.quantity.text(r.last.primary),
-                      "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
-                      "gap": r.gap.quantity.text(r.gap.primary)},
+            # beside the headline: none from a single seed pair (one run against one run)
+            "diffs": None if max(c.pairs for c in (r.last, r.at_best_val, r.gap)) <= 1 else
+            {"last": r.last.quantity.text(r.last.primary),
+             "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
+             "gap": r.gap.quantity.text(r.gap.primary)},
             "glance_words": glance_words(r), "departure": departure(r), "answer": answer,
             "takeaway": _takeaway(r)}
 

@@ -33,11 +33,12 @@ from .analysis import (
     read_epochs,
 )
 from .figure import draw
-from .text import _value, context, holm_over, rule
+from .text import _value, context, holm_over, percent, rule
 
 __all__ = ["EVAL", "EXERCISE", "EXPERIMENT", "HEADLINE_EPOCH", "READ_AT", "TOLERANCE", "TRAIN",
            "Check", "Evolution", "Layer", "Result", "_value", "analyze", "closed_form",
-           "context", "draw", "headline", "headline_epoch", "holm_over", "read_epochs", "rule"]
+           "context", "draw", "headline", "headline_epoch", "holm_over", "percent", "read_epochs",
+           "rule"]
 
 
 def headline(r: Result) -> Contrast | None:

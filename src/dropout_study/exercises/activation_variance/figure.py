@@ -25,13 +25,18 @@ def _per_epoch(g: pd.DataFrame, col: str, level: float) -> pd.DataFrame:  # prag
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    from ...plots import PALETTE, band, panels, save
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    from ...plots import PALETTE, band, drawing_for_phone, panels, save
 
     acts = _activations(res)
     acts = acts[acts["stable_at"]]  # each epoch's stable runs, as in the analysis
     layers = [x.layer for x in r.layers]
-    fig, axes = panels(len(layers) + 1, figsize=(5.4 * (len(layers) + 1), 4.4),
-                             layout="constrained")
+    # short labels and one legend for the variance panels, below them: three panels side by
+    # side have their text scaled up to read at the report's width (issue 31, referee 18)
+    fig, axes = panels(len(layers) + 1, figsize=(4.2 * (len(layers) + 1), 4.8),
+                       layout="constrained")
+    handles = []
     for ax, layer in zip(axes, layers, strict=False):
         g = acts[acts["layer"] == layer]
         i, means = 0, []
@@ -42,20 +47,19 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
                  ("var_eval", "eval mode")]
             for col, what in series:
                 s = _per_epoch(gc, col, res.level)
-                band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {what}",
-                     PALETTE[i % len(PALETTE)])
+                line = band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {what}",
+                            PALETTE[i % len(PALETTE)])
+                if ax is axes[0]:
+                    handles.append(line)
                 means.append(s["mean"].to_numpy(dtype=float))
                 i += 1
         span = np.concatenate(means)
         span = span[np.isfinite(span) & (span > 0)]
         if span.size:  # the means set the range; a two-seed band may leave it
             ax.set_ylim(span.min() / 3, span.max() * 3)
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("epoch (log scale; first points are early steps)")
-        ax.set_ylabel("variance over probe examples x units (geometric mean)")
+        ax.set_ylabel("variance (geometric mean)")
         ax.set_title(f"hidden layer {layer}")
-        ax.legend(fontsize=7)
     ax = axes[-1]
     drop = acts[acts["rate"] > 0]
     for i, layer in enumerate(layers):
@@ -63,9 +67,14 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"layer {layer}",
              PALETTE[i % len(PALETTE)])
     ax.axhline(1.0, color="black", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("epoch (log scale)")
-    ax.set_ylabel("measured / closed-form variance (geometric mean)")
-    ax.set_title("closed-form check (dropout model)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("measured / closed form")
+    ax.set_title("closed-form check")
+    ax.legend(fontsize=9)
+    for a in axes:
+        a.set_xscale("log")
+        a.xaxis.set_major_locator(LogLocator(numticks=4))  # 10^-2, 10^0, 10^2: no crowding
+        a.xaxis.set_minor_formatter(NullFormatter())
+        a.set_xlabel("epoch (log scale)")
+    fig.legend(handles=handles, loc="outside lower center", fontsize=9,
+               ncol=1 if drawing_for_phone() else 2)
     return {"variance": save(fig, out / "ex3_variance.png")}

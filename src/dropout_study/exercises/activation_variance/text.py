@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ... import words
 from ...contrast import MIN_PAIRS, Contrast
 from ...stats import Estimate
@@ -45,8 +47,18 @@ def _takeaway(r: Result) -> str:
                 f"the pre-mask mean and variance (measured/predicted {ratios}) — a deviation "
                 f"beyond {100 * TOLERANCE:g}% that needs investigating")
     elif all(c.agrees for c in r.check):
+        # the words follow the numbers: how close the intervals come, and how far single
+        # probe points stray (they may pass the tolerance that the means are held to)
+        far = max(max(abs(c.ratio.lo - 1), abs(c.ratio.hi - 1)) if c.ratio.has_interval
+                  else abs(c.ratio.value - 1) for c in r.check)
+        worst = max(r.check, key=lambda c: c.max_dev)
+        beyond = (f", beyond the ±{100 * TOLERANCE:g}% the means are held to"
+                  if worst.max_dev > TOLERANCE else "")
         head = ("The mask raises the variance by what the closed form predicts from the pre-mask "
-                f"mean and variance, within {100 * TOLERANCE:g}% (measured/predicted {ratios})")
+                f"mean and variance (measured/predicted {ratios}; geometric means over the "
+                f"probe points and runs, each interval within ±{percent(far)} of 1, inside the "
+                f"check's tolerance of ±{100 * TOLERANCE:g}%); single probe points deviate from "
+                f"it by up to {percent(worst.max_dev)} (layer {worst.layer}){beyond}")
     else:
         head = ("The measured post-mask variance is consistent with the closed form "
                 f"(measured/predicted {ratios}), but its intervals are wider than "
@@ -54,6 +66,14 @@ def _takeaway(r: Result) -> str:
     return (head + "; the extra variance is noise that exists only in training: in eval mode "
             "the network sees none of it, and the comparison of the two trained networks there "
             "is the eval-mode ratio above.")
+
+
+def percent(x: float) -> str:
+    """A small fraction as a percentage to two significant digits (``0.22%``, ``2.1%``)."""
+    v = 100 * abs(x)
+    if v == 0:
+        return "0%"
+    return f"{v:.{max(0, 1 - math.floor(math.log10(v)))}f}%"
 
 
 def rule(r: Result) -> str:
