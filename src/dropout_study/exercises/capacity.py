@@ -83,6 +83,7 @@ class Result:
     benefit: dict[str, Contrast]  # "width w: dropout − none", a Holm family
     benefit_of: dict[tuple[str, int], str]  # (setting, width) -> its key in ``benefit``
     trend: dict[str, Contrast]  # setting -> slope of (dropout − none) per doubling of width
+    level: float = 0.95  # the study's (a Holm step moves an interval's level from it)
 
 
 def slopes(samples: dict[int, Sample]) -> Sample:
@@ -124,7 +125,8 @@ def analyze(res: Results) -> Result:
     return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
                   benefit=bounded(compare(family, lvl)), benefit_of=keys,
-                  trend={s: trend[label[s]] for s in settings if label[s] in trend})
+                  trend={s: trend[label[s]] for s in settings if label[s] in trend},
+                  level=lvl)
 
 
 def _widths_where(r: Result, setting: str, sign: int) -> list[str]:
@@ -224,8 +226,8 @@ def glance_words(r: Result) -> dict | None:
         return None
     s = r.settings[0]
     got = _benefits(r, s)
-    effect = "; ".join(f"width {w}: {c.quantity.text(c.primary)} ({words.seeds(c.pairs)})"
-                       for w, c in got)
+    # each with its n and, where Holm moved it, its interval's level (issue 31, referee 8)
+    effect = "; ".join(f"width {w}: {c.summary(r.level)}" for w, c in got)
     verdict = "; ".join(f"width {w}: {_width_verdict(c)}" for w, c in got)
     said = words.join([f"{_width_verdict(c)} at width {w} ({c.quantity.text(c.primary)})"
                        for w, c in got])

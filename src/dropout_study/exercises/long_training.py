@@ -369,4 +369,6 @@ EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: r.accuracy, glance=GLANCE)
+    editions=True, headline=lambda r: r.accuracy, glance=GLANCE,
+    # the row names the rise where it claims (``glance_words``): the forest plot draws it too
+    beside=lambda r: [r.rise] if r.rise.claim else [])

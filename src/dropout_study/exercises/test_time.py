@@ -271,6 +271,7 @@ EXERCISE = Exercise(
     number=4, key=KEY, block=KEY, reads=("test_time", "test_time_models"),
     title="Why dropout is not used at test time",
     analyze=analyze, context=context, draw=draw, check=check,
+    apart="two evaluations of the same trained models: no training noise between its arms",
     headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
     glance=GlanceWords(
         question="Why is dropout off at test time?",

@@ -346,6 +346,8 @@ EXERCISE = Exercise(
     number=5, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Dropout and weight decay, alone and together",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
+    apart="an interaction, a difference of two paired differences, in which what the four cells "
+          "share cancels",
     check=check, editions=True, headline=lambda r: r.interaction,
     glance=GlanceWords(
         question="Dropout plus weight decay: additive?",
