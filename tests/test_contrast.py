@@ -339,3 +339,22 @@ def test_an_interval_from_two_pairs_says_its_degrees_of_freedom_and_that_it_is_n
     three = compare_one("a − b", sample(0.01, seeds=range(3)))
     assert three.tested and "degree" not in three.summary(0.95)
     assert three.few() == "" and compare_one("a − b", sample(0.01, seeds=[0])).few() == ""
+
+
+def test_a_family_says_over_how_many_of_its_contrasts_holm_runs():
+    """Issue 31 (referee, 13): "Holm-corrected intervals" beside tables whose family held
+    untested contrasts (exercise 5 and 8 at the older setting): the size is now said."""
+    from dropout_study.contrast_words import holm_family
+
+    ok = compare_one("a − b", sample(0.01))
+    two = compare_one("a − b", sample(0.01, seeds=range(2)))
+    assert holm_family({"x": ok, "y": ok, "z": ok}) == "Holm-corrected over its 3 contrasts"
+    assert holm_family({"x": ok, "y": two, "z": two, "w": ok}) == (
+        "Holm-corrected over the 2 of its 4 contrasts with at least 3 seed pairs stable in both "
+        "arms; the other 2 get no verdict")
+    assert holm_family({"x": two, "y": two}) == (
+        "none of its 2 contrasts has the 3 seed pairs stable in both arms a verdict needs, so "
+        "none is tested or corrected")
+    assert holm_family({"x": ok}) == "a family of one: no correction"
+    assert holm_family({"x": two}) == ("no correction: it has fewer than 3 seed pairs stable "
+                                       "in both arms")

@@ -536,3 +536,19 @@ def test_a_trend_on_one_seed_says_no_interval_and_no_level():
     assert "% interval)" not in md.split("**Trend**")[1]
     assert run(slope=0.01).trend[DROP].row("", "")["level"] == "95.00%"
     assert ex.context(run(slope=0.01))["trends"][0]["level"] == "95.00% interval"
+
+
+def test_the_per_width_table_says_over_how_many_contrasts_holm_runs():
+    """Issue 31 (referee, 13): exercise 8 (older) said "Holm-corrected intervals" over a family
+    of which one width had too few stable pairs to be tested."""
+    none256 = ex.condition_name(256, (0.0, 0.0))
+    three = [64, 256, 1024]
+    r = run(seeds=[0, 1, 2], widths=three, diverged={(none256, 1): 2})
+    assert [c.tested for c in r.benefit.values()] == [True, False, True]
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8.png"})
+    assert ("**Dropout − none per width**, paired by seed (headline endpoint; Holm-corrected "
+            "over the 2 of its 3 contrasts with at least 3 seed pairs stable in both arms; the "
+            "other 1 get no verdict):") in md
+    md = syn.section_markdown(ex.EXERCISE, ex.context(run(widths=three)),
+                              {"capacity": "figures/ex8.png"})
+    assert "(headline endpoint; Holm-corrected over its 3 contrasts):" in md

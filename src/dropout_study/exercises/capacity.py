@@ -22,6 +22,7 @@ import pandas as pd
 from .. import words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast_words import agreement as compare_settings
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
@@ -286,6 +287,7 @@ def context(r: Result) -> dict:
             "no_trend": no_trend,
             "table": rows_words(r.table, COLUMNS),
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
+            "holm": holm_family(r.benefit),
             "trends": [_trend_words(t) for t in r.trend.values()],
             "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway}
 

@@ -21,7 +21,7 @@ from ..contrast import (
     compare,
     condition_contrast,
 )
-from ..contrast_words import family_tally
+from ..contrast_words import family_tally, holm_family
 from ..experiments import base_condition, rates_name
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
@@ -208,6 +208,8 @@ def context(r: Result) -> dict:
             "one_layer": [c.row("cheaper on the first layer", "costlier on the first layer")
                           for c in r.one_layer.values()],
             "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
+            "holm": {"family": holm_family(r.against_none),
+                     "one_layer": holm_family(r.one_layer_by_label)},
             "departure": departure(r), "answer": answer, "takeaway": _takeaway(r)}
 
 

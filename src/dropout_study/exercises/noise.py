@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import words
 from ..contrast import Contrast, Sample, compare
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition
 from ..selection import select_strengths
@@ -281,6 +282,7 @@ def context(r: Result) -> dict:
             "unstable": r.design["unstable"] + r.tune_design["unstable"],
             "methods": [row.condition for row in r.table], "tuning": tuning,
             "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
+            "holm": holm_family(r.against_dropout),
             "answer": answer, "takeaway": _takeaway(r)}
 
 

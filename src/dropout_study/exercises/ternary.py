@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import stats, words
 from ..contrast import Contrast, Quantity, Sample, compare
+from ..contrast_words import holm_family
 from ..experiments import base_condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -232,6 +233,8 @@ def context(r: Result) -> dict:
                           + r.diff[s.key].verdict("ternary better", "ternary worse") + ")"
                           for s in r.settings) + ".")
     return {**r.design, "rows": _rows(r), "table": rows_words(r.table, COLUMNS),
+            "holm": {"accuracy": holm_family(r.diff), "amplification": holm_family(
+                r.amplification)},
             "family": [c.row("ternary better", "ternary worse") for c in r.diff.values()],
             "amp_epoch": f"{r.epoch:g}" if math.isfinite(r.epoch) else "no probe",
             "glance_words": ({"answer": a} if (a := glance_answer(r)) else None),

@@ -32,6 +32,7 @@ import pandas as pd
 
 from .. import stats, words
 from ..contrast import ACCURACY, Contrast, Quantity, Sample, compare
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -227,6 +228,7 @@ def context(r: Result) -> dict:
                 f" ({r.trained} trained, {r.diverged} diverged and not evaluated)")
     return {"condition": r.condition, "seeds": r.models, "excluded": excluded,
             "passes": r.passes, "table": table, "diffs": diffs,
+            "holm": holm_family(r.against_eval),
             "flip": flip, "spread": _spread(r.spread), "timing": timing_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ... import words
 from ...contrast import Contrast
+from ...contrast_words import holm_family
 from ...instability import NEAR_CHANCE, TRAINED_LOSS
 from ...stats import Estimate
 from ..common import rows_words
@@ -226,6 +227,7 @@ def context(r: Result) -> dict:
                          for m, c in r.selected.items()],
             "diffs": [_row(c) for c in r.at_best.values()],
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
+            "holm": {"at_best": holm_family(r.at_best), "equal_rate": holm_family(r.equal_rate)},
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
             "departure": departure(r), "each_at": each_at(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
