@@ -611,3 +611,21 @@ def test_fewer_epochs_than_the_protocol_asks_for_are_said_as_a_departure():
     assert words["departure"] in " ".join(md.split())
     r = run()
     assert ex.departure(replace(r, design={**r.design, "epochs": 100})) == ""
+
+
+def test_an_arm_still_at_its_lowest_test_loss_at_the_end_has_no_rise_yet_not_zero():
+    """Issue 31 (referee, 11): a rise that cannot be measured (the test loss still falling at
+    the last epoch: its minimum lies beyond the run) printed as 0.000."""
+    r = run(min_epoch=lambda c, s: EPOCHS if c == ON else 4)
+    on = r.row(ON).values["overfit"]
+    assert on.value == 0.0 and on.censored == on.n == 10
+    words = ex.context(r)
+    row = next(t for t in words["table"] if t["condition"] == ON)
+    assert row["overfit"] == ("no rise yet: the test loss is lowest at the last epoch in all 10 "
+                              "runs")
+    assert ("with dropout, over its 10 stable runs, the test loss is still at its lowest at the "
+            "last epoch in every run (no rise yet; train − test gap") in words["takeaway"]
+    assert "0.000" not in words["takeaway"] + row["overfit"]
+    # its absence: an arm whose loss rose has its rise, and no censoring said
+    off = next(t for t in words["table"] if t["condition"] == OFF)["overfit"]
+    assert "no rise yet" not in off and r.row(OFF).values["overfit"].censored == 0

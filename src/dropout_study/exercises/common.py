@@ -44,6 +44,40 @@ def nonnegative(key: str, digits: int = 3) -> Column:
 
 
 @dataclass(frozen=True)
+class Censored(Estimate):
+    """A test-loss rise over runs, with how many of them had none yet: their test loss is
+    lowest at their last epoch, so the rise is 0 within the run and its minimum may lie beyond
+    it (censored, not measured as zero)."""
+
+    censored: int = 0
+
+
+def rise_text(e: Estimate, digits: int = 3, unit: str = "") -> str:
+    """A test-loss rise in words: where every run is still at its lowest at its last epoch,
+    that, not "0.000"; where some are, the value with how many."""
+    k = getattr(e, "censored", 0)
+    if e.n and k == e.n:
+        runs = "its one run" if e.n == 1 else f"all {e.n} runs"
+        return f"no rise yet: the test loss is lowest at the last epoch in {runs}"
+    text = words.number(e, digits) + (f" {unit}" if unit and words.missing(e) is None else "")
+    return text + (f" ({k} of {e.n} runs lowest at their last epoch: no rise yet)" if k else "")
+
+
+@dataclass(frozen=True)
+class RiseColumn(Column):
+    """The rise of the test loss above its minimum, its runs with no rise yet counted."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = super().summarize(values, level)
+        return Censored(e.value, e.lo, e.hi, e.n, e.level, e.p,
+                        int((stats.finite(values) == 0).sum()))
+
+
+def rise(key: str = "overfit", digits: int = 3) -> Column:
+    return RiseColumn(key, lambda e: rise_text(e, digits), (0.0, float("inf")))
+
+
+@dataclass(frozen=True)
 class ConditionRow:
     condition: str
     runs: int

@@ -39,8 +39,9 @@ from .common import (
     bounded_one,
     count,
     design,
-    nonnegative,
     points,
+    rise,
+    rise_text,
     rows_words,
     summarize,
 )
@@ -58,7 +59,7 @@ def columns(epochs: float = math.inf) -> list[Column]:
         return Column(key, count(key).fmt, (1.0, float(epochs)))
 
     return [accuracy("endpoint"), accuracy("last"), accuracy("at_best_val"), epoch("best_epoch"),
-            epoch("test_loss_min_epoch"), nonnegative("overfit"), points("gap")]
+            epoch("test_loss_min_epoch"), rise("overfit"), points("gap")]
 
 
 COLUMNS = columns()  # for the words (the bounds matter only when summarising)
@@ -207,11 +208,15 @@ def _arm(row: ConditionRow, first: bool) -> str:
     e = row.values["test_loss_min_epoch"]
     if e.n == 0:
         return f"{who} no run stayed stable"
-    rise, gap = words.number(row.values["overfit"], 3), words.pp(row.values["gap"])
+    rise = rise_text(row.values["overfit"], unit="nats" if first else "")
+    gap = words.pp(row.values["gap"])
     over = f"over its {e.n} stable run{'s' if e.n != 1 else ''}"
+    if rise.startswith("no rise yet"):  # censored in every run: no minimum within the runs
+        return (f"{who}, {over}, the test loss is still at its lowest at the last epoch in "
+                f"every run (no rise yet; train − test gap {gap})")
     if first:
         return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and ends "
-                f"{rise} nats above that minimum (train − test gap {gap})")
+                f"{rise} above that minimum (train − test gap {gap})")
     return (f"{who}, {over}, the minimum comes around epoch {e.value:.0f}, the rise is {rise} "
             f"and the gap {gap}")
 
