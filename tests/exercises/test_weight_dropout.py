@@ -769,3 +769,30 @@ def test_markers_at_the_same_rate_are_set_side_by_side_so_none_hides_another():
     picked = [("dropout", 0.3), ("dropconnect", 0.5), ("dropconnect_gaussian", 0.5)]
     assert ex.star_offsets(picked, 0.01) == pytest.approx([0.0, -0.005, 0.005])
     assert ex.star_offsets([("dropout", 0.3)], 0.01) == [0.0]
+
+
+def test_a_ratio_of_jobs_packed_differently_is_said_not_like_for_like():
+    """Issue 31 (referee, 9): per-example DropConnect's x110 came from a job of 3 models
+    against activation dropout's job of 9: a job's time per model falls as it trains more
+    models at once, so the ratio mixes the method with the packing. Said where it applies."""
+    res = tables()
+    jobs = res.metrics["job"]
+    res.metrics.loc[jobs == "j-dropconnect", "models_in_job"] = 3
+    res.metrics.loc[jobs == "j-dropconnect", "train_seconds"] *= 3 / len(SEEDS)
+    r = ex.analyze(res)
+    t = {x.method: x for x in r.timing}
+    assert ex.per_job(t["dropconnect"]) == 3 and ex.per_job(t["dropout"]) == len(SEEDS)
+    words = ex.context(r)
+    said = ("not like for like: its job trained 3 models at once, activation dropout's 10, and "
+            "a job's time per model falls as it trains more models together, so the ratio "
+            "mixes the method's cost with that packing")
+    assert f"as measured on one job of 3 models against one job of 10 models ({said})" in \
+        words["takeaway"]
+    assert f"{PE} took {wd.measured(t['dropconnect'].ratio)} as long (not like for like: " \
+        "another number of models per job)" in words["answer"]
+    assert words["packing"] == [f"{PE}: {said}"]
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6.png"})
+    assert "Not like for like where a method's jobs train another number of models" in md
+    # its absence: jobs of one size, nothing said
+    same = ex.context(run())
+    assert same["packing"] == [] and "like for like" not in same["takeaway"] + same["answer"]

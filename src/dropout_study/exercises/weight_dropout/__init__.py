@@ -52,6 +52,8 @@ from .text import (
     fidelity_text,
     glance_words,
     jobs_text,
+    packing,
+    per_job,
     seconds_text,
 )
 
@@ -60,7 +62,8 @@ __all__ = ["APPROX", "COLUMNS", "EXACT", "EXERCISE", "EXPERIMENT", "FIDELITY_BET
            "Failures", "Result", "Timing", "analyze", "at_rate", "check", "condition_name",
            "conditions", "context", "cost_note", "departure", "draw", "each_at",
            "failure_rule", "failure_text", "failures", "fidelity_text", "glance_words",
-           "jobs_text", "method_name", "method_rates", "ratio_of_means", "seconds_text",
+           "jobs_text", "method_name", "method_rates", "packing", "per_job", "ratio_of_means",
+           "seconds_text",
            "star_offsets", "timings"]
 
 EXERCISE = Exercise(

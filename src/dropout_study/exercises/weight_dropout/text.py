@@ -92,13 +92,31 @@ def jobs_text(t: Timing) -> str:
         f" of {t.models} model{'s' if t.models != 1 else ''}"
 
 
+def per_job(t: Timing) -> float:
+    """The models a job of the method trains together (the mean over its jobs timed)."""
+    return t.models / t.jobs if t.jobs else float("nan")
+
+
+def packing(t: Timing, ref: Timing | None) -> str:
+    """Where the method's jobs train another number of models at once than activation
+    dropout's: the time per model-epoch is then not like for like (a job's time per model
+    falls as it trains more models together), said with both numbers; "" where they match."""
+    if ref is None or t is ref or per_job(t) == per_job(ref):
+        return ""
+    return (f"not like for like: its job{'s' if t.jobs != 1 else ''} trained {per_job(t):g} "
+            f"models at once, activation dropout's {per_job(ref):g}, and a job's time per model "
+            "falls as it trains more models together, so the ratio mixes the method's cost "
+            "with that packing")
+
+
 def _cost(t: Timing, ref: Timing | None) -> str:
     who, whose = SHORT[t.method]
     if words.missing(t.ratio) is not None or ref is None:
         return f"{whose} cost cannot be compared: activation dropout or it has no timings"
+    packed = packing(t, ref)
     return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
             f"model-epoch in the training loop{_whole(t)}{WHY.get(t.method, '')}, as measured "
-            f"on {jobs_text(t)} against {jobs_text(ref)}")
+            f"on {jobs_text(t)} against {jobs_text(ref)}" + (f" ({packed})" if packed else ""))
 
 
 def _whole(t: Timing) -> str:
@@ -192,6 +210,8 @@ def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
     spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
+             + (" (not like for like: another number of models per job)"
+                if packing(t, ref) else "")
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
         f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
@@ -231,6 +251,8 @@ def context(r: Result) -> dict:
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
             "departure": departure(r), "each_at": each_at(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
+            "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
+                        if packing(t, ref)],
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
                              for m, ps in r.method_rates.items()],
             "fidelity": None if r.fidelity is None else
