@@ -44,6 +44,27 @@ def nonnegative(key: str, digits: int = 3) -> Column:
 
 
 @dataclass(frozen=True)
+class PositiveColumn(Column):
+    """A positive quantity (a loss, a calibration error, a spread) summarised as a geometric
+    mean, its interval from the log scale: it never leaves (0, inf) and is never symmetric
+    around a value near 0 (STUDY.md, "Positive quantities")."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = stats.geometric_mean_ci(values, level)
+        return e.clipped(*self.bounds) if self.bounds else e  # e.g. an ECE stays within 1
+
+
+@dataclass(frozen=True)
+class BootstrapColumn(Column):
+    """A quantity at least 0 that may be 0 (a calibration error): its mean with a percentile
+    bootstrap interval, which stays between its smallest and largest value, so above 0."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = stats.mean_bootstrap_ci(values, level)
+        return e.clipped(*self.bounds) if self.bounds else e
+
+
+@dataclass(frozen=True)
 class Censored(Estimate):
     """A test-loss rise over runs, with how many of them had none yet: their test loss is
     lowest at their last epoch, so the rise is 0 within the run and its minimum may lie beyond
