@@ -409,3 +409,36 @@ def test_the_forest_plot_draws_the_claim_a_row_names_beside_its_headline(tmp_pat
     ctx = report.context_of(flat, flat.cfg, tmp_path / "flat")
     assert rise not in ctx["glance"]["alt"] and "Beside the headlines" not in \
         ctx["glance"]["caption"]
+
+
+def test_a_preset_s_cut_of_an_exercise_is_said_where_it_applies(tmp_path):
+    """Issue 31 (referee, 17): the quick preset's shorter noise runs and fewer tuning seeds
+    (exercise 7), its shorter rate sweep (6), fewer widths (8) and zero probabilities (9) were
+    said nowhere. The full study's values are config.yaml's; a preset's cut is said."""
+    from dropout_study import presets
+    from dropout_study.config import load
+
+    full = syn.config()
+    for block, keys in presets.FULL_DESIGN.items():
+        for key, value in keys.items():
+            assert full["experiments"][block][key] == value, (block, key)
+    quick = load(syn.ROOT / "config.yaml", {"preset": "quick"}, project=syn.ROOT)
+    said = {"epochs": ("epochs", "every run is shorter"), "tune_seeds": ("tuning seeds", "")}
+    assert presets.departure(quick, "noise", said) == (
+        "This study (preset quick) departs from the full study here: epochs 10 where the full "
+        "study runs 30 (every run is shorter) and tuning seeds 2 where the full study runs 3; "
+        "the full study is the answer.")
+    assert presets.departure(full, "noise", said) == ""
+    assert presets.departure(quick, "capacity", {"widths": ("widths", "")}) == (
+        "This study (preset quick) departs from the full study here: widths 64, 256, 1024 "
+        "where the full study runs 64, 128, 256, 512, 1024; the full study is the answer.")
+    # in a section: exercise 8 at two widths says it, and what it costs
+    from tests.exercises import test_capacity as t8
+
+    r = t8.ex.analyze(t8.tables(widths=[64, 256]))
+    assert r.preset_departure == (
+        "This study (preset full) departs from the full study here: widths 64, 256 where the "
+        "full study runs 64, 128, 256, 512, 1024 (too few for a trend, which needs at least 3); "
+        "the full study is the answer.")
+    md = syn.section_markdown(t8.ex.EXERCISE, t8.ex.context(r), {"capacity": "f.png"})
+    assert f"**{r.preset_departure}**" in md

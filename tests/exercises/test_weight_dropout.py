@@ -747,11 +747,14 @@ def test_a_method_run_at_one_rate_is_a_departure_from_the_sweep_said_in_the_sect
     heading said "Each method at its best rate"."""
     r = run(methods=WITH_APPROX, rates_of={"dropconnect": [0.5], "dropconnect_gaussian": [0.5]})
     words = ex.context(r)
+    # then (issue 31, referee 17) where the sweep is shorter than the full study's, that too
     assert words["departure"] == (
         f"This study departs from the protocol's rate sweep here: it runs {PE} at p = 0.5 only "
         f"and {PG} at p = 0.5 only, not over the sweep (0.1, 0.3, 0.5) that the other methods "
         "run; those methods stand at the rate run in every comparison, not at a best rate "
-        "chosen on validation.")
+        "chosen on validation. This study (preset full) departs from the full study here: the "
+        "rate sweep 0.1, 0.3, 0.5 where the full study runs 0.1, 0.2, 0.3, 0.5, 0.7 (each "
+        "method's rate is picked on validation from fewer rates); the full study is the answer.")
     md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6_sweep.png"}, k=3)
     flat = " ".join(md.split())
     assert words["departure"] in flat
@@ -760,8 +763,12 @@ def test_a_method_run_at_one_rate_is_a_departure_from_the_sweep_said_in_the_sect
             f"validation ({PE} and {PG} at the one rate run), paired by seed") in flat
     # its absence: every method swept
     swept = ex.context(run(methods=WITH_APPROX))
-    assert swept["departure"] == "" and "departs" not in " ".join(syn.section_markdown(
+    assert "protocol's rate sweep" not in " ".join(syn.section_markdown(
         ex.EXERCISE, swept, {"sweep": "figures/ex6_sweep.png"}, k=3).split())
+    assert swept["departure"].startswith("This study (preset full) departs from the full")
+    res = tables(methods=WITH_APPROX)  # the full study's sweep: no departure at all
+    res.cfg["experiments"]["weight_dropout"]["rates"] = [0.1, 0.2, 0.3, 0.5, 0.7]
+    assert ex.context(ex.analyze(res))["departure"] == ""
 
 
 def test_markers_at_the_same_rate_are_set_side_by_side_so_none_hides_another():

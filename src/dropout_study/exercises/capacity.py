@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast_words import agreement as compare_settings
 from ..contrast_words import holm_family
@@ -85,6 +85,7 @@ class Result:
     benefit_of: dict[tuple[str, int], str]  # (setting, width) -> its key in ``benefit``
     trend: dict[str, Contrast]  # setting -> slope of (dropout − none) per doubling of width
     level: float = 0.95  # the study's (a Holm step moves an interval's level from it)
+    preset_departure: str = ""  # where this study runs fewer widths than the full one
 
 
 def slopes(samples: dict[int, Sample]) -> Sample:
@@ -127,7 +128,10 @@ def analyze(res: Results) -> Result:
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
                   benefit=bounded(compare(family, lvl)), benefit_of=keys,
                   trend={s: trend[label[s]] for s in settings if label[s] in trend},
-                  level=lvl)
+                  level=lvl, preset_departure=presets.departure(res.cfg, EXPERIMENT, {
+                      "widths": ("widths", f"too few for a trend, which needs at least "
+                                 f"{MIN_LEVELS}" if len(widths) < MIN_LEVELS else
+                                 "a trend from fewer widths")}))
 
 
 def _widths_where(r: Result, setting: str, sign: int) -> list[str]:
@@ -289,7 +293,8 @@ def context(r: Result) -> dict:
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
             "holm": holm_family(r.benefit),
             "trends": [_trend_words(t) for t in r.trend.values()],
-            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway}
+            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway,
+            "departure": r.preset_departure}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import Contrast, Sample, compare
 from ..contrast_words import holm_family
 from ..errors import ConfigError
@@ -112,6 +112,7 @@ class Result:
     # validation scores closer than this are a tie: one image of the validation split (a
     # difference below it is no difference in what validation can show)
     tie_below: float = 0.0
+    preset_departure: str = ""  # where this study runs less of the design than the full one
 
     def _schemes(self, sign: int) -> list[str]:
         return [k.split(" − ")[0] for k, c in self.against_dropout.items()
@@ -204,7 +205,11 @@ def analyze(res: Results) -> Result:
         budget=max(len(t.tried) for t in tuning), tuning=tuning,
         table=summarize(final, order, COLUMNS, lvl),
         against_dropout=bounded(compare(family, lvl)),
-        tie_below=1.0 / float(res.cfg["data"]["validation_size"]))
+        tie_below=1.0 / float(res.cfg["data"]["validation_size"]),
+        preset_departure=presets.departure(res.cfg, BLOCK, {
+            "epochs": ("epochs", "every run, tuning and fresh, is shorter"),
+            "tune_seeds": ("tuning seeds", "each strength's validation score rests on fewer "
+                           "seeds")}))
 
 
 def _names(schemes: list[str]) -> str:
@@ -330,6 +335,7 @@ def context(r: Result) -> dict:
             "methods": [row.condition for row in r.table], "tuning": tuning,
             "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
             "holm": holm_family(r.against_dropout), "tie": tie(r),
+            "departure": r.preset_departure,
             "glance_words": glance_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 

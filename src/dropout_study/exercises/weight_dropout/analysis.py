@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ... import stats
+from ... import presets, stats
 from ...contrast import Contrast, Sample, compare, compare_one
 from ...errors import ConfigError
 from ...experiments import base_condition
@@ -147,6 +147,7 @@ class Result:
     failures: Failures
     method_rates: dict[str, list[float]]  # the rates each method was run at
     sweep: list[float] = field(default_factory=list)  # the config's sweep (``rates``)
+    preset_departure: str = ""  # where this study's sweep is shorter than the full study's
 
     def _methods(self, sign: int) -> list[str]:
         return [m for m, c in self.at_best.items() if c.direction == sign]
@@ -265,4 +266,6 @@ def analyze(res: Results) -> Result:
         failures=failures(ends, cells, order),
         method_rates={m: sorted(p for c, (mm, p) in cells.items() if mm == m)
                       for m in methods},
-        sweep=sorted(float(p) for p in res.cfg["experiments"][EXPERIMENT]["rates"]))
+        sweep=sorted(float(p) for p in res.cfg["experiments"][EXPERIMENT]["rates"]),
+        preset_departure=presets.departure(res.cfg, EXPERIMENT, {"rates": (
+            "the rate sweep", "each method's rate is picked on validation from fewer rates")}))

@@ -249,7 +249,8 @@ def context(r: Result) -> dict:
             "equal_rate": [_row(c) for c in r.equal_rate.values()],
             "holm": {"at_best": holm_family(r.at_best), "equal_rate": holm_family(r.equal_rate)},
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
-            "departure": departure(r), "each_at": each_at(r),
+            "departure": " ".join(x for x in (departure(r), r.preset_departure) if x),
+            "each_at": each_at(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
             "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
                         if packing(t, ref)],
