@@ -442,3 +442,14 @@ def test_a_preset_s_cut_of_an_exercise_is_said_where_it_applies(tmp_path):
         "the full study is the answer.")
     md = syn.section_markdown(t8.ex.EXERCISE, t8.ex.context(r), {"capacity": "f.png"})
     assert f"**{r.preset_departure}**" in md
+
+
+def test_the_methods_say_how_close_the_stable_runs_come_to_the_rule(tmp_path):
+    """Issue 31 (referee): the rule checked against the runs, its count in the Methods."""
+    from dropout_study import instability
+
+    ctx, md = _study(tmp_path, list(range(4)), "quick")
+    res = tables(effect=0.01, seeds=list(range(4)))
+    m = instability.near_misses(res.metrics, res.k)
+    assert ctx["rule_check"] == instability.near_words(m) and m["stable"] == 8
+    assert ctx["rule_check"] in " ".join(md.split())

@@ -272,6 +272,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "settings": {"older": setting(cfg),
                      "newer": setting(newer_cfg) if newer_cfg is not None else None},
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
+        "rule_check": instability.near_words(instability.near_misses(res.metrics, res.k)),
         "swing": endpoint_swing(res.endpoints),
         "unstable_runs": unstable_runs(res),
         "seeds_used": seeds_used(res, cfg),
