@@ -218,7 +218,8 @@ def test_a_biased_convention_is_flagged():
     words = ex.context(r)
     assert "no detectable departure" not in words["takeaway"]
     assert words["takeaway"].startswith(
-        f"The train-mode / eval-mode ratio departs from 1 for {VANILLA}, which needs "
+        f"The train-mode / eval-mode ratio departs from 1 for {VANILLA} "
+        f"({w.number(r.ratios[VANILLA], 4)}, over 10 seeds), which needs "
         "investigating.")
     assert re.search(r"and 1\.05\d\d \[1\.0\d+, 1\.0\d+\] for vanilla dropout", words["answer"])
 

@@ -790,11 +790,11 @@ def test_a_ratio_of_jobs_packed_differently_is_said_not_like_for_like():
     t = {x.method: x for x in r.timing}
     assert ex.per_job(t["dropconnect"]) == 3 and ex.per_job(t["dropout"]) == len(SEEDS)
     words = ex.context(r)
-    said = ("not like for like: its job trained 3 models at once, activation dropout's 10, and "
-            "a job's time per model falls as it trains more models together, so the ratio "
-            "mixes the method's cost with that packing")
-    assert f"as measured on one job of 3 models against one job of 10 models ({said})" in \
-        words["takeaway"]
+    said = ("its job trained 3 models at once, activation dropout's 10, and a job's time per "
+            "model falls as it trains more models together, so the ratio mixes the method's "
+            "cost with that packing")
+    assert ("as measured on one job of 3 models against one job of 10 models (not like for "
+            f"like: {said})") in words["takeaway"]
     assert f"{PE} took {wd.measured(t['dropconnect'].ratio)} as long (not like for like: " \
         "another number of models per job)" in words["answer"]
     assert words["packing"] == [f"{PE}: {said}"]

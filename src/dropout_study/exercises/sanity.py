@@ -189,7 +189,9 @@ def _takeaway(r: Result) -> str:
     off = [c for c in r.conventions if e[c].has_interval and not e[c].contains(1.0)]
     unknown = [c for c in r.conventions if not e[c].has_interval]
     if off:
-        head = (f"The train-mode / eval-mode ratio departs from 1 for {words.join(off)}, which "
+        shown = words.join([f"{c} ({words.number(e[c], 4)}, over {words.seeds(e[c].n)})"
+                            for c in off])  # with its size: how far from 1, on how many
+        head = (f"The train-mode / eval-mode ratio departs from 1 for {shown}, which "
                 "needs investigating. ")
     elif unknown:
         head = (f"The train-mode / eval-mode ratio of {words.join(unknown)} has too few seeds "

@@ -103,7 +103,7 @@ def packing(t: Timing, ref: Timing | None) -> str:
     falls as it trains more models together), said with both numbers; "" where they match."""
     if ref is None or t is ref or per_job(t) == per_job(ref):
         return ""
-    return (f"not like for like: its job{'s' if t.jobs != 1 else ''} trained {per_job(t):g} "
+    return (f"its job{'s' if t.jobs != 1 else ''} trained {per_job(t):g} "
             f"models at once, activation dropout's {per_job(ref):g}, and a job's time per model "
             "falls as it trains more models together, so the ratio mixes the method's cost "
             "with that packing")
@@ -116,7 +116,8 @@ def _cost(t: Timing, ref: Timing | None) -> str:
     packed = packing(t, ref)
     return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
             f"model-epoch in the training loop{_whole(t)}{WHY.get(t.method, '')}, as measured "
-            f"on {jobs_text(t)} against {jobs_text(ref)}" + (f" ({packed})" if packed else ""))
+            f"on {jobs_text(t)} against {jobs_text(ref)}"
+            + (f" (not like for like: {packed})" if packed else ""))
 
 
 def _whole(t: Timing) -> str:
