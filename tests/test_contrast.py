@@ -12,13 +12,14 @@ from dropout_study import stats, words
 from dropout_study.contrast import (
     MIN_PAIRS,
     MIN_ROBUST,
+    ONE_PAIR,
     Quantity,
     Sample,
     compare,
     compare_one,
     condition_contrast,
 )
-from dropout_study.contrast_words import family_tally
+from dropout_study.contrast_words import c_text, family_tally
 from dropout_study.stats import Estimate
 
 SEEDS = range(10)
@@ -154,15 +155,37 @@ def test_two_settings_agree_when_both_claim_the_same_direction():
     assert "over 10 seeds at lr 0.5; x − y: +" in text
 
 
-def test_two_settings_disagree_when_one_claims_and_the_other_does_not():
+def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagreement():
+    """Issue 31 (referee, 1): "The two settings disagree" set a null against a claim. A null
+    is no claim of the opposite: each is said for what it shows, with whether the null's
+    design would likely have caught an effect as large as the claimed one."""
     from dropout_study.contrast_words import agreement
 
     a, b = compare_one("x − y", sample(-0.01)), compare_one("x − y", sample(0.0))
+    assert a.direction == -1 and b.tested and not b.claim and abs(a.primary.value) > b.mde
     text = agreement(a, b, "lr 0.5", "lr 0.1")
-    assert text.startswith("The two settings disagree (x − y below zero at lr 0.5, no claim at "
-                           "lr 0.1)")
+    assert "disagree" not in text
+    assert text.startswith("The two settings show different things, which do not contradict "
+                           "each other: at lr 0.5 x − y is below zero (a claim), at lr 0.1 no "
+                           "difference is detected (a null, not a claim of the opposite); lr "
+                           "0.1 would likely have detected an effect as large as the one found "
+                           f"at lr 0.5 ({100 * abs(a.primary.value):.2f} pp; it resolves "
+                           f"{100 * b.mde:.2f} pp), so the effect is likely smaller there")
+    assert text.endswith(f"at lr 0.5; {c_text(b)} at lr 0.1.")  # the order of the settings
+    # a wide null: the claimed effect is below what it would likely detect
+    base = 0.85 + 0.02 * np.sin(np.arange(10))
+    wide = compare_one("x − y", sample(0.0, a_values=base + 0.03 * (-1.0) ** np.arange(10)))
+    assert not wide.claim and wide.mde > abs(a.primary.value)
+    text = agreement(wide, a, "A", "B")  # the null first: the claim is still named first
+    assert text.startswith("The two settings show different things, which do not contradict "
+                           "each other: at B x − y is below zero (a claim), at A no difference")
+    assert (f"; the effect found at B ({100 * abs(a.primary.value):.2f} pp) is smaller than "
+            f"the smallest that A would likely detect ({100 * wide.mde:.2f} pp), so the null is "
+            "what that effect would likely give there too: ") in text
+    # two claims of opposite signs do disagree
     opposite = agreement(a, compare_one("x − y", sample(0.01)), "A", "B")
-    assert "(x − y below zero at A, x − y above zero at B)" in opposite
+    assert opposite.startswith("The two settings disagree (x − y below zero at A, x − y above "
+                               "zero at B)")
 
 
 def test_two_settings_without_a_claim_agree_on_no_detectable_difference():
@@ -295,7 +318,43 @@ def test_a_contrast_on_one_pair_prints_no_interval_level_beside_its_value():
     c = compare_one("a − b", sample(0.01, unstable_a=tuple(range(1, 10))))
     assert c.pairs == 1 and not c.primary.has_interval
     row = c.row("a wins", "b wins")
-    assert row["diff"].endswith("(one seed, no interval)") and row["level"] == "no interval"
+    assert row["diff"] == ONE_PAIR and row["level"] == "no interval"
     assert "interval, Holm" not in c.summary(0.9)
+    # issue 31 (referee, 4): one run against one run is no finding: no number of it anywhere
+    assert c.summary(0.95) == ("not shown (1 seed pair stable in both arms: a single run "
+                               "against a single run is no finding)")
+    assert c.difference() == f"a − b: {ONE_PAIR}" and "+" not in c.summary(0.95)
     # its absence: an interval has its level
     assert compare_one("a − b", sample(0.01)).row("a", "b")["level"] == "95.00%"
+
+
+def test_an_interval_from_two_pairs_says_its_degrees_of_freedom_and_that_it_is_no_verdict():
+    """Issue 31 (referee, 5): exercise 3's "x0.78 [0.78, 0.79] (2 seed pairs ...)" read as
+    precise; a t-interval from two values stands on one degree of freedom."""
+    two = compare_one("a − b", sample(0.01, seeds=range(2)))
+    assert two.pairs == 2 and two.primary.has_interval and not two.tested
+    assert two.summary(0.95) == (f"{two.quantity.text(two.primary)} (2 seed pairs stable in "
+                                 "both arms; a t-interval on 1 degree of freedom, its width "
+                                 "from 2 values: not a verdict)")
+    three = compare_one("a − b", sample(0.01, seeds=range(3)))
+    assert three.tested and "degree" not in three.summary(0.95)
+    assert three.few() == "" and compare_one("a − b", sample(0.01, seeds=[0])).few() == ""
+
+
+def test_a_family_says_over_how_many_of_its_contrasts_holm_runs():
+    """Issue 31 (referee, 13): "Holm-corrected intervals" beside tables whose family held
+    untested contrasts (exercise 5 and 8 at the older setting): the size is now said."""
+    from dropout_study.contrast_words import holm_family
+
+    ok = compare_one("a − b", sample(0.01))
+    two = compare_one("a − b", sample(0.01, seeds=range(2)))
+    assert holm_family({"x": ok, "y": ok, "z": ok}) == "Holm-corrected over its 3 contrasts"
+    assert holm_family({"x": ok, "y": two, "z": two, "w": ok}) == (
+        "Holm-corrected over the 2 of its 4 contrasts with at least 3 seed pairs stable in both "
+        "arms; the other 2 get no verdict")
+    assert holm_family({"x": two, "y": two}) == (
+        "none of its 2 contrasts has the 3 seed pairs stable in both arms a verdict needs, so "
+        "none is tested or corrected")
+    assert holm_family({"x": ok}) == "a family of one: no correction"
+    assert holm_family({"x": two}) == ("no correction: it has fewer than 3 seed pairs stable "
+                                       "in both arms")

@@ -362,3 +362,94 @@ def test_the_box_on_the_page_folds_each_contrast_s_resolution_below_its_summary(
     none = glance.resolves([(3, None, None)], 4, "quick")
     assert none["span"] is None and none["short"] == none["text"].replace(
         "It checks that the study runs end to end and answers", "It answers")
+
+
+def test_the_box_leaves_contrasts_of_no_two_trainings_out_of_its_median_and_says_why():
+    """Issue 31 (referee, 2): the box's range ran "from 0.04" (exercise 5's interaction) and
+    0.23 (exercise 4: two evaluations of the same models), resolutions of no contrast between
+    two trained settings, and its median with them. They are named apart, with the reason."""
+    a, b, c = (head(effect=e, seeds=list(range(4))) for e in (0.0, 0.01, 0.03))
+    small = replace(b, mde=b.mde / 50)  # as exercise 4's: no training noise between the arms
+    heads = [(1, None, a), (4, None, small), (7, None, c)]
+    r = glance.resolves(heads, 4, "quick", apart={4: "two evaluations of the same models"})
+    sizes = sorted(100 * x.mde for x in (a, c))
+    assert r["typical"] == pytest.approx(sum(sizes) / 2)  # the median of the two, not of three
+    assert r["tested"] == 3 and r["contrasts"] == 3  # the count keeps every headline
+    assert (f"is typically {r['typical']:.2f} points (median over the 2 contrasts between two "
+            f"trained settings with the pairs a verdict needs, from {sizes[0]:.2f} to "
+            f"{sizes[1]:.2f} points: ") in r["text"]
+    assert r["text"].count(f"; left out, as no contrast of two trained settings: exercise 4 "
+                           f"{100 * small.mde:.2f} (two evaluations of the same models)") == 1
+    assert "The smallest difference between two trained settings they would likely detect " \
+        "is typically" in r["short"]
+    # its absence: without such an exercise the box is as before, every contrast in its median
+    plain = glance.resolves(heads, 4, "quick")
+    assert "left out" not in plain["text"] and "between two trained" not in plain["text"]
+    assert plain["typical"] == pytest.approx(sorted(100 * x.mde for x in (a, small, c))[1])
+    # the exercises that declare it: 4 (evaluations) and 5 (an interaction), none else
+    assert {e.number for e in EXERCISES if e.apart} == {4, 5}
+
+
+def test_the_forest_plot_draws_the_claim_a_row_names_beside_its_headline(tmp_path):
+    """Issue 31 (referee, 7): exercise 2 (newer)'s row named its test-loss rise claim, the
+    forest plot left it out. It is drawn, on its own log panel, and the caption says so."""
+    res = tables(effect=0.0, rise_ratio=0.25)
+    ctx = report.context_of(res, res.cfg, tmp_path / "figures")
+    r = ex2.analyze(res)
+    assert r.rise.claim
+    g = ctx["glance"]
+    rise = f"Ex. 2: {ON} / {OFF} [older]: "  # the synthetic config has both editions
+    assert rise in g["alt"] and f"Ex. 2: {LABEL} [older]: " in g["alt"]
+    assert g["alt"].split(rise)[1].split(";")[0].rstrip(".").endswith("(claim)")
+    assert ("Beside the headlines, what their rows in the table name with them: exercise 2 "
+            f"(older)'s test-loss rise above its minimum, {ON} / {OFF}.") in g["caption"]
+    assert "test-loss rise above its minimum: ratio a / b (log scale)" in g["caption"]
+    # its absence: no claim on the rise, the row names none and the plot draws none
+    flat = tables(effect=0.0, rise_ratio=1.0)
+    ctx = report.context_of(flat, flat.cfg, tmp_path / "flat")
+    assert rise not in ctx["glance"]["alt"] and "Beside the headlines" not in \
+        ctx["glance"]["caption"]
+
+
+def test_a_preset_s_cut_of_an_exercise_is_said_where_it_applies(tmp_path):
+    """Issue 31 (referee, 17): the quick preset's shorter noise runs and fewer tuning seeds
+    (exercise 7), its shorter rate sweep (6), fewer widths (8) and zero probabilities (9) were
+    said nowhere. The full study's values are config.yaml's; a preset's cut is said."""
+    from dropout_study import presets
+    from dropout_study.config import load
+
+    full = syn.config()
+    for block, keys in presets.FULL_DESIGN.items():
+        for key, value in keys.items():
+            assert full["experiments"][block][key] == value, (block, key)
+    quick = load(syn.ROOT / "config.yaml", {"preset": "quick"}, project=syn.ROOT)
+    said = {"epochs": ("epochs", "every run is shorter"), "tune_seeds": ("tuning seeds", "")}
+    assert presets.departure(quick, "noise", said) == (
+        "This study (preset quick) departs from the full study here: epochs 10 where the full "
+        "study runs 30 (every run is shorter) and tuning seeds 2 where the full study runs 3; "
+        "the full study is the answer.")
+    assert presets.departure(full, "noise", said) == ""
+    assert presets.departure(quick, "capacity", {"widths": ("widths", "")}) == (
+        "This study (preset quick) departs from the full study here: widths 64, 256, 1024 "
+        "where the full study runs 64, 128, 256, 512, 1024; the full study is the answer.")
+    # in a section: exercise 8 at two widths says it, and what it costs
+    from tests.exercises import test_capacity as t8
+
+    r = t8.ex.analyze(t8.tables(widths=[64, 256]))
+    assert r.preset_departure == (
+        "This study (preset full) departs from the full study here: widths 64, 256 where the "
+        "full study runs 64, 128, 256, 512, 1024 (too few for a trend, which needs at least 3); "
+        "the full study is the answer.")
+    md = syn.section_markdown(t8.ex.EXERCISE, t8.ex.context(r), {"capacity": "f.png"})
+    assert f"**{r.preset_departure}**" in md
+
+
+def test_the_methods_say_how_close_the_stable_runs_come_to_the_rule(tmp_path):
+    """Issue 31 (referee): the rule checked against the runs, its count in the Methods."""
+    from dropout_study import instability
+
+    ctx, md = _study(tmp_path, list(range(4)), "quick")
+    res = tables(effect=0.01, seeds=list(range(4)))
+    m = instability.near_misses(res.metrics, res.k)
+    assert ctx["rule_check"] == instability.near_words(m) and m["stable"] == 8
+    assert ctx["rule_check"] in " ".join(md.split())

@@ -243,3 +243,36 @@ def test_a_slow_start_is_not_stable_before_the_run_has_trained():
     at = stable_epochs(pd.DataFrame(rows(0, HEALTHY_ACC, loss)), K).set_index("epoch")
     assert not at.loc[1, "stable_at"] and at.loc[2:, "stable_at"].all()
     assert not state(loss)["unstable"]  # it trained: stable at its endpoint
+
+
+def _metrics(falls: dict[int, float]) -> pd.DataFrame:
+    """One run per seed of the healthy series, its validation accuracy at epoch 9 (inside the
+    window) ``falls[seed]`` below its best so far."""
+    rows = []
+    for seed, fall in falls.items():
+        acc = HEALTHY_ACC.copy()
+        acc[8] = acc[:8].max() - fall
+        rows += [{"experiment": "x", "condition": "c", "seed": seed, "epoch": int(e),
+                  "train_loss": float(lo), "val_acc": float(a)}
+                 for e, lo, a in zip(EPOCHS, HEALTHY_LOSS, acc, strict=True)]
+    return pd.DataFrame(rows)
+
+
+def test_the_rule_is_checked_against_the_runs_it_calls_stable():
+    """Issue 31 (referee): 13 stable runs of the quick study fell 7–9 points in their endpoint
+    window, under the rule's 10, and the report did not say so. It now counts them."""
+    from dropout_study.instability import near_misses, near_words
+
+    m = near_misses(_metrics({0: 0.0, 1: 0.06, 2: 0.08, 3: 0.095, 4: 0.12}), K)
+    assert m["stable"] == 4  # the 12-point fall is unstable at its endpoint: not counted
+    assert (m["half"], m["three_quarters"]) == (3, 2)
+    assert m["largest"] == pytest.approx(0.095) and m["median"] == pytest.approx(0.07)
+    assert near_words(m) == (
+        "Checked against the runs: within their endpoint window, the 4 runs stable at their "
+        "endpoint fall at most 9.5 points below their own best validation accuracy so far "
+        "(median 7.0); 3 fall more than half the rule's 10 points (5) and 2 more than three "
+        "quarters (7.5); they count as stable under the rule as the protocol states it (a fall "
+        "of more than 10 points).")
+    quiet = near_misses(_metrics({0: 0.0, 1: 0.01}), K)
+    assert (quiet["half"], quiet["three_quarters"]) == (0, 0)
+    assert near_words(near_misses(pd.DataFrame(), K)) == ""

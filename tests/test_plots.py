@@ -62,3 +62,22 @@ def test_a_long_legend_entry_is_wrapped_to_a_phone_s_width(tmp_path):
         short = save(figure("short"), tmp_path / "short.png")
     assert Image.open(long).width <= PHONE_MAX_PIXELS
     assert Image.open(long).width <= Image.open(short).width + 2  # no wider than without it
+
+
+def test_overlapping_texts_are_found_and_a_clean_figure_has_none():
+    """Issue 31 (referee, 18): figure 6's axis labels ran over the next panel's."""
+    from dropout_study.plots import overlapping_texts
+
+    fig, axes = plt.subplots(1, 2, figsize=(4, 2))
+    for ax in axes:
+        ax.set_xlabel("an x label far too long for a panel this small", fontsize=12)
+        ax.set_ylabel("y", fontsize=12)
+    pairs = overlapping_texts(fig)
+    label = "an x label far too long for a panel this small"
+    assert (label, label) in pairs  # the two panels' x labels run into each other
+    clean, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ax.plot([0, 1], [0, 1], label="line")
+    ax.set(title="title", xlabel="x", ylabel="y")
+    ax.legend()
+    assert overlapping_texts(clean) == []
+    plt.close("all")

@@ -10,6 +10,7 @@ from dropout_study.stats import (
     geometric_mean_ci,
     holm,
     log_ratio,
+    mean_bootstrap_ci,
     mean_ci,
     median_ci,
     min_detectable,
@@ -190,3 +191,17 @@ def test_median_interval_falls_back_to_percentiles_where_bca_is_undefined():
     assert np.isfinite(e.lo) and np.isfinite(e.hi)
     assert median_ci([2.0]).n == 1 and not median_ci([2.0]).has_interval
     assert median_ci([]).n == 0
+
+
+def test_the_bootstrap_mean_interval_stays_within_the_values_and_above_zero():
+    """Issue 31 (referee, 16): a quantity that may be 0 (an ECE) gets an interval that
+    respects its range, not a symmetric t-interval cut at 0."""
+    x = [0.0, 0.0, 0.001, 0.05, 0.0]
+    e = mean_bootstrap_ci(x)
+    assert e.value == pytest.approx(np.mean(x)) and e.n == 5
+    assert 0.0 <= e.lo < e.value < e.hi <= 0.05
+    assert mean_ci(x).lo < 0  # what the t-interval would say
+    assert mean_bootstrap_ci(x) == e  # deterministic
+    assert not mean_bootstrap_ci([0.2]).has_interval
+    same = mean_bootstrap_ci([0.1, 0.1])
+    assert same.lo == same.hi == pytest.approx(0.1)

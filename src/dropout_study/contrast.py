@@ -28,6 +28,9 @@ from .stats import Estimate
 MIN_PAIRS = 3  # no verdict on fewer pairs stable in both arms
 MIN_ROBUST = 8  # the robustness line needs at least this many seeds
 POWER = 0.8
+# a difference from one seed pair is one run set against one run: never printed as a number
+# (STUDY.md, "Claims only after correction")
+ONE_PAIR = "not shown (one seed pair: a single run against a single run is no finding)"
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Quantity:
         return e if self.bounds is None or e is None else e.clipped(*self.bounds)
 
     def text(self, e: Estimate) -> str:
+        """The difference with its interval; from one seed pair, words instead of a number."""
+        if e.n == 1:
+            return ONE_PAIR
         return words.number(self.shown(e), self.digits, self.scale, self.unit, signed=True)
 
     def size(self, x: float) -> str:
@@ -63,7 +69,7 @@ class Ratio(Quantity):
     per-seed values (a Sample of logs) and prints a / b, its interval from the log scale."""
 
     def text(self, e: Estimate) -> str:
-        return words.ratio(e.mapped(math.exp))
+        return ONE_PAIR if e.n == 1 else words.ratio(e.mapped(math.exp))
 
     def size(self, x: float) -> str:
         """An unsigned factor, with enough decimals that one near 1 does not print as
@@ -247,10 +253,21 @@ class Contrast:
         ``level``."""
         if self.pairs == 0:
             return f"no value ({pairs_text(0)})"
+        if self.pairs == 1:
+            return f"not shown ({pairs_text(1)}: a single run against a single run is no finding)"
         holm = ("" if level is None or abs(self.primary.level - level) < 1e-9
                 or not self.primary.has_interval else
                 f"; a {100 * self.primary.level:g}% interval, Holm-corrected within its family")
-        return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{holm})"
+        return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{self.few()}{holm})"
+
+    def few(self) -> str:
+        """Beside an interval from fewer pairs than a verdict needs: on how few degrees of
+        freedom it stands, so that a narrow one does not read as precise; "" otherwise."""
+        if self.tested or not self.primary.has_interval:
+            return ""
+        df = self.pairs - 1
+        return (f"; a t-interval on {df} degree{'s' if df != 1 else ''} of freedom, its width "
+                f"from {self.pairs} values: not a verdict")
 
     def short_verdict(self, better: str, worse: str) -> str:
         """The verdict in a few words, as the summary table prints it: the claim, "no

@@ -39,6 +39,23 @@ def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
     return f"{head}; after Holm correction {words.join(parts)}"
 
 
+def holm_family(family: dict[str, Contrast]) -> str:
+    """Over how many contrasts a table's Holm correction runs, in words: the testable ones
+    (at least ``MIN_PAIRS`` seed pairs stable in both arms); the others get no verdict."""
+    n = len(family)
+    k = sum(c.tested for c in family.values())
+    if n == 1:
+        return "a family of one: no correction" if k else (
+            f"no correction: it has fewer than {MIN_PAIRS} seed pairs stable in both arms")
+    if k == 0:
+        return (f"none of its {n} contrasts has the {MIN_PAIRS} seed pairs stable in both arms "
+                "a verdict needs, so none is tested or corrected")
+    if k == n:
+        return f"Holm-corrected over its {n} contrasts"
+    return (f"Holm-corrected over the {k} of its {n} contrasts with at least {MIN_PAIRS} seed "
+            f"pairs stable in both arms; the other {n - k} get no verdict")
+
+
 def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
     """Whether one contrast, measured at two settings, says the same at both."""
     def said(c: Contrast) -> str:
@@ -60,14 +77,44 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
     if a.direction == b.direction:
         return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
                 f"{at_b}.")
-    return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
-            f"{setting_b}): {at_a}; {at_b}.")
+    if a.direction and b.direction:  # two claims, of opposite signs
+        return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
+                f"{setting_b}): {at_a}; {at_b}.")
+    return _claim_and_null(*((a, setting_a, b, setting_b) if a.direction else
+                             (b, setting_b, a, setting_a)), at_a, at_b)
+
+
+def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str,
+                    at_a: str, at_b: str) -> str:
+    """One setting claims a difference, the other detects none: not a disagreement (a null
+    is no claim of the opposite), so each is said for what it shows, and whether the null's
+    design would likely have caught an effect as large as the claim's (its resolution against
+    the claimed size: a comparison of the two numbers, not a test of their difference)."""
+    side = "above" if claim.direction > 0 else "below"
+    text = (f"The two settings show different things, which do not contradict each other: at "
+            f"{at_claim} {claim.label} is {side} zero (a claim), at {at_null} no difference is "
+            "detected (a null, not a claim of the opposite)")
+    size, mde = abs(claim.primary.value), null.mde
+    if np.isfinite(mde) and np.isfinite(size):
+        q = claim.quantity
+        if size < mde:
+            text += (f"; the effect found at {at_claim} ({q.size(size)}) is smaller than the "
+                     f"smallest that {at_null} would likely detect ({q.size(mde)}), so the null "
+                     "is what that effect would likely give there too")
+        else:
+            text += (f"; {at_null} would likely have detected an effect as large as the one "
+                     f"found at {at_claim} ({q.size(size)}; it resolves {q.size(mde)}), so the "
+                     "effect is likely smaller there (no test of the difference between the "
+                     "settings is made)")
+    return f"{text}: {at_a}; {at_b}."
 
 
 def c_text(c: Contrast) -> str:
     """``label: value [lo, hi] unit over n seeds``, or why there is no value."""
     if c.pairs == 0:
         return f"{c.label}: no value (no seed pair stable in both arms)"
+    if c.pairs == 1:  # one run against one run: no number (see ``ONE_PAIR``)
+        return c.difference()
     # a null carries its resolution; an uninformative contrast is no null (its interval may
     # exclude zero), so it carries none
     quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""

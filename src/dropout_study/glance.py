@@ -132,15 +132,20 @@ def resolution(c: Contrast) -> float:
 POWER_WORDS = "80% power at the observed spread of the paired differences"
 
 
-def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | None:
+def resolves(heads: list, seeds: int, preset: str, subset: str = "",
+             apart: dict[int, str] | None = None) -> dict | None:
     """What a smaller preset's headline contrasts of test accuracy can resolve: how many have
     the pairs a verdict needs, and the typical (median) smallest detectable difference over
     them, each one named with its exercise so that every number of the box can be found in
     the report; None for the full study. ``heads``: (exercise, setting, headline) or bare
     headlines; ``subset``: what the preset trains on, where it is less than the full study's
-    (``presets.subset``)."""
+    (``presets.subset``); ``apart``: exercise -> why its headline is no contrast of two
+    trainings (``Exercise.apart``: e.g. two evaluations of the same models, whose spread has
+    no training noise in it): its resolution is named, but left out of the median and range,
+    which say what the preset resolves between two trained settings."""
     if preset == "full":
         return None
+    apart = apart or {}
     named = [h if isinstance(h, tuple) else (None, None, h) for h in heads]
     acc = [(n, tag, c) for n, tag, c in named
            if c is not None and not isinstance(c.quantity, Ratio)
@@ -149,6 +154,11 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
     # the count, range and median are over one set of contrasts, named in the sentence: the
     # tested ones; only where none is tested, those with 2 pairs (a spread read back)
     over = [h for h in acc if h[2].tested] if tested else acc
+    aside = [h for h in over if h[0] in apart]
+    if len(aside) < len(over):  # the others: contrasts of two trained settings
+        over = [h for h in over if h[0] not in apart]
+    else:
+        aside = []
     sized = sorted(((resolution(c), n, tag) for n, tag, c in over
                     if math.isfinite(resolution(c))), key=lambda x: x[0])
     sizes = [x for x, _, _ in sized]
@@ -156,18 +166,25 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
             f"{'. ' + subset if subset else ': '}{tested} of its {len(acc)} headline contrasts "
             f"of test accuracy have the {MIN_PAIRS} seed pairs stable in both arms that a "
             "verdict needs. ")
+    between = " between two trained settings" if aside else ""
     if sizes:
         typical = sizes[len(sizes) // 2] if len(sizes) % 2 else \
             (sizes[len(sizes) // 2 - 1] + sizes[len(sizes) // 2]) / 2
         group = ("with the pairs a verdict needs" if tested else
                  "without them, from the spread of their seed pairs")
         n, of = len(sizes), len(over)
-        whom = (f"{n} contrasts {group}" if n == of else
-                f"{n} of the {of} contrasts {group} that have a spread to estimate it from")
+        whom = (f"{n} contrasts{between} {group}" if n == of else
+                f"{n} of the {of} contrasts{between} {group} that have a spread to estimate it "
+                "from")
         each = "; ".join(f"{_where(num, tag)} {100 * x:.2f}" for x, num, tag in sized)
         span = (f"median over the {whom}, from {100 * sizes[0]:.2f} to {100 * sizes[-1]:.2f} "
-                f"points: {each}" if n > 1 else f"the one contrast {group} with a spread: "
-                f"{each} points")
+                f"points: {each}" if n > 1 else f"the one contrast{between} {group} with a "
+                f"spread: {each} points")
+        left = [f"{_where(num, tag)} {100 * resolution(c):.2f} ({apart[num]})"
+                for num, tag, c in aside if math.isfinite(resolution(c))]
+        if left:
+            span += ("; left out, as no contrast of two trained settings: "
+                     f"{'; '.join(left)}")
         # the box on the page leaves out the list of each contrast's resolution and the power
         # it is at, which follow it folded (a phone must still see the answers at a glance on
         # its first screen); ``text`` is the whole sentence
@@ -178,7 +195,7 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "") -> dict | N
                         "of accuracies: this preset resolves nothing. ")
         else:
             def middle(full: bool) -> str:
-                return ("The smallest difference they would likely detect"
+                return (f"The smallest difference{between} they would likely detect"
                         f"{f' ({POWER_WORDS})' if full else ''} is typically "
                         f"{100 * typical:.2f} points{f' ({span})' if full else ''}; a smaller "
                         "effect is likely missed. ")
@@ -253,9 +270,10 @@ def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[P
 
 
 def caption(drawn: list[Point], left: list[str], level: float,
-            instead: list[str] = ()) -> str:
+            instead: list[str] = (), beside: list[str] = ()) -> str:
     """``instead``: the exercises (and settings) without a headline whose summary row stands on
-    other contrasts, drawn in its place."""
+    other contrasts, drawn in its place; ``beside``: the contrasts a row names beside its
+    headline (``Exercise.beside``), drawn with it."""
     panels = list(dict.fromkeys(p.panel for p in drawn))
     text = (f"Every headline contrast of this report, a − b (a / b where it is a ratio), "
             f"paired by seed: the point is the "
@@ -271,6 +289,9 @@ def caption(drawn: list[Point], left: list[str], level: float,
                  f"{'is' if len(instead) == 1 else 'are'} drawn with the contrasts "
                  f"{'its' if len(instead) == 1 else 'their'} row in the table stands on "
                  "instead. ")
+    if beside:
+        text += (f"Beside the headlines, what their rows in the table name with them: "
+                 f"{'; '.join(beside)}. ")
     if left:
         text += "Not drawn: " + "; ".join(left) + "."
     return text.strip()

@@ -227,3 +227,41 @@ def describe(cfg: dict) -> str:
             "with it, not counted as transient collapses. A quantity read at epoch e uses the "
             f"runs stable at e (trained and not diverged by e, and no epoch of e − {k - 1} … e "
             "meets the rule). Every event is listed below with its epoch and reason.")
+
+
+def near_misses(metrics: pd.DataFrame, k: int) -> dict:
+    """How close the runs stable at their endpoint come to the rule's validation part (the
+    rule checked against the runs, STUDY.md): per such run, the largest fall of its validation
+    accuracy below its own best so far within its endpoint window (the last ``k`` epochs); how
+    many fall more than half and more than three quarters of ``COLLAPSE``, and the largest."""
+    if metrics.empty:
+        return {"stable": 0, "half": 0, "three_quarters": 0, "largest": math.nan,
+                "median": math.nan}
+    state = instability(metrics, k).set_index(RUN_KEYS)
+    falls = []
+    for key, _, (_, _, acc, _) in _groups(metrics):
+        if state.loc[key, "unstable"]:
+            continue
+        best = np.fmax.accumulate(np.where(np.isfinite(acc), acc, -np.inf))
+        fall = (best - acc)[-k:]
+        falls.append(float(np.nanmax(fall)) if np.isfinite(fall).any() else 0.0)
+    f = np.asarray(falls, dtype=float)
+    return {"stable": int(f.size), "half": int((f > COLLAPSE / 2).sum()),
+            "three_quarters": int((f > 0.75 * COLLAPSE).sum()),
+            "largest": float(f.max()) if f.size else math.nan,
+            "median": float(np.median(f)) if f.size else math.nan}
+
+
+def near_words(m: dict) -> str:
+    """The rule checked against the runs, in words: how many runs it calls stable still fall
+    most of the way to its threshold within their endpoint window (computed, not hidden)."""
+    if not m["stable"]:
+        return ""
+    t = 100 * COLLAPSE
+    return (f"Checked against the runs: within their endpoint window, the {m['stable']} runs "
+            f"stable at their endpoint fall at most {100 * m['largest']:.1f} points below their "
+            f"own best validation accuracy so far (median {100 * m['median']:.1f}); "
+            f"{m['half']} fall more than half the rule's {t:g} points ({t / 2:g}) and "
+            f"{m['three_quarters']} more than three quarters ({0.75 * t:g}); they count as "
+            f"stable under the rule as the protocol states it (a fall of more than {t:g} "
+            "points).")

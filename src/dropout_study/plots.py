@@ -83,6 +83,33 @@ def legible(fig) -> float:
     return factor
 
 
+def texts_drawn(fig) -> list:
+    """Every text a reader sees on a drawn figure: titles, axis labels, the tick labels inside
+    each axis's view, legend entries and titles, the figure's title."""
+    out = [fig._suptitle] if fig._suptitle is not None else []
+    for ax in fig.axes:
+        out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+        for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            lo, hi = min(lo, hi), max(lo, hi)
+            out += [t for t in axis.get_ticklabels()
+                    if lo <= t.get_position()[axis is ax.yaxis] <= hi]
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            out += [legend.get_title(), *legend.get_texts()]
+    return [t for t in out if t.get_visible() and t.get_text().strip()]
+
+
+def overlapping_texts(fig) -> list[tuple[str, str]]:
+    """The pairs of texts of a figure (``texts_drawn``) whose boxes overlap by more than a
+    pixel, as it is laid out now: a legible figure has none."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer).expanded(1.0, 1.0).padded(-1.0))
+             for t in texts_drawn(fig)]
+    return [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:]
+            if box.overlaps(other)]
+
+
 def wrap(text: str, inches: float, points: float) -> str:
     """``text`` in lines that fit ``inches`` at a font of ``points`` (a character of the
     report's sans-serif is about 0.6 of its size wide); mathtext is left whole."""

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from . import words
+
 FASHION_MNIST_TRAIN = 60_000  # images in the data set's training file (validation comes out)
+# The full study's design where a smaller preset cuts it (config.yaml's values; a test holds
+# them to that file), for the sentence that says, where it applies, what a preset runs less of
+FULL_DESIGN: dict[str, dict] = {
+    "weight_dropout": {"rates": [0.1, 0.2, 0.3, 0.5, 0.7]},
+    "noise": {"epochs": 30, "tune_seeds": 3},
+    "capacity": {"widths": [64, 128, 256, 512, 1024]},
+    "ternary": {"zero_probability": [0.1, 0.3, 0.5, 0.7]},
+}
 
 
 def reference_runs(ends: pd.DataFrame, cfg: dict) -> pd.DataFrame:
@@ -53,3 +63,25 @@ def subset(cfg: dict, ends: pd.DataFrame) -> str:
 def _count(n: int) -> str:
     """A count with its thousands apart: ``10 000``."""
     return f"{int(n):,}".replace(",", " ")
+
+
+def _value(x) -> str:
+    return ", ".join(f"{float(v):g}" for v in x) if isinstance(x, list | tuple) else f"{x:g}"
+
+
+def departure(cfg: dict, block: str, said: dict[str, tuple[str, str]]) -> str:
+    """Where this study runs less of an exercise's design than the full study (a preset's
+    cut), in one sentence said where it applies: ``said`` maps a key of the block to its
+    name in words and what the cut costs ("" for nothing more to say); "" where every key is
+    as in the full study."""
+    full, mine = FULL_DESIGN.get(block, {}), cfg["experiments"].get(block, {})
+    parts = []
+    for key, (what, cost) in said.items():
+        if key not in full or key not in mine or _value(mine[key]) == _value(full[key]):
+            continue
+        parts.append(f"{what} {_value(mine[key])} where the full study runs "
+                     f"{_value(full[key])}" + (f" ({cost})" if cost else ""))
+    if not parts:
+        return ""
+    return (f"This study (preset {cfg.get('preset', 'full')}) departs from the full study "
+            f"here: {words.join(parts)}; the full study is the answer.")

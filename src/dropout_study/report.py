@@ -203,7 +203,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
     """The report's context from loaded results; figures go to ``figures_dir``."""
     newer_cfg = edition_config(cfg)
     newer_res = res.renamed(NEWER, newer_cfg) if newer_cfg is not None else None
-    sections, rows, heads, plotted, instead = [], [], [], [], []
+    sections, rows, heads, plotted, instead, beside = [], [], [], [], [], []
     for ex in EXERCISES:
         entry, result = _analysed(ex, res, figures_dir.parent, figures_dir.name)
         entry |= {"key": ex.key, "number": ex.number, "title": ex.title}
@@ -235,6 +235,11 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             plotted += [(ex.number, tag, x) for x in got] or [(ex.number, tag, c)]
             if got:
                 instead.append(f"exercise {ex.number}" + (f" ({tag})" if tag else ""))
+            also = ex.beside(of) if c is not None and ex.beside is not None \
+                and of is not None else []
+            plotted += [(ex.number, tag, x) for x in also]  # what the row names beside it
+            beside += [f"exercise {ex.number}" + (f" ({tag})" if tag else "")
+                       + f"'s {x.quantity.what}, {x.label}" for x in also]
     drawn, left = glance.points(plotted)
     forest = glance.draw(drawn, figures_dir / "forest.png")
     with for_phone():
@@ -257,14 +262,17 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
             "runs": len(res.runs),
         },
         "resolves": glance.resolves(heads, int(cfg["seeds"]), cfg["preset"],
-                                    presets.subset(cfg, res.endpoints)),
-        "glance": {"rows": rows, "caption": glance.caption(drawn, left, res.level, instead),
+                                    presets.subset(cfg, res.endpoints),
+                                    {ex.number: ex.apart for ex in EXERCISES if ex.apart}),
+        "glance": {"rows": rows,
+                   "caption": glance.caption(drawn, left, res.level, instead, beside),
                    "alt": glance.alt(drawn, left),
                    "forest": str(forest.relative_to(figures_dir.parent)) if forest else None},
         "runtimes": runtimes(list(benchmarks)),
         "settings": {"older": setting(cfg),
                      "newer": setting(newer_cfg) if newer_cfg is not None else None},
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
+        "rule_check": instability.near_words(instability.near_misses(res.metrics, res.k)),
         "swing": endpoint_swing(res.endpoints),
         "unstable_runs": unstable_runs(res),
         "seeds_used": seeds_used(res, cfg),

@@ -172,6 +172,27 @@ def median_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
     return Estimate(m, float(ci.low), float(ci.high), n, level)
 
 
+def mean_bootstrap_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
+    """Mean with a percentile bootstrap interval: for a quantity that is at least 0 and may be
+    0 (a calibration error, a spread), where a log scale is undefined; the interval lies
+    between the smallest and the largest value, so it never leaves the quantity's range.
+    Deterministic: a fixed resampling seed."""
+    a = finite(x)
+    n = a.size
+    if n == 0:
+        return Estimate(NAN, n=0, level=level)
+    m = float(a.mean())
+    if n < 2:
+        return Estimate(m, n=1, level=level)
+    if np.all(a == a[0]):
+        return Estimate(m, m, m, n, level)
+    from scipy import stats as st
+    res = st.bootstrap((a,), np.mean, confidence_level=level, method="percentile",
+                       n_resamples=4999, random_state=np.random.default_rng(seed))
+    ci = res.confidence_interval
+    return Estimate(m, float(ci.low), float(ci.high), n, level)
+
+
 def prob_superiority(a, b) -> float:
     """P(a > b) over matched pairs, ties counting one half."""
     a, b = paired_values(a, b)

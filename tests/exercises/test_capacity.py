@@ -459,6 +459,12 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     line = row["lines"][0]
     assert line["verdict"] == "width 64: dropout hurts; width 256: no detectable difference"
     assert line["effect"].startswith("width 64: -") and line["claim"]
+    # issue 31 (referee, 8): the row states its interval's level where Holm moved it
+    assert hurt.primary.level == pytest.approx(0.975) and flat.primary.level == 0.95
+    assert line["effect"] == (
+        f"width 64: {hurt.quantity.text(hurt.primary)} (10 seed pairs stable in both arms; a "
+        f"97.5% interval, Holm-corrected within its family); width 256: "
+        f"{flat.quantity.text(flat.primary)} (10 seed pairs stable in both arms)")
     assert line["label"] == f"per width: {DROP} − {NONE}"
     assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same
 
@@ -478,9 +484,11 @@ def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
     text = ex.agreement(older, newer, "lr 0.5", "lr 0.1")
     assert text.startswith("No trend is fitted at lr 0.5 and lr 0.1 (fewer than 3 widths), so "
                            "the two settings are compared width by width. Width 64: The two "
-                           "settings disagree (no claim at lr 0.5, width 64: p1=0.5,p2=0.5 − "
-                           "p1=0,p2=0 below zero at lr 0.1)")
-    assert "Width 256: The two settings disagree" in text
+                           "settings show different things, which do not contradict each other: "
+                           "at lr 0.1 width 64: p1=0.5,p2=0.5 − p1=0,p2=0 is below zero (a "
+                           "claim), at lr 0.5 no difference is detected")
+    assert "disagree" not in text  # issue 31 (referee, 1): a null and a claim do not
+    assert "Width 256: The two settings show different things" in text
     same = ex.agreement(older, older, "lr 0.5", "lr 0.1")
     assert same.count("agree in that neither shows a detectable difference") == 2
 
@@ -528,3 +536,19 @@ def test_a_trend_on_one_seed_says_no_interval_and_no_level():
     assert "% interval)" not in md.split("**Trend**")[1]
     assert run(slope=0.01).trend[DROP].row("", "")["level"] == "95.00%"
     assert ex.context(run(slope=0.01))["trends"][0]["level"] == "95.00% interval"
+
+
+def test_the_per_width_table_says_over_how_many_contrasts_holm_runs():
+    """Issue 31 (referee, 13): exercise 8 (older) said "Holm-corrected intervals" over a family
+    of which one width had too few stable pairs to be tested."""
+    none256 = ex.condition_name(256, (0.0, 0.0))
+    three = [64, 256, 1024]
+    r = run(seeds=[0, 1, 2], widths=three, diverged={(none256, 1): 2})
+    assert [c.tested for c in r.benefit.values()] == [True, False, True]
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8.png"})
+    assert ("**Dropout − none per width**, paired by seed (headline endpoint; Holm-corrected "
+            "over the 2 of its 3 contrasts with at least 3 seed pairs stable in both arms; the "
+            "other 1 get no verdict):") in md
+    md = syn.section_markdown(ex.EXERCISE, ex.context(run(widths=three)),
+                              {"capacity": "figures/ex8.png"})
+    assert "(headline endpoint; Holm-corrected over its 3 contrasts):" in md

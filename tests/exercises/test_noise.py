@@ -496,3 +496,29 @@ def test_no_mechanism_is_asserted_that_nothing_tested():
     assert "living mostly in" not in text
     assert ("whose rate decays linearly from its initial p to 0 over training (a design, not a "
             "finding: whether noise matters more early than late is not tested here") in text
+
+
+def test_alternatives_tied_on_validation_are_a_tie_not_a_best():
+    """Issue 31 (referee, 15): "annealed_dropout, the alternative best on validation" beat
+    ternary there by 0.004 points, less than one validation image: a tie, said as one."""
+    one_image = 1 / 10_000  # the synthetic config's validation split
+    r = run(val_shift={"annealed_dropout,s=0.5": 0.02, "additive,s=0.5": 0.02 - one_image / 3})
+    assert r.tie_below == pytest.approx(one_image)
+    assert r.best == ["additive", "annealed_dropout"]
+    assert ex.EXERCISE.headline(r) is r.against_dropout[label("additive")]  # name order
+    words = ex.context(r)
+    assert words["tie"].startswith(
+        "On validation additive and annealed_dropout tie as the alternative best (additive "
+        "87.")
+    assert ("points apart, less than one validation image, 0.01 points), so none of them is the "
+            "better there; the summary row takes additive, the first in name order") in words["tie"]
+    assert words["glance_words"] == {
+        "answer": "Not detectably: additive, tied with annealed_dropout as the alternative best "
+                  "on validation (less than one validation image apart), cannot be told apart "
+                  "from dropout on fresh seeds."}
+    md = syn.section_markdown(ex.EXERCISE, words, {"noise": "figures/ex7.png"})
+    assert "tie as the alternative best" in md
+    # its absence: one image or more apart, one is best and nothing is said of a tie
+    r = run(val_shift={"annealed_dropout,s=0.5": 0.02, "additive,s=0.5": 0.02 - 2 * one_image})
+    assert r.best == ["annealed_dropout"] and ex.context(r)["tie"] == ""
+    assert ex.context(r)["glance_words"] is None

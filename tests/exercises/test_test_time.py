@@ -1,11 +1,13 @@
 """Exercise 4's claims on synthetic evaluation tables with planted effects."""
 
 import math
+import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from dropout_study.contrast import MIN_PAIRS
+from dropout_study.contrast import MIN_PAIRS, Ratio
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import test_time as ex
 from tests import synthetic as syn
@@ -14,7 +16,7 @@ SEEDS = list(range(10))
 PASSES = [1, 2, 5, 10, 100]
 COND = "p1=0.2,p2=0.5"
 ONE_KEY, ACC_KEY = "accuracy: one pass − eval mode", "accuracy: T = 100 − eval mode"
-NLL_KEY, ECE_KEY = "NLL: T = 100 − eval mode", "ECE: T = 100 − eval mode"
+NLL_KEY, ECE_KEY = "NLL: T = 100 / eval mode", "ECE: T = 100 / eval mode"  # ratios
 
 
 def tables(seeds=SEEDS, one=0.0, gain=0.0, nll=0.0, ece=None, passes=PASSES, base=0.85,
@@ -82,7 +84,7 @@ def test_a_better_monte_carlo_average_is_found_and_its_cost_is_counted_in_passes
     assert c.claim and c.direction == 1
     w = ex.context(r)
     assert f"averaging T = 100 passes changes accuracy by {c.quantity.text(c.primary)} " \
-        "(better) and NLL" in w["answer"] and c.quantity.text(c.primary).startswith("+")
+        "(better) and multiplies NLL" in w["answer"] and c.quantity.text(c.primary).startswith("+")
     assert "at 100 forward passes per prediction instead of one" in w["answer"]
     assert w["takeaway"].startswith("A single noisy pass is worse and not repeatable, but the "
                                     "Monte-Carlo average of T = 100 passes beats eval mode")
@@ -120,25 +122,34 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     assert "matches" not in w["takeaway"]  # no equivalence is tested, none is claimed
 
 
-def test_the_nll_difference_is_average_minus_eval_and_lower_is_said():
+def _log_ratio(mc, models, column):
+    """The geometric mean over seeds of T_max's value over eval mode's (the test's own sum)."""
+    top = mc[mc["passes"] == max(PASSES)].set_index("seed")[column]
+    ev = models.set_index("seed")[f"eval_{column}"]
+    return float(np.exp(np.mean(np.log(top / ev))))
+
+
+def test_the_nll_is_compared_as_a_ratio_average_over_eval_and_lower_is_said():
+    """Issue 31 (referee, 16): the NLL, a positive quantity, is compared as a ratio a / b on
+    the log scale (it was a difference of nats)."""
     r = run(nll=-0.03)
     c = r.mc("NLL")
-    assert c.primary.value == pytest.approx(-0.03, abs=2e-3)  # would be +0.03 as eval − MC
-    assert c.primary.contains(-0.03) and c.direction == -1
-    assert c.quantity.unit == "nats" and c.quantity.scale == 1.0
-    assert f"NLL by {c.quantity.text(c.primary)} (lower)" in ex.context(r)["answer"]
-    assert c.quantity.text(c.primary).startswith("-0.03")
+    assert c.label == NLL_KEY and isinstance(c.quantity, Ratio)
+    assert math.exp(c.primary.value) == pytest.approx(_log_ratio(*tables(nll=-0.03), "nll"))
+    assert math.exp(c.primary.value) < 1 and c.direction == -1  # as eval / MC it would be > 1
+    text = c.quantity.text(c.primary)
+    assert text.startswith("x0.9") and f"multiplies NLL by {text} (lower)" in \
+        ex.context(r)["answer"]
     assert "(lower) at 100 forward passes" in ex.context(r)["answer"]
     r = run(nll=0.03)
-    assert r.mc("NLL").primary.value == pytest.approx(0.03, abs=2e-3)
-    assert "(higher) at 100" in ex.context(r)["answer"]
+    assert math.exp(r.mc("NLL").primary.value) > 1 and "(higher) at 100" in ex.context(r)["answer"]
 
 
-def test_the_ece_difference_is_average_minus_eval_in_points():
+def test_the_ece_is_compared_as_a_ratio_average_over_eval():
     r = run()  # the average's ECE is 0.01 above eval mode's at T_max, on every seed
     c = r.against_eval[ECE_KEY]
-    assert c.primary.value == pytest.approx(0.01, abs=5e-4) and c.direction == 1
-    assert c.quantity.unit == "pp" and c.quantity.text(c.primary).startswith("+1.0")
+    assert math.exp(c.primary.value) == pytest.approx(_log_ratio(*tables(), "ece"))
+    assert c.direction == 1 and c.quantity.text(c.primary).startswith("x1.")
 
 
 def test_the_contrasts_against_eval_mode_form_one_holm_family():
@@ -217,22 +228,32 @@ def test_without_t1_the_one_pass_row_says_why_it_has_no_nll():
 
 
 def test_intervals_stay_inside_the_range_of_each_quantity():
+    """Issue 31 (referee, 16): ECE "2.58% [0.00, 6.00]", a symmetric interval cut at 0. The
+    ECE (which may be 0) gets a percentile bootstrap interval, inside its values' range; the
+    NLL a geometric mean with its interval from the log scale."""
     tiny = {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0005, 4: 0.05, 5: 0.0, 6: 0.0, 7: 0.0, 8: 0.0, 9: 0.0}
+    mc, models = tables(ece=lambda s: tiny[s], base=0.995)
     r = run(ece=lambda s: tiny[s], base=0.995)
     for row in r.table:
         for key in ("acc", "ece"):
             e = row.values[key]
             assert 0.0 <= e.lo <= e.hi <= 1.0
-        assert row.values["nll"].lo >= 0.0
+        assert row.values["nll"].lo > 0.0
     ev = next(t for t in r.table if t.condition == ex.EVAL).values
-    assert ev["ece"].lo == 0.0 and ev["acc"].hi == 1.0  # clipped, not outside
+    assert ev["acc"].hi == 1.0  # the t-interval of an accuracy: clipped, not outside
+    assert ev["ece"].value == pytest.approx(np.mean(list(tiny.values())))
+    assert 0.0 <= ev["ece"].lo < ev["ece"].value < ev["ece"].hi <= 0.05  # not cut: bootstrap
+    nll = ev["nll"]
+    logs = np.log(models["eval_nll"])
+    assert nll.value == pytest.approx(math.exp(logs.mean()))  # the geometric mean
+    assert math.log(nll.hi) - logs.mean() == pytest.approx(logs.mean() - math.log(nll.lo))
     assert r.flip.lo >= 0 and r.spread.lo >= 0
 
 
 def test_flip_rate_and_spread_are_reported_as_percentages_and_points():
     w = ex.context(run())
     assert w["flip"].startswith("10.") and w["flip"].count("%") == 1
-    assert w["spread"] == "0.19 pp [0.16, 0.21]"  # SD 0.002 +- 0.0005 jitter, unsigned
+    assert re.fullmatch(r"0\.1\d pp \[0\.1\d, 0\.2\d\]", w["spread"])  # SD 0.002 ± 0.0005
 
 
 def test_a_single_pass_run_says_no_flip_rate_was_measured():
@@ -334,8 +355,8 @@ def test_the_answer_word_for_word():
         f"One pass with dropout left on changes test accuracy by {text(one)} against eval mode "
         f"(worse) and gives a different class for {ex.context(r)['flip']} of test images from "
         f"one pass to the next; averaging T = 100 passes changes accuracy by {text(acc)} "
-        f"(better) and NLL by {text(nll)} (lower) at 100 forward passes per prediction instead "
-        "of one.")
+        f"(better) and multiplies NLL by {text(nll)} (lower) at 100 forward passes per "
+        "prediction instead of one.")
     assert "(better)" in ex.context(run(one=0.01))["answer"].split(" and gives")[0]
 
 
@@ -432,7 +453,8 @@ def test_the_confidence_level_of_the_config_is_used():
 def test_the_one_pass_row_reads_t1_and_the_small_rates_are_clipped():
     mc, models = tables()
     one = next(t for t in run().table if t.condition == ex.ONE)
-    assert one.values["nll"].value == pytest.approx(mc.loc[mc["passes"] == 1, "nll"].mean())
+    assert one.values["nll"].value == pytest.approx(  # a geometric mean (issue 31, 16)
+        math.exp(np.log(mc.loc[mc["passes"] == 1, "nll"]).mean()))
     assert one.values["ece"].value == pytest.approx(mc.loc[mc["passes"] == 1, "ece"].mean())
     models["flip_rate"] = [0.0] * 9 + [0.05]
     models["single_acc_sd"] = [0.0] * 9 + [0.05]

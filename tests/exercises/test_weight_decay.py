@@ -541,3 +541,18 @@ def test_the_interaction_counts_its_failed_seeds_once_and_sets_no_seed_against_i
                          "difference): 1 of 10 (10% [0, 45])")
     # its absence: a contrast of two cells of their own keeps its paired difference in rates
     assert "paired difference in rates" in r.effect("dropout").instability()
+
+
+def test_the_effects_table_says_over_how_many_contrasts_holm_runs():
+    """Issue 31 (referee, 13): "(Holm-corrected intervals)" where the older setting's family
+    had 1 testable contrast of 4: the size of the correction is said."""
+    dead = {(NONE, s): 1 for s in (1, 2)}  # 1 pair stable with none: 3 of 4 untested
+    r = run(seeds=[0, 1, 2], diverged=dead)
+    assert sum(c.tested for c in r.effects.values()) == 1 and len(r.effects) == 4
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
+    assert ("**Each alone and both together**, paired by seed (Holm-corrected over the 1 of "
+            "its 4 contrasts with at least 3 seed pairs stable in both arms; the other 3 get no "
+            "verdict):") in md
+    # its absence: every contrast testable
+    md = syn.section_markdown(ex.EXERCISE, ex.context(run()), {"grid": "figures/ex5_decay.png"})
+    assert "paired by seed (Holm-corrected over its 4 contrasts):" in md

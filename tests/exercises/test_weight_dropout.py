@@ -747,11 +747,14 @@ def test_a_method_run_at_one_rate_is_a_departure_from_the_sweep_said_in_the_sect
     heading said "Each method at its best rate"."""
     r = run(methods=WITH_APPROX, rates_of={"dropconnect": [0.5], "dropconnect_gaussian": [0.5]})
     words = ex.context(r)
+    # then (issue 31, referee 17) where the sweep is shorter than the full study's, that too
     assert words["departure"] == (
         f"This study departs from the protocol's rate sweep here: it runs {PE} at p = 0.5 only "
         f"and {PG} at p = 0.5 only, not over the sweep (0.1, 0.3, 0.5) that the other methods "
         "run; those methods stand at the rate run in every comparison, not at a best rate "
-        "chosen on validation.")
+        "chosen on validation. This study (preset full) departs from the full study here: the "
+        "rate sweep 0.1, 0.3, 0.5 where the full study runs 0.1, 0.2, 0.3, 0.5, 0.7 (each "
+        "method's rate is picked on validation from fewer rates); the full study is the answer.")
     md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6_sweep.png"}, k=3)
     flat = " ".join(md.split())
     assert words["departure"] in flat
@@ -760,8 +763,12 @@ def test_a_method_run_at_one_rate_is_a_departure_from_the_sweep_said_in_the_sect
             f"validation ({PE} and {PG} at the one rate run), paired by seed") in flat
     # its absence: every method swept
     swept = ex.context(run(methods=WITH_APPROX))
-    assert swept["departure"] == "" and "departs" not in " ".join(syn.section_markdown(
+    assert "protocol's rate sweep" not in " ".join(syn.section_markdown(
         ex.EXERCISE, swept, {"sweep": "figures/ex6_sweep.png"}, k=3).split())
+    assert swept["departure"].startswith("This study (preset full) departs from the full")
+    res = tables(methods=WITH_APPROX)  # the full study's sweep: no departure at all
+    res.cfg["experiments"]["weight_dropout"]["rates"] = [0.1, 0.2, 0.3, 0.5, 0.7]
+    assert ex.context(ex.analyze(res))["departure"] == ""
 
 
 def test_markers_at_the_same_rate_are_set_side_by_side_so_none_hides_another():
@@ -769,3 +776,30 @@ def test_markers_at_the_same_rate_are_set_side_by_side_so_none_hides_another():
     picked = [("dropout", 0.3), ("dropconnect", 0.5), ("dropconnect_gaussian", 0.5)]
     assert ex.star_offsets(picked, 0.01) == pytest.approx([0.0, -0.005, 0.005])
     assert ex.star_offsets([("dropout", 0.3)], 0.01) == [0.0]
+
+
+def test_a_ratio_of_jobs_packed_differently_is_said_not_like_for_like():
+    """Issue 31 (referee, 9): per-example DropConnect's x110 came from a job of 3 models
+    against activation dropout's job of 9: a job's time per model falls as it trains more
+    models at once, so the ratio mixes the method with the packing. Said where it applies."""
+    res = tables()
+    jobs = res.metrics["job"]
+    res.metrics.loc[jobs == "j-dropconnect", "models_in_job"] = 3
+    res.metrics.loc[jobs == "j-dropconnect", "train_seconds"] *= 3 / len(SEEDS)
+    r = ex.analyze(res)
+    t = {x.method: x for x in r.timing}
+    assert ex.per_job(t["dropconnect"]) == 3 and ex.per_job(t["dropout"]) == len(SEEDS)
+    words = ex.context(r)
+    said = ("its job trained 3 models at once, activation dropout's 10, and a job's time per "
+            "model falls as it trains more models together, so the ratio mixes the method's "
+            "cost with that packing")
+    assert ("as measured on one job of 3 models against one job of 10 models (not like for "
+            f"like: {said})") in words["takeaway"]
+    assert f"{PE} took {wd.measured(t['dropconnect'].ratio)} as long (not like for like: " \
+        "another number of models per job)" in words["answer"]
+    assert words["packing"] == [f"{PE}: {said}"]
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "figures/ex6.png"})
+    assert "Not like for like where a method's jobs train another number of models" in md
+    # its absence: jobs of one size, nothing said
+    same = ex.context(run())
+    assert same["packing"] == [] and "like for like" not in same["takeaway"] + same["answer"]

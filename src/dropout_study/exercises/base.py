@@ -59,6 +59,13 @@ class Exercise:
     # where it has no headline, the contrasts its summary row stands on instead (the forest
     # plot draws them, so that the plot and the row say the same thing); none by default
     instead: Callable[[Any], list[Contrast]] | None = None
+    # the contrasts its summary row names beside its headline (a claim of the headline's
+    # family, e.g. exercise 2's test-loss rise): the forest plot draws them too
+    beside: Callable[[Any], list[Contrast]] | None = None
+    # where its headline is no contrast of two trained settings (e.g. two evaluations of the
+    # same models, or an interaction), why, in a few words: the preset's box names its
+    # resolution apart, out of the typical one; "" for a contrast of two trainings
+    apart: str = ""
 
     def enabled(self, cfg: dict) -> bool:
         return bool(cfg["experiments"].get(self.block, {}).get("enabled", False))

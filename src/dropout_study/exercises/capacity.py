@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast_words import agreement as compare_settings
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
@@ -83,6 +84,8 @@ class Result:
     benefit: dict[str, Contrast]  # "width w: dropout − none", a Holm family
     benefit_of: dict[tuple[str, int], str]  # (setting, width) -> its key in ``benefit``
     trend: dict[str, Contrast]  # setting -> slope of (dropout − none) per doubling of width
+    level: float = 0.95  # the study's (a Holm step moves an interval's level from it)
+    preset_departure: str = ""  # where this study runs fewer widths than the full one
 
 
 def slopes(samples: dict[int, Sample]) -> Sample:
@@ -124,7 +127,11 @@ def analyze(res: Results) -> Result:
     return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
                   benefit=bounded(compare(family, lvl)), benefit_of=keys,
-                  trend={s: trend[label[s]] for s in settings if label[s] in trend})
+                  trend={s: trend[label[s]] for s in settings if label[s] in trend},
+                  level=lvl, preset_departure=presets.departure(res.cfg, EXPERIMENT, {
+                      "widths": ("widths", f"too few for a trend, which needs at least "
+                                 f"{MIN_LEVELS}" if len(widths) < MIN_LEVELS else
+                                 "a trend from fewer widths")}))
 
 
 def _widths_where(r: Result, setting: str, sign: int) -> list[str]:
@@ -224,8 +231,8 @@ def glance_words(r: Result) -> dict | None:
         return None
     s = r.settings[0]
     got = _benefits(r, s)
-    effect = "; ".join(f"width {w}: {c.quantity.text(c.primary)} ({words.seeds(c.pairs)})"
-                       for w, c in got)
+    # each with its n and, where Holm moved it, its interval's level (issue 31, referee 8)
+    effect = "; ".join(f"width {w}: {c.summary(r.level)}" for w, c in got)
     verdict = "; ".join(f"width {w}: {_width_verdict(c)}" for w, c in got)
     said = words.join([f"{_width_verdict(c)} at width {w} ({c.quantity.text(c.primary)})"
                        for w, c in got])
@@ -284,8 +291,10 @@ def context(r: Result) -> dict:
             "no_trend": no_trend,
             "table": rows_words(r.table, COLUMNS),
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
+            "holm": holm_family(r.benefit),
             "trends": [_trend_words(t) for t in r.trend.values()],
-            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway}
+            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway,
+            "departure": r.preset_departure}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import MIN_PAIRS, Contrast, Quantity, Sample
+from ..contrast import Contrast
 from ..instability import counts
 from ..stats import Estimate
 
@@ -42,6 +41,61 @@ def count(key: str) -> Column:
 
 def nonnegative(key: str, digits: int = 3) -> Column:
     return Column(key, lambda e: words.number(e, digits), (0.0, float("inf")))
+
+
+@dataclass(frozen=True)
+class PositiveColumn(Column):
+    """A positive quantity (a loss, a calibration error, a spread) summarised as a geometric
+    mean, its interval from the log scale: it never leaves (0, inf) and is never symmetric
+    around a value near 0 (STUDY.md, "Positive quantities")."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = stats.geometric_mean_ci(values, level)
+        return e.clipped(*self.bounds) if self.bounds else e  # e.g. an ECE stays within 1
+
+
+@dataclass(frozen=True)
+class BootstrapColumn(Column):
+    """A quantity at least 0 that may be 0 (a calibration error): its mean with a percentile
+    bootstrap interval, which stays between its smallest and largest value, so above 0."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = stats.mean_bootstrap_ci(values, level)
+        return e.clipped(*self.bounds) if self.bounds else e
+
+
+@dataclass(frozen=True)
+class Censored(Estimate):
+    """A test-loss rise over runs, with how many of them had none yet: their test loss is
+    lowest at their last epoch, so the rise is 0 within the run and its minimum may lie beyond
+    it (censored, not measured as zero)."""
+
+    censored: int = 0
+
+
+def rise_text(e: Estimate, digits: int = 3, unit: str = "") -> str:
+    """A test-loss rise in words: where every run is still at its lowest at its last epoch,
+    that, not "0.000"; where some are, the value with how many."""
+    k = getattr(e, "censored", 0)
+    if e.n and k == e.n:
+        runs = "its one run" if e.n == 1 else f"all {e.n} runs"
+        return f"no rise yet: the test loss is lowest at the last epoch in {runs}"
+    text = words.number(e, digits) + (f" {unit}" if unit and words.missing(e) is None else "")
+    return text + (f" ({k} of {e.n} runs lowest at their last epoch: no rise yet)" if k else "")
+
+
+@dataclass(frozen=True)
+class RiseColumn(Column):
+    """The rise of the test loss above its minimum, its runs with no rise yet counted."""
+
+    def summarize(self, values: pd.Series, level: float) -> Estimate:
+        e = super().summarize(values, level)
+        return Censored(e.value, e.lo, e.hi, e.n, e.level, e.p,
+                        int((stats.finite(values) == 0).sum()))
+
+
+def rise(key: str = "overfit", digits: int = 3) -> Column:
+    return RiseColumn(key, lambda e: rise_text(e, digits), (0.0, float("inf")))
 
 
 @dataclass(frozen=True)
@@ -95,25 +149,3 @@ def bounded(contrasts: dict[str, Contrast], limit: float = 1.0) -> dict[str, Con
 def bounded_one(c: Contrast, limit: float = 1.0) -> Contrast:
     """One contrast's primary interval kept inside [-limit, limit] (see ``bounded``)."""
     return replace(c, primary=c.primary.clipped(-limit, limit))
-
-
-def one_way(sample: Sample, label: str, quantity: Quantity, minimum: int = MIN_PAIRS,
-            tail: bool = True) -> str | None:
-    """What a contrast with too few stable pairs for a verdict shows, without a claim: where
-    every seed pair stable in both arms points the same way, e.g. "on every one of the 2 seed
-    pairs stable in both arms a − b is below zero (−7.00 to −3.10 pp); too few for a verdict
-    (at least 3)" (``tail``: with that last clause). None where there is a verdict to make, no
-    pair, or the pairs disagree."""
-    df = sample.aligned()
-    both = df[df["both"]]
-    d = (both["a"] - both["b"]).to_numpy(dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size == 0 or d.size >= minimum or not (np.all(d > 0) or np.all(d < 0)):
-        return None
-    side = "above" if d[0] > 0 else "below"
-    lo, hi = (quantity.text(Estimate(x, n=2)) for x in (d.min(), d.max()))
-    span = lo if d.size == 1 else f"{lo} to {hi}"
-    which = ("on the only seed pair stable in both arms" if d.size == 1 else
-             f"on every one of the {d.size} seed pairs stable in both arms")
-    text = f"{which} {label} is {side} zero ({span})"
-    return text + (f"; too few pairs for a verdict (at least {minimum})" if tail else "")

@@ -12,19 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from .. import words
 from ..contrast import (
-    ACCURACY,
-    MIN_PAIRS,
     Contrast,
     Sample,
     compare,
     condition_contrast,
 )
-from ..contrast_words import family_tally
+from ..contrast_words import family_tally, holm_family
 from ..experiments import base_condition, rates_name
 from ..selection import validation_ranking
 from .base import Exercise, GlanceWords
@@ -34,7 +31,6 @@ from .common import (
     bounded,
     bounded_one,
     design,
-    one_way,
     points,
     rows_words,
     summarize,
@@ -78,10 +74,6 @@ class Result:
     extra: list[str] = field(default_factory=list)  # conditions run outside the grid (swap)
     selected_runs: int = 0  # the runs of the selected setting (its score is over all of them)
     selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
-    one_way: dict[str, str] = field(default_factory=dict)  # contrast -> too few pairs, one way
-    # every contrast with too few stable pairs for a verdict -> "below" / "above" (every pair
-    # on that side of zero), "mixed" (pairs on both sides), "none" (no stable pair)
-    few: dict[str, str] = field(default_factory=dict)
 
     @property
     def one_layer_by_label(self) -> dict[str, Contrast]:
@@ -115,12 +107,6 @@ def analyze(res: Results) -> Result:
     one_layer = bounded(compare({_one_label(p): smp for p, smp in single.items()}, lvl))
     grid = [rates_name(float(x), float(y)) for x in block["p1"] for y in block["p2"]
             if rates_name(float(x), float(y)) in present]
-    swap_sample = Sample.of(ends, swapped, original)
-    quiet = {**family, f"{swapped} − {original}": swap_sample}
-    quiet |= {_one_label(p): smp for p, smp in single.items()}
-    one = {k: w for k, smp in quiet.items()
-           if (w := one_way(smp, k, ACCURACY, tail=False)) is not None}
-    few = {k: side for k, smp in quiet.items() if (side := _side(smp)) is not None}
     return Result(
         design=design(ends, res.k),
         p1=sorted({float(x) for x in block["p1"] for y in block["p2"]
@@ -130,7 +116,7 @@ def analyze(res: Results) -> Result:
         table=summarize(ends, order, COLUMNS, lvl),
         grid=grid, extra=[c for c in order if c not in grid],
         selected_runs=int(ranking["runs"].iloc[0]),
-        selected_stable=bool(ranking["stable"].iloc[0]), one_way=one, few=few,
+        selected_stable=bool(ranking["stable"].iloc[0]),
         selected=str(ranking.index[0]), selected_val=float(ranking["val"].iloc[0]),
         against_none=bounded(compare(family, lvl)),
         swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
@@ -160,8 +146,6 @@ def _takeaway(r: Result) -> str:
     if split:
         text += (" Where the primary verdict (stable pairs) and the robustness line (all seeds) "
                  f"disagree, no claim stands alone: {words.join(split)}.")
-    if r.few:
-        text += " " + _tally(r)
     return text
 
 
@@ -201,47 +185,6 @@ def _one_layer(r: Result) -> str:
     return text + (f" ({'; '.join(claims)})" if claims else "")
 
 
-def _tally(r: Result) -> str:
-    """Every contrast with too few stable pairs for a verdict, counted by what its pairs show
-    (all below zero, all above, both ways, none): complete, not only the one-way ones."""
-    side = {k: [c for c, v in r.few.items() if v == k] for k in ("below", "above", "mixed", "none")}
-
-    def spans(keys: list[str]) -> str:
-        return f" ({'; '.join(_span(r.one_way[c]) for c in keys)})" if keys else ""
-
-    parts = [f"every stable pair is below zero in {len(side['below'])}{spans(side['below'])}",
-             f"above zero in {len(side['above'])}{spans(side['above'])}",
-             f"the pairs point both ways in {len(side['mixed'])}"]
-    if side["none"]:
-        parts.append(f"{len(side['none'])} have no stable pair")
-    n = len(r.few)
-    return (f"What the data show, without a claim, for the {n} contrast{'s' if n != 1 else ''} "
-            f"with fewer than {MIN_PAIRS} seed pairs stable in both arms (too few for a "
-            f"verdict): {words.join(parts)}.")
-
-
-def _span(one_way_text: str) -> str:
-    """"label (lo to hi)" from a one-way sentence "on every one of ... LABEL is below zero
-    (SPAN)"."""
-    head, span = one_way_text.rsplit(" is ", 1)
-    label = head.split(" both arms ", 1)[-1]
-    return f"{label}: {span.split(' zero ', 1)[1].strip('()')}"
-
-
-def _side(sample: Sample) -> str | None:
-    """What the stable pairs of a contrast with too few of them for a verdict show; None where
-    it has enough for a verdict."""
-    df = sample.aligned()
-    both = df[df["both"]]
-    d = (both["a"] - both["b"]).to_numpy(dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size >= MIN_PAIRS:
-        return None
-    if d.size == 0:
-        return "none"
-    return "below" if (d < 0).all() else "above" if (d > 0).all() else "mixed"
-
-
 def context(r: Result) -> dict:
     swapped, original = r.swap.label.split(" − ")
     answer = (f"Swapping the rates ({swapped} − {original}) changes the test accuracy (mean of "
@@ -265,6 +208,8 @@ def context(r: Result) -> dict:
             "one_layer": [c.row("cheaper on the first layer", "costlier on the first layer")
                           for c in r.one_layer.values()],
             "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
+            "holm": {"family": holm_family(r.against_none),
+                     "one_layer": holm_family(r.one_layer_by_label)},
             "departure": departure(r), "answer": answer, "takeaway": _takeaway(r)}
 
 

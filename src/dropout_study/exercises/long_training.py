@@ -20,7 +20,6 @@ import pandas as pd
 
 from .. import words
 from ..contrast import (
-    ACCURACY,
     MIN_PAIRS,
     Contrast,
     Ratio,
@@ -40,9 +39,9 @@ from .common import (
     bounded_one,
     count,
     design,
-    nonnegative,
-    one_way,
     points,
+    rise,
+    rise_text,
     rows_words,
     summarize,
 )
@@ -60,7 +59,7 @@ def columns(epochs: float = math.inf) -> list[Column]:
         return Column(key, count(key).fmt, (1.0, float(epochs)))
 
     return [accuracy("endpoint"), accuracy("last"), accuracy("at_best_val"), epoch("best_epoch"),
-            epoch("test_loss_min_epoch"), nonnegative("overfit"), points("gap")]
+            epoch("test_loss_min_epoch"), rise("overfit"), points("gap")]
 
 
 COLUMNS = columns()  # for the words (the bounds matter only when summarising)
@@ -117,7 +116,6 @@ class Result:
     endpoint_unstable: dict[str, list[float]]  # ... from which runs were unstable to the end
     collapses: dict[str, list[float]]  # ... of transient collapses (stable runs, kept)
     runs: dict[str, int]  # condition -> runs
-    one_way: str | None = None  # too few pairs, but every stable pair points one way
     never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
     level: float = 0.95  # the study's (a Holm step moves the family's intervals from it)
 
@@ -170,8 +168,7 @@ def analyze(res: Results) -> Result:
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
         never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
-                       for c in order}, level=lvl,
-        one_way=one_way(Sample.of(ends, on, off), label, ACCURACY))
+                       for c in order}, level=lvl)
 
 
 # -- words -------------------------------------------------------------------------------------
@@ -211,11 +208,15 @@ def _arm(row: ConditionRow, first: bool) -> str:
     e = row.values["test_loss_min_epoch"]
     if e.n == 0:
         return f"{who} no run stayed stable"
-    rise, gap = words.number(row.values["overfit"], 3), words.pp(row.values["gap"])
+    rise = rise_text(row.values["overfit"], unit="nats" if first else "")
+    gap = words.pp(row.values["gap"])
     over = f"over its {e.n} stable run{'s' if e.n != 1 else ''}"
+    if rise.startswith("no rise yet"):  # censored in every run: no minimum within the runs
+        return (f"{who}, {over}, the test loss is still at its lowest at the last epoch in "
+                f"every run (no rise yet; train − test gap {gap})")
     if first:
         return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and ends "
-                f"{rise} nats above that minimum (train − test gap {gap})")
+                f"{rise} above that minimum (train − test gap {gap})")
     return (f"{who}, {over}, the minimum comes around epoch {e.value:.0f}, the rise is {rise} "
             f"and the gap {gap}")
 
@@ -235,11 +236,9 @@ def _side_by_side(r: Result) -> str:
 
 def _verdict(r: Result) -> str:
     acc, rise = r.accuracy, r.rise
-    if not acc.tested:
-        text = (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
+    if not acc.tested:  # no sign or size read from too few pairs (STUDY.md, revision 4)
+        return (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
                 f"there is no verdict on dropout's effect at this horizon")
-        return text + (f"; what the data show, without a claim: {r.one_way}" if r.one_way
-                       else "")
     less = rise.direction < 0
     if acc.direction > 0:
         return ("Dropout keeps its advantage when training runs long"
@@ -260,9 +259,12 @@ def _takeaway(r: Result) -> str:
 
 def context(r: Result) -> dict:
     acc, rise = r.accuracy, r.rise
-    if acc.pairs == 0:
-        answer = (f"After {r.design['epochs']} epochs at lr {r.lr:g} no seed is stable in both "
-                  f"arms, so accuracy and overfitting cannot be compared: unstable runs "
+    if acc.pairs <= 1:
+        which = ("no seed is stable in both arms" if acc.pairs == 0 else
+                 "one seed alone is stable in both arms (a single run against a single run is "
+                 "no finding)")
+        answer = (f"After {r.design['epochs']} epochs at lr {r.lr:g} {which}, so accuracy and "
+                  f"overfitting cannot be compared: unstable runs "
                   f"without dropout {words.rate(acc.unstable_b, acc.runs_b, acc.rate_b)}, "
                   f"with dropout {r.on} {words.rate(acc.unstable_a, acc.runs_a, acc.rate_a)} "
                   "(the rule is under Methods).")
@@ -290,9 +292,11 @@ def context(r: Result) -> dict:
             "accuracy": acc.row("dropout is better", "dropout is worse"),
             "rise": rise.row("more overfitting", "less overfitting"),
             "zero_rise": zero,
-            "diffs": {"last": r.last.quantity.text(r.last.primary),
-                      "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
-                      "gap": r.gap.quantity.text(r.gap.primary)},
+            # beside the headline: none from a single seed pair (one run against one run)
+            "diffs": None if max(c.pairs for c in (r.last, r.at_best_val, r.gap)) <= 1 else
+            {"last": r.last.quantity.text(r.last.primary),
+             "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
+             "gap": r.gap.quantity.text(r.gap.primary)},
             "glance_words": glance_words(r), "departure": departure(r), "answer": answer,
             "takeaway": _takeaway(r)}
 
@@ -370,4 +374,6 @@ EXERCISE = Exercise(
     number=2, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Training longer, with and without dropout",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions}, check=check,
-    editions=True, headline=lambda r: r.accuracy, glance=GLANCE)
+    editions=True, headline=lambda r: r.accuracy, glance=GLANCE,
+    # the row names the rise where it claims (``glance_words``): the forest plot draws it too
+    beside=lambda r: [r.rise] if r.rise.claim else [])

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import Contrast, Sample, compare
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition
 from ..selection import select_strengths
@@ -108,6 +109,10 @@ class Result:
     tuning: list[Tuning]
     table: list[ConditionRow]
     against_dropout: dict[str, Contrast]  # "<scheme> − dropout", one Holm family
+    # validation scores closer than this are a tie: one image of the validation split (a
+    # difference below it is no difference in what validation can show)
+    tie_below: float = 0.0
+    preset_departure: str = ""  # where this study runs less of the design than the full one
 
     def _schemes(self, sign: int) -> list[str]:
         return [k.split(" − ")[0] for k, c in self.against_dropout.items()
@@ -126,15 +131,29 @@ class Result:
         return [k.split(" − ")[0] for k, c in self.against_dropout.items() if not c.tested]
 
     @property
+    def validation(self) -> dict[str, float]:
+        """Each alternative compared on the fresh seeds: its validation score at its pick."""
+        val = {t.method: t.tried[f"{t.selected:g}"] for t in self.tuning
+               if t.method != REFERENCE and f"{t.method} − {REFERENCE}" in self.against_dropout}
+        return {m: v for m, v in val.items() if v == v}
+
+    @property
+    def best(self) -> list[str]:
+        """The alternatives best on validation: the top one and those that tie with it (less
+        than ``tie_below`` below it), in name order."""
+        val = self.validation
+        if not val:
+            return []
+        top = max(val.values())
+        return sorted(m for m, v in val.items() if top - v < max(self.tie_below, 1e-12))
+
+    @property
     def headline(self) -> Contrast | None:
         """The alternative best on validation in the tuning stage (the test set never picks)
-        against dropout on the fresh seeds."""
-        val = {t.method: t.tried[f"{t.selected:g}"] for t in self.tuning
-               if f"{t.method} − {REFERENCE}" in self.against_dropout}
-        val = {m: v for m, v in val.items() if v == v}
-        if not val:
-            return None
-        return self.against_dropout[f"{max(val, key=val.get)} − {REFERENCE}"]
+        against dropout on the fresh seeds; of alternatives tied there, the first in name
+        order (the words say it is a tie)."""
+        best = self.best
+        return self.against_dropout[f"{best[0]} − {REFERENCE}"] if best else None
 
     def variance(self, method: str) -> float | None:
         """The variance of ``method``'s multiplicative noise at its selected strength (None:
@@ -185,7 +204,12 @@ def analyze(res: Results) -> Result:
         design=design(final, res.k), tune_design=design(tune, res.k),
         budget=max(len(t.tried) for t in tuning), tuning=tuning,
         table=summarize(final, order, COLUMNS, lvl),
-        against_dropout=bounded(compare(family, lvl)))
+        against_dropout=bounded(compare(family, lvl)),
+        tie_below=1.0 / float(res.cfg["data"]["validation_size"]),
+        preset_departure=presets.departure(res.cfg, BLOCK, {
+            "epochs": ("epochs", "every run, tuning and fresh, is shorter"),
+            "tune_seeds": ("tuning seeds", "each strength's validation score rests on fewer "
+                           "seeds")}))
 
 
 def _names(schemes: list[str]) -> str:
@@ -236,6 +260,35 @@ def _takeaway(r: Result) -> str:
     return text + f" (at {words.seeds(r.design['seeds'])}, {r.design['epochs']} epochs)."
 
 
+def tie(r: Result) -> str:
+    """Where alternatives tie as the best on validation, that in words, with the gap and what
+    makes it a tie (less than one validation image); "" where one is best."""
+    best = r.best
+    if len(best) < 2:
+        return ""
+    val = r.validation
+    gap = max(val[m] for m in best) - min(val[m] for m in best)
+    scores = ", ".join(f"{m} {100 * val[m]:.4f}%" for m in best)
+    return (f"On validation {words.join(best)} tie as the alternative best ({scores}: "
+            f"{100 * gap:.4f} points apart, less than one validation image, "
+            f"{100 * r.tie_below:.3g} points), so none of them is the better there; the summary "
+            f"row takes {best[0]}, the first in name order, and the table below gives each "
+            "against dropout.")
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row's answer where its headline's scheme tied as best on validation."""
+    c = r.headline
+    if c is None or not c.tested or len(r.best) < 2:
+        return None
+    lead, verb = {1: ("Yes", "beats dropout"), -1: ("No", "does worse than dropout"),
+                  0: ("Not detectably", "cannot be told apart from dropout")}[c.direction]
+    others = words.join(r.best[1:])
+    return {"answer": f"{lead}: {r.best[0]}, tied with {others} as the alternative best on "
+                      f"validation (less than one validation image apart), {verb} on fresh "
+                      "seeds."}
+
+
 def _testable(r: Result) -> int:
     return len(r.against_dropout) - len(r.untested)
 
@@ -281,6 +334,9 @@ def context(r: Result) -> dict:
             "unstable": r.design["unstable"] + r.tune_design["unstable"],
             "methods": [row.condition for row in r.table], "tuning": tuning,
             "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
+            "holm": holm_family(r.against_dropout), "tie": tie(r),
+            "departure": r.preset_departure,
+            "glance_words": glance_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 
 

@@ -11,23 +11,24 @@ both conventions), and the sweep's endpoints and loss curves.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .. import stats, words
 from ..contrast import Contrast, condition_contrast
 from ..experiments import base_condition, rates_name
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, design, nonnegative, points, rows_words, summarize
+from .common import ConditionRow, accuracy, design, points, rise, rows_words, summarize
 
 if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
     from ..results import Results
 
 EXPERIMENT = "sanity"
-COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap"), nonnegative("overfit")]
+COLUMNS = [accuracy("endpoint"), accuracy("last"), points("gap"), rise("overfit")]
 TORCH = "torch.nn.Dropout − ours"
 CALIBRATION = "dropout (stream B)"
 AA = "A/A: ours on stream B − ours"
@@ -63,10 +64,12 @@ class Result:
     torch_diff: Contrast  # torch.nn.Dropout − ours, at the study's level
     torch_tost: Contrast  # the same at 1 − 2α: the two one-sided tests' interval
     vanilla_diff: Contrast  # vanilla − inverted
-    ratios: dict[str, Estimate]  # condition -> train-mode / eval-mode mean of layer 1
-    ratio_level: float  # Bonferroni over the two conventions tested against 1
+    ratios: dict[str, Estimate]  # condition -> train-mode / eval-mode mean of layer 1, over
+    # seeds (each seed the geometric mean of its probe points: they share the seed's weights)
+    ratio_level: float  # Bonferroni over the rows tested against 1 (``ratios``)
     sweep: list[ConditionRow]
     calibration: Contrast | None  # the A/A row: must come out "no difference"
+    points: int = 0  # probe points per run behind each seed's ratio
 
     @property
     def equivalence(self) -> str:
@@ -88,16 +91,27 @@ class Result:
 
 
 def mean_ratios(res: Results, conds: list[str], level: float) -> dict[str, Estimate]:
-    """Layer 1's mean activation in train mode over its eval-mode mean, per probe pass (each
-    pass draws fresh masks, so the passes are independent given the weights); a ratio of
-    positive means, its interval kept above 0."""
+    """Layer 1's mean activation in train mode over its eval-mode mean. The probe points of a
+    run are read from one trained model along its training (fresh masks each, the same seed's
+    weights): they are not independent replicates, the seed is. So each seed gives one value,
+    the geometric mean of its probe points' ratios, and the estimate is over seeds: their
+    geometric mean, its interval from the log scale (a ratio of positive means: above 0)."""
     acts = res.activations
     if acts.empty:
-        return {c: stats.mean_ci([], level) for c in conds}
+        return {c: stats.geometric_mean_ci([], level) for c in conds}
     first = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
-    ratio = first["mean_post"] / first["mean_eval"]
-    return {c: stats.mean_ci(ratio[first["condition"] == c], level, (0, math.inf))
+    log_ratio = np.log(first["mean_post"] / first["mean_eval"])
+    per_seed = np.exp(log_ratio.groupby([first["condition"], first["seed"]]).mean())
+    return {c: stats.geometric_mean_ci(per_seed[per_seed.index.get_level_values(0) == c], level)
             for c in conds}
+
+
+def probe_points(res: Results) -> int:
+    """The probe points per run of layer 1 (the most any run has): what each seed's value
+    averages."""
+    acts = res.activations
+    first = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
+    return int(first.groupby(["condition", "seed"]).size().max()) if len(first) else 0
 
 
 def analyze(res: Results) -> Result:
@@ -110,13 +124,14 @@ def analyze(res: Results) -> Result:
                    if "calibration" in roles else None)
     sweep = ends[ends["factor_role"] == "sweep"]
     order = list(sweep.drop_duplicates("condition").sort_values("factor_p")["condition"])
-    ratio_level = 1 - (1 - lvl) / 2
+    tested = [ref, vanilla, torch_c]  # each row tested against 1: Bonferroni over them all
+    ratio_level = 1 - (1 - lvl) / len(tested)
     return Result(
         design=design(ends, res.k), ref=ref, torch=torch_c, vanilla=vanilla, margin=margin,
         torch_diff=condition_contrast(ends, torch_c, ref, lvl, label=TORCH),
         torch_tost=condition_contrast(ends, torch_c, ref, 1 - 2 * (1 - lvl), label=TORCH),
         vanilla_diff=condition_contrast(ends, vanilla, ref, lvl, label=VANILLA),
-        ratios=mean_ratios(res, [ref, vanilla, torch_c], ratio_level),
+        ratios=mean_ratios(res, tested, ratio_level), points=probe_points(res),
         ratio_level=ratio_level, sweep=summarize(sweep, order, COLUMNS, lvl),
         calibration=calibration)
 
@@ -165,8 +180,8 @@ def _ratio_words(r: Result) -> str:
     return (f"the train-mode mean activation over the eval-mode one (layer 1, which both see "
             f"the same input) is {words.number(e[r.ref], 4)} for inverted and "
             f"{words.number(e[r.vanilla], 4)} for vanilla dropout "
-            f"({100 * r.ratio_level:g}% intervals over {e[r.ref].n} and {e[r.vanilla].n} probe "
-            "passes)")
+            f"({100 * r.ratio_level:.4g}% intervals over {words.seeds(e[r.ref].n)} and "
+            f"{words.seeds(e[r.vanilla].n)}, each seed the mean of its {r.points} probe points)")
 
 
 def _takeaway(r: Result) -> str:
@@ -174,11 +189,13 @@ def _takeaway(r: Result) -> str:
     off = [c for c in r.conventions if e[c].has_interval and not e[c].contains(1.0)]
     unknown = [c for c in r.conventions if not e[c].has_interval]
     if off:
-        head = (f"The train-mode / eval-mode ratio departs from 1 for {words.join(off)}, which "
+        shown = words.join([f"{c} ({words.number(e[c], 4)}, over {words.seeds(e[c].n)})"
+                            for c in off])  # with its size: how far from 1, on how many
+        head = (f"The train-mode / eval-mode ratio departs from 1 for {shown}, which "
                 "needs investigating. ")
     elif unknown:
-        head = (f"The train-mode / eval-mode ratio of {words.join(unknown)} has too few probe "
-                "passes for an interval. ")
+        head = (f"The train-mode / eval-mode ratio of {words.join(unknown)} has too few seeds "
+                "for an interval. ")
     else:
         # a null on the one quantity checked (layer 1's mean activation), with how large a
         # departure each interval still allows
@@ -189,8 +206,8 @@ def _takeaway(r: Result) -> str:
         head = ("Only layer 1's mean activation was checked: its train-mode / eval-mode ratio "
                 "shows no detectable departure from 1 for either convention ("
                 + "; ".join(f"{c}: {allows(c)}" for c in r.conventions)
-                + f"; {100 * r.ratio_level:g}% intervals, which rule out only a larger "
-                "departure). Inverted dropout scales in "
+                + f"; {100 * r.ratio_level:.4g}% intervals over seeds, which rule out only a "
+                "larger departure). Inverted dropout scales in "
                 "training so that test time is the plain network, vanilla scales at test "
                 "time. ")
     t = r.torch_diff
@@ -201,8 +218,7 @@ def _takeaway(r: Result) -> str:
                     "find and explain, not an equivalence."),
         NOT_SHOWN: (f"Whether our layer and torch's give the same accuracy distribution is not "
                     f"settled at {words.seeds(t.pairs)} (the equivalence interval is wider "
-                    f"than ±{_points(r.margin)} points); their statistics agree in the test "
-                    "suite."),
+                    f"than ±{_points(r.margin)} points)."),
         NO_VERDICT: f"Our layer against torch's: {t.verdict('', '')}.",
     }[r.equivalence]
     return head + tail
@@ -243,7 +259,8 @@ def context(r: Result) -> dict:
             "vanilla_row": van.row("vanilla better", "vanilla worse"),
             "ratios": [{"condition": c, "ratio": words.number(e, 4), "n": e.n}
                        for c, e in r.ratios.items()],
-            "ratio_level": r.ratio_level, "sweep": rows_words(r.sweep, COLUMNS),
+            "ratio_level": r.ratio_level, "n_ratios": len(r.ratios), "points": r.points,
+            "sweep": rows_words(r.sweep, COLUMNS),
             "calibration_row": (r.calibration.row(AA_FAIL, AA_FAIL)
                                 if r.calibration is not None else None),
             "calibration": _calibration_words(r),

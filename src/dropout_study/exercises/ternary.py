@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import stats, words
+from .. import presets, stats, words
 from ..contrast import Contrast, Quantity, Sample, compare
+from ..contrast_words import holm_family
 from ..experiments import base_condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -92,6 +93,7 @@ class Result:
     diff: dict[str, Contrast]  # ternary − Bernoulli test accuracy, a Holm family
     amplification: dict[str, Contrast]  # log amplification, ternary − Bernoulli, Holm
     epoch: float  # the epoch whose probe gives the amplification (NaN: no probe rows)
+    preset_departure: str = ""  # where this study runs fewer zero probabilities than the full
 
     def _where(self, family: dict[str, Contrast], sign: int) -> list[str]:
         return [f"{s.a:g}" for s in self.settings if family[s.key].direction == sign]
@@ -145,7 +147,9 @@ def analyze(res: Results) -> Result:
     order = [c for s in settings for c in (s.ternary, s.bernoulli)]
     return Result(design=design(ends, res.k), settings=settings,
                   table=summarize(ends, order, COLUMNS, lvl), diff=compare(diff, lvl),
-                  amplification=compare(logamp, lvl, LOG_AMPLIFICATION), epoch=epoch)
+                  amplification=compare(logamp, lvl, LOG_AMPLIFICATION), epoch=epoch,
+                  preset_departure=presets.departure(res.cfg, EXPERIMENT, {
+                      "zero_probability": ("zero probabilities a", "fewer masks compared")}))
 
 
 def ratio(c: Contrast) -> str:
@@ -232,6 +236,8 @@ def context(r: Result) -> dict:
                           + r.diff[s.key].verdict("ternary better", "ternary worse") + ")"
                           for s in r.settings) + ".")
     return {**r.design, "rows": _rows(r), "table": rows_words(r.table, COLUMNS),
+            "holm": {"accuracy": holm_family(r.diff), "amplification": holm_family(
+                r.amplification)}, "departure": r.preset_departure,
             "family": [c.row("ternary better", "ternary worse") for c in r.diff.values()],
             "amp_epoch": f"{r.epoch:g}" if math.isfinite(r.epoch) else "no probe",
             "glance_words": ({"answer": a} if (a := glance_answer(r)) else None),

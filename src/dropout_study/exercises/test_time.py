@@ -28,14 +28,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import ACCURACY, Contrast, Quantity, Sample, compare
+from ..contrast import ACCURACY, Contrast, Ratio, Sample, compare
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
-from .common import Column, ConditionRow, rows_words, summarize
+from .common import BootstrapColumn, Column, ConditionRow, PositiveColumn, rows_words, summarize
 
 if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
     from ..results import Results
@@ -43,11 +45,15 @@ if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads 
 KEY = "test_time"
 EVAL, ONE = "eval mode (deterministic)", "dropout on, one pass"
 INF = float("inf")
+# positive quantities (STUDY.md; issue 31, referee 16): the NLL as a geometric mean with its
+# interval from the log scale; the ECE, which may be 0, as a mean with a percentile bootstrap
+# interval (inside its values' range); both compared with eval mode as ratios a / b
 COLUMNS = [Column("acc", lambda e: words.pct(e, 2), (0.0, 1.0)),
-           Column("nll", lambda e: words.number(e, 4), (0.0, INF)),
-           Column("ece", lambda e: words.pct(e, 2), (0.0, 1.0))]
-NLL = Quantity("test NLL", 1.0, "nats", 4)
-ECE = Quantity("ECE", 100.0, "pp", 2, (-1.0, 1.0))  # a difference of two values in [0, 1]
+           PositiveColumn("nll", lambda e: words.number(e, 4), (0.0, INF)),
+           BootstrapColumn("ece", lambda e: words.pct(e, 2), (0.0, 1.0))]
+NLL = Ratio("test NLL", 1.0, "", 4)
+ECE = Ratio("ECE", 1.0, "", 2)
+RATIOS = ("NLL", "ECE")  # the contrasts of a positive quantity: a ratio, on the log scale
 
 
 def mc_name(t: int) -> str:
@@ -85,7 +91,8 @@ class Result:
         return self.against_eval["accuracy: one pass − eval mode"]
 
     def mc(self, what: str) -> Contrast:
-        return self.against_eval[f"{what}: T = {self.t_max} − eval mode"]
+        sep = " / " if what in RATIOS else " − "
+        return self.against_eval[f"{what}: T = {self.t_max}{sep}eval mode"]
 
 
 def _per_seed(df: pd.DataFrame, column: str) -> pd.Series:
@@ -115,11 +122,15 @@ def analyze(res: Results) -> Result:
     order = [EVAL, ONE] + [mc_name(t) for t in passes if t > 1]
     full = at[t_max]
     ev = {k: _per_seed(models, f"eval_{k}") for k in ("acc", "nll", "ece")}
+    def log(x: pd.Series) -> pd.Series:
+        return np.log(x.where(x > 0))
+
     family = {
         "accuracy: one pass − eval mode": _sample(_per_seed(models, "single_acc_mean"),
                                                   ev["acc"]),
-        **{f"{k}: T = {t_max} − eval mode": _sample(_per_seed(full, c), ev[c])
-           for k, c in (("accuracy", "acc"), ("NLL", "nll"), ("ECE", "ece"))},
+        f"accuracy: T = {t_max} − eval mode": _sample(_per_seed(full, "acc"), ev["acc"]),
+        **{f"{k}: T = {t_max} / eval mode": _sample(log(_per_seed(full, c)), log(ev[c]))
+           for k, c in (("NLL", "nll"), ("ECE", "ece"))},
     }
     quantity = {"accuracy": ACCURACY, "NLL": NLL, "ECE": ECE}
     against = {k: replace(c, quantity=quantity[k.split(":")[0]])
@@ -135,7 +146,7 @@ def analyze(res: Results) -> Result:
         condition=cond, models=len(models), trained=trained, diverged=diverged,
         passes=passes, t_max=t_max, table=summarize(long, order, COLUMNS, lvl),
         flip=stats.mean_ci(models["flip_rate"], lvl, (0.0, 1.0)),
-        spread=stats.mean_ci(models["single_acc_sd"], lvl, (0.0, 1.0)),
+        spread=stats.mean_bootstrap_ci(models["single_acc_sd"], lvl),  # an SD, maybe 0
         against_eval=against,
         timing=Timing(stats.geometric_mean_ci(jobs["eval_pass_seconds"], lvl),
                       stats.geometric_mean_ci(jobs["stochastic_pass_seconds"], lvl)))
@@ -214,9 +225,9 @@ def context(r: Result) -> dict:
               f"({one.verdict('better', 'worse')}) and gives a different class for {flip} of "
               f"test images from one pass to the next; averaging T = {r.t_max} passes changes "
               f"accuracy by {acc.quantity.text(acc.primary)} "
-              f"({acc.verdict('better', 'worse')}) and NLL by {nll.quantity.text(nll.primary)} "
-              f"({nll.verdict('higher', 'lower')}) at {r.t_max} forward passes per prediction "
-              "instead of one.")
+              f"({acc.verdict('better', 'worse')}) and multiplies NLL by "
+              f"{nll.quantity.text(nll.primary)} ({nll.verdict('higher', 'lower')}) at "
+              f"{r.t_max} forward passes per prediction instead of one.")
     table, cost = rows_words(r.table, COLUMNS), costs(r.passes)
     for row in table:
         row["cost"] = cost[row["condition"]]
@@ -227,6 +238,7 @@ def context(r: Result) -> dict:
                 f" ({r.trained} trained, {r.diverged} diverged and not evaluated)")
     return {"condition": r.condition, "seeds": r.models, "excluded": excluded,
             "passes": r.passes, "table": table, "diffs": diffs,
+            "holm": holm_family(r.against_eval),
             "flip": flip, "spread": _spread(r.spread), "timing": timing_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 
@@ -238,7 +250,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     ev = next(row for row in r.table if row.condition == EVAL)
     fig, axes = panels(3, figsize=(14, 4))
     for ax, col in zip(axes, COLUMNS, strict=True):
-        s = per_x(mc, "passes", col.key, res.level, col.bounds)
+        s = per_x(mc, "passes", col.key, res.level, col.bounds,
+                  log=isinstance(col, PositiveColumn))  # the NLL: from the log scale
         band(ax, s["passes"], s["mean"], s["lo"], s["hi"], "Monte-Carlo average of T passes")
         e = ev.values[col.key]
         ax.axhline(e.value, color="black", lw=1, label="eval mode")
@@ -271,6 +284,7 @@ EXERCISE = Exercise(
     number=4, key=KEY, block=KEY, reads=("test_time", "test_time_models"),
     title="Why dropout is not used at test time",
     analyze=analyze, context=context, draw=draw, check=check,
+    apart="two evaluations of the same trained models: no training noise between its arms",
     headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
     glance=GlanceWords(
         question="Why is dropout off at test time?",

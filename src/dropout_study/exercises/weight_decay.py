@@ -34,6 +34,7 @@ import pandas as pd
 
 from .. import stats, words
 from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare, compare_one
+from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from ..selection import validation_ranking
@@ -301,6 +302,7 @@ def context(r: Result) -> dict:
             "table": table, "better_single": r.better_single,
             "val": {k: f"{100 * v:.1f}%" for k, v in r.val.items()},
             "effects": [e.row("higher", "lower") for e in r.effects.values()],
+            "holm": holm_family(r.effects),
             "interaction": interaction_row(c), "few_decays": few_decays(r.decays),
             "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
             "answer": answer, "takeaway": _takeaway(r)}
@@ -346,6 +348,8 @@ EXERCISE = Exercise(
     number=5, key=EXPERIMENT, block=EXPERIMENT, reads=(EXPERIMENT,),
     title="Dropout and weight decay, alone and together",
     analyze=analyze, context=context, draw=draw, trains={EXPERIMENT: conditions},
+    apart="an interaction, a difference of two paired differences, in which what the four cells "
+          "share cancels",
     check=check, editions=True, headline=lambda r: r.interaction,
     glance=GlanceWords(
         question="Dropout plus weight decay: additive?",

@@ -1,0 +1,151 @@
+"""Exercise 3's words: the report's answer, takeaway and tables from its ``Result``."""
+
+from __future__ import annotations
+
+import math
+
+from ... import words
+from ...contrast import MIN_PAIRS, Contrast
+from ...stats import Estimate
+from .analysis import HEADLINE_EPOCH, READ_AT, TOLERANCE, Layer, Result
+
+
+def _value(e: Estimate) -> str:
+    return f"{e.value:.3f}" if e.n else "no value"
+
+
+def _direction(c: Contrast) -> str:
+    return c.verdict("larger", "smaller")
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'s' if n != 1 else ''}" if n else "no run"
+
+
+def _ratio_text(c: Contrast) -> str:
+    """``x0.84 [0.72, 0.98] over n seed pairs`` (the pairs stable in both models there)."""
+    if c.pairs == 0:
+        return "no value (no seed pair stable in both models)"
+    return (f"{c.quantity.text(c.primary)} over {c.pairs} seed pair{'s' if c.pairs != 1 else ''}"
+            " stable in both")
+
+
+def _evolution_text(r: Result, layer: Layer) -> str:
+    first, at = 0, r.marks.index(r.horizon)
+    parts = [f"{'no dropout' if e.condition == r.off else 'dropout'} "
+             f"{_value(e.cells[first])} → {_value(e.cells[at])}"
+             for e in r.evolution if e.layer == layer.layer]
+    c = layer.eval_ratio
+    return (f"layer {layer.layer}: {', '.join(parts)}; there the ratio dropout / none is "
+            f"{_ratio_text(c)} ({_direction(c)})")
+
+
+def _takeaway(r: Result) -> str:
+    ratios = ", ".join(f"layer {c.layer}: {words.ratio(c.ratio, 4)}" for c in r.check)
+    if any(c.deviates for c in r.check):
+        head = ("The measured post-mask variance departs from what the closed form predicts from "
+                f"the pre-mask mean and variance (measured/predicted {ratios}) — a deviation "
+                f"beyond {100 * TOLERANCE:g}% that needs investigating")
+    elif all(c.agrees for c in r.check):
+        # the words follow the numbers: how close the intervals come, and how far single
+        # probe points stray (they may pass the tolerance that the means are held to)
+        far = max(max(abs(c.ratio.lo - 1), abs(c.ratio.hi - 1)) if c.ratio.has_interval
+                  else abs(c.ratio.value - 1) for c in r.check)
+        worst = max(r.check, key=lambda c: c.max_dev)
+        beyond = (f", beyond the ±{100 * TOLERANCE:g}% the means are held to"
+                  if worst.max_dev > TOLERANCE else "")
+        head = ("The mask raises the variance by what the closed form predicts from the pre-mask "
+                f"mean and variance (measured/predicted {ratios}; geometric means over the "
+                f"probe points and runs, each interval within ±{percent(far)} of 1, inside the "
+                f"check's tolerance of ±{100 * TOLERANCE:g}%); single probe points deviate from "
+                f"it by up to {percent(worst.max_dev)} (layer {worst.layer}){beyond}")
+    else:
+        head = ("The measured post-mask variance is consistent with the closed form "
+                f"(measured/predicted {ratios}), but its intervals are wider than "
+                f"±{100 * TOLERANCE:g}%")
+    return (head + "; the extra variance is noise that exists only in training: in eval mode "
+            "the network sees none of it, and the comparison of the two trained networks there "
+            "is the eval-mode ratio above.")
+
+
+def percent(x: float) -> str:
+    """A small fraction as a percentage to two significant digits (``0.22%``, ``2.1%``)."""
+    v = 100 * abs(x)
+    if v == 0:
+        return "0%"
+    return f"{v:.{max(0, 1 - math.floor(math.log10(v)))}f}%"
+
+
+def rule(r: Result) -> str:
+    """How the epochs were fixed, in words (the same rule whatever the results)."""
+    fixed = ", ".join(f"{e:g}" for e in READ_AT)
+    return (f"The epochs the ratios are read at were fixed before any result was seen: epochs "
+            f"{fixed} and the last ({r.last_epoch:g}), those beyond the end of training left "
+            f"out; the headline is epoch {HEADLINE_EPOCH} (the reference model's training "
+            f"length), or the last epoch where training is shorter. At each epoch only the runs "
+            f"stable there count (the instability rule on the window that ends at that epoch).")
+
+
+def _instability(c: Contrast, epoch: float) -> str:
+    return c.instability().replace("unstable at the endpoint, diverged or never trained",
+                                   f"unstable at epoch {epoch:g}, diverged or not yet trained "
+                                   "by then")
+
+
+def holm_over(ratios: dict) -> str:
+    """What the Holm correction of the eval-mode ratios runs over: the testable ones only (at
+    least ``MIN_PAIRS`` seed pairs stable in both models), the others get no verdict."""
+    n, tested = len(ratios), sum(c.tested for c in ratios.values())
+    if tested == 0:
+        return (f"none of the {n} layer × epoch ratios has the {MIN_PAIRS} seed pairs stable in "
+                "both models a verdict needs, so none is tested or corrected")
+    if tested == n:
+        return f"Holm-corrected over all {n} layer × epoch ratios"
+    return (f"Holm-corrected over the {tested} of the {n} layer × epoch ratios with at least "
+            f"{MIN_PAIRS} seed pairs stable in both models; the other {n - tested} get no "
+            "verdict")
+
+
+def context(r: Result) -> dict:
+    when = (f"At the end of training (epoch {r.last_epoch:g})" if r.at_end else
+            f"At epoch {r.horizon:g} (the headline epoch; training ran to {r.last_epoch:g})")
+    amp = "; ".join(f"layer {x.layer}: {words.ratio(x.amplification)} over "
+                    f"{_runs(x.amplification.n)} (closed form {words.ratio(x.predicted)})"
+                    for x in r.layers)
+    cross = "; ".join(f"layer {x.layer}: {_ratio_text(x.train_ratio)} "
+                      f"({_direction(x.train_ratio)})" for x in r.layers)
+    answer = (f"{when}, over the runs stable there, dropout's mask multiplies the train-time "
+              f"variance of the dropout model's activations by {amp} (ratio after / before, "
+              f"within each run). Against the no-dropout model's activations the train-time "
+              f"variance is {cross} (ratio dropout / none, paired by seed, Holm-corrected over "
+              f"the layers). In eval mode, from initialisation to epoch "
+              f"{r.horizon:g}, the variance goes "
+              + "; ".join(_evolution_text(r, x) for x in r.layers) + ".")
+    table = [{"layer": x.layer, "off_var_eval": words.number(x.off_eval, 3),
+              "on_var_pre": words.number(x.on_pre, 3),
+              "on_var_post": words.number(x.on_post, 3),
+              "on_var_eval": words.number(x.on_eval, 3),
+              "amplification": words.ratio(x.amplification),
+              "amplification_predicted": words.ratio(x.predicted),
+              "train_ratio": x.train_ratio.quantity.text(x.train_ratio.primary),
+              "train_pairs": x.train_ratio.pairs,
+              "eval_ratio": x.eval_ratio.quantity.text(x.eval_ratio.primary),
+              "eval_level": x.eval_ratio.level_text,
+              "eval_verdict": _direction(x.eval_ratio),
+              "eval_robustness": x.eval_ratio.robustness()} for x in r.layers]
+    over = [{"layer": layer, "epoch": f"{e:g}", "ratio": _ratio_text(c),
+             "pairs": c.pairs, "level": c.level_text,
+             "verdict": _direction(c), "instability": _instability(c, e),
+             "robustness": c.robustness()} for (layer, e), c in r.ratios.items()]
+    return {"off": r.off, "on": r.on, "seeds": r.seeds, "probe_points": r.probe_points,
+            "probe_size": r.probe_size, "horizon": f"{r.horizon:g}", "at_end": r.at_end,
+            "last_epoch": f"{r.last_epoch:g}", "marks": [f"{e:g}" for e in r.marks],
+            "read": [f"{e:g}" for e in r.read], "rule": rule(r), "n_ratios": len(r.ratios),
+            "holm_over": holm_over(r.ratios),
+            "table": table, "ratios": over,
+            "check": [{"layer": c.layer, "ratio": words.ratio(c.ratio, 4), "points": c.points,
+                       "max_dev": f"{c.max_dev:.3f}"} for c in r.check],
+            "evolution": [{"layer": e.layer, "condition": e.condition, "cells": [
+                words.number(v, 3) + (f" (n={v.n})" if 1 < v.n < r.seeds else "")
+                for v in e.cells]} for e in r.evolution],
+            "excluded": r.excluded, "answer": answer, "takeaway": _takeaway(r)}

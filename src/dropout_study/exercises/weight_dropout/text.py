@@ -1,0 +1,286 @@
+"""Exercise 6's words: the report's answer, takeaway, tables and summary row, from its
+``Result`` (the cost a measurement, the fidelity row, the settings that fail to train)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import words
+from ...contrast import Contrast
+from ...contrast_words import holm_family
+from ...instability import NEAR_CHANCE, TRAINED_LOSS
+from ...stats import Estimate
+from ..common import rows_words
+from .analysis import COLUMNS, EXACT, REFERENCE, Failure, Result, Timing, method_name
+
+SHORT = {"dropconnect": ("per-example DropConnect", "per-example DropConnect's"),  # (it, its)
+         "dropconnect_gaussian": ("its Gaussian approximation",
+                                  "the Gaussian approximation's"),
+         "dropconnect_batch": ("the per-minibatch variant", "the per-minibatch variant's")}
+WHY = {"dropconnect": " (every example draws its own mask on the weights)"}
+
+
+def seconds_text(e: Estimate) -> str:
+    """Seconds with at least two significant digits."""
+    if (gone := words.missing(e)) is not None:
+        return gone
+    return words.number(e, max(3, 1 - math.floor(math.log10(e.value))), unit="s")
+
+
+def at_rate(r: Result, m: str) -> str:
+    """Where a method stands in its comparison: the one rate run, or its best on validation."""
+    p = f"p = {r.cells[r.selected[m]][1]:g}"
+    return (f"at the one rate run, {p}" if len(r.method_rates.get(m, [])) == 1 else
+            f"at its best rate on validation, {p}")
+
+
+def each_at(r: Result) -> str:
+    """"each at its best rate on validation", saying which methods ran at one rate only."""
+    single = [m for m in r.selected if len(r.method_rates.get(m, [])) == 1]
+    if not single:
+        return "each at its best rate on validation"
+    if len(single) == len(r.selected):
+        return "each at the one rate run"
+    return (f"each at its best rate on validation ({words.join([method_name(m) for m in single])}"
+            f" at the one rate run)")
+
+
+def departure(r: Result) -> str:
+    """Where this study runs a method at fewer rates than the sweep the protocol asks for (a
+    preset's ``method_rates``), said where it applies: its comparisons stand at the rates run,
+    not at a best rate chosen on validation; "" where every method is swept."""
+    short = {m: ps for m, ps in r.method_rates.items() if len(ps) == 1 and len(r.sweep) > 1}
+    if not short:
+        return ""
+    said = words.join([f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in short.items()])
+    sweep = ", ".join(f"{p:g}" for p in r.sweep)
+    who = "that method stands" if len(short) == 1 else "those methods stand"
+    return (f"This study departs from the protocol's rate sweep here: it runs {said}, not over "
+            f"the sweep ({sweep}) that the other methods run; {who} at the rate run in every "
+            "comparison, not at a best rate chosen on validation.")
+
+
+def _verdicts(r: Result) -> str:
+    better, worse = r.better, r.worse
+    untested = [m for m, c in r.at_best.items() if not c.tested]
+    names = lambda ms: words.join([method_name(m) for m in ms])  # noqa: E731
+    beat = "beats" if len(better) == 1 else "beat"
+    if not r.at_best:
+        text = ("here nothing could be compared (activation dropout or every weight-level "
+                "method lacks a stable run)")
+    elif better and worse:  # one of each: there are two weight-level methods
+        text = (f"here {names(better)} beats dropping units and {names(worse)} does worse, "
+                f"{each_at(r)}")
+    elif better:
+        text = (f"here it pays off in accuracy ({names(better)} {beat} dropping units, "
+                f"{each_at(r)})")
+    elif worse:
+        text = f"here it does worse than dropping units ({names(worse)}, {each_at(r)})"
+    elif len(untested) == len(r.at_best):
+        text = "here too few seeds are stable for a verdict"
+    else:
+        text = f"here it cannot be told apart from dropping units, {each_at(r)}"
+    if 0 < len(untested) < len(r.at_best):
+        text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
+    return text
+
+
+def jobs_text(t: Timing) -> str:
+    return ("one job" if t.jobs == 1 else f"{t.jobs} jobs") + \
+        f" of {t.models} model{'s' if t.models != 1 else ''}"
+
+
+def per_job(t: Timing) -> float:
+    """The models a job of the method trains together (the mean over its jobs timed)."""
+    return t.models / t.jobs if t.jobs else float("nan")
+
+
+def packing(t: Timing, ref: Timing | None) -> str:
+    """Where the method's jobs train another number of models at once than activation
+    dropout's: the time per model-epoch is then not like for like (a job's time per model
+    falls as it trains more models together), said with both numbers; "" where they match."""
+    if ref is None or t is ref or per_job(t) == per_job(ref):
+        return ""
+    return (f"its job{'s' if t.jobs != 1 else ''} trained {per_job(t):g} "
+            f"models at once, activation dropout's {per_job(ref):g}, and a job's time per model "
+            "falls as it trains more models together, so the ratio mixes the method's cost "
+            "with that packing")
+
+
+def _cost(t: Timing, ref: Timing | None) -> str:
+    who, whose = SHORT[t.method]
+    if words.missing(t.ratio) is not None or ref is None:
+        return f"{whose} cost cannot be compared: activation dropout or it has no timings"
+    packed = packing(t, ref)
+    return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
+            f"model-epoch in the training loop{_whole(t)}{WHY.get(t.method, '')}, as measured "
+            f"on {jobs_text(t)} against {jobs_text(ref)}"
+            + (f" (not like for like: {packed})" if packed else ""))
+
+
+def _whole(t: Timing) -> str:
+    """The ratio on the other timer, the whole epoch with its evaluation, where it is
+    measured: how far the choice of timer moves the number."""
+    if t.whole is None or words.missing(t.whole) is not None:
+        return ""
+    return f" and {words.measured(t.whole)} on the whole epoch, its evaluation included"
+
+
+def cost_note(r: Result) -> str:
+    """Why the cost is a measurement and not a verdict."""
+    one = all(t.jobs == 1 for t in r.timing)
+    return (("one job per method" if one else
+             "a few jobs per method")
+            + ": their epochs are not independent replicates, so each ratio is a measurement, "
+            "with no interval and no verdict, to two significant digits (the timer read and the "
+            "number of models a job trains together move it)")
+
+
+FIDELITY_BETTER = "exact masks reach higher accuracy than the approximation"
+FIDELITY_WORSE = "exact masks reach lower accuracy than the approximation"
+
+
+def fidelity_text(r: Result) -> str:
+    """The fidelity row in one sentence: exact − approximation, its verdict and n."""
+    c = r.fidelity
+    if c is None:
+        return ""
+    text = f"Fidelity of the approximation: {c.difference()}, "
+    if c.claim:
+        verdict = FIDELITY_BETTER if c.direction > 0 else FIDELITY_WORSE
+        return text + f"{verdict}: the approximation does not stand in for the real masks here."
+    return text + (c.verdict(FIDELITY_BETTER, FIDELITY_WORSE)
+                   + ("" if not c.tested else " (not a proof that the two are equivalent)")
+                   + ".")
+
+
+def _span(f: Failure) -> str:
+    if not np.isfinite(f.lo):
+        return "every failed run diverged"
+    span = f"{100 * f.lo:.1f}%" if f.lo == f.hi else f"{100 * f.lo:.1f}–{100 * f.hi:.1f}%"
+    return f"test accuracy {span}"
+
+
+def failure_rule() -> str:
+    return (f"A run fails to train when the instability rule (under Methods) says it never "
+            f"trained (its training loss never fell below {TRAINED_LOSS:.2f}, 0.8 · ln 10, or "
+            f"its best validation accuracy never rose above {100 * NEAR_CHANCE:g}%) or "
+            "diverged; the rule reads the training loss and the validation accuracy only, and "
+            "the test accuracy of a failed run's endpoint is reported, not used to decide. A "
+            "failed run counts in its setting's unstable runs and is left out of the table's "
+            "means and of the primary contrasts.")
+
+
+def _kinds(f: Failure) -> str:
+    parts = [f"{f.never} never trained" if f.never else "",
+             f"{f.diverged} diverged" if f.diverged else ""]
+    return words.join(parts)
+
+
+def failure_text(f: Failure) -> str:
+    runs = (("both runs" if f.runs == 2 else f"all {f.runs} runs") if f.all
+            else f"{f.failed} of {f.runs} runs")
+    return (f"{method_name(f.method)} at p = {f.p:g} fails to train in {runs} ({_kinds(f)}; "
+            f"{_span(f)})")
+
+
+def _failures(r: Result) -> str:
+    fl = r.failures
+    if not fl.settings:
+        return "every setting trains (no run never trained or diverged)"
+    return words.join([failure_text(f) for f in fl.settings])
+
+
+def _takeaway(r: Result) -> str:
+    ref = next((t for t in r.timing if t.ratio is None), None)
+    costs = "; ".join(_cost(t, ref) for t in r.timing if t.method != REFERENCE)
+    costs += f" ({cost_note(r)})" if costs else ""
+    fails = _failures(r) if r.failures.settings else ""
+    return ("Dropping individual weights is a finer-grained noise than dropping whole units: "
+            + _verdicts(r) + (f"; {fails}" if fails else "") + (f"; {costs}" if costs else "")
+            + ". At test time every method uses the mean weights (the deterministic network).")
+
+
+def _row(c: Contrast) -> dict:
+    return c.row("better than activation dropout", "worse than activation dropout")
+
+
+def context(r: Result) -> dict:
+    diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
+    ref = next((t for t in r.timing if t.ratio is None), None)
+    spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
+             + (" (not like for like: another number of models per job)"
+                if packing(t, ref) else "")
+             for t in r.timing if t.ratio is not None]
+    cost = "" if ref is None else (
+        f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
+        f"model-epoch" + (f", and {words.join(spent)}" if spent else "")
+        + f" ({cost_note(r)})")
+    single = [f"{method_name(m)} at p = {ps[0]:g} only" for m, ps in r.method_rates.items()
+              if len(ps) == 1 and len(r.rates) > 1]
+    answer = ("At each method's validation-selected rate, or the one rate it was run at"
+              if single else "At each method's validation-selected rate")
+    answer += ((f" (run at one rate: {words.join(single)})" if single else "") + ", "
+              + ("; ".join(diffs) if diffs else "no comparison (activation dropout or every "
+                 "weight-level method lacks a stable run)") + cost + ".")
+    selected = set(r.selected.values())
+    table = rows_words(r.table, COLUMNS)
+    for row in table:
+        method, p = r.cells[row["condition"]]
+        row.update(method=method_name(method), p=f"{p:g}",
+                   selected="selected" if row["condition"] in selected else "")
+    timing = [{"method": method_name(t.method), "seconds": seconds_text(t.seconds),
+               "n": t.seconds.n, "jobs": t.jobs, "models": t.models,
+               "relative": "reference" if t.ratio is None else words.measured(t.ratio),
+               "whole": ("reference" if t.ratio is None else
+                         "not timed" if not _whole(t) else words.measured(t.whole))}
+              for t in r.timing]
+    for row in table:  # a setting with an unstable run: the mean over all its runs
+        bad = next(x for x in r.table if x.condition == row["condition"])
+        if bad.unstable:
+            row["val_endpoint"] += f" (all {bad.runs} runs, {bad.unstable} unstable)"
+    return {**r.design, "methods": [method_name(m) for m in r.methods], "rates": r.rates,
+            "table": table,
+            "selected": [{"method": method_name(m), "p": f"{r.cells[c][1]:g}",
+                          "val": f"{100 * r.selected_val[m]:.1f}%"}
+                         for m, c in r.selected.items()],
+            "diffs": [_row(c) for c in r.at_best.values()],
+            "equal_rate": [_row(c) for c in r.equal_rate.values()],
+            "holm": {"at_best": holm_family(r.at_best), "equal_rate": holm_family(r.equal_rate)},
+            "timing": timing, "answer": answer, "takeaway": _takeaway(r),
+            "departure": " ".join(x for x in (departure(r), r.preset_departure) if x),
+            "each_at": each_at(r),
+            "cost_note": cost_note(r), "glance_words": glance_words(r),
+            "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
+                        if packing(t, ref)],
+            "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
+                             for m, ps in r.method_rates.items()],
+            "fidelity": None if r.fidelity is None else
+            _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
+                                         "sentence": fidelity_text(r)},
+            "failure_rule": failure_rule(), "fails_text": _failures(r),
+            "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
+                           "runs": f"{f.failed} of {f.runs}", "kinds": _kinds(f),
+                           "span": _span(f), "all": f.all} for f in r.failures.settings]}
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row's answer for the headline (per-example DropConnect − activation
+    dropout), naming the rate each arm stands at: the one run, or the best on validation."""
+    c = r.at_best.get(EXACT)
+    if c is None or not c.tested:
+        return None
+    pe, ref = at_rate(r, EXACT), at_rate(r, REFERENCE)
+    text = {1: f"Dropping weights (DropConnect, a fresh mask per example, {pe}) beats dropping "
+               f"activations ({ref}).",
+            -1: f"Dropping activations ({ref}) beats dropping weights (DropConnect, a fresh "
+                f"mask per example, {pe}).",
+            0: f"Dropping weights (DropConnect, a fresh mask per example, {pe}) and dropping "
+               f"activations ({ref}) cannot be told apart."}[c.direction]
+    return {"answer": text}
+
+
+def _fidelity_row(c: Contrast) -> dict:
+    return c.row(FIDELITY_BETTER, FIDELITY_WORSE)
