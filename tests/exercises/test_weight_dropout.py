@@ -803,3 +803,18 @@ def test_a_ratio_of_jobs_packed_differently_is_said_not_like_for_like():
     # its absence: jobs of one size, nothing said
     same = ex.context(run())
     assert same["packing"] == [] and "like for like" not in same["takeaway"] + same["answer"]
+
+
+def test_exact_dropconnect_s_rounded_keep_probability_is_said_from_its_rates():
+    """Its 8-bit masks keep a weight with probability 1 − p rounded to 1/256: said with the
+    largest rounding over the rates it ran at (0.9 -> 230/256: 0.0016 off; 0.7 -> 179/256:
+    0.0008), exact where every rate is a multiple (0.5, 0.75), and not said without it."""
+    swept = ex.context(run())
+    assert ("Each entry of its masks takes 8 random bits, so a weight is kept with "
+            "probability 1 − p rounded to a multiple of 1/256: at most 0.0016 off at the rates "
+            "it was run at.") in swept["mask_rounding"]
+    exact = ex.context(run(rates_of={"dropconnect": [0.5, 0.25]}))
+    assert exact["mask_rounding"].endswith("1/256: exact at the rates it was run at.")
+    assert ex.context(run(methods=["dropout", "dropconnect_batch"]))["mask_rounding"] == ""
+    md = syn.section_markdown(ex.EXERCISE, swept, {"sweep": "figures/ex6_sweep.png"}, k=3)
+    assert "bounded. Each entry of its masks takes 8 random bits" in md

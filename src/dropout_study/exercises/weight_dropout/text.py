@@ -11,6 +11,7 @@ from ... import words
 from ...contrast import Contrast
 from ...contrast_words import holm_family
 from ...instability import NEAR_CHANCE, TRAINED_LOSS
+from ...spec import MASK_BITS
 from ...stats import Estimate
 from ..common import rows_words
 from .analysis import COLUMNS, EXACT, REFERENCE, Failure, Result, Timing, method_name
@@ -207,6 +208,22 @@ def _row(c: Contrast) -> dict:
     return c.row("better than activation dropout", "worse than activation dropout")
 
 
+def mask_rounding(r: Result) -> str:
+    """Per-example DropConnect's keep probability as its masks draw it: ``MASK_BITS`` random
+    bits an entry, so 1 − p rounded to a multiple of 1/2^bits, with the largest rounding over
+    the rates it was run at ("" where it was not run)."""
+    rates = r.method_rates.get(EXACT)
+    if not rates:
+        return ""
+    bits = MASK_BITS[EXACT]
+    levels = 2 ** bits
+    off = max(abs(max(round((1 - p) * levels), 1) / levels - (1 - p)) for p in rates)
+    return (f" Each entry of its masks takes {bits} random bits, so a weight is kept with "
+            f"probability 1 − p rounded to a multiple of 1/{levels}: "
+            + (f"at most {off:.4f} off at the rates it was run at." if off > 0
+               else "exact at the rates it was run at."))
+
+
 def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
@@ -251,7 +268,7 @@ def context(r: Result) -> dict:
             "holm": {"at_best": holm_family(r.at_best), "equal_rate": holm_family(r.equal_rate)},
             "timing": timing, "answer": answer, "takeaway": _takeaway(r),
             "departure": " ".join(x for x in (departure(r), r.preset_departure) if x),
-            "each_at": each_at(r),
+            "each_at": each_at(r), "mask_rounding": mask_rounding(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
             "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
                         if packing(t, ref)],
