@@ -39,21 +39,23 @@ def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
     return f"{head}; after Holm correction {words.join(parts)}"
 
 
-def holm_family(family: dict[str, Contrast]) -> str:
+def holm_family(family: dict[str, Contrast], what: str = "contrasts",
+                arms: str = "arms") -> str:
     """Over how many contrasts a table's Holm correction runs, in words: the testable ones
-    (at least ``MIN_PAIRS`` seed pairs stable in both arms); the others get no verdict."""
+    (at least ``MIN_PAIRS`` seed pairs stable in both ``arms``); the others get no verdict.
+    ``what`` names the family's members (e.g. "layer × epoch ratios")."""
     n = len(family)
     k = sum(c.tested for c in family.values())
     if n == 1:
         return "a family of one: no correction" if k else (
-            f"no correction: it has fewer than {MIN_PAIRS} seed pairs stable in both arms")
+            f"no correction: it has fewer than {MIN_PAIRS} seed pairs stable in both {arms}")
     if k == 0:
-        return (f"none of its {n} contrasts has the {MIN_PAIRS} seed pairs stable in both arms "
+        return (f"none of its {n} {what} has the {MIN_PAIRS} seed pairs stable in both {arms} "
                 "a verdict needs, so none is tested or corrected")
     if k == n:
-        return f"Holm-corrected over its {n} contrasts"
-    return (f"Holm-corrected over the {k} of its {n} contrasts with at least {MIN_PAIRS} seed "
-            f"pairs stable in both arms; the other {n - k} get no verdict")
+        return f"Holm-corrected over its {n} {what}"
+    return (f"Holm-corrected over the {k} of its {n} {what} with at least {MIN_PAIRS} seed "
+            f"pairs stable in both {arms}; the other {n - k} get no verdict")
 
 
 def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:

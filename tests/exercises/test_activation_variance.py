@@ -556,13 +556,13 @@ def test_the_holm_family_is_said_to_be_the_testable_ratios_only():
     levels = sorted(c.primary.level for c in tested)
     assert levels == pytest.approx(sorted(1 - 0.05 / k for k in range(1, len(tested) + 1)))
     words = ex.context(r)
-    assert words["holm_over"] == (f"Holm-corrected over the {len(tested)} of the 8 layer × epoch "
+    assert words["holm_over"] == (f"Holm-corrected over the {len(tested)} of its 8 layer × epoch "
                                   "ratios with at least 3 seed pairs stable in both models; the "
                                   f"other {8 - len(tested)} get no verdict")
     md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
     assert words["holm_over"] in md.replace("\n", " ")
-    assert ex.context(run())["holm_over"] == "Holm-corrected over all 8 layer × epoch ratios"
-    assert ex.context(run(seeds=[0, 1]))["holm_over"].startswith("none of the 8 layer × epoch")
+    assert ex.context(run())["holm_over"] == "Holm-corrected over its 8 layer × epoch ratios"
+    assert ex.context(run(seeds=[0, 1]))["holm_over"].startswith("none of its 8 layer × epoch")
 
 
 def test_a_run_that_never_trained_is_named_as_such_and_counts_at_no_epoch():

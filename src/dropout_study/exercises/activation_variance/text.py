@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from ... import words
-from ...contrast import MIN_PAIRS, Contrast
+from ...contrast import Contrast
+from ...contrast_words import holm_family
 from ...stats import Estimate
 from .analysis import HEADLINE_EPOCH, READ_AT, TOLERANCE, Layer, Result
 
@@ -95,15 +96,7 @@ def _instability(c: Contrast, epoch: float) -> str:
 def holm_over(ratios: dict) -> str:
     """What the Holm correction of the eval-mode ratios runs over: the testable ones only (at
     least ``MIN_PAIRS`` seed pairs stable in both models), the others get no verdict."""
-    n, tested = len(ratios), sum(c.tested for c in ratios.values())
-    if tested == 0:
-        return (f"none of the {n} layer × epoch ratios has the {MIN_PAIRS} seed pairs stable in "
-                "both models a verdict needs, so none is tested or corrected")
-    if tested == n:
-        return f"Holm-corrected over all {n} layer × epoch ratios"
-    return (f"Holm-corrected over the {tested} of the {n} layer × epoch ratios with at least "
-            f"{MIN_PAIRS} seed pairs stable in both models; the other {n - tested} get no "
-            "verdict")
+    return holm_family(ratios, "layer × epoch ratios", "models")
 
 
 def context(r: Result) -> dict:
