@@ -218,7 +218,7 @@ def test_exact_dropconnect_jobs_get_its_step_cost():
     jobs = {j.conditions[0].noise: j for j in all_jobs(resolve())["weight_dropout"]}
     exact, approx = jobs["dropconnect"], jobs["dropconnect_gaussian"]
     assert len(exact.models) == len(approx.models)  # the same shape, another scheme
-    assert estimate_seconds(exact, 50000) > 10 * estimate_seconds(approx, 50000)
+    assert estimate_seconds(exact, 50000) > 5 * estimate_seconds(approx, 50000)  # STEP_COST 8
     assert STEP_COST.get("dropconnect_gaussian", 1.0) == 1.0
     assert runtime_minutes(exact, 50000) > runtime_minutes(approx, 50000)
 

@@ -76,19 +76,20 @@ def calibrate_job(job: JobSpec, device, steps: int = 6) -> dict:
 CALIBRATION_MODELS = 4
 CALIBRATION_STEPS = 4
 CALIBRATION_FORMAT = 1
+COSTLY = 5.0  # a step of at least this many dropout steps (plan.STEP_COST): a shorter calibration
 
 
 def calibration_models(noise: str) -> int:
     """Models of a scheme's calibration job: fewer for a costly scheme (exact DropConnect's
     per-example masks cost the same per model whatever the batch of models)."""
-    return CALIBRATION_MODELS if STEP_COST.get(noise, 1.0) < 10 else 2
+    return CALIBRATION_MODELS if STEP_COST.get(noise, 1.0) < COSTLY else 2
 
 
 def calibration_steps(noise: str) -> int:
     """Timed steps of a scheme's calibration (and as many warm-up steps): fewer for a costly
     scheme, whose single step already lasts long enough to time, so that a first `plan`
     answers in a few seconds."""
-    return CALIBRATION_STEPS if STEP_COST.get(noise, 1.0) < 10 else 2
+    return CALIBRATION_STEPS if STEP_COST.get(noise, 1.0) < COSTLY else 2
 
 
 def weights(hidden: int) -> int:

@@ -291,7 +291,8 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override, as with snakemake --config (restore: the archive's "
                             "preset unless set)")
-    actions = pg.add_subparsers(dest="action", required=True, metavar="{save,restore,share}")
+    actions = pg.add_subparsers(dest="action", required=True, metavar="{save,restore,share}",
+                                help="save an archive, restore one, or print a share's targets")
     for name, text in (("save", "pack the study's finished training jobs into ARCHIVE"),
                        ("restore", "put ARCHIVE's jobs into the study, as done")):
         act = actions.add_parser(name, parents=[study], help=text)

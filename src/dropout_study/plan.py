@@ -169,10 +169,12 @@ GPU_SECONDS_PER_MODEL_EPOCH = 0.05
 
 
 # A training step's cost relative to activation dropout's, for schemes far from 1: exact
-# per-example DropConnect draws and applies a mask of out x in weights per example (measured
-# ratio on a 2-core CPU, both schemes in one process: 28x; the wall-time estimate below
-# calibrates every scheme itself).
-STEP_COST = {"dropconnect": 30.0}
+# per-example DropConnect draws and applies a mask of out x in weights per example. With 16-bit
+# masks drawn twice it measured 28x on a 2-core CPU (both schemes in one process) where
+# instructions counted 23x; its 8-bit masks drawn once count 6.7x (scripts/step_instructions.py),
+# so about 8x in time. Only Snakemake's runtime hint and the calibration's size read it: the
+# wall-time estimate calibrates every scheme itself.
+STEP_COST = {"dropconnect": 8.0}
 
 
 def estimate_seconds(job: JobSpec, train_size: int, device: str = "cpu") -> float:
