@@ -163,15 +163,24 @@ def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagr
 
     a, b = compare_one("x − y", sample(-0.01)), compare_one("x − y", sample(0.0))
     assert a.direction == -1 and b.tested and not b.claim and abs(a.primary.value) > b.mde
-    text = agreement(a, b, "lr 0.5", "lr 0.1")
+    text = agreement(a, b, "lr 0.5, p = (0.2, 0.5)", "lr 0.1, p = (0.2, 0.5)")
     assert "disagree" not in text
-    assert text.startswith("The two settings show different things, which do not contradict "
-                           "each other: at lr 0.5 x − y is below zero (a claim), at lr 0.1 no "
-                           "difference is detected (a null, not a claim of the opposite); lr "
-                           "0.1 would likely have detected an effect as large as the one found "
-                           f"at lr 0.5 ({100 * abs(a.primary.value):.2f} pp; it resolves "
-                           f"{100 * b.mde:.2f} pp), so the effect is likely smaller there")
-    assert text.endswith(f"at lr 0.5; {c_text(b)} at lr 0.1.")  # the order of the settings
+    # referee 4, 1: the null's interval excludes the claimed effect: no "do not contradict"
+    assert not b.primary.contains(a.primary.value)
+    q = a.quantity
+    assert text.startswith(
+        "The two settings show different things: at lr 0.5, p = (0.2, 0.5) x − y is below zero "
+        "(a claim), at lr 0.1, p = (0.2, 0.5) no difference is detected (a null, not a claim of "
+        f"the opposite); but the null's interval at lr 0.1, p = (0.2, 0.5) "
+        f"({q.text(b.primary)}) excludes the effect found at lr 0.5, p = (0.2, 0.5) "
+        f"({q.text(a.primary)}), so the two settings' data are inconsistent with one common "
+        "effect of that size: the effect likely differs between them (they differ in learning "
+        "rate, which this does not separate): ")
+    assert "do not contradict" not in text and "would likely give" not in text
+    assert text.endswith(f"at lr 0.5, p = (0.2, 0.5); {c_text(b)} at lr 0.1, p = (0.2, 0.5).")
+    both = agreement(b, a, "lr 0.1, p = (0.5, 0.5)", "lr 0.5, p = (0.2, 0.5)")
+    assert "(they differ in learning rate and dropout rates, which this does not separate)" \
+        in both
     # a wide null: the claimed effect is below what it would likely detect
     base = 0.85 + 0.02 * np.sin(np.arange(10))
     wide = compare_one("x − y", sample(0.0, a_values=base + 0.03 * (-1.0) ** np.arange(10)))

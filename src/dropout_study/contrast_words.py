@@ -5,6 +5,8 @@ Below the exercises and the report, which say them; above ``contrast``, which co
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from . import words
@@ -88,27 +90,49 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
 
 def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str,
                     at_a: str, at_b: str) -> str:
-    """One setting claims a difference, the other detects none: not a disagreement (a null
-    is no claim of the opposite), so each is said for what it shows, and whether the null's
-    design would likely have caught an effect as large as the claim's (its resolution against
-    the claimed size: a comparison of the two numbers, not a test of their difference)."""
+    """One setting claims a difference, the other detects none. A null is no claim of the
+    opposite, so each is said for what it shows. Where the null's interval excludes the
+    claimed effect (signed), the two settings' data are inconsistent with one common effect of
+    that size, and that is said, with how the settings differ; only where it contains it is
+    the null called what that effect would likely give, by the null's resolution against the
+    claimed size (a comparison of the two numbers, not a test of their difference)."""
     side = "above" if claim.direction > 0 else "below"
-    text = (f"The two settings show different things, which do not contradict each other: at "
-            f"{at_claim} {claim.label} is {side} zero (a claim), at {at_null} no difference is "
-            "detected (a null, not a claim of the opposite)")
-    size, mde = abs(claim.primary.value), null.mde
+    est, q = claim.primary, claim.quantity
+    shown = (f"at {at_claim} {claim.label} is {side} zero (a claim), at {at_null} no "
+             "difference is detected (a null, not a claim of the opposite)")
+    if null.primary.has_interval and not null.primary.contains(est.value):
+        differ = _differ(at_claim, at_null)
+        text = (f"The two settings show different things: {shown}; but the null's interval at "
+                f"{at_null} ({q.text(null.primary)}) excludes the effect found at {at_claim} "
+                f"({q.text(est)}), so the two settings' data are inconsistent with one common "
+                f"effect of that size: the effect likely differs between them"
+                f"{f' (they differ in {differ}, which this does not separate)' if differ else ''}")
+        return f"{text}: {at_a}; {at_b}."
+    text = f"The two settings show different things, which do not contradict each other: {shown}"
+    size, mde = abs(est.value), null.mde
     if np.isfinite(mde) and np.isfinite(size):
-        q = claim.quantity
         if size < mde:
             text += (f"; the effect found at {at_claim} ({q.size(size)}) is smaller than the "
-                     f"smallest that {at_null} would likely detect ({q.size(mde)}), so the null "
-                     "is what that effect would likely give there too")
+                     f"smallest that {at_null} would likely detect ({q.size(mde)}), so the "
+                     "null is what that effect would likely give there too")
         else:
             text += (f"; {at_null} would likely have detected an effect as large as the one "
                      f"found at {at_claim} ({q.size(size)}; it resolves {q.size(mde)}), so the "
                      "effect is likely smaller there (no test of the difference between the "
                      "settings is made)")
     return f"{text}: {at_a}; {at_b}."
+
+
+_NAMES = {"lr": "learning rate", "p": "dropout rates"}
+
+
+def _differ(a: str, b: str) -> str:
+    """In which named settings two setting strings (``lr 0.5, p = (0.2, 0.5)``) differ, in
+    words ("learning rate and dropout rates"); "" where none can be told apart."""
+    def parts(s: str) -> dict[str, str]:
+        return {k: v.strip() for k, v in re.findall(r"\b(lr|p)\s*=?\s*(\([^)]*\)|[^,]+)", s)}
+    pa, pb = parts(a), parts(b)
+    return words.join([_NAMES[k] for k in _NAMES if k in pa and k in pb and pa[k] != pb[k]])
 
 
 def c_text(c: Contrast) -> str:

@@ -484,10 +484,13 @@ def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
     text = ex.agreement(older, newer, "lr 0.5", "lr 0.1")
     assert text.startswith("No trend is fitted at lr 0.5 and lr 0.1 (fewer than 3 widths), so "
                            "the two settings are compared width by width. Width 64: The two "
-                           "settings show different things, which do not contradict each other: "
+                           "settings show different things: "
                            "at lr 0.1 width 64: p1=0.5,p2=0.5 − p1=0,p2=0 is below zero (a "
                            "claim), at lr 0.5 no difference is detected")
     assert "disagree" not in text  # issue 31 (referee, 1): a null and a claim do not
+    # referee 4, 1: the null's interval excludes the −5 pp effect: inconsistent, not "likely"
+    assert "data are inconsistent with one common effect of that size" in text
+    assert "do not contradict" not in text
     assert "Width 256: The two settings show different things" in text
     same = ex.agreement(older, older, "lr 0.5", "lr 0.1")
     assert same.count("agree in that neither shows a detectable difference") == 2
