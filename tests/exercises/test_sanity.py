@@ -499,3 +499,54 @@ def test_one_seed_pair_does_not_print_an_interval_level_beside_no_interval():
     assert "not shown (one seed pair" in answer
     assert "interval, 1 seed)" not in answer and "(90% interval" not in answer
     assert "(90% interval, 10 seeds)" in ex.context(run(jitter=0.001))["answer"]
+
+
+def _agreeing_seeds(res, ratio, step0=None):
+    """Referee 4, 2: three seeds whose per-seed means agree to ~1e-5 while their probe points
+    scatter by ±0.25%; ``step0``: a step-0 (untrained) probe at that ratio, for every seed."""
+    acts = res.activations
+    keep = acts[acts["layer"] == 2]
+    rows = []
+    for cond in (REF, TORCH, VANILLA):
+        for seed in (0, 1, 2):
+            for i, (step, epoch) in enumerate(PASSES):
+                x = ratio * (1 + 0.0025 * (-1) ** i) * (1 + 1e-5 * seed)
+                rows.append({"condition": cond, "seed": seed, "step": step, "epoch": epoch,
+                             "layer": 1, "rate": 0.2, "mean_pre": 0.4, "var_pre": 0.3,
+                             "mean_post": 0.4 * x, "var_post": 0.4, "mean_eval": 0.4,
+                             "var_eval": 0.3, "experiment": "sanity", "job": "j000"})
+            if step0 is not None:
+                rows.append(rows[-1] | {"step": 0, "epoch": 0.0, "mean_post": 0.4 * step0})
+    res.activations = pd.concat([keep, pd.DataFrame(rows)], ignore_index=True)
+    return res
+
+
+def test_seeds_that_agree_closer_than_their_probe_points_scatter_claim_no_departure():
+    """Referee 4, 2: 1.0005 [1.0004, 1.0005] from 3 seed means agreeing to 3e-5 while the
+    probe points scatter by 0.25%: the interval's variance of a seed's value is floored at
+    the probe points' scatter, so no departure is claimed, in the section or the row."""
+    r = ex.analyze(_agreeing_seeds(tables(seeds=[0, 1, 2]), 1.0005))
+    for c in (REF, VANILLA, TORCH):
+        e = r.ratios[c]
+        assert e.n == 3 and e.value == pytest.approx(1.0005, abs=1e-4)
+        assert e.contains(1.0) and e.hi - e.lo > 0.002  # not [1.0004, 1.0005]
+    words = ex.context(r)
+    assert "departs from 1" not in words["takeaway"]
+    assert "departs" not in words["glance_words"]["answer"]
+    # a real departure, as large against the same scatter, is still found and said in the row
+    far = ex.analyze(_agreeing_seeds(tables(seeds=[0, 1, 2]), 1.05))
+    assert not far.ratios[VANILLA].contains(1.0)
+    lead = ex.context(far)["takeaway"].split(" Our layer")[0].split(" Whether")[0]
+    assert lead.startswith("The train-mode / eval-mode ratio departs from 1 for ")
+    assert ex.context(far)["glance_words"]["answer"].endswith(lead)
+
+
+def test_the_step0_probe_is_left_out_of_the_ratio():
+    """Referee 4, 2: the step-0 probe (the initialisation, the same weights in every condition
+    of a seed) is no trained model's ratio: planted far off, it moves nothing."""
+    with0 = ex.analyze(_agreeing_seeds(tables(seeds=[0, 1, 2]), 1.0, step0=1.5))
+    without = ex.analyze(_agreeing_seeds(tables(seeds=[0, 1, 2]), 1.0))
+    assert with0.points == without.points == len(PASSES)
+    for c in (REF, VANILLA, TORCH):
+        assert with0.ratios[c].value == pytest.approx(without.ratios[c].value)
+        assert with0.ratios[c].value == pytest.approx(1.0, abs=1e-3)

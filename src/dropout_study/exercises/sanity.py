@@ -91,26 +91,59 @@ class Result:
 
 
 def mean_ratios(res: Results, conds: list[str], level: float) -> dict[str, Estimate]:
-    """Layer 1's mean activation in train mode over its eval-mode mean. The probe points of a
-    run are read from one trained model along its training (fresh masks each, the same seed's
-    weights): they are not independent replicates, the seed is. So each seed gives one value,
-    the geometric mean of its probe points' ratios, and the estimate is over seeds: their
-    geometric mean, its interval from the log scale (a ratio of positive means: above 0)."""
+    """Layer 1's mean activation in train mode over its eval-mode mean, over the trained probe
+    points (the step-0 probe, the initialisation, identical across a seed's conditions, is
+    left out). The probe points of a run are read from one model along its training (fresh
+    masks each, the same seed's weights): they are not independent replicates, the seed is.
+    So each seed gives one value, the mean of its points' log ratios, and the estimate is over
+    seeds (see ``seed_ratio_ci``)."""
+    first = _trained_probes(res)
+    if first.empty:
+        return {c: stats.geometric_mean_ci([], level) for c in conds}
+    log_ratio = np.log(first["mean_post"] / first["mean_eval"])
+    by = log_ratio.groupby(first["condition"])
+    return {c: seed_ratio_ci(by.get_group(c), first.loc[by.get_group(c).index, "seed"], level)
+            if c in by.groups else stats.geometric_mean_ci([], level) for c in conds}
+
+
+def seed_ratio_ci(log_ratio, seed, level: float) -> Estimate:
+    """The geometric mean ratio over seeds, each seed the mean of its probe points' log
+    ratios, with a t-interval on k − 1 degrees of freedom whose variance of a seed's mean is
+    at least what its probe points' scatter implies (pooled within-seed variance / points):
+    a seed's mean carries that mask noise whatever the seeds happen to show, and k = 3 seed
+    means can agree far more closely than it allows by chance."""
+    from scipy import stats as st
+
+    g = np.asarray(log_ratio, dtype=float)
+    groups = [g[np.asarray(seed) == s] for s in np.unique(np.asarray(seed))]
+    groups = [x[np.isfinite(x)] for x in groups]
+    groups = [x for x in groups if x.size]
+    means = np.array([x.mean() for x in groups])
+    k = means.size
+    if k < 2:
+        return Estimate(float(np.exp(means.mean())) if k else float("nan"), n=k, level=level)
+    between = float(means.var(ddof=1))
+    spread = [x for x in groups if x.size > 1]
+    within = (sum(float(((x - x.mean()) ** 2).sum()) for x in spread)
+              / sum(x.size - 1 for x in spread)) if spread else 0.0
+    per_seed = max(between, within / float(np.mean([x.size for x in groups])))
+    m = float(means.mean())
+    half = float(st.t.ppf(1 - (1 - level) / 2, k - 1)) * (per_seed / k) ** 0.5
+    return Estimate(m, m - half, m + half, k, level).mapped(np.exp)
+
+
+def _trained_probes(res: Results):
     acts = res.activations
     if acts.empty:
-        return {c: stats.geometric_mean_ci([], level) for c in conds}
+        return acts
     first = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
-    log_ratio = np.log(first["mean_post"] / first["mean_eval"])
-    per_seed = np.exp(log_ratio.groupby([first["condition"], first["seed"]]).mean())
-    return {c: stats.geometric_mean_ci(per_seed[per_seed.index.get_level_values(0) == c], level)
-            for c in conds}
+    return first[first["step"] > 0] if "step" in first else first
 
 
 def probe_points(res: Results) -> int:
-    """The probe points per run of layer 1 (the most any run has): what each seed's value
-    averages."""
-    acts = res.activations
-    first = acts[(acts["experiment"] == EXPERIMENT) & (acts["layer"] == 1)]
+    """The trained probe points per run of layer 1 (the most any run has; step 0 left out):
+    what each seed's value averages."""
+    first = _trained_probes(res)
     return int(first.groupby(["condition", "seed"]).size().max()) if len(first) else 0
 
 
@@ -184,15 +217,25 @@ def _ratio_words(r: Result) -> str:
             f"{words.seeds(e[r.vanilla].n)}, each seed the mean of its {r.points} probe points)")
 
 
-def _takeaway(r: Result) -> str:
+def _departs(r: Result) -> str:
+    """The sentence of a convention whose ratio departs from 1 (its interval, floored at the
+    probe points' scatter, excludes 1), or "" where none does: the section's lead and the
+    summary row's, one wording."""
     e = {c: r.ratios[c] for c in r.conventions}
     off = [c for c in r.conventions if e[c].has_interval and not e[c].contains(1.0)]
+    if not off:
+        return ""
+    shown = words.join([f"{c} ({words.number(e[c], 4)}, over {words.seeds(e[c].n)})"
+                        for c in off])  # with its size: how far from 1, on how many
+    return (f"The train-mode / eval-mode ratio departs from 1 for {shown}, which needs "
+            "investigating.")
+
+
+def _takeaway(r: Result) -> str:
+    e = {c: r.ratios[c] for c in r.conventions}
     unknown = [c for c in r.conventions if not e[c].has_interval]
-    if off:
-        shown = words.join([f"{c} ({words.number(e[c], 4)}, over {words.seeds(e[c].n)})"
-                            for c in off])  # with its size: how far from 1, on how many
-        head = (f"The train-mode / eval-mode ratio departs from 1 for {shown}, which "
-                "needs investigating. ")
+    if _departs(r):
+        head = _departs(r) + " "
     elif unknown:
         head = (f"The train-mode / eval-mode ratio of {words.join(unknown)} has too few seeds "
                 "for an interval. ")
@@ -252,8 +295,9 @@ def context(r: Result) -> dict:
             "eq_level": f"{100 * tost.primary.level:.0f}%", "eq_status": r.equivalence,
             "status": status(r),
             # the summary table says what the section says, in the same words
-            "glance_words": {"answer": f"Our dropout and torch.nn.Dropout: {status(r)}.",
-                       "verdict": status(r)} if r.torch_diff.tested else None,
+            "glance_words": {"answer": f"Our dropout and torch.nn.Dropout: {status(r)}."
+                             + (f" {_departs(r)}" if _departs(r) else ""),
+                             "verdict": status(r)} if r.torch_diff.tested else None,
             "margin": _points(r.margin),
             "torch_row": r.torch_diff.row("torch's layer is better", "ours is better"),
             "vanilla_row": van.row("vanilla better", "vanilla worse"),
