@@ -4,7 +4,7 @@ the closed-form check, the evolution in eval mode)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +23,7 @@ EXPERIMENT = "long_training"
 TOLERANCE = 0.02  # measured / closed form within 2%: the check passes
 READ_AT = (1, 5, 10)  # the epochs ratios are read at (with the last), fixed in advance
 HEADLINE_EPOCH = 10  # the reference model's training length (the last, where shorter)
+CURVE_RUNS = 2  # a curve of figure 6 is drawn where at least this many runs are stable
 EVAL = Ratio(what="eval-mode activation variance")
 TRAIN = Ratio(what="train-time activation variance (dropout after its mask)")
 
@@ -93,6 +94,11 @@ class Result:
     check: list[Check]
     evolution: list[Evolution]
     excluded: list[str]  # runs unstable or diverged by the rule, in words
+    lr: float = float("nan")  # the learning rate the models were trained at
+    off_unstable: int = 0  # no-dropout runs unstable by the rule (at their endpoint or before)
+    # condition -> the first probed epoch at which fewer than CURVE_RUNS of its runs are stable
+    # (its curve stops there)
+    thin_from: dict[str, float] = field(default_factory=dict)
 
     @property
     def at_end(self) -> bool:
@@ -219,7 +225,17 @@ def analyze(res: Results) -> Result:
         stats.geometric_mean_ci(ok.loc[(ok["layer"] == layer) & (ok["condition"] == cond)
                                        & (ok["epoch"] == e), "var_eval"], lvl) for e in marks])
         for layer in layers_n for cond in (off, on)]
-    return Result(off=off, on=on, seeds=len(seeds),
+    counts = (acts[acts["stable_at"] & acts["var_eval"].notna() & (acts["layer"] == layers_n[0])]
+              .groupby(["condition", "epoch"])["seed"].nunique())
+    thin_from = {}
+    for cond in (off, on):
+        n = counts.get(cond, pd.Series(dtype=int)).reindex(probed, fill_value=0)
+        few = [float(e) for e, k in n.items() if k < CURVE_RUNS]
+        if few:
+            thin_from[cond] = min(few)
+    return Result(off=off, on=on, seeds=len(seeds), lr=float(ends["lr"].iloc[0]),
+                  off_unstable=int(ends.loc[ends["condition"] == off, "unstable"].sum()),
+                  thin_from=thin_from,
                   probe_points=int(acts["step"].nunique()),
                   probe_size=int(res.cfg["data"]["probe_size"]), horizon=horizon,
                   last_epoch=last_epoch, read=read, marks=marks, layers=layers, ratios=ratios,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ... import stats
-from .analysis import Result, _activations
+from .analysis import CURVE_RUNS, Result, _activations
 
 if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
     from ...results import Results
@@ -20,6 +20,8 @@ def _per_epoch(g: pd.DataFrame, col: str, level: float) -> pd.DataFrame:  # prag
     rows = []
     for epoch, x in g.groupby("epoch"):
         e = stats.geometric_mean_ci(x[col], level)
+        if e.n < CURVE_RUNS:  # one run left: the curve stops (the caption says where)
+            continue
         rows.append({"epoch": max(float(epoch), 1e-3), "mean": e.value, "lo": e.lo, "hi": e.hi})
     return pd.DataFrame(rows, columns=["epoch", "mean", "lo", "hi"])
 

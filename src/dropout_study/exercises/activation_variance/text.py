@@ -8,7 +8,7 @@ from ... import words
 from ...contrast import Contrast
 from ...contrast_words import holm_family
 from ...stats import Estimate
-from .analysis import HEADLINE_EPOCH, READ_AT, TOLERANCE, Layer, Result
+from .analysis import CURVE_RUNS, HEADLINE_EPOCH, READ_AT, TOLERANCE, Layer, Result
 
 
 def _value(e: Estimate) -> str:
@@ -77,6 +77,29 @@ def percent(x: float) -> str:
     return f"{v:.{max(0, 1 - math.floor(math.log10(v)))}f}%"
 
 
+def caveat(r: Result) -> str:
+    """The protocol's caveat, from the run counts: where the learning rate makes the
+    no-dropout baseline unstable, the answer is one about an unstable learning rate, not the
+    exercise; "" where every no-dropout run is stable."""
+    k = r.off_unstable
+    if not k:
+        return ""
+    return (f"{k} of the {r.seeds} no-dropout runs ({r.off}) at lr {r.lr:g} "
+            f"{'is' if k == 1 else 'are'} unstable by the rule (listed below), so this answer "
+            f"is one about an unstable learning rate, not the exercise itself: where lr "
+            f"{r.lr:g} makes the no-dropout baseline unstable, the protocol reads an answer "
+            "there as what happens at an unstable learning rate.")
+
+
+def thin(r: Result) -> str:
+    """Where a curve of the figure stops (fewer than ``CURVE_RUNS`` runs stable), in words;
+    "" where every curve runs to the end."""
+    said = [f"the {'no-dropout' if c == r.off else 'dropout'} curves ({c}) stop at epoch "
+            f"{e:g}, from where fewer than {CURVE_RUNS} of their runs are stable"
+            for c, e in r.thin_from.items()]
+    return f" {words.join(said)[0].upper()}{words.join(said)[1:]}." if said else ""
+
+
 def rule(r: Result) -> str:
     """How the epochs were fixed, in words (the same rule whatever the results)."""
     fixed = ", ".join(f"{e:g}" for e in READ_AT)
@@ -105,14 +128,15 @@ def context(r: Result) -> dict:
     amp = "; ".join(f"layer {x.layer}: {words.ratio(x.amplification)} over "
                     f"{_runs(x.amplification.n)} (closed form {words.ratio(x.predicted)})"
                     for x in r.layers)
+    train = {f"layer {x.layer}": x.train_ratio for x in r.layers}
     cross = "; ".join(f"layer {x.layer}: {_ratio_text(x.train_ratio)} "
                       f"({_direction(x.train_ratio)})" for x in r.layers)
     answer = (f"{when}, over the runs stable there, dropout's mask multiplies the train-time "
               f"variance of the dropout model's activations by {amp} (ratio after / before, "
               f"within each run). Against the no-dropout model's activations the train-time "
-              f"variance is {cross} (ratio dropout / none, paired by seed, Holm-corrected over "
-              f"the layers). In eval mode, from initialisation to epoch "
-              f"{r.horizon:g}, the variance goes "
+              f"variance is {cross} (ratio dropout / none, paired by seed; "
+              f"{holm_family(train, 'layers', 'models')}). In eval mode, from initialisation "
+              f"to epoch {r.horizon:g}, the variance goes "
               + "; ".join(_evolution_text(r, x) for x in r.layers) + ".")
     table = [{"layer": x.layer, "off_var_eval": words.number(x.off_eval, 3),
               "on_var_pre": words.number(x.on_pre, 3),
@@ -122,6 +146,7 @@ def context(r: Result) -> dict:
               "amplification_predicted": words.ratio(x.predicted),
               "train_ratio": x.train_ratio.quantity.text(x.train_ratio.primary),
               "train_pairs": x.train_ratio.pairs,
+              "train_level": x.train_ratio.level_text,
               "eval_ratio": x.eval_ratio.quantity.text(x.eval_ratio.primary),
               "eval_level": x.eval_ratio.level_text,
               "eval_verdict": _direction(x.eval_ratio),
@@ -141,4 +166,5 @@ def context(r: Result) -> dict:
             "evolution": [{"layer": e.layer, "condition": e.condition, "cells": [
                 words.number(v, 3) + (f" (n={v.n})" if 1 < v.n < r.seeds else "")
                 for v in e.cells]} for e in r.evolution],
-            "excluded": r.excluded, "answer": answer, "takeaway": _takeaway(r)}
+            "excluded": r.excluded, "answer": answer, "caveat": caveat(r), "thin": thin(r),
+            "curve_runs": CURVE_RUNS, "takeaway": _takeaway(r)}
