@@ -352,3 +352,20 @@ def test_a_grid_smaller_than_the_protocol_s_is_said_as_a_departure():
     assert words["departure"] in " ".join(md.split())
     full = ex.context(run(grid=FULL, seeds=[0, 1, 2]))
     assert full["departure"] == ""
+
+
+def _grid_ends(diverged=None, seeds=(0, 1, 2)):
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+    cfg = syn.config(experiments={"layer_rates": GRID})
+    metrics, runs = syn.run_tables("layer_rates", conds, list(seeds), 4,
+                                   lambda c, s, e: 0.85 + syn.noise(s, 0.02), diverged)
+    return syn.results(cfg, metrics, runs).ends("layer_rates")
+
+
+def test_figure_2_says_what_a_cell_averages_from_its_stable_runs():
+    """Referee 4, 4: "mean of 3 seeds" where a cell is the mean of its 2 stable runs."""
+    assert ex.averaged_over(_grid_ends()) == "mean of 3 seeds"
+    ends = _grid_ends(diverged={(NONE, 1): 2})
+    assert int(ends.loc[ends["condition"] == NONE, "stable"].sum()) == 2
+    assert ex.averaged_over(ends) == "mean of its stable runs (2–3)"
