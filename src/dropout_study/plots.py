@@ -179,13 +179,16 @@ def band(ax, x, mean, lo, hi, label, color=None, style="-"):
 
 
 def per_x(values: pd.DataFrame, x: str, y: str, level: float,
-          bounds: tuple[float, float] | None = None, log: bool = False) -> pd.DataFrame:
+          bounds: tuple[float, float] | None = None, log: bool = False,
+          summarize=None) -> pd.DataFrame:
     """Mean and interval of ``y`` at each ``x``, the interval kept inside ``bounds``; with
     ``log`` (a positive quantity on a log axis), the geometric mean and its interval from the
-    log scale, which stays above zero and so on the axis."""
+    log scale, which stays above zero and so on the axis; ``summarize(values, level)``: the
+    estimate a table prints for the quantity, so the band is the table's interval."""
     rows = []
     for v, g in values.groupby(x):
-        e = (stats.geometric_mean_ci(g[y], level) if log else
+        e = (summarize(g[y], level) if summarize is not None else
+             stats.geometric_mean_ci(g[y], level) if log else
              stats.mean_ci(g[y], level, bounds))
         rows.append({x: v, "mean": e.value, "lo": e.lo, "hi": e.hi, "n": e.n})
     return pd.DataFrame(rows, columns=[x, "mean", "lo", "hi", "n"]).astype(

@@ -172,11 +172,15 @@ def median_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
     return Estimate(m, float(ci.low), float(ci.high), n, level)
 
 
+BOOTSTRAP_MIN = 5  # fewer values: a percentile bootstrap is their min–max span, and under-covers
+
+
 def mean_bootstrap_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
     """Mean with a percentile bootstrap interval: for a quantity that is at least 0 and may be
     0 (a calibration error, a spread), where a log scale is undefined; the interval lies
     between the smallest and the largest value, so it never leaves the quantity's range.
-    Deterministic: a fixed resampling seed."""
+    Under ``BOOTSTRAP_MIN`` values no interval (the resamples of 3 values cover little more
+    than their range, far below the stated level). Deterministic: a fixed resampling seed."""
     a = finite(x)
     n = a.size
     if n == 0:
@@ -186,6 +190,8 @@ def mean_bootstrap_ci(x, level: float = 0.95, seed: int = 0) -> Estimate:
         return Estimate(m, n=1, level=level)
     if np.all(a == a[0]):
         return Estimate(m, m, m, n, level)
+    if n < BOOTSTRAP_MIN:  # the resampled means span little more than min–max: no interval
+        return Estimate(m, n=n, level=level)
     from scipy import stats as st
     res = st.bootstrap((a,), np.mean, confidence_level=level, method="percentile",
                        n_resamples=4999, random_state=np.random.default_rng(seed))

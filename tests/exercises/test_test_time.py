@@ -72,8 +72,12 @@ def test_a_worse_single_pass_is_found_with_its_sign_and_the_takeaway_follows():
     assert f"changes test accuracy by {c.quantity.text(c.primary)} against eval mode " \
         "(worse)" in w["answer"] and c.quantity.text(c.primary).startswith("-")
     assert w["takeaway"].startswith("Leaving dropout on makes predictions random and worse")
-    assert "brings the accuracy back no further than eval mode (no detectable difference" \
-        in w["takeaway"]
+    # referee 4, 6: a null is no "brings back no further": only no detectable difference
+    assert "no further" not in w["takeaway"]
+    acc = r.mc("accuracy")
+    assert (f"the average of T = 100 passes is not detectably different from eval mode in "
+            f"accuracy ({acc.difference()}; no detectable difference at 10 seeds: none larger "
+            "than") in w["takeaway"]
 
 
 def test_a_better_monte_carlo_average_is_found_and_its_cost_is_counted_in_passes():
@@ -324,6 +328,32 @@ def test_the_exercise_record():
     assert e.check is ex.check
 
 
+def test_three_values_get_no_bootstrap_interval_in_the_table_nor_the_figure(tmp_path,
+                                                                           monkeypatch):
+    """Referee 4, 5: a percentile bootstrap over 3 values is their min–max span and
+    under-covers: the ECE of 3 models has no interval (said with its n), and Figure 7's ECE
+    band is the table's interval (none), not a t-interval."""
+    from dropout_study import plots
+    mc, models = tables(seeds=[0, 1, 2])
+    r = run(seeds=[0, 1, 2])
+    ev = next(t for t in r.table if t.condition == ex.EVAL)
+    assert ev.values["ece"].n == 3 and not ev.values["ece"].has_interval
+    row = next(x for x in ex.context(r)["table"] if x["condition"] == ex.EVAL)
+    assert row["ece"].endswith("% (n = 3: no interval)")
+    assert ex.context(r)["spread"].endswith("pp (n = 3: no interval)")
+    assert ex.context(r)["bootstrap_min"] == 5
+    drawn = []
+    monkeypatch.setattr(plots, "band", lambda ax, x, m, lo, hi, *a, **k: drawn.append(
+        np.asarray(lo, dtype=float)) or ax.plot([1], [1])[0])
+    res = syn.results(syn.config(), pd.DataFrame(), pd.DataFrame(),
+                      extra={"test_time": mc, "test_time_models": models})
+    ex.draw(res, r, tmp_path)
+    assert len(drawn) == 3 and np.all(np.isnan(drawn[2])) and np.all(np.isfinite(drawn[0]))
+    # 10 models: a bootstrap interval, in both
+    big = next(t for t in run().table if t.condition == ex.EVAL).values["ece"]
+    assert big.has_interval and big.n == 10
+
+
 def test_the_figure_is_drawn(tmp_path):
     mc, models = tables()
     res = syn.results(syn.config(), pd.DataFrame(), pd.DataFrame(),
@@ -370,10 +400,11 @@ def test_each_takeaway_word_for_word():
     r = run(one=-0.01)
     assert ex.context(r)["takeaway"] == (
         f"Leaving dropout on makes predictions random and worse ({r.one_pass.difference()}); "
-        "averaging T = 100 passes brings the accuracy back no further than eval mode "
-        f"({r.mc('accuracy').verdict('', '')}), and every pass costs the deterministic pass's "
-        "work plus the masks, the pass that inverted dropout already approximates with its "
-        "1/(1 − p) scaling: that is why dropout is switched off at test time.")
+        "the average of T = 100 passes is not detectably different from eval mode in accuracy "
+        f"({r.mc('accuracy').difference()}; {r.mc('accuracy').verdict('', '')}), and every "
+        "pass costs the deterministic pass's work plus the masks, the pass that inverted "
+        "dropout already approximates with its 1/(1 − p) scaling: that is why dropout is "
+        "switched off at test time.")
     assert r.mc("accuracy").verdict("", "").startswith("no detectable difference at 10 seeds")
     r = run(gain=-0.01)
     assert ex.context(r)["takeaway"] == (

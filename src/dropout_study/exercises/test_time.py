@@ -50,10 +50,17 @@ INF = float("inf")
 # interval (inside its values' range); both compared with eval mode as ratios a / b
 COLUMNS = [Column("acc", lambda e: words.pct(e, 2), (0.0, 1.0)),
            PositiveColumn("nll", lambda e: words.number(e, 4), (0.0, INF)),
-           BootstrapColumn("ece", lambda e: words.pct(e, 2), (0.0, 1.0))]
+           BootstrapColumn("ece", lambda e: _no_interval(words.pct(e, 2), e), (0.0, 1.0))]
 NLL = Ratio("test NLL", 1.0, "", 4)
 ECE = Ratio("ECE", 1.0, "", 2)
 RATIOS = ("NLL", "ECE")  # the contrasts of a positive quantity: a ratio, on the log scale
+
+
+def _no_interval(text: str, e: Estimate) -> str:
+    """A mean over too few values for a bootstrap interval says so, with its n."""
+    if e.n > 1 and not e.has_interval and not words.missing(e):
+        return f"{text} (n = {e.n}: no interval)"
+    return text
 
 
 def mc_name(t: int) -> str:
@@ -184,7 +191,7 @@ def _pct(e: Estimate, why: str) -> str:
 
 def _spread(e: Estimate) -> str:
     return ("none measured (one pass only)" if words.missing(e) else
-            words.number(e, 2, 100.0, "pp"))
+            _no_interval(words.number(e, 2, 100.0, "pp"), e))
 
 
 def _takeaway(r: Result) -> str:
@@ -199,8 +206,9 @@ def _takeaway(r: Result) -> str:
                 "dropout is off at test time for cost and determinism, and MC dropout is the "
                 "option when the extra accuracy or uncertainty is worth it.")
     if one.direction < 0:
-        back = (f"averaging T = {t} passes brings the accuracy back no further than eval mode "
-                f"({acc.verdict('', '')})" if acc.direction == 0 else
+        back = (f"the average of T = {t} passes is not detectably different from eval mode in "
+                f"accuracy ({acc.difference()}; {acc.verdict('', '')})" if acc.direction == 0
+                else
                 f"even the average of T = {t} passes stays below eval mode "
                 f"({acc.difference()})")
         return (f"Leaving dropout on makes predictions random and worse ({one.difference()}); "
@@ -239,7 +247,8 @@ def context(r: Result) -> dict:
     return {"condition": r.condition, "seeds": r.models, "excluded": excluded,
             "passes": r.passes, "table": table, "diffs": diffs,
             "holm": holm_family(r.against_eval),
-            "flip": flip, "spread": _spread(r.spread), "timing": timing_words(r),
+            "flip": flip, "spread": _spread(r.spread),
+            "bootstrap_min": stats.BOOTSTRAP_MIN, "timing": timing_words(r),
             "answer": answer, "takeaway": _takeaway(r)}
 
 
@@ -251,7 +260,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     fig, axes = panels(3, figsize=(14, 4))
     for ax, col in zip(axes, COLUMNS, strict=True):
         s = per_x(mc, "passes", col.key, res.level, col.bounds,
-                  log=isinstance(col, PositiveColumn))  # the NLL: from the log scale
+                  log=isinstance(col, PositiveColumn),  # the NLL: from the log scale
+                  summarize=col.summarize if isinstance(col, BootstrapColumn) else None)
         band(ax, s["passes"], s["mean"], s["lo"], s["hi"], "Monte-Carlo average of T passes")
         e = ev.values[col.key]
         ax.axhline(e.value, color="black", lw=1, label="eval mode")
