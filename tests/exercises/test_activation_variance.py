@@ -337,16 +337,17 @@ def test_an_unstable_no_dropout_baseline_says_the_answer_is_about_an_unstable_lr
         "below), so this answer is one about an unstable learning rate, not the exercise "
         "itself: where lr 0.5 makes the no-dropout baseline unstable, the protocol reads an "
         "answer there as what happens at an unstable learning rate.")
-    assert r.thin_from == {OFF: 11.0}
-    assert words["thin"] == (f" The no-dropout curves ({OFF}) stop at epoch 11, from where "
-                             "fewer than 2 of their runs are stable.")
+    assert r.thin_at == {OFF: [11.0, 12.0]} and r.stops_at == {OFF: 11.0}
+    assert words["thin"] == (f" The no-dropout curves ({OFF}) leave out the 2 epochs where "
+                             "fewer than 2 of their runs are stable (the first at epoch 11; it "
+                             "stops at epoch 11).")
     md = " ".join(syn.section_markdown(ex.EXERCISE, words, {"variance": "f.png"}).split())
     assert f"**An unstable learning rate.** {words['caveat']}" in md
     assert f"(last panel).{words['thin']}]" in md
     one = run(seeds=[0, 1, 2], diverged={(OFF, 1): 9}, eval_ratio={1: 0.5, 2: 2.0})
     assert one.off_unstable == 1 and ex.context(one)["caveat"].startswith(
         f"1 of the 3 no-dropout runs ({OFF}) at lr 0.5 is unstable by the rule")
-    assert one.thin_from == {}
+    assert one.thin_at == {} and one.stops_at == {}
 
 
 def test_a_stable_baseline_has_no_caveat_and_full_curves():

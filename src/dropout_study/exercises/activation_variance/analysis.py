@@ -96,9 +96,11 @@ class Result:
     excluded: list[str]  # runs unstable or diverged by the rule, in words
     lr: float = float("nan")  # the learning rate the models were trained at
     off_unstable: int = 0  # no-dropout runs unstable by the rule (at their endpoint or before)
-    # condition -> the first probed epoch at which fewer than CURVE_RUNS of its runs are stable
-    # (its curve stops there)
-    thin_from: dict[str, float] = field(default_factory=dict)
+    # condition -> the probed epochs at which fewer than CURVE_RUNS of its runs are stable
+    # (its curve leaves them out)
+    thin_at: dict[str, list[float]] = field(default_factory=dict)
+    stops_at: dict[str, float] = field(default_factory=dict)  # where its last gap, to the end,
+    # begins (absent: the curve reaches the last epoch)
 
     @property
     def at_end(self) -> bool:
@@ -227,15 +229,18 @@ def analyze(res: Results) -> Result:
         for layer in layers_n for cond in (off, on)]
     counts = (acts[acts["stable_at"] & acts["var_eval"].notna() & (acts["layer"] == layers_n[0])]
               .groupby(["condition", "epoch"])["seed"].nunique())
-    thin_from = {}
+    thin_at, stops_at = {}, {}
     for cond in (off, on):
         n = counts.get(cond, pd.Series(dtype=int)).reindex(probed, fill_value=0)
         few = [float(e) for e, k in n.items() if k < CURVE_RUNS]
         if few:
-            thin_from[cond] = min(few)
+            thin_at[cond] = few
+            ok = [float(e) for e, k in n.items() if k >= CURVE_RUNS]
+            if few[-1] == probed[-1]:
+                stops_at[cond] = min(e for e in few if not ok or e > max(ok))
     return Result(off=off, on=on, seeds=len(seeds), lr=float(ends["lr"].iloc[0]),
                   off_unstable=int(ends.loc[ends["condition"] == off, "unstable"].sum()),
-                  thin_from=thin_from,
+                  thin_at=thin_at, stops_at=stops_at,
                   probe_points=int(acts["step"].nunique()),
                   probe_size=int(res.cfg["data"]["probe_size"]), horizon=horizon,
                   last_epoch=last_epoch, read=read, marks=marks, layers=layers, ratios=ratios,

@@ -92,12 +92,17 @@ def caveat(r: Result) -> str:
 
 
 def thin(r: Result) -> str:
-    """Where a curve of the figure stops (fewer than ``CURVE_RUNS`` runs stable), in words;
-    "" where every curve runs to the end."""
-    said = [f"the {'no-dropout' if c == r.off else 'dropout'} curves ({c}) stop at epoch "
-            f"{e:g}, from where fewer than {CURVE_RUNS} of their runs are stable"
-            for c, e in r.thin_from.items()]
-    return f" {words.join(said)[0].upper()}{words.join(said)[1:]}." if said else ""
+    """Which epochs a curve of the figure leaves out (fewer than ``CURVE_RUNS`` runs stable
+    there), in words, with the stretch at the end where it stops; "" where none."""
+    said = []
+    for c, few in r.thin_at.items():
+        stop = f"; it stops at epoch {r.stops_at[c]:g}" if c in r.stops_at else ""
+        said.append(f"the {'no-dropout' if c == r.off else 'dropout'} curves ({c}) leave out "
+                    f"the {len(few)} epoch{'s' if len(few) != 1 else ''} where fewer than "
+                    f"{CURVE_RUNS} of their runs are stable (the first at epoch {few[0]:g}"
+                    f"{stop})")
+    text = words.join(said)
+    return f" {text[0].upper()}{text[1:]}." if said else ""
 
 
 def rule(r: Result) -> str:
