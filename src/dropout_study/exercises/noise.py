@@ -12,7 +12,7 @@ fresh seeds as one Holm family ("<scheme> − dropout").
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,6 +99,7 @@ class Tuning:
     unstable: dict[str, int]  # strength ("%g") -> unstable tuning runs
     selected: float  # what the selection picks from these runs (validation only)
     trained: float | None  # the strength the fresh-seed runs were trained at (None: none)
+    collapses: dict[str, int] = field(default_factory=dict)  # strength -> transient collapses
 
 
 @dataclass(frozen=True)
@@ -181,15 +182,17 @@ def _tuning(res: Results, final: pd.DataFrame) -> list[Tuning]:
     runs = res.runs[res.runs["experiment"] == TUNING]
     chosen = select_strengths(metrics, runs, res.k)  # the selection the pipeline made
     tune = res.ends(TUNING)
-    unstable = (~tune["stable"]).groupby(
-        [tune["factor_method"], tune["factor_strength"].map("{:g}".format)]).sum()
+    keys = [tune["factor_method"], tune["factor_strength"].map("{:g}".format)]
+    unstable = (~tune["stable"]).groupby(keys).sum()
+    collapses = tune["collapse"].groupby(keys).sum()  # of stable runs only (instability.py)
     trained = final.drop_duplicates("condition").set_index("condition")["rate1"].to_dict()
     out = []
     for method, pick in chosen.items():
         out.append(Tuning(method, dict(pick["tried"]),
                           {s: int(unstable[(method, s)]) for s in pick["tried"]},
                           float(pick["strength"]),
-                          float(trained[method]) if method in trained else None))
+                          float(trained[method]) if method in trained else None,
+                          {s: int(collapses[(method, s)]) for s in pick["tried"]}))
     return sorted(out, key=lambda t: (t.method != REFERENCE, t.method))
 
 
@@ -320,6 +323,10 @@ def context(r: Result) -> dict:
         bad = [s for s, n in t.unstable.items() if n]
         if bad:
             tried += f" (unstable runs at {', '.join(bad)})"
+        fell = [f"{s} ({n})" if n > 1 else s for s, n in t.collapses.items() if n]
+        if fell:
+            tried += (f" (transient collapses of stable runs, recovered by their endpoint, at "
+                      f"{', '.join(fell)})")
         chosen = f"{t.selected:g}"
         if t.trained is None:
             chosen += " (not trained on fresh seeds)"
@@ -332,6 +339,7 @@ def context(r: Result) -> dict:
                 "(a stale selection file?); their comparison is not the tuned one.")
     return {**r.design, "tune_seeds": r.tune_design["seeds"], "strengths": r.budget,
             "unstable": r.design["unstable"] + r.tune_design["unstable"],
+            "tune": r.tune_design, "fresh": r.design,
             "methods": [row.condition for row in r.table], "tuning": tuning,
             "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
             "holm": holm_family(r.against_dropout), "tie": tie(r),
