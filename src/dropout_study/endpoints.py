@@ -42,6 +42,7 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
     best = best.set_index(RUN_KEYS)
     out["best_epoch"] = best["epoch"].astype(float)
     out["at_best_val"] = best["test_acc"]
+    out["best_val"] = best["val_acc"]  # the run's best validation accuracy, at any epoch
     complete = ~m["test_loss"].isna().groupby([m[c] for c in RUN_KEYS], sort=False).any()
     loss_min = g["test_loss"].min().where(complete)
     at_min = m.loc[m.dropna(subset=["test_loss"]).groupby(RUN_KEYS, sort=False)["test_loss"]

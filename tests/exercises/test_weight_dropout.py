@@ -593,9 +593,13 @@ def test_a_setting_at_chance_fails_to_train_by_the_stated_rule():
     assert (f.failed, f.runs, f.all, f.never, f.diverged) == (10, 10, True, 10, 0)
     got = ends.loc[ends["condition"] == cond, "endpoint"]
     assert (f.lo, f.hi) == pytest.approx((got.min(), got.max()))
+    best = ends.loc[ends["condition"] == cond, "best_val"]  # any epoch's, not the endpoint's
+    assert f.best_val == pytest.approx((best.min(), best.max()))
     words = ex.context(r)
-    text = (f"{PB} at p = 0.5 fails to train in all 10 runs (10 never trained; test accuracy "
-            f"{100 * got.min():.1f}–{100 * got.max():.1f}%)")
+    span = (f"test accuracy {100 * got.min():.1f}–{100 * got.max():.1f}% at the endpoint, best "
+            f"validation accuracy reached at any epoch {100 * best.min():.1f}–"
+            f"{100 * best.max():.1f}%")
+    text = f"{PB} at p = 0.5 fails to train in all 10 runs (10 never trained; {span})"
     assert words["fails_text"] == text and text in words["takeaway"]
     assert words["failure_rule"] == (
         "A run fails to train when the instability rule (under Methods) says it never trained "
@@ -605,9 +609,7 @@ def test_a_setting_at_chance_fails_to_train_by_the_stated_rule():
         "reported, not used to decide. A failed run counts in its setting's unstable runs and "
         "is left out of the table's means and of the primary contrasts.")
     assert words["fail_rows"] == [{"method": PB, "p": "0.5", "runs": "10 of 10",
-                                   "kinds": "10 never trained",
-                                   "span": f"test accuracy {100 * got.min():.1f}–"
-                                           f"{100 * got.max():.1f}%", "all": True}]
+                                   "kinds": "10 never trained", "span": span, "all": True}]
 
 
 def test_a_setting_that_never_trained_is_one_story_in_table_contrast_and_words():

@@ -97,6 +97,7 @@ class Failure:
     hi: float
     never: int = 0  # of the failed runs, those that never trained
     diverged: int = 0  # ... and those that diverged
+    best_val: tuple[float, float] = (math.nan, math.nan)  # their best validation accuracy, range
 
     @property
     def all(self) -> bool:
@@ -123,10 +124,14 @@ def failures(ends: pd.DataFrame, cells: dict[str, tuple[str, float]],
         if fail.any():
             e = g.loc[fail, "endpoint"].to_numpy(dtype=float)
             low = e[np.isfinite(e)]
+            v = g.loc[fail, "best_val"].to_numpy(dtype=float)
+            v = v[np.isfinite(v)]
             out.append(Failure(cond, *cells[cond], int(fail.sum()), len(g),
                                float(low.min()) if low.size else math.nan,
                                float(low.max()) if low.size else math.nan,
-                               int(never.sum()), int((dead & ~never).sum())))
+                               int(never.sum()), int((dead & ~never).sum()),
+                               (float(v.min()), float(v.max())) if v.size
+                               else (math.nan, math.nan)))
     return Failures(out)
 
 

@@ -157,11 +157,16 @@ def fidelity_text(r: Result) -> str:
                    + ".")
 
 
+def _pct_span(lo: float, hi: float) -> str:
+    return f"{100 * lo:.1f}%" if lo == hi else f"{100 * lo:.1f}–{100 * hi:.1f}%"
+
+
 def _span(f: Failure) -> str:
     if not np.isfinite(f.lo):
         return "every failed run diverged"
-    span = f"{100 * f.lo:.1f}%" if f.lo == f.hi else f"{100 * f.lo:.1f}–{100 * f.hi:.1f}%"
-    return f"test accuracy {span}"
+    best = (f", best validation accuracy reached at any epoch {_pct_span(*f.best_val)}"
+            if np.isfinite(f.best_val[0]) else "")
+    return f"test accuracy {_pct_span(f.lo, f.hi)} at the endpoint{best}"
 
 
 def failure_rule() -> str:
