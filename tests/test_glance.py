@@ -453,3 +453,32 @@ def test_the_methods_say_how_close_the_stable_runs_come_to_the_rule(tmp_path):
     m = instability.near_misses(res.metrics, res.k)
     assert ctx["rule_check"] == instability.near_words(m) and m["stable"] == 8
     assert ctx["rule_check"] in " ".join(md.split())
+
+
+def test_a_preset_s_smaller_training_set_is_said_where_it_shapes_an_answer():
+    """Referee (third read): the quick preset's 10 000-image training subset (and 5 000-image
+    validation split) was said only at the top, not in exercises 2 and 8, whose answers
+    (overfitting; dropout's worth in wider networks) it shapes. Said there, from the config;
+    nothing where a study trains on all its images."""
+    from dropout_study import presets
+    from dropout_study.config import load
+    from dropout_study.exercises import capacity, long_training
+
+    assert syn.config()["data"]["validation_size"] == presets.FULL_VALIDATION
+    quick = load(syn.ROOT / "config.yaml", {"preset": "quick"}, project=syn.ROOT)
+    assert presets.data_departure(quick, "it shapes X") == (
+        "This study (preset quick) trains on 10 000 images where the full study trains on "
+        "50 000, and validates on 5 000 where it validates on 10 000: it shapes X; the full "
+        "study is the answer.")
+    assert presets.data_departure(syn.config(), "it shapes X") == ""
+    from .exercises import test_capacity as tc
+    from .exercises import test_long_training as tl
+
+    for ex, make, how in ((long_training, tl.tables, "fewer images overfit sooner"),
+                          (capacity, tc.tables, "a wide network overfits sooner")):
+        res = make()
+        assert how not in ex.context(ex.analyze(res))["departure"]
+        res.cfg["data"]["train_size"] = 10_000
+        said = ex.context(ex.analyze(res))["departure"]
+        assert ("This study (preset full) trains on 10 000 images where the full study "
+                "trains on 50 000: " in said) and how in said, said

@@ -21,6 +21,7 @@ FULL_DESIGN: dict[str, dict] = {
     "capacity": {"widths": [64, 128, 256, 512, 1024]},
     "ternary": {"zero_probability": [0.1, 0.3, 0.5, 0.7]},
 }
+FULL_VALIDATION = 10_000  # the full study's validation split (config.yaml's data block)
 
 
 def reference_runs(ends: pd.DataFrame, cfg: dict) -> pd.DataFrame:
@@ -85,3 +86,18 @@ def departure(cfg: dict, block: str, said: dict[str, tuple[str, str]]) -> str:
         return ""
     return (f"This study (preset {cfg.get('preset', 'full')}) departs from the full study "
             f"here: {words.join(parts)}; the full study is the answer.")
+
+
+def data_departure(cfg: dict, shapes: str) -> str:
+    """Where a preset trains on fewer images than the full study, said in an exercise whose
+    answer the data's size shapes (``shapes``: how, in words); "" where it trains on all."""
+    data = cfg["data"]
+    size = data.get("train_size")
+    if not size or size >= FASHION_MNIST_TRAIN - int(data["validation_size"]):
+        return ""
+    val = int(data["validation_size"])
+    return (f"This study (preset {cfg.get('preset', 'full')}) trains on {_count(size)} images "
+            f"where the full study trains on {_count(FASHION_MNIST_TRAIN - FULL_VALIDATION)}"
+            + (f", and validates on {_count(val)} where it validates on "
+               f"{_count(FULL_VALIDATION)}" if val != FULL_VALIDATION else "")
+            + f": {shapes}; the full study is the answer.")

@@ -128,10 +128,14 @@ def analyze(res: Results) -> Result:
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
                   benefit=bounded(compare(family, lvl)), benefit_of=keys,
                   trend={s: trend[label[s]] for s in settings if label[s] in trend},
-                  level=lvl, preset_departure=presets.departure(res.cfg, EXPERIMENT, {
-                      "widths": ("widths", f"too few for a trend, which needs at least "
-                                 f"{MIN_LEVELS}" if len(widths) < MIN_LEVELS else
-                                 "a trend from fewer widths")}))
+                  level=lvl, preset_departure=" ".join(x for x in (presets.departure(
+                      res.cfg, EXPERIMENT, {
+                          "widths": ("widths", f"too few for a trend, which needs at least "
+                                     f"{MIN_LEVELS}" if len(widths) < MIN_LEVELS else
+                                     "a trend from fewer widths")}),
+                      presets.data_departure(res.cfg, "with fewer images a wide network "
+                                             "overfits sooner, which is what dropout is "
+                                             "said to counter")) if x))
 
 
 def _widths_where(r: Result, setting: str, sign: int) -> list[str]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import (
     MIN_PAIRS,
     Contrast,
@@ -118,6 +118,7 @@ class Result:
     runs: dict[str, int]  # condition -> runs
     never_trained: dict[str, int] = field(default_factory=dict)  # condition -> such runs
     level: float = 0.95  # the study's (a Holm step moves the family's intervals from it)
+    data_departure: str = ""  # a preset's smaller training set, where it shapes the answer
 
     @property
     def eventful(self) -> bool:
@@ -168,7 +169,10 @@ def analyze(res: Results) -> Result:
         diverged=diverged, endpoint_unstable=endpoint_unstable, collapses=collapses,
         runs={c: int((ends["condition"] == c).sum()) for c in order},
         never_trained={c: int(ends.loc[ends["condition"] == c, "never_trained"].sum())
-                       for c in order}, level=lvl)
+                       for c in order}, level=lvl,
+        data_departure=presets.data_departure(res.cfg, "fewer images overfit sooner and "
+                                              "further, so its rises and gaps are not the full "
+                                              "study's"))
 
 
 # -- words -------------------------------------------------------------------------------------
@@ -297,7 +301,8 @@ def context(r: Result) -> dict:
             {"last": r.last.quantity.text(r.last.primary),
              "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
              "gap": r.gap.quantity.text(r.gap.primary)},
-            "glance_words": glance_words(r), "departure": departure(r), "answer": answer,
+            "glance_words": glance_words(r), "answer": answer,
+            "departure": " ".join(x for x in (departure(r), r.data_departure) if x),
             "takeaway": _takeaway(r)}
 
 
