@@ -81,3 +81,46 @@ def test_overlapping_texts_are_found_and_a_clean_figure_has_none():
     ax.legend()
     assert overlapping_texts(clean) == []
     plt.close("all")
+
+
+def test_annotations_count_among_the_texts_that_may_not_overlap():
+    """Referee read 3: exercise 5's "none" and "dropout" stars, both at λ = 0, were labelled
+    on top of each other; the overlap check did not look at annotations."""
+    from dropout_study.plots import overlapping_texts
+
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    ax.plot([1, 1], [0.5, 0.51], "k*")
+    ax.set_ylim(0, 1)  # the two points a few pixels apart
+    ax.annotate("none", (1, 0.5), textcoords="offset points", xytext=(4, 6))
+    ax.annotate("dropout", (1, 0.51), textcoords="offset points", xytext=(4, 6))
+    assert ("none", "dropout") in overlapping_texts(fig)
+    plt.close("all")
+
+
+def test_save_records_each_figures_overlapping_texts(tmp_path):
+    from dropout_study.plots import OVERLAPS, save
+
+    fig, axes = plt.subplots(1, 2, figsize=(4, 2))
+    for ax in axes:
+        ax.set_xlabel("an x label far too long for a panel this small", fontsize=12)
+    save(fig, tmp_path / "crowded.png")
+    assert OVERLAPS["crowded.png"]
+    clean, ax = plt.subplots(figsize=(6, 4))
+    ax.set(xlabel="x", ylabel="y")
+    save(clean, tmp_path / "clean.png")
+    assert OVERLAPS["clean.png"] == []
+
+
+def test_zero_on_a_log_axis_is_ticked_zero_and_the_decades_as_they_are():
+    """Referee read 3: exercise 5's λ = 0, drawn a decade below the smallest decay, carried
+    that decade's tick (10⁻⁶) as if it were a decay that was run."""
+    from dropout_study.plots import zero_on_log_x
+
+    fig, ax = plt.subplots()
+    ax.plot([1e-6, 1e-5, 1e-4, 3e-3], [1, 2, 3, 4])
+    zero_on_log_x(ax, 1e-6, [1e-5, 1e-4, 3e-4, 1e-3, 3e-3])
+    assert list(ax.get_xticks()) == pytest.approx([1e-6, 1e-5, 1e-4, 1e-3])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "$10^{-5}$", "$10^{-4}$",
+                                                             "$10^{-3}$"]
+    assert ax.get_xscale() == "log" and len(ax.xaxis.get_minorticklocs()) == 0
+    plt.close("all")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 import warnings
 from contextlib import contextmanager
@@ -36,6 +37,9 @@ PHONE_MIN_PT = 9.0
 # The widest a phone figure may come out (its tight bounding box adds a margin; text that
 # spills past the figure would widen it and shrink everything else on the phone's screen)
 PHONE_MAX_PIXELS = round((PHONE_INCHES + 0.3) * PHONE_DPI)
+# The texts that overlap on each figure written (``overlapping_texts``), by file name, as
+# ``save`` laid it out: a legible figure has none (the exercises' figure tests read it)
+OVERLAPS: dict[str, list[tuple[str, str]]] = {}
 _phone = False  # inside for_phone(): figures are drawn stacked, for a phone's width
 
 
@@ -96,6 +100,7 @@ def texts_drawn(fig) -> list:
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
             out += [legend.get_title(), *legend.get_texts()]
+        out += list(ax.texts)  # annotations: the labels of marked points
     return [t for t in out if t.get_visible() and t.get_text().strip()]
 
 
@@ -166,6 +171,7 @@ def save(fig, path: Path) -> Path:
     else:
         legible(fig)
         fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    OVERLAPS[path.name] = overlapping_texts(fig)
     plt.close(fig)
     return path
 
@@ -208,3 +214,18 @@ def lines_with_bands(ax, data: pd.DataFrame, x: str, hue: str, y: str, level: fl
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
+
+
+def zero_on_log_x(ax, zero_at: float, positive) -> None:
+    """A log x axis whose leftmost point, ``zero_at`` (below the smallest of ``positive``),
+    stands for 0: its tick says "0", the others are the decades the positive values span,
+    and there are no minor ticks (which would put values between 0 and the first decade)."""
+    from matplotlib.ticker import NullLocator
+
+    values = [float(v) for v in positive if v > 0]
+    decades = (range(math.ceil(math.log10(min(values)) - 1e-9),
+                     math.floor(math.log10(max(values)) + 1e-9) + 1) if values else range(0))
+    ax.set_xscale("log")
+    ax.set_xticks([zero_at, *(10.0 ** k for k in decades)],
+                  ["0", *(f"$10^{{{k}}}$" for k in decades)])
+    ax.xaxis.set_minor_locator(NullLocator())

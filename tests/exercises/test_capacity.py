@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from dropout_study import exercises
+from dropout_study import exercises, plots
 from dropout_study.contrast import Sample
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import capacity as ex
@@ -251,6 +251,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["capacity"].exists()
+    assert plots.OVERLAPS["ex8_capacity.png"] == []
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8_capacity.png"})
     assert "dropout fares better, relative to no dropout, in wider networks" in md
     assert f"**Trend** ({TREND})" in md

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dropout_study import plots
 from dropout_study import words as w
 from dropout_study.exercises import sanity as ex
 from tests import synthetic as syn
@@ -310,6 +311,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
+    assert plots.OVERLAPS["ex10_sweep.png"] == []
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex10_sweep.png"})
     assert ("Here: **not equivalent: they differ significantly (torch's higher), a defect to "
             "find and explain**.") in md

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from dropout_study import plots
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import weight_decay as ex
 from tests import synthetic as syn
@@ -364,6 +365,9 @@ def test_the_figure_is_drawn(tmp_path):
     res = syn.results(cfg, metrics, runs)
     out = ex.draw(res, ex.analyze(res), tmp_path)
     assert out["grid"].exists() and out["grid"].stat().st_size > 0
+    # referee read 3: the "none" and "dropout" picks, both at λ = 0, were labelled on top of
+    # each other
+    assert plots.OVERLAPS["ex5_decay.png"] == []
 
 
 def test_the_template_renders_the_answer_and_the_interaction():

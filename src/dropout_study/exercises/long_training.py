@@ -339,8 +339,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
-    axes[0].set_title("loss, log scale (train: train mode; test: eval mode)")
-    axes[1].set_title("accuracy (both in eval mode)")
+    axes[0].set_title("loss (log scale)")
+    axes[1].set_title("accuracy")
     return {"curves": save(fig, out / "ex2_curves.png")}
 
 

@@ -322,9 +322,10 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     fig, ax = panels(1, figsize=(8, 4.4))
     for i, cond in enumerate(conds):
         g = m[m["condition"] == cond]
-        for metric, style in (("train_loss", "-"), ("test_loss", "--")):
+        name = cond.removeprefix("sweep,")  # "p=0.2": the sweep's rate, on both layers
+        for metric, what, style in (("train_loss", "train", "-"), ("test_loss", "test", "--")):
             s = per_x(g, "epoch", metric, res.level, (0.0, float("inf")))
-            band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {metric}", PALETTE[i],
+            band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{name}: {what}", PALETTE[i],
                  style)
     ax.set_xlabel("epoch")
     ax.set_ylabel("cross-entropy")

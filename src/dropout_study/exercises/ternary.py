@@ -245,6 +245,8 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
+    from matplotlib.ticker import ScalarFormatter
+
     from ..plots import PALETTE, band, panels, save
 
     acc = {row.condition: row.values["endpoint"] for row in r.table}
@@ -259,9 +261,11 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
              name, PALETTE[i])
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_yscale("log")  # a ratio of variances: positive, its interval from the log scale
-    axes[1].set_ylabel("layer-1 variance, after / before the mask")
+    axes[1].yaxis.set_major_formatter(ScalarFormatter())  # ×1.5, not 1.5 × 10⁰
+    axes[1].yaxis.set_minor_formatter(ScalarFormatter())
+    axes[1].set_ylabel("layer-1 variance, after / before")
     for ax in axes:
-        ax.set_xlabel("zero probability a (Bernoulli at p = 0.1 + 0.9a: same variance)")
+        ax.set_xlabel("ternary zero probability a")
         ax.legend(fontsize=8)
     return {"ternary": save(fig, out / "ex9_ternary.png")}
 

@@ -309,27 +309,33 @@ def context(r: Result) -> dict:
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    from ..plots import lines_with_bands, panels, save
+    from ..plots import lines_with_bands, panels, save, zero_on_log_x
 
     ends = res.ends(EXPERIMENT).copy()
     positive = ends.loc[ends["factor_wd"] > 0, "factor_wd"]
     floor = positive.min() / 10 if len(positive) else 1e-6
     ends["wd_plot"] = ends["factor_wd"].where(ends["factor_wd"] > 0, floor)
-    xlabel = "weight decay λ (leftmost point: λ = 0)"
+    xlabel = "weight decay λ (log scale)"
     fig, axes = panels(2, figsize=(12, 4.2))
     lines_with_bands(axes[0], ends, "wd_plot", "factor_dropout", "endpoint", res.level,
                      xlabel, "test accuracy (%)", 100, bounds=(0.0, 1.0))
     lines_with_bands(axes[1], ends, "wd_plot", "factor_dropout", "weight_norm1", res.level,
-                     xlabel, "‖W1‖ (Frobenius) at the end of training",
+                     xlabel, "‖W1‖ (Frobenius), final",
                      bounds=(0.0, float("inf")))
     row = {t.condition: t for t in r.table}
-    for role, cell in r.picked.items():  # the validation picks, as the analysis made them
+    marks = {}  # the validation picks, as the analysis made them, by where they are drawn
+    for role, cell in r.picked.items():
         x = ends.loc[ends["condition"] == cell, "wd_plot"].iloc[0]
-        y = 100 * row[cell].values["endpoint"].value
-        axes[0].plot(x, y, "k*", ms=10, zorder=5)
-        axes[0].annotate(role, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+        marks.setdefault(x, []).append((100 * row[cell].values["endpoint"].value, role))
+    for x, points in marks.items():
+        # picks at one decay (none and dropout alone share λ = 0): the higher one labelled
+        # above its star, the next below, any other to the right, so no label covers another
+        for i, (y, role) in enumerate(sorted(points, reverse=True)):
+            axes[0].plot(x, y, "k*", ms=10, zorder=5)
+            axes[0].annotate(role, (x, y), textcoords="offset points", fontsize=8,
+                             xytext=((4, 6), (4, -14), (10, -4))[min(i, 2)])
     for ax in axes:
-        ax.set_xscale("log")
+        zero_on_log_x(ax, floor, positive)
     return {"grid": save(fig, out / "ex5_decay.png")}
 
 
