@@ -125,3 +125,8 @@ def section_markdown(exercise, words: dict, figures: dict, **context) -> str:
     section = {"key": exercise.key, "number": exercise.number, "title": exercise.title,
                "missing": None, "failed": [], "figures": figures, **words}
     return render_markdown(minimal_context(sections=[section], **context))
+
+
+def in_section(exercise, words: dict, text: str, figures: dict) -> bool:
+    """Whether ``text`` is in the exercise's rendered section, its line breaks read as spaces."""
+    return text in " ".join(section_markdown(exercise, words, figures).split())

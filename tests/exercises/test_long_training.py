@@ -608,8 +608,7 @@ def test_fewer_epochs_than_the_protocol_asks_for_are_said_as_a_departure():
     assert words["departure"] == (
         "This study departs from the protocol here: it trains 12 epochs, not the 100 or more "
         "the exercise asks for; its answer is about 12 epochs.")
-    md = syn.section_markdown(ex.EXERCISE, words, {"curves": "figures/ex2.png"})
-    assert words["departure"] in " ".join(md.split())
+    assert syn.in_section(ex.EXERCISE, words, words["departure"], {"curves": "figures/ex2.png"})
     r = run()
     assert ex.departure(replace(r, design={**r.design, "epochs": 100})) == ""
 
