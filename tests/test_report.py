@@ -265,3 +265,17 @@ def test_the_events_list_gives_each_failed_run_one_kind_and_transient_collapses_
         "; earlier recovered episode from epoch 2 (not counted as transient collapses)")
     assert events[(3, "never trained")]["epoch"] == "1"
     assert events[(3, "never trained")]["reason"].startswith("never trained: its training loss")
+
+
+def test_the_report_commands_ask_for_the_studys_folder(tmp_path, capsys):
+    """Their defaults named results/ and results/report.html, from before each preset had
+    its own folder (results/<preset>/): a by-hand run wrote beside every study."""
+    from dropout_study import cli
+
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    assert cli.main(["report", "--config", str(config)]) == 2
+    assert "give --results (the study's folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["figures", "--config", str(config)])
+    assert "--results" in capsys.readouterr().err

@@ -32,15 +32,20 @@ def _cmd_aggregate(a: argparse.Namespace) -> None:
 def _cmd_figures(a: argparse.Namespace) -> None:
     from .report import write_analysis
 
-    write_analysis(Path(a.results), json.loads(Path(a.config).read_text()), Path(a.out),
+    out = Path(a.out) if a.out else Path(a.results) / "report"
+    write_analysis(Path(a.results), json.loads(Path(a.config).read_text()), out,
                    [Path(b) for b in a.benchmarks])
 
 
 def _cmd_report(a: argparse.Namespace) -> None:
     from .report import build_report
 
+    if not (a.context or a.results):
+        raise UserError("dropout-study report: give --results (the study's folder, e.g. "
+                        "results/full) or --context (its report/context.json)")
     context = Path(a.context) if a.context else Path(a.results) / "report" / "context.json"
-    build_report(context, Path(a.config), Path(a.out), engine=a.engine,
+    out = Path(a.out) if a.out else context.parent.parent / "report.html"
+    build_report(context, Path(a.config), out, engine=a.engine,
                  templates=Path(a.templates) if a.templates else None,
                  benchmarks=[Path(b) for b in a.benchmarks])
 
@@ -135,7 +140,8 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("prepare-data", help="find, verify (MD5) and split Fashion-MNIST")
     d.add_argument("--data-dir", default=None,
-                   help="the folder of the four IDX files (default: looked up, see the README)")
+                   help="the folder of the four IDX files (default: looked up, see "
+                        "docs/running.md)")
     d.add_argument("--validation-size", type=int, default=10000,
                    help="training images held out for validation")
     d.add_argument("--split-seed", type=int, default=0,
@@ -173,25 +179,29 @@ def parser() -> argparse.ArgumentParser:
     ag.set_defaults(fn=_cmd_aggregate)
 
     f = sub.add_parser("figures", help="numbers (context.json) and figures for the report")
-    f.add_argument("--results", default="results",
-                   help="the study's tables (metrics.parquet, runs.parquet, ...)")
+    f.add_argument("--results", required=True,
+                   help="the study's folder of tables (metrics.parquet, runs.parquet, ...), "
+                        "e.g. results/full")
     f.add_argument("--config", required=True, help="the resolved config (JSON)")
-    f.add_argument("--out", default="results/report",
-                   help="the folder for context.json and the figures")
+    f.add_argument("--out", default=None,
+                   help="the folder for context.json and the figures (default: RESULTS/report)")
     f.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="Snakemake benchmark files: the run time per rule in the provenance")
     f.set_defaults(fn=_cmd_figures)
 
     r = sub.add_parser("report", help="the HTML report from the numbers and figures")
-    r.add_argument("--results", default="results",
-                   help="where report/context.json lies, unless --context is given")
+    r.add_argument("--results", default=None,
+                   help="the study's folder (e.g. results/full), where report/context.json "
+                        "lies, unless --context is given")
     r.add_argument("--context", default=None, help="the analysis (context.json of figures)")
     r.add_argument("--config", required=True, help="the resolved config (JSON)")
     r.add_argument("--templates", default=None,
                    help="the report templates and style.css (default: ./report)")
     r.add_argument("--benchmarks", nargs="*", default=[], metavar="TSV",
                    help="benchmark files of rules that ran after the analysis")
-    r.add_argument("--out", default="results/report.html", help="the HTML report to write")
+    r.add_argument("--out", default=None,
+                   help="the HTML report to write (default: beside the context's report/ "
+                        "folder, e.g. results/full/report.html)")
     r.add_argument("--engine", choices=["auto", "quarto", "pandoc"], default="auto",
                    help="the renderer (auto: Quarto where it is on PATH, else pandoc)")
     r.set_defaults(fn=_cmd_report)
