@@ -37,7 +37,7 @@ PHONE_MIN_PT = 9.0
 # The widest a phone figure may come out (its tight bounding box adds a margin; text that
 # spills past the figure would widen it and shrink everything else on the phone's screen)
 PHONE_MAX_PIXELS = round((PHONE_INCHES + 0.3) * PHONE_DPI)
-# The texts that overlap on each figure written (``overlapping_texts``), by file name, as
+# The texts that overlap on each figure written (``overlapping_texts``), by its path, as
 # ``save`` laid it out: a legible figure has none (the exercises' figure tests read it)
 OVERLAPS: dict[str, list[tuple[str, str]]] = {}
 _phone = False  # inside for_phone(): figures are drawn stacked, for a phone's width
@@ -171,7 +171,7 @@ def save(fig, path: Path) -> Path:
     else:
         legible(fig)
         fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    OVERLAPS[path.name] = overlapping_texts(fig)
+    OVERLAPS[str(path)] = overlapping_texts(fig)
     plt.close(fig)
     return path
 

@@ -251,7 +251,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["capacity"].exists()
-    assert plots.OVERLAPS["ex8_capacity.png"] == []
+    assert plots.OVERLAPS[str(figures["capacity"])] == []
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8_capacity.png"})
     assert "dropout fares better, relative to no dropout, in wider networks" in md
     assert f"**Trend** ({TREND})" in md

@@ -368,3 +368,18 @@ def test_figure_2_says_what_a_cell_averages_from_its_stable_runs():
     ends = _grid_ends(diverged={(NONE, 1): 2})
     assert int(ends.loc[ends["condition"] == NONE, "stable"].sum()) == 2
     assert ex.averaged_over(ends) == "mean of its stable runs (2–3)"
+
+
+def test_the_figure_is_drawn_legibly(tmp_path):
+    """Referee read 3 (more of its kind): the two heatmaps' titles ran into each other and
+    into the first panel's label."""
+    from dropout_study import plots
+
+    conds = {ex.rates_name(a, b): {"rate1": a, "rate2": b, "factor_p1": a, "factor_p2": b}
+             for a, b in ex.rate_pairs(GRID)}
+    metrics, runs = syn.run_tables("layer_rates", conds, SEEDS, 4,
+                                   lambda c, s, e: 0.85 + syn.noise(s, 0.02, c))
+    res = syn.results(syn.config(experiments={"layer_rates": GRID}), metrics, runs)
+    out = ex.draw(res, ex.analyze(res), tmp_path)
+    assert out["heatmaps"].exists()
+    assert plots.OVERLAPS[str(out["heatmaps"])] == []

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dropout_study import plots
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import noise as ex
 from dropout_study.experiments import seeds as experiment_seeds
@@ -357,6 +358,7 @@ def test_the_section_renders_with_its_answer(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["noise"].exists()
+    assert plots.OVERLAPS[str(figures["noise"])] == []  # "annealed_dropout" ran into its neighbour
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"noise": "figures/ex7_noise.png"}, k=3)
     assert "## Exercise 7: Another way to inject noise: can it beat dropout?" in md
     assert "gaussian outperforms dropout after Holm correction." in md

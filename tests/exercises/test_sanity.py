@@ -311,7 +311,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
-    assert plots.OVERLAPS["ex10_sweep.png"] == []
+    assert plots.OVERLAPS[str(figures["sweep"])] == []
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex10_sweep.png"})
     assert ("Here: **not equivalent: they differ significantly (torch's higher), a defect to "
             "find and explain**.") in md

@@ -235,7 +235,7 @@ def test_the_section_renders(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["ternary"].exists()
-    assert plots.OVERLAPS["ex9_ternary.png"] == []  # its two x labels ran into each other
+    assert plots.OVERLAPS[str(figures["ternary"])] == []  # its two x labels ran into each other
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"ternary": "figures/ex9_ternary.png"})
     assert "Ternary is better at a = 0.1 after Holm correction" in md
     assert "| 0.1 | 0.19 | 0.235 |" in md

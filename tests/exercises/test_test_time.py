@@ -360,6 +360,9 @@ def test_the_figure_is_drawn(tmp_path):
                       extra={"test_time": mc, "test_time_models": models})
     out = ex.draw(res, ex.analyze(res), tmp_path)
     assert out["passes"].exists() and out["passes"].stat().st_size > 0
+    from dropout_study import plots
+
+    assert plots.OVERLAPS[str(out["passes"])] == []  # a legend ran into the next panel
 
 
 def render(r) -> str:

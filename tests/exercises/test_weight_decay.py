@@ -367,7 +367,7 @@ def test_the_figure_is_drawn(tmp_path):
     assert out["grid"].exists() and out["grid"].stat().st_size > 0
     # referee read 3: the "none" and "dropout" picks, both at λ = 0, were labelled on top of
     # each other
-    assert plots.OVERLAPS["ex5_decay.png"] == []
+    assert plots.OVERLAPS[str(out["grid"])] == []
 
 
 def test_the_template_renders_the_answer_and_the_interaction():

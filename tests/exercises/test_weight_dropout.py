@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pytest
 
+from dropout_study import plots
 from dropout_study import words as wd
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import weight_dropout as ex
@@ -353,6 +354,7 @@ def test_the_section_renders_with_its_answer(tmp_path):
     r = ex.analyze(res)
     figures = ex.draw(res, r, tmp_path)
     assert figures["sweep"].exists()
+    assert plots.OVERLAPS[str(figures["sweep"])] == []  # the cost panel's slanted names overlapped
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"sweep": "figures/ex6_sweep.png"}, k=3)
     assert "## Exercise 6: Dropout on the weights instead of the activations" in md
     assert "At each method's validation-selected rate" in md

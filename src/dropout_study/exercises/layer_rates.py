@@ -233,15 +233,15 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     ends = res.ends(EXPERIMENT)
     over = averaged_over(ends)
     ends = ends[ends["stable"]]
-    fig, axes = panels(2, figsize=(11, 4.4))
+    fig, axes = panels(2, figsize=(11, 4.6), layout="constrained")
     for ax, col, title, cmap in ((axes[0], "endpoint", "test accuracy (%)", "viridis"),
                                  (axes[1], "gap", "train − test accuracy (pp)", "magma_r")):
         grid = pd.pivot_table(ends, index="factor_p1", columns="factor_p2", values=col,
                               aggfunc="mean") * 100
         sns.heatmap(grid, annot=True, fmt=".1f", cmap=cmap, ax=ax, cbar_kws={"label": title})
-        ax.set_xlabel("p2 (dropout after hidden layer 2)")
-        ax.set_ylabel("p1 (dropout after hidden layer 1)")
-        ax.set_title(f"{title}, {over}")
+        ax.set_xlabel("p2 (after hidden layer 2)")
+        ax.set_ylabel("p1 (after hidden layer 1)")
+        ax.set_title(f"{title}\n{over}")  # two lines: side by side, one would run into the next
     return {"heatmaps": save(fig, out / "ex1_heatmaps.png")}
 
 

@@ -375,10 +375,10 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     shown = final[final["stable"]].assign(acc=lambda d: d["endpoint"] * 100)
     sns.stripplot(data=shown, x="condition", y="acc", order=order, ax=axes[1], color="grey",
                   alpha=0.5, size=4)
-    axes[1].set_xlabel("")
-    axes[1].set_ylabel("test accuracy (%)")
-    axes[1].set_title(f"selected strengths, fresh seeds (n = {r.design['seeds']})")
-    axes[1].tick_params(axis="x", rotation=20)
+    axes[1].set(xlabel="", ylabel="test accuracy (%)",
+                title=f"selected strengths, fresh seeds (n = {r.design['seeds']})")
+    axes[1].set_xticks(range(len(order)), [c.replace("_", "\n") for c in order], rotation=25,
+                       ha="right", rotation_mode="anchor")  # slanted: none runs into the next
     return {"noise": save(fig, out / "ex7_noise.png")}
 
 

@@ -262,7 +262,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         s = per_x(mc, "passes", col.key, res.level, col.bounds,
                   log=isinstance(col, PositiveColumn),  # the NLL: from the log scale
                   summarize=col.summarize if isinstance(col, BootstrapColumn) else None)
-        band(ax, s["passes"], s["mean"], s["lo"], s["hi"], "Monte-Carlo average of T passes")
+        band(ax, s["passes"], s["mean"], s["lo"], s["hi"], "average of T passes")
         e = ev.values[col.key]
         ax.axhline(e.value, color="black", lw=1, label="eval mode")
         if e.has_interval:
@@ -270,7 +270,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         ax.set_xscale("log")
         ax.set_xlabel("passes T")
         ax.set_ylabel({"acc": "accuracy", "nll": "NLL (nats)", "ece": "ECE (15 bins)"}[col.key])
-        ax.legend(fontsize=8)
+    axes[0].legend(fontsize=8)  # once: the three panels draw the same two things
     fig.suptitle("Dropout left on at test time, averaged over T passes")
     return {"passes": save(fig, out / "ex4_passes.png")}
 

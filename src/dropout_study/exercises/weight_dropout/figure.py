@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads 
     from ...results import Results
 
 TICK = {"dropout": "activation\ndropout", "dropconnect": "DropConnect,\nper example",
-        "dropconnect_gaussian": "Gaussian approximation\nof per-example DropConnect",
+        "dropconnect_gaussian": "Gaussian\napproximation",
         "dropconnect_batch": "DropConnect,\nper minibatch"}  # short axis labels
 
 
@@ -51,20 +51,20 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
                      else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
     axes[0].set_title("test accuracy (markers: each\nmethod's rate)", loc="left")
+    # the cost panel lies on its side: a method's name is read level, one above the other
     for i, t in enumerate(r.timing):
-        axes[1].plot([i], [t.seconds.value], "o", color=colour.get(t.method, "k"))
-    axes[1].set_yscale("log")  # a time is positive: its interval comes from the log scale
+        axes[1].plot([t.seconds.value], [i], "o", color=colour.get(t.method, "k"))
+    axes[1].set_xscale("log")  # a time is positive: its interval comes from the log scale
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    axes[1].yaxis.set_major_formatter(plain)
-    axes[1].yaxis.set_minor_formatter(plain)
-    axes[1].set_xticks(np.arange(len(r.timing)),
-                       [TICK.get(t.method, t.method) for t in r.timing], fontsize=8,
-                       rotation=30, ha="right", rotation_mode="anchor")
-    low, high = axes[1].get_ylim()
+    axes[1].xaxis.set_major_formatter(plain)
+    axes[1].xaxis.set_minor_formatter(plain)
+    axes[1].set_yticks(np.arange(len(r.timing)),
+                       [TICK.get(t.method, t.method) for t in r.timing], fontsize=8)
+    low, high = axes[1].get_xlim()
     if high > 10 * low:  # over a decade: the minor ticks' labels would overlap
-        axes[1].yaxis.set_minor_formatter(NullFormatter())
-    axes[1].set_xlim(-0.5, len(r.timing) - 0.5)
-    axes[1].set_ylabel("training seconds per model-epoch (log scale)")
+        axes[1].xaxis.set_minor_formatter(NullFormatter())
+    axes[1].set_ylim(len(r.timing) - 0.5, -0.5)  # the first method on top
+    axes[1].set_xlabel("training seconds per model-epoch (log scale)")
     axes[1].set_title("cost, measured (one job each)"  # short: it sits beside the other title
                       if all(t.jobs == 1 for t in r.timing) else "cost, measured")
     return {"sweep": save(fig, out / "ex6_sweep.png")}
