@@ -148,3 +148,37 @@ def test_without_a_lock_the_report_says_the_environment_was_not_recorded(tmp_pat
     assert environment.provenance(tmp_path) is None
     md = render_markdown(minimal_context(), ROOT / "report")
     assert "Environment and machine: none on record" in md
+
+
+def test_jobs_of_several_code_versions_are_said_with_their_jobs():
+    """Referee read 4: the provenance said "the runs were trained by 36792cf" while one job
+    (exercise 6's exact DropConnect) ran at 3e69e70; a study trained over several sessions
+    runs at several versions."""
+    runs = "results/quick/runs"
+    jobs = [{"code_version": "aaa1111", "dir": f"{runs}/layer_rates/c{i}-s0000-0002"}
+            for i in range(4)]
+    jobs.append({"code_version": "bbb2222", "dir": f"{runs}/weight_dropout/cdc-s0000-0002"})
+    versions = environment.code_versions(jobs)
+    assert versions == [{"version": "aaa1111", "jobs": 4, "names": []},
+                        {"version": "bbb2222", "jobs": 1,
+                         "names": ["weight_dropout/cdc-s0000-0002"]}]
+    text = environment.code_versions_text(versions)
+    assert text == "`aaa1111` (4 jobs) and `bbb2222` (1 job: weight_dropout/cdc-s0000-0002)"
+    prov = minimal_context()["provenance"] | {"code_version": "aaa1111", "code_versions": text,
+                                              "code_version_count": 2}
+    md = render_markdown(minimal_context(provenance=prov | {"analysis_code_version": "aaa1111"}),
+                         ROOT / "report")
+    provenance = " ".join(md.split("## Provenance")[1].split())
+    assert f"**the training jobs ran at 2 code versions**, {text}" in provenance
+    assert f"Analysed and rendered by code version `aaa1111` (the runs were trained by {text})" \
+        in provenance
+    # one version: said once, as before
+    one = environment.code_versions(jobs[:4])
+    assert environment.code_versions_text(one) == "`aaa1111`"
+    prov = minimal_context()["provenance"] | {
+        "code_version": "aaa1111", "code_versions": "`aaa1111`", "code_version_count": 1,
+        "analysis_code_version": "aaa1111"}
+    provenance = " ".join(render_markdown(minimal_context(provenance=prov), ROOT / "report")
+                          .split("## Provenance")[1].split())
+    assert "- Code version: `aaa1111`;" in provenance and "code versions" not in provenance
+    assert "the runs were trained by" not in provenance

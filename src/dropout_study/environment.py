@@ -267,3 +267,33 @@ def provenance(results_dir: Path) -> dict | None:
             "platform": first["platform"], "packages": len(first["packages"]),
             "jobs": [e["jobs"] for e in envs], "key": key, "lines": first["packages"],
             "machines": [{"text": machine_text(m), "jobs": len(m["jobs"])} for m in listed]}
+
+
+def code_versions(jobs: list[dict]) -> list[dict]:
+    """The code versions the training jobs ran at, most jobs first: each with its number of
+    jobs and, for a version of at most 3 jobs, their names (``experiment/job``). A study
+    trained over several sessions may run at several; each job's name fixes what it
+    computes, so jobs of different versions with a name in common computed the same."""
+    groups: dict[str, list[str]] = {}
+    for j in jobs:
+        name = "/".join(Path(j.get("dir", "?")).parts[-2:])
+        groups.setdefault(j.get("code_version", "unknown"), []).append(name)
+    order = sorted(groups, key=lambda v: (-len(groups[v]), v))
+    return [{"version": v, "jobs": len(groups[v]),
+             "names": sorted(groups[v]) if len(groups[v]) <= 3 else []} for v in order]
+
+
+def code_versions_text(versions: list[dict]) -> str:
+    """``versions`` (``code_versions``) in words: "`abc1234`" for one; for several, each with
+    its jobs, "`abc1234` (32 jobs) and `def5678` (1 job: weight_dropout/c6ddc3fc8-s0000-0002)"."""
+    if not versions:
+        return "`unknown`"
+    if len(versions) == 1:
+        return f"`{versions[0]['version']}`"
+
+    def one(v: dict) -> str:
+        n = f"{v['jobs']} job{'s' if v['jobs'] != 1 else ''}"
+        return f"`{v['version']}` ({n}{': ' + ', '.join(v['names']) if v['names'] else ''})"
+
+    parts = [one(v) for v in versions]
+    return ", ".join(parts[:-1]) + " and " + parts[-1]

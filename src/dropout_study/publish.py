@@ -173,7 +173,8 @@ def block(ctx: dict, cfg: dict, link: str) -> str:
     pct = f"{100 * ctx['level']:g}%"
     head = (f"**The published study**: [its report]({link}) (preset {ctx['preset']}, "
             f"{cfg['seeds']} seeds, {p['runs']} training runs, trained at code version "
-            f"`{p['code_version']}`). Each exercise's headline contrast a − b (a / b for a "
+            f"{p.get('code_versions', '`' + p['code_version'] + '`')}). Each exercise's "
+            "headline contrast a − b (a / b for a "
             f"ratio), paired by seed, with its {pct} interval and n; *older* and *newer*: the "
             "book's two editions' settings.")
     rows = [f"| # | question | headline effect [{pct} interval unless the row says another] "
@@ -289,7 +290,7 @@ STUDY_README = """# The published study
 
 The tables and report of the study that `dropout-study publish` published here: preset
 **{preset}**, {seeds} seeds, {runs} training runs in {jobs} training jobs, trained at code
-version `{code_version}`, in the environment of `environment.lock` (sha256 `{lock}`,
+version {code_version}, in the environment of `environment.lock` (sha256 `{lock}`,
 {packages} packages). Nothing here is trained again. The layout is a results folder's
 (`results/<preset>/`) less the training jobs' own folders, so whatever reads one reads this.
 
@@ -318,7 +319,8 @@ def _study_readme(ctx: dict, cfg: dict) -> str:
     p = ctx["provenance"]
     env = p.get("environment") or {}
     return STUDY_README.format(preset=cfg["preset"], seeds=cfg["seeds"], runs=p["runs"],
-                               jobs=p["jobs"], code_version=p["code_version"],
+                               jobs=p["jobs"],
+                               code_version=p.get("code_versions", f"`{p['code_version']}`"),
                                lock=env.get("sha256", "?"), packages=env.get("packages", "?"))
 
 

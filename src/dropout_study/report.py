@@ -245,7 +245,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
     with for_phone():
         glance.draw(drawn, figures_dir / "forest.png")
     jobs = res.jobs
-    devices = sorted({j["device"] for j in jobs})
+    devices, versions = sorted({j["device"] for j in jobs}), environment.code_versions(jobs)
     return {
         "title": cfg["report"].get("title", "dropout-study"),
         "preset": cfg["preset"], "sections": sections,
@@ -254,7 +254,10 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "config_yaml": yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None),
         "provenance": {
             "devices": devices, "versions": jobs[0]["versions"] if jobs else {},
-            "code_version": jobs[0]["code_version"] if jobs else "unknown",
+            # the version most jobs ran at, and all of them in words (several sessions' runs)
+            "code_version": versions[0]["version"] if versions else "unknown",
+            "code_versions": environment.code_versions_text(versions),
+            "code_version_count": len(versions),
             "jobs": len(jobs), "models": int(sum(j["models"] for j in jobs)),
             "train_seconds": training_time(runtimes(list(benchmarks)), jobs)["seconds"],
             "train_source": training_time(runtimes(list(benchmarks)), jobs)["source"],
