@@ -92,21 +92,23 @@ def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str
                     at_a: str, at_b: str) -> str:
     """One setting claims a difference, the other detects none. A null is no claim of the
     opposite, so each is said for what it shows. Where the null's interval excludes the
-    claimed effect (signed), the two settings' data are inconsistent with one common effect of
-    that size, and that is said, with how the settings differ; only where it contains it is
-    the null called what that effect would likely give, by the null's resolution against the
-    claimed size (a comparison of the two numbers, not a test of their difference)."""
+    claimed effect (signed), that is said, and that it is no test of a difference between the
+    settings (it leaves out the claimed effect's own uncertainty; referee read 4); only where it
+    contains it is the null called what that effect would likely give, by the null's resolution
+    against the claimed size (a comparison of the two numbers, not a test of their
+    difference)."""
     side = "above" if claim.direction > 0 else "below"
     est, q = claim.primary, claim.quantity
     shown = (f"at {at_claim} {claim.label} is {side} zero (a claim), at {at_null} no "
              "difference is detected (a null, not a claim of the opposite)")
     if null.primary.has_interval and not null.primary.contains(est.value):
         differ = _differ(at_claim, at_null)
-        text = (f"The two settings show different things: {shown}; but the null's interval at "
-                f"{at_null} ({q.text(null.primary)}) excludes the effect found at {at_claim} "
-                f"({q.text(est)}), so the two settings' data are inconsistent with one common "
-                f"effect of that size: the effect likely differs between them"
-                f"{f' (they differ in {differ}, which this does not separate)' if differ else ''}")
+        text = (f"The two settings show different things: {shown}; the null's interval at "
+                f"{at_null} ({q.text(null.primary)}) does not contain the effect found at "
+                f"{at_claim} ({q.text(est)}), but that is no test of whether the effect differs "
+                "between the settings (it leaves out the uncertainty of the effect found; no "
+                "contrast of the two effects is made here)"
+                f"{f', and the settings differ in {differ}' if differ else ''}")
         return f"{text}: {at_a}; {at_b}."
     text = f"The two settings show different things, which do not contradict each other: {shown}"
     size, mde = abs(est.value), null.mde

@@ -489,8 +489,10 @@ def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():
                            "at lr 0.1 width 64: p1=0.5,p2=0.5 − p1=0,p2=0 is below zero (a "
                            "claim), at lr 0.5 no difference is detected")
     assert "disagree" not in text  # issue 31 (referee, 1): a null and a claim do not
-    # referee 4, 1: the null's interval excludes the −5 pp effect: inconsistent, not "likely"
-    assert "data are inconsistent with one common effect of that size" in text
+    # the null's interval excludes the −5 pp effect: said, and that it is no test (referee
+    # read 4, 2: "the effect likely differs" rested on no contrast)
+    assert "but that is no test of whether the effect differs between the settings" in text
+    assert "likely differs" not in text
     assert "do not contradict" not in text
     assert "Width 256: The two settings show different things" in text
     same = ex.agreement(older, older, "lr 0.5", "lr 0.1")
