@@ -452,13 +452,15 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     assert hurt.claim and hurt.direction < 0 and not flat.claim and r.trend == {}
     ctx = ex.context(r)
     row = glance.row(ex.EXERCISE, ctx, [(None, ex.EXERCISE.headline(r))])
+    # a null with the smallest effect it would likely have found (referee read 4, 8)
+    null = f"no detectable difference (none larger than {flat.quantity.size(flat.mde)})"
     said = (f"With 2 widths compared there is no trend to fit (a trend needs at least 3); per "
             f"width ({DROP} − {NONE}, Holm): dropout hurts at width 64 "
-            f"({hurt.quantity.text(hurt.primary)}) and no detectable difference at width 256 "
+            f"({hurt.quantity.text(hurt.primary)}) and {null} at width 256 "
             f"({flat.quantity.text(flat.primary)}).")
     assert row["answer"] == said and "Not answered" not in row["answer"]
     line = row["lines"][0]
-    assert line["verdict"] == "width 64: dropout hurts; width 256: no detectable difference"
+    assert line["verdict"] == f"width 64: dropout hurts; width 256: {null}"
     assert line["effect"].startswith("width 64: -") and line["claim"]
     # issue 31 (referee, 8): the row states its interval's level where Holm moved it
     assert hurt.primary.level == pytest.approx(0.975) and flat.primary.level == 0.95

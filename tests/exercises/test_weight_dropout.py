@@ -189,9 +189,12 @@ def test_no_planted_effect_gives_no_claim_with_its_resolution():
     assert "would likely be missed" in words["answer"]
     assert words["takeaway"].startswith(
         "Dropping individual weights is a finer-grained noise than dropping whole units: here "
-        "it cannot be told apart from dropping units, each at its best rate on validation; "
-        "per-example "
-        "DropConnect ")
+        "it cannot be told apart from dropping units (")
+    # each null with its n and resolution (referee read 4, 8)
+    nulls = [f"{ex.method_name(m)}: no detectable difference at 10 seeds: none larger than "
+             f"{c.quantity.size(c.mde)} would likely be missed" for m, c in r.at_best.items()]
+    assert f"units ({'; '.join(nulls)}), each at its best rate on validation; per-example " \
+        "DropConnect " in words["takeaway"]
     assert "worse" not in words["takeaway"] and "better" not in words["takeaway"]
 
 

@@ -214,9 +214,8 @@ def _takeaway(r: Result, s: str) -> str:
 def _width_verdict(c: Contrast) -> str:
     if not c.tested:
         return "no verdict"
-    if c.claim:
-        return "dropout helps" if c.direction > 0 else "dropout hurts"
-    return "no detectable difference"
+    # a null with the smallest effect it would likely have found (referee read 4, 8)
+    return c.short_verdict("dropout helps", "dropout hurts")
 
 
 def instead(r: Result) -> list[Contrast]:
@@ -295,7 +294,7 @@ def context(r: Result) -> dict:
             "no_trend": no_trend,
             "table": rows_words(r.table, COLUMNS),
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
-            "holm": holm_family(r.benefit),
+            "holm": holm_family(r.benefit), "min_levels": MIN_LEVELS,
             "trends": [_trend_words(t) for t in r.trend.values()],
             "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway,
             "departure": r.preset_departure}
@@ -316,8 +315,9 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         if s == r.none:
             continue
         benefits = _benefits(r, s)
+        # joined only where a trend is fitted: two widths drawn as a line read as one
         axes[2].plot([w for w, _ in benefits], [100 * c.primary.value for _, c in benefits],
-                     "-", color=PALETTE[i], label=s)
+                     "-" if s in r.trend else "none", color=PALETTE[i], label=s)
         # a contrast with its Holm interval where it was tested; one with too few stable seed
         # pairs (no verdict, outside the family) a hollow point without an interval
         tested = [(w, c.primary) for w, c in benefits if c.tested]

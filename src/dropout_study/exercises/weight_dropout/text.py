@@ -81,8 +81,10 @@ def _verdicts(r: Result) -> str:
         text = f"here it does worse than dropping units ({names(worse)}, {each_at(r)})"
     elif len(untested) == len(r.at_best):
         text = "here too few seeds are stable for a verdict"
-    else:
-        text = f"here it cannot be told apart from dropping units, {each_at(r)}"
+    else:  # each null with its n and resolution (referee read 4, 8)
+        nulls = "; ".join(f"{method_name(m)}: {c.verdict('', '')}"
+                          for m, c in r.at_best.items() if c.tested)
+        text = f"here it cannot be told apart from dropping units ({nulls}), {each_at(r)}"
     if 0 < len(untested) < len(r.at_best):
         text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
     return text
