@@ -64,14 +64,16 @@ def activations(seeds=SEEDS, eval_ratio=None, mismatch=None, diverged=None, prob
     return pd.DataFrame(rows)
 
 
-def results(seeds=SEEDS, diverged=None, confidence=0.95, collapsed=None, **kw):
+def results(seeds=SEEDS, diverged=None, confidence=0.95, collapsed=None, dips=None, **kw):
     """``collapsed``: (condition, seed) -> the epoch from which its test accuracy falls to 60%
-    (unstable by the rule from there on, never diverged)."""
-    collapsed = collapsed or {}
+    (unstable by the rule from there on, never diverged); ``dips``: (condition, seed) -> the
+    one epoch at which it falls there and recovers (a transient collapse)."""
+    collapsed, dips = collapsed or {}, dips or {}
 
     def acc(cond, seed, epoch):
         start = collapsed.get((cond, seed))
-        return 0.6 if start is not None and epoch >= start else 0.85
+        dip = dips.get((cond, seed)) == epoch
+        return 0.6 if dip or (start is not None and epoch >= start) else 0.85
 
     metrics, runs = syn.run_tables("long_training", CONDS, seeds, EPOCHS, acc, diverged)
     cfg = syn.config(experiments={"long_training": {"rates": [[0, 0], [0.2, 0.5]],
@@ -337,10 +339,12 @@ def test_an_unstable_no_dropout_baseline_says_the_answer_is_about_an_unstable_lr
         "below), so this answer is one about an unstable learning rate, not the exercise "
         "itself: where lr 0.5 makes the no-dropout baseline unstable, the protocol reads an "
         "answer there as what happens at an unstable learning rate.")
-    assert r.thin_at == {OFF: [11.0, 12.0]} and r.stops_at == {OFF: 11.0}
+    # the last epoch drawn, not the first left out (referee read 4: "stops at epoch 98",
+    # whose last point was at 97)
+    assert r.thin_at == {OFF: [11.0, 12.0]} and r.stops_at == {OFF: 10.0}
     assert words["thin"] == (f" The no-dropout curves ({OFF}) leave out the 2 epochs where "
-                             "fewer than 2 of their runs are stable (the first at epoch 11; it "
-                             "stops at epoch 11).")
+                             "fewer than 2 of their runs are stable (the first at epoch 11; "
+                             "its last point is at epoch 10).")
     md = " ".join(syn.section_markdown(ex.EXERCISE, words, {"variance": "f.png"}).split())
     assert f"**An unstable learning rate.** {words['caveat']}" in md
     assert f"(last panel).{words['thin']}]" in md
@@ -635,3 +639,20 @@ def test_a_run_that_never_trained_is_named_as_such_and_counts_at_no_epoch():
     r = ex.analyze(syn.results(res.cfg, m, res.runs, res.activations))
     assert r.excluded == [f"{OFF} seed 4 (never trained)"]
     assert all(c.pairs == 9 for c in r.ratios.values())
+
+
+def test_a_recovered_collapse_is_said_where_it_leaves_a_run_out():
+    """Referee read 4, 3: the section said each unstable run "counts at the epochs where it
+    was stable and is left out from there on", while a run that collapsed and recovered was
+    left out near its collapse too, unsaid."""
+    r = run(seeds=[0, 1, 2], dips={(OFF, 2): 5})
+    words = ex.context(r)
+    assert r.excluded == [] and r.collapsed == [f"{OFF} seed 2 (epoch 5)"]
+    md = " ".join(syn.section_markdown(ex.EXERCISE, words, {"variance": "f.png"}).split())
+    assert ("Runs with transient collapses they recovered from (kept at their endpoint): "
+            f"{OFF} seed 2 (epoch 5). A run counts at an epoch only where it is stable there: "
+            f"not failed by then, and none of the {r.k} epochs ending there meets the rule.") in md
+    assert "Runs unstable by the rule" not in md
+    clean = run(seeds=[0, 1, 2])
+    assert clean.collapsed == [] and "A run counts at an epoch only" not in " ".join(
+        syn.section_markdown(ex.EXERCISE, ex.context(clean), {"variance": "f.png"}).split())

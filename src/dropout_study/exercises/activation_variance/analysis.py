@@ -94,13 +94,15 @@ class Result:
     check: list[Check]
     evolution: list[Evolution]
     excluded: list[str]  # runs unstable or diverged by the rule, in words
+    collapsed: list[str] = field(default_factory=list)  # stable runs' transient collapses
+    k: int = 3  # the instability rule's window: a run is left out for k epochs from a collapse
     lr: float = float("nan")  # the learning rate the models were trained at
     off_unstable: int = 0  # no-dropout runs unstable by the rule (at their endpoint or before)
     # condition -> the probed epochs at which fewer than CURVE_RUNS of its runs are stable
     # (its curve leaves them out)
     thin_at: dict[str, list[float]] = field(default_factory=dict)
-    stops_at: dict[str, float] = field(default_factory=dict)  # where its last gap, to the end,
-    # begins (absent: the curve reaches the last epoch)
+    stops_at: dict[str, float] = field(default_factory=dict)  # its last point drawn, before a
+    # gap to the end (absent: the curve reaches the last epoch, or draws no point)
 
     @property
     def at_end(self) -> bool:
@@ -174,7 +176,7 @@ def analyze(res: Results) -> Result:
     acts = _activations(res)
     ends = res.ends(EXPERIMENT)
     seeds = sorted(int(s) for s in ends["seed"].unique())
-    excluded = []
+    excluded, collapsed = [], []
     for r in ends.sort_values(["condition", "seed"]).itertuples():
         if r.unstable:
             if r.never_trained:
@@ -183,6 +185,10 @@ def analyze(res: Results) -> Result:
             what = "diverged" if r.diverged_run else "unstable at its endpoint"
             excluded.append(f"{r.condition} seed {r.seed} ({what} from epoch "
                             f"{r.unstable_epoch:g})")
+        elif r.collapse:  # left out near each collapse too (referee read 4, 3)
+            at = r.collapse_epochs or f"{r.collapse_epoch:g}"
+            collapsed.append(f"{r.condition} seed {r.seed} (epoch{'s' if ',' in at else ''} "
+                             f"{at})")
     probed = sorted(float(e) for e in acts["epoch"].unique())
     last_epoch = max(probed)
     horizon = headline_epoch(probed)
@@ -236,12 +242,13 @@ def analyze(res: Results) -> Result:
         if few:
             thin_at[cond] = few
             ok = [float(e) for e, k in n.items() if k >= CURVE_RUNS]
-            if few[-1] == probed[-1]:
-                stops_at[cond] = min(e for e in few if not ok or e > max(ok))
+            if few[-1] == probed[-1] and ok:  # its last point: the curve stops after it
+                stops_at[cond] = max(ok)
     return Result(off=off, on=on, seeds=len(seeds), lr=float(ends["lr"].iloc[0]),
                   off_unstable=int(ends.loc[ends["condition"] == off, "unstable"].sum()),
                   thin_at=thin_at, stops_at=stops_at,
                   probe_points=int(acts["step"].nunique()),
                   probe_size=int(res.cfg["data"]["probe_size"]), horizon=horizon,
                   last_epoch=last_epoch, read=read, marks=marks, layers=layers, ratios=ratios,
-                  check=_check(acts, lvl), evolution=evolution, excluded=excluded)
+                  check=_check(acts, lvl), evolution=evolution, excluded=excluded,
+                  collapsed=collapsed, k=res.k)

@@ -96,7 +96,8 @@ def thin(r: Result) -> str:
     there), in words, with the stretch at the end where it stops; "" where none."""
     said = []
     for c, few in r.thin_at.items():
-        stop = f"; it stops at epoch {r.stops_at[c]:g}" if c in r.stops_at else ""
+        stop = (f"; its last point is at epoch {r.stops_at[c]:g}" if c in r.stops_at
+                else "")  # referee read 4: "it stops at epoch 98" where 97 was the last
         said.append(f"the {'no-dropout' if c == r.off else 'dropout'} curves ({c}) leave out "
                     f"the {len(few)} epoch{'s' if len(few) != 1 else ''} where fewer than "
                     f"{CURVE_RUNS} of their runs are stable (the first at epoch {few[0]:g}"
@@ -171,5 +172,6 @@ def context(r: Result) -> dict:
             "evolution": [{"layer": e.layer, "condition": e.condition, "cells": [
                 words.number(v, 3) + (f" (n={v.n})" if 1 < v.n < r.seeds else "")
                 for v in e.cells]} for e in r.evolution],
-            "excluded": r.excluded, "answer": answer, "caveat": caveat(r), "thin": thin(r),
+            "excluded": r.excluded, "collapsed": r.collapsed, "window": r.k,
+            "answer": answer, "caveat": caveat(r), "thin": thin(r),
             "curve_runs": CURVE_RUNS, "takeaway": _takeaway(r)}
