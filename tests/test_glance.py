@@ -482,3 +482,17 @@ def test_a_preset_s_smaller_training_set_is_said_where_it_shapes_an_answer():
         said = ex.context(ex.analyze(res))["departure"]
         assert ("This study (preset full) trains on 10 000 images where the full study "
                 "trains on 50 000: " in said) and how in said, said
+
+
+def test_a_headline_on_too_few_pairs_is_drawn_dotted_and_the_caption_says_why():
+    """Referee read 4, 3: exercise 3's ×0.78 [0.78, 0.79] from 2 seed pairs was the forest
+    plot's tightest bar, drawn like a verdict's; figure 12 drew its 2-pair points apart."""
+    c = head(effect=0.01, rise_ratio=1.0)
+    two = replace(c, primary=replace(c.primary, n=2))
+    assert c.tested and not two.tested
+    drawn, left = glance.points([(2, "older", c), (2, "newer", two)])
+    assert [p.tested for p in drawn] == [True, False]
+    text = glance.caption(drawn, left, 0.95)
+    assert ("A dotted bar stands on fewer than 3 seed pairs stable in both arms: no verdict, "
+            "however narrow it is.") in text
+    assert "dotted" not in glance.caption(drawn[:1], left, 0.95)

@@ -232,6 +232,7 @@ class Point:
     lo: float
     hi: float
     claim: bool
+    tested: bool = True  # enough seed pairs for a verdict (else a dotted bar: not a verdict)
 
 
 def panel_of(c: Contrast) -> tuple[str, bool]:
@@ -250,7 +251,8 @@ def point(number: int, c: Contrast, tag: str | None) -> Point | None:
     panel, ratio = panel_of(c)
     f = math.exp if ratio else (lambda x: c.quantity.scale * x)
     label = f"Ex. {number}: {shown_label(c)}" + (f" [{tag}]" if tag else "")
-    return Point(panel, ratio, number, label, f(e.value), f(e.lo), f(e.hi), c.claim)
+    return Point(panel, ratio, number, label, f(e.value), f(e.lo), f(e.hi), c.claim,
+                 c.tested)
 
 
 def points(heads: list[tuple[int, str | None, Contrast | None]]) -> tuple[list[Point], list[str]]:
@@ -281,6 +283,9 @@ def caption(drawn: list[Point], left: list[str], level: float,
             f"(Holm-corrected within its family, at the level its row in the table states where "
             f"that moved it); filled points are claims, open points are not. "
             f"The dashed line marks no difference (0, or a ratio of 1). ")
+    if any(not p.tested for p in drawn):  # referee read 4, 3: a narrow bar from 2 pairs
+        text += (f"A dotted bar stands on fewer than {MIN_PAIRS} seed pairs stable in both arms: "
+                 "no verdict, however narrow it is. ")
     if len(panels) > 1:
         text += (f"Quantities in different units are not put on one axis: "
                  f"{len(panels)} panels ({'; '.join(panels)}). ")
@@ -332,7 +337,8 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
         at_left = blended_transform_factory(ax.transAxes, ax.transData)
         for yi, p in zip(y, mine, strict=True):
             color = f"C{(p.exercise - 1) % 10}"
-            ax.plot([p.lo, p.hi], [yi, yi], color=color, lw=2.2)
+            ax.plot([p.lo, p.hi], [yi, yi], color=color, lw=2.2 if p.tested else 1.4,
+                    ls="-" if p.tested else ":")  # too few pairs: no verdict, however narrow
             ax.plot([p.value], [yi], "o", ms=8, color=color,
                     markerfacecolor=color if p.claim else "white", markeredgewidth=2)
             ax.text(0.01, yi + 0.16, lines[id(p)], transform=at_left, fontsize=9.5,
