@@ -373,7 +373,12 @@ def test_the_template_renders_the_answer_and_the_table():
     r = run(one=-0.01)
     md = render(r)
     assert "## Exercise 4: Why dropout is not used at test time" in md
-    assert "**Answer.** One pass with dropout left on changes test accuracy" in md
+    assert "**Answer.** One pass with dropout left on (its expected accuracy" in md
+    # referee read 4, 4: the one-pass row mixes two estimators, and says which is which
+    flat = " ".join(md.split())
+    assert (f"The one-pass row ({ex.ONE}) holds two estimators: its accuracy is a single pass's "
+            "expected accuracy, the mean over the 100 single passes drawn per model") in flat
+    assert "its NLL and ECE are those of the first pass alone" in flat
     assert f"| {ex.mc_name(100)} | 100 passes + masks |" in md
     assert "not measured the same way" in md
     assert "| accuracy: one pass − eval mode |" in md
@@ -385,7 +390,8 @@ def test_the_answer_word_for_word():
     one, acc, nll = r.one_pass, r.mc("accuracy"), r.mc("NLL")
     text = lambda c: c.quantity.text(c.primary)  # noqa: E731
     assert ex.context(r)["answer"] == (
-        f"One pass with dropout left on changes test accuracy by {text(one)} against eval mode "
+        "One pass with dropout left on (its expected accuracy, the mean over the 100 single "
+        f"passes drawn) changes test accuracy by {text(one)} against eval mode "
         f"(worse) and gives a different class for {ex.context(r)['flip']} of test images from "
         f"one pass to the next; averaging T = 100 passes changes accuracy by {text(acc)} "
         f"(better) and multiplies NLL by {text(nll)} (lower) at 100 forward passes per "

@@ -228,7 +228,8 @@ def _takeaway(r: Result) -> str:
 def context(r: Result) -> dict:
     one, acc, nll = r.one_pass, r.mc("accuracy"), r.mc("NLL")
     flip = _pct(r.flip, "none measured (one pass only)")
-    answer = (f"One pass with dropout left on changes test accuracy by "
+    answer = (f"One pass with dropout left on (its expected accuracy, the mean over the "
+              f"{r.t_max} single passes drawn) changes test accuracy by "
               f"{one.quantity.text(one.primary)} against eval mode "
               f"({one.verdict('better', 'worse')}) and gives a different class for {flip} of "
               f"test images from one pass to the next; averaging T = {r.t_max} passes changes "
@@ -245,7 +246,8 @@ def context(r: Result) -> dict:
     excluded = ("" if r.trained is None else
                 f" ({r.trained} trained, {r.diverged} diverged and not evaluated)")
     return {"condition": r.condition, "seeds": r.models, "excluded": excluded,
-            "passes": r.passes, "table": table, "diffs": diffs,
+            "passes": r.passes, "table": table, "diffs": diffs, "t_max": r.t_max,
+            "one_pass": ONE, "first_pass": 1 in r.passes,
             "holm": holm_family(r.against_eval),
             "flip": flip, "spread": _spread(r.spread),
             "bootstrap_min": stats.BOOTSTRAP_MIN, "timing": timing_words(r),
