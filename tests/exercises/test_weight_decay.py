@@ -381,6 +381,11 @@ def test_the_template_renders_the_answer_and_the_interaction():
     assert f"higher validation accuracy (dropout: dropout alone {v['dropout']}, decay alone " \
         f"{v['decay']})" in md.replace("\n", " ")
     assert float(v["dropout"][:-1]) - float(v["decay"][:-1]) == pytest.approx(1.0, abs=0.15)
+    # referee read 4, 9: the table's validation column (stable runs) is not the selection's
+    # score (all runs), and says so
+    assert "| validation accuracy, stable runs (%) |" in md
+    assert ("A cell is scored on validation by its mean over all its runs with a value, a failed "
+            "run included") in " ".join(md.split())
 
 
 def test_what_was_run_gives_the_instability_counts_by_kind():
