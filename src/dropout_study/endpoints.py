@@ -60,3 +60,27 @@ def by_seed(ends: pd.DataFrame, condition: str, column: str = "endpoint") -> pd.
     """One condition's values of ``column``, indexed by seed."""
     g = ends[ends["condition"] == condition]
     return g.set_index("seed")[column].sort_index()
+
+
+def repeats(metrics: pd.DataFrame) -> dict:
+    """Runs that repeat another one bit for bit: the same training-loss and validation
+    trajectory to the last digit (a condition that several experiments need, trained for each
+    with the same seed and streams). ``runs`` in all, ``distinct`` trajectories, ``repeated``
+    runs beyond the first of their kind, and ``sets``: the conditions whose runs coincide,
+    "experiment condition" joined by " = ", with the number of seeds at which they do, the
+    largest first."""
+    if metrics.empty:
+        return {"runs": 0, "distinct": 0, "repeated": 0, "sets": []}
+    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
+    trace = m.groupby(RUN_KEYS, sort=False).apply(
+        lambda g: tuple(g["train_loss"].round(12)) + tuple(g["val_acc"].round(12)),
+        include_groups=False)
+    seeds: dict[str, int] = {}
+    for idx in trace.groupby(trace).groups.values():
+        if len(idx) > 1:
+            same = " = ".join(sorted({f"{e} {c}" for e, c, _ in idx}))
+            seeds[same] = seeds.get(same, 0) + 1
+    sets = [{"members": k, "seeds": n} for k, n in
+            sorted(seeds.items(), key=lambda kv: (-kv[0].count(" = "), kv[0]))]
+    return {"runs": len(trace), "distinct": trace.nunique(),
+            "repeated": len(trace) - trace.nunique(), "sets": sets}

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import environment, frame, glance, instability, presets
+from . import endpoints, environment, frame, glance, instability, presets
 from . import words as say
 from .config import edition_config
 from .contrast_words import agreement
@@ -277,7 +277,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
         "rule_check": instability.near_words(instability.near_misses(res.metrics, res.k)),
         "swing": endpoint_swing(res.endpoints),
-        "unstable_runs": unstable_runs(res),
+        "unstable_runs": unstable_runs(res), "repeats": endpoints.repeats(res.metrics),
         "seeds_used": seeds_used(res, cfg),
         "data": cfg["data"],
         "training": cfg["training"],
