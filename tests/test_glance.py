@@ -496,3 +496,13 @@ def test_a_headline_on_too_few_pairs_is_drawn_dotted_and_the_caption_says_why():
     assert ("A dotted bar stands on fewer than 3 seed pairs stable in both arms: no verdict, "
             "however narrow it is.") in text
     assert "dotted" not in glance.caption(drawn[:1], left, 0.95)
+
+
+def test_a_ratio_panel_over_decades_keeps_its_tick_labels_apart(tmp_path):
+    """Referee read 4, 6: figure 1's ratio panel printed "0.08" over "0.09"."""
+    from dropout_study import plots
+
+    drawn = [glance.Point("variance: ratio a / b (log scale)", True, 3, f"Ex. {i}: a / b",
+                          v, v / 3, v * 3, False) for i, v in ((3, 0.2), (5, 0.25))]
+    out = glance.draw(drawn, tmp_path / "forest.png")
+    assert plots.OVERLAPS[str(out)] == []

@@ -351,8 +351,11 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
             plain = FuncFormatter(lambda v, _: f"{v:g}")
             ax.xaxis.set_major_formatter(plain)
             ax.xaxis.set_minor_formatter(plain)
+            span = max(1.0, *(p.hi for p in mine)) / min(1.0, *(p.lo for p in mine))  # with 1
             if phone:  # a narrow axis labels 1, 2, 5 times a power of ten, not every tick
                 ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            elif span > 10:  # over a decade the minor ticks' labels run into each other
                 ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
         ax.set_ylim(-0.5, y[0] + step[id(mine[0])] - 0.1)

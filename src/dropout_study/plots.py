@@ -95,7 +95,7 @@ def texts_drawn(fig) -> list:
         out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
         for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
             lo, hi = min(lo, hi), max(lo, hi)
-            out += [t for t in axis.get_ticklabels()
+            out += [t for t in axis.get_ticklabels() + axis.get_ticklabels(minor=True)
                     if lo <= t.get_position()[axis is ax.yaxis] <= hi]
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():

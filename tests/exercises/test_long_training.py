@@ -629,3 +629,24 @@ def test_an_arm_still_at_its_lowest_test_loss_at_the_end_has_no_rise_yet_not_zer
     # its absence: an arm whose loss rose has its rise, and no censoring said
     off = next(t for t in words["table"] if t["condition"] == OFF)["overfit"]
     assert "no rise yet" not in off and r.row(OFF).values["overfit"].censored == 0
+
+
+def test_a_curve_leaves_a_gap_where_one_run_is_left(tmp_path, monkeypatch):
+    """Referee read 4, 6: figure 4 drew a single stable run as the arm's "geometric mean",
+    with no band and no note; a curve now leaves a gap where fewer than 2 runs are stable."""
+    drawn = []
+    original = plots.band
+
+    def band(ax, x, mean, lo, hi, label, color=None, style="-"):
+        drawn.append((label, np.asarray(x), np.asarray(mean, dtype=float)))
+        return original(ax, x, mean, lo, hi, label, color, style)
+
+    monkeypatch.setattr(plots, "band", band)
+    res = tables(effect=0.1, seeds=[0, 1], diverged={(OFF, 1): 6})
+    ex.draw(res, ex.analyze(res), tmp_path)
+    off_test = dict((d[0], d) for d in drawn[:4])[f"{OFF}: test"]
+    alone = off_test[1] >= 6  # seed 1 diverged at epoch 6: seed 0 alone from there
+    assert alone.any() and np.isnan(off_test[2][alone]).all()
+    assert np.isfinite(off_test[2][~alone]).all()
+    on_test = dict((d[0], d) for d in drawn[:4])[f"{ON}: test"]
+    assert np.isfinite(on_test[2]).all()  # both runs stable throughout

@@ -327,6 +327,7 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
             g = m[m["condition"] == cond]
             for (col, what), style in zip(series, ("-", "--"), strict=True):
                 s = per_x(g, "epoch", col, res.level, bounds, log)
+                s.loc[s["n"] < 2, "mean"] = np.nan  # one run is no mean: a gap (referee read 4)
                 band(ax, s["epoch"], s["mean"], s["lo"], s["hi"], f"{cond}: {what}",
                      PALETTE[i % len(PALETTE)], style)
                 means.append(s["mean"].to_numpy(dtype=float))

@@ -377,8 +377,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
                   alpha=0.5, size=4)
     axes[1].set(xlabel="", ylabel="test accuracy (%)",
                 title=f"selected strengths, fresh seeds (n = {r.design['seeds']})")
-    axes[1].set_xticks(range(len(order)), [c.replace("_", "\n") for c in order], rotation=25,
-                       ha="right", rotation_mode="anchor")  # slanted: none runs into the next
+    axes[1].set_xticks(range(len(order)), [c.replace("_", "\n") for c in order],
+                       fontsize=8)  # level and small: none runs into the next
     return {"noise": save(fig, out / "ex7_noise.png")}
 
 

@@ -269,6 +269,10 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         ax.axhline(e.value, color="black", lw=1, label="eval mode")
         if e.has_interval:
             ax.axhspan(e.lo, e.hi, color="black", alpha=0.1, lw=0)
+        # eval mode inside the axis, its band too (its ECE line sat on the edge: referee read 4)
+        ys = [e.lo, e.hi] if e.has_interval else [e.value]
+        ax.update_datalim([(float(s["passes"].min()), y) for y in ys])
+        ax.autoscale_view()
         ax.set_xscale("log")
         ax.set_xlabel("passes T")
         ax.set_ylabel({"acc": "accuracy", "nll": "NLL (nats)", "ece": "ECE (15 bins)"}[col.key])

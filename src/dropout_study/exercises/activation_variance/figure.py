@@ -27,7 +27,7 @@ def _per_epoch(g: pd.DataFrame, col: str, level: float) -> pd.DataFrame:  # prag
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
-    from matplotlib.ticker import LogLocator, NullFormatter
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
     from ...plots import PALETTE, band, drawing_for_phone, panels, save
 
@@ -59,7 +59,10 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         span = span[np.isfinite(span) & (span > 0)]
         if span.size:  # the means set the range; a two-seed band may leave it
             ax.set_ylim(span.min() / 3, span.max() * 3)
-        ax.set_yscale("log")
+        ax.set_yscale("log")  # labels at 1, 2 and 5 times a power of ten (a factor 9 holds
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # two), not 3×, 4×, ...
+        ax.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel("variance (geometric mean)")
         ax.set_title(f"hidden layer {layer}")
     ax = axes[-1]
