@@ -408,6 +408,14 @@ def test_every_figure_has_a_phone_rendering_drawn_at_a_phone_s_width(smoke_run):
         assert width <= PHONE_MAX_PIXELS, (p, width)  # (the tight box may crop margins)
 
 
+def test_no_figure_has_texts_that_run_into_each_other(smoke_run):
+    """Referee reads 3 and 4: titles, labels, legends, tick labels and annotations that
+    overlapped in figures 1-15; the figures step records each figure's overlaps (both
+    editions, wide and phone) in context.json."""
+    ctx = json.loads((smoke_run / SMOKE / "report" / "context.json").read_text())
+    assert ctx["overlapping_texts"] == {}
+
+
 def glance_cells(report: Path) -> list[str]:
     """The text of every cell of a report's answers at a glance."""
     import html

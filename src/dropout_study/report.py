@@ -292,6 +292,9 @@ def write_analysis(results_dir: Path, cfg: dict, out_dir: Path,
     ctx["precision"] = precision_context(results_dir, cfg)
     # the files the run times came from: what `publish` copies with the tables
     ctx["benchmark_files"] = [str(b) for b in benchmarks]
+    from .plots import OVERLAPS  # the figures' texts that overlap: none in a legible report
+    ctx["overlapping_texts"] = {Path(k).relative_to(out_dir).as_posix(): v for k, v in
+                                OVERLAPS.items() if v and Path(k).is_relative_to(out_dir)}
     atomic_write_text(out_dir / "context.json", json.dumps(ctx, default=_jsonable, indent=1))
 
 
