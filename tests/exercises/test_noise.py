@@ -361,6 +361,9 @@ def test_the_section_renders_with_its_answer(tmp_path):
     assert plots.OVERLAPS[str(figures["noise"])] == []  # "annealed_dropout" ran into its neighbour
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"noise": "figures/ex7_noise.png"}, k=3)
     assert "## Exercise 7: Another way to inject noise: can it beat dropout?" in md
+    # referee read 4, 6: the tuning bands rest on few seeds and reach the 100% cut
+    assert (f"each band, the 95% t-interval over the {r.tune_design['seeds']} tuning seeds, is "
+            "wide on so few and cut at 100%") in " ".join(md.split())
     assert "gaussian outperforms dropout after Holm correction." in md
     assert "| gaussian − dropout | +1.00 pp" in md
     assert "same budget of 4\nstrengths" in md and "with\n2 tuning seeds" in md

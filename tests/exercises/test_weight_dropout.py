@@ -615,6 +615,11 @@ def test_a_setting_at_chance_fails_to_train_by_the_stated_rule():
         "is left out of the table's means and of the primary contrasts.")
     assert words["fail_rows"] == [{"method": PB, "p": "0.5", "runs": "10 of 10",
                                    "kinds": "10 never trained", "span": span, "all": True}]
+    # referee read 4, 6: figure 10 left the setting out without a word; its caption says so
+    assert words["undrawn"] == [f"{PB} at p = 0.5 (10 of 10 runs failed)"]
+    md = " ".join(syn.section_markdown(ex.EXERCISE, words, {"sweep": "f.png"}, k=3).split())
+    assert (f"not drawn, as no run there is stable: {PB} at p = 0.5 (10 of 10 runs failed). "
+            "Right:") in md
 
 
 def test_a_setting_that_never_trained_is_one_story_in_table_contrast_and_words():
@@ -655,6 +660,7 @@ def test_no_setting_fails_to_train_without_a_planted_collapse():
     words = ex.context(r)
     assert words["fails_text"] == "every setting trains (no run never trained or diverged)"
     assert "fails to train" not in words["takeaway"] and words["fail_rows"] == []
+    assert words["undrawn"] == []
 
 
 def test_a_best_validation_accuracy_just_above_near_chance_trained_and_just_below_did_not():

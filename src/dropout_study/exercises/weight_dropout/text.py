@@ -285,6 +285,8 @@ def context(r: Result) -> dict:
             _fidelity_row(r.fidelity) | {"p": f"{r.fidelity_rate:g}",
                                          "sentence": fidelity_text(r)},
             "failure_rule": failure_rule(), "fails_text": _failures(r),
+            "undrawn": [f"{method_name(f.method)} at p = {f.p:g} ({f.failed} of {f.runs} runs "
+                        "failed)" for f in r.failures.settings if f.all],
             "fail_rows": [{"method": method_name(f.method), "p": f"{f.p:g}",
                            "runs": f"{f.failed} of {f.runs}", "kinds": _kinds(f),
                            "span": _span(f), "all": f.all} for f in r.failures.settings]}
