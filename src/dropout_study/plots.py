@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -176,9 +177,15 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def band(ax, x, mean, lo, hi, label, color=None, style="-"):
+def band(ax, x, mean, lo, hi, label, color=None, style="-", joined=True):
+    """A line with its interval band; not ``joined`` (too few levels for a trend: two points
+    joined read as one), points with their intervals as bars."""
     if len(x) == 0:  # no stable run to draw: the legend says so
         return ax.plot([], [], style, label=f"{label} (no stable run)", color=color)[0]
+    if not joined:
+        mean, lo, hi = (np.asarray(v, dtype=float) for v in (mean, lo, hi))
+        return ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o", capsize=4,
+                           color=color, label=label)
     line = ax.plot(x, mean, style, label=label, color=color)[0]
     ax.fill_between(x, lo, hi, alpha=0.25, color=line.get_color(), linewidth=0)
     return line

@@ -560,3 +560,24 @@ def test_the_per_width_table_says_over_how_many_contrasts_holm_runs():
     md = syn.section_markdown(ex.EXERCISE, ex.context(run(widths=three)),
                               {"capacity": "figures/ex8.png"})
     assert "(headline endpoint; Holm-corrected over its 3 contrasts):" in md
+
+
+def test_two_widths_are_drawn_as_points_and_three_as_lines(tmp_path, monkeypatch):
+    """Referee read 5, 1: figure 13 joined its two widths by lines in all three panels, a
+    trend the section says cannot be fitted."""
+    figs = []
+    original = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, path: figs.append(fig) or original(fig, path))
+
+    def joined(fig) -> list[bool]:
+        """Per panel, whether a line with more than one point is drawn as a line."""
+        return [any(len(line.get_xdata()) > 1 and line.get_linestyle() not in ("None", "none")
+                    and line.get_transform() == ax.transData  # not the zero line
+                    for line in ax.get_lines()) for ax in fig.axes[:3]]
+
+    res = tables(widths=[64, 256], base=-0.05, slope=0.025)
+    ex.draw(res, ex.analyze(res), tmp_path)
+    assert joined(figs[-1]) == [False, False, False]
+    res = tables(slope=0.004, base=0.01)  # five widths: a trend
+    ex.draw(res, ex.analyze(res), tmp_path)
+    assert joined(figs[-1]) == [True, True, True]

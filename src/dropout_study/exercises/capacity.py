@@ -311,24 +311,25 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         for ax, key in ((axes[0], "endpoint"), (axes[1], "gap")):
             e = [rows[c.condition].values[key] for c in cells]
             band(ax, xs, [100 * v.value for v in e], [100 * v.lo for v in e],
-                 [100 * v.hi for v in e], "no dropout" if s == r.none else s, PALETTE[i])
+                 [100 * v.hi for v in e], "no dropout" if s == r.none else s, PALETTE[i],
+                 joined=len(xs) >= MIN_LEVELS)  # fewer widths: no trend, so no line
         if s == r.none:
             continue
         benefits = _benefits(r, s)
         # joined only where a trend is fitted: two widths drawn as a line read as one
         axes[2].plot([w for w, _ in benefits], [100 * c.primary.value for _, c in benefits],
-                     "-" if s in r.trend else "none", color=PALETTE[i], label=s)
+                     ls="-" if s in r.trend else "none", color=PALETTE[i])
         # a contrast with its Holm interval where it was tested; one with too few stable seed
         # pairs (no verdict, outside the family) a hollow point without an interval
         tested = [(w, c.primary) for w, c in benefits if c.tested]
         axes[2].errorbar([w for w, _ in tested], [100 * v.value for _, v in tested],
                          yerr=[[100 * (v.value - v.lo) for _, v in tested],
                                [100 * (v.hi - v.value) for _, v in tested]],
-                         fmt="o", capsize=4, color=PALETTE[i])
+                         fmt="o", capsize=4, color=PALETTE[i], label=s if tested else None)
         untested = [(w, c.primary) for w, c in benefits if not c.tested]
         if untested:
             axes[2].plot([w for w, _ in untested], [100 * v.value for _, v in untested], "o",
-                         mfc="white", color=PALETTE[i])
+                         mfc="white", color=PALETTE[i], label=None if tested else s)
     axes[2].axhline(0, color="grey", lw=1)
     for ax, ylabel in zip(axes, ("test accuracy (%)", "train − test accuracy (pp)",
                                  "dropout − none (pp)"), strict=True):

@@ -254,11 +254,12 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
     fig, axes = panels(2, figsize=(13, 4.4), layout="constrained")
     for i, (scheme, name) in enumerate((("ternary", "ternary"), ("bernoulli", "Bernoulli"))):
         e = [acc[getattr(s, scheme)] for s in r.settings]
+        joined = len(xs) >= 3  # two levels joined read as a trend (referee read 5)
         band(axes[0], xs, [100 * v.value for v in e], [100 * v.lo for v in e],
-             [100 * v.hi for v in e], name, PALETTE[i])
+             [100 * v.hi for v in e], name, PALETTE[i], joined=joined)
         amp = [s.amp_t if scheme == "ternary" else s.amp_b for s in r.settings]
         band(axes[1], xs, [v.value for v in amp], [v.lo for v in amp], [v.hi for v in amp],
-             name, PALETTE[i])
+             name, PALETTE[i], joined=joined)
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_yscale("log")  # a ratio of variances: positive, its interval from the log scale
     axes[1].yaxis.set_major_formatter(ScalarFormatter())  # ×1.5, not 1.5 × 10⁰
