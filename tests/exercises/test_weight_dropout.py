@@ -831,3 +831,28 @@ def test_exact_dropconnect_s_rounded_keep_probability_is_said_from_its_rates():
     assert ex.context(run(methods=["dropout", "dropconnect_batch"]))["mask_rounding"] == ""
     md = syn.section_markdown(ex.EXERCISE, swept, {"sweep": "figures/ex6_sweep.png"}, k=3)
     assert "bounded. Each entry of its masks takes 8 random bits" in md
+
+
+def test_jobs_of_another_code_version_or_machine_are_said_not_like_for_like():
+    """Referee read 5, 2: the exact DropConnect job ran at another code version than activation
+    dropout's (a study trained over sessions), and the cost ratio did not say so."""
+    from dataclasses import replace
+
+    res = tables()
+    names = sorted(res.metrics["job"].unique())
+    jobs = [{"dir": f"results/full/runs/weight_dropout/{j}", "machine": 1,
+             "code_version": "bbb2222" if j == "j-dropconnect" else "aaa1111"} for j in names]
+    words = ex.context(ex.analyze(replace(res, jobs=jobs)))
+    said = "its jobs ran at code version bbb2222, activation dropout's at aaa1111"
+    assert words["elsewhere"] == [f"{PE}: {said}"]
+    assert f"(not like for like: {said})" in words["answer"]
+    assert f"(not like for like: {said})" in words["takeaway"]
+    md = " ".join(syn.section_markdown(ex.EXERCISE, words, {"sweep": "f.png"}, k=3).split())
+    assert "Not like for like either where a method's jobs ran at another code version" in md
+    moved = [j | {"code_version": "aaa1111", "machine": 2 if j["dir"].endswith("j-dropconnect")
+                  else 1} for j in jobs]
+    words = ex.context(ex.analyze(replace(res, jobs=moved)))
+    assert words["elsewhere"] == [f"{PE}: on another machine (machine.json)"]
+    same = [j | {"code_version": "aaa1111"} for j in jobs]
+    words = ex.context(ex.analyze(replace(res, jobs=same)))
+    assert words["elsewhere"] == [] and "like for like" not in words["answer"]

@@ -84,6 +84,8 @@ class Timing:
     jobs: int  # the jobs timed
     models: int  # the models those jobs train together (in all)
     whole: Estimate | None = None  # the same ratio on the whole epoch, its evaluation included
+    versions: tuple[str, ...] = ()  # the code versions its jobs ran at
+    machines: tuple[int, ...] = ()  # and the machines (machine.json's numbers)
 
 
 @dataclass(frozen=True)
@@ -210,15 +212,18 @@ def _timing(res: Results, ends: pd.DataFrame, methods: list[str]) -> list[Timing
     mine = {m: per[per["method"] == m] for m in {REFERENCE, *methods}}
     secs = {m: stats.finite(g["seconds"]) for m, g in mine.items()}
     whole = {m: stats.finite(g["whole"]) for m, g in mine.items()}
-    out = []
+    out, where = [], {j.get("dir", "").rstrip("/").rsplit("/", 1)[-1]: j for j in res.jobs}
     for m in methods:
         g = mine[m].drop_duplicates("job")
+        ran = [where[job] for job in g["job"] if job in where]
         ratio = None if m == REFERENCE else _measured(
             ratio_of_means(secs[m], secs[REFERENCE], lvl))
         other = None if m == REFERENCE else _measured(
             ratio_of_means(whole[m], whole[REFERENCE], lvl))
         out.append(Timing(m, _measured(stats.geometric_mean_ci(secs[m], lvl)), ratio,
-                          int(g["job"].nunique()), int(g["models"].sum()), other))
+                          int(g["job"].nunique()), int(g["models"].sum()), other,
+                          tuple(sorted({str(j.get("code_version")) for j in ran})),
+                          tuple(sorted({int(j.get("machine") or 0) for j in ran}))))
     return out
 
 

@@ -112,11 +112,26 @@ def packing(t: Timing, ref: Timing | None) -> str:
             "with that packing")
 
 
+def elsewhere(t: Timing, ref: Timing | None) -> str:
+    """Where the method's jobs ran at another code version or on another machine than
+    activation dropout's (a study trained over sessions): the times are then not like for
+    like either; "" where both ran at the same."""
+    if ref is None or t is ref:
+        return ""
+    said = []
+    if t.versions and ref.versions and set(t.versions) != set(ref.versions):
+        said.append(f"its jobs ran at code version {', '.join(t.versions)}, activation "
+                    f"dropout's at {', '.join(ref.versions)}")
+    if t.machines and ref.machines and set(t.machines) != set(ref.machines):
+        said.append("on another machine (machine.json)")
+    return " and ".join(said)
+
+
 def _cost(t: Timing, ref: Timing | None) -> str:
     who, whose = SHORT[t.method]
     if words.missing(t.ratio) is not None or ref is None:
         return f"{whose} cost cannot be compared: activation dropout or it has no timings"
-    packed = packing(t, ref)
+    packed = "; ".join(x for x in (packing(t, ref), elsewhere(t, ref)) if x)
     return (f"{who} took {words.measured(t.ratio)} the time of activation dropout per "
             f"model-epoch in the training loop{_whole(t)}{WHY.get(t.method, '')}, as measured "
             f"on {jobs_text(t)} against {jobs_text(ref)}"
@@ -235,8 +250,9 @@ def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
     spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
-             + (" (not like for like: another number of models per job)"
-                if packing(t, ref) else "")
+             + (" (not like for like: another number of models per job)" if packing(t, ref)
+                else "") + (f" (not like for like: {elsewhere(t, ref)})"
+                            if elsewhere(t, ref) else "")
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
         f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
@@ -279,6 +295,8 @@ def context(r: Result) -> dict:
             "cost_note": cost_note(r), "glance_words": glance_words(r),
             "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
                         if packing(t, ref)],
+            "elsewhere": [f"{method_name(t.method)}: {elsewhere(t, ref)}" for t in r.timing
+                          if elsewhere(t, ref)],
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
                              for m, ps in r.method_rates.items()],
             "fidelity": None if r.fidelity is None else
