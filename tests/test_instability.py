@@ -238,10 +238,22 @@ def test_a_run_whose_validation_accuracy_stays_near_chance_never_trained():
 
 
 def test_a_slow_start_is_not_stable_before_the_run_has_trained():
+    """Referee read 5, 5: at lr 0.1 every healthy run's first epoch has a mean training loss
+    of 1.9-2.05 (it includes the start from chance) with 58-63% validation accuracy, and
+    the epoch was left out as "not yet trained". In the first epoch a run is trained by its
+    validation accuracy alone; from the second, by both."""
     loss = HEALTHY_LOSS.copy()
-    loss[0] = 2.0  # epoch 1 above the training threshold, below chance: trained from epoch 2
+    loss[0] = 2.0  # epoch 1 above the training threshold, below chance
     at = stable_epochs(pd.DataFrame(rows(0, HEALTHY_ACC, loss)), K).set_index("epoch")
+    assert at.loc[1:, "stable_at"].all()  # 70% on validation: trained in its first epoch
+    near = HEALTHY_ACC.copy()
+    near[0] = 0.15  # within 10 points of chance: not yet trained
+    at = stable_epochs(pd.DataFrame(rows(0, near, loss)), K).set_index("epoch")
     assert not at.loc[1, "stable_at"] and at.loc[2:, "stable_at"].all()
+    slow = loss.copy()
+    slow[1] = 1.9  # the second epoch's loss still above the threshold: not trained there
+    at = stable_epochs(pd.DataFrame(rows(0, HEALTHY_ACC, slow)), K).set_index("epoch")
+    assert at.loc[1, "stable_at"] and not at.loc[2, "stable_at"] and at.loc[3:, "stable_at"].all()
     assert not state(loss)["unstable"]  # it trained: stable at its endpoint
 
 

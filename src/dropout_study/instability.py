@@ -151,7 +151,12 @@ def stable_by_epoch(epochs: np.ndarray, train_loss: np.ndarray, val_acc: np.ndar
     acc = np.asarray(val_acc, dtype=float)
     low = np.fmin.accumulate(np.where(np.isfinite(loss), loss, np.inf))
     best = np.fmax.accumulate(np.where(np.isfinite(acc), acc, -np.inf))
-    trained = (low < TRAINED_LOSS) & (best > NEAR_CHANCE)
+    # trained by e; in the first epoch by its validation accuracy alone: that epoch's mean
+    # training loss includes its start from chance (at lr 0.1 about 2.0 in a healthy run)
+    first = np.arange(len(loss)) == 0
+    trained = ((low < TRAINED_LOSS) | first) & (best > NEAR_CHANCE)
+    if len(loss) and not (low[-1] < TRAINED_LOSS and best[-1] > NEAR_CHANCE):
+        trained[:] = False  # a run that never trained counts at no epoch, its first included
     window = pd.Series(flagged.astype(float)).rolling(k, min_periods=1).max().to_numpy()
     return (window == 0) & ~dead & trained
 
@@ -226,7 +231,9 @@ def describe(cfg: dict) -> str:
             "run keeps its endpoint. The earlier recovered episodes of a failed run are listed "
             "with it, not counted as transient collapses. A quantity read at epoch e uses the "
             f"runs stable at e (trained and not diverged by e, and no epoch of e − {k - 1} … e "
-            "meets the rule). Every event is listed below with its epoch and reason.")
+            "meets the rule; in the first epoch, trained by its validation accuracy alone, as "
+            "that epoch's mean training loss includes its start from chance). Every event is "
+            "listed below with its epoch and reason.")
 
 
 def near_misses(metrics: pd.DataFrame, k: int) -> dict:
