@@ -273,6 +273,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         ys = [e.lo, e.hi] if e.has_interval else [e.value]
         ax.update_datalim([(float(s["passes"].min()), y) for y in ys])
         ax.autoscale_view()
+        if col.key in ("nll", "ece"):  # from 0: a zoomed axis drew a null as a steep climb
+            ax.set_ylim(bottom=0)
         ax.set_xscale("log")
         ax.set_xlabel("passes T")
         ax.set_ylabel({"acc": "accuracy", "nll": "NLL (nats)", "ece": "ECE (15 bins)"}[col.key])
