@@ -147,3 +147,20 @@ def c_text(c: Contrast) -> str:
     # exclude zero), so it carries none
     quiet = c.resolution() if c.tested and not c.claim and not c.uninformative else ""
     return f"{c.difference()} over {words.seeds(c.pairs)}{quiet}"
+
+
+def nulls_resolution(contrasts) -> str:
+    """Beside a sentence that sums up several verdicts ("no scheme outperforms dropout"): the
+    nulls among ``contrasts`` (tested, no claim) with their n and the largest of their
+    resolutions, " (no detectable difference at 3 seeds: none larger than 6.09 pp would
+    likely be missed)"; "" where none of them is a null (STUDY.md, "Words")."""
+    nulls = [c for c in contrasts if c.tested and not c.claim]
+    if not nulls:
+        return ""
+    fewest = min(c.pairs for c in nulls)
+    at = words.seeds(fewest) if all(c.pairs == fewest for c in nulls) else (
+        f"{fewest} or more seeds")
+    mde = max(c.mde for c in nulls)
+    size = (f": none larger than {nulls[0].quantity.size(mde)} would likely be missed"
+            if np.isfinite(mde) else "")
+    return f" (no detectable difference at {at}{size})"

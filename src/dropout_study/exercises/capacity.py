@@ -22,7 +22,7 @@ import pandas as pd
 from .. import presets, words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast_words import agreement as compare_settings
-from ..contrast_words import holm_family
+from ..contrast_words import holm_family, nulls_resolution
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
@@ -176,10 +176,12 @@ def _takeaway(r: Result, s: str) -> str:
     else:
         per_width = (f"per width, after Holm correction, {s} beats no dropout at "
                      f"{words.join(helps) or 'no width'} and loses at "
-                     f"{words.join(hurts) or 'none'}")
+                     f"{words.join(hurts) or 'none'}"
+                     + (" of the widths with a verdict" if untested else "")  # the nulls' n
+                     + nulls_resolution(c for _, c in _benefits(r, s)))  # and resolution
         if untested:
-            per_width += (f" of the widths with a verdict; no verdict at "
-                          f"{words.join(untested)} (too few stable seed pairs)")
+            per_width += (f"; no verdict at {words.join(untested)} (too few stable seed "
+                          "pairs)")
     t = r.trend.get(s)
     if t is None:
         head = _no_trend(r, s)

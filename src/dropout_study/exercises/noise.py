@@ -6,8 +6,7 @@ own grid of strengths (the same budget for each) on tuning seeds disjoint from t
 ones; ``dropout_study.selection`` then picks each scheme's strength on the validation split.
 "noise_final": each scheme at its picked strength, on fresh seeds. Reports the tuning curves
 and the strengths picked, each scheme's test accuracy, and every scheme against dropout on the
-fresh seeds as one Holm family ("<scheme> − dropout").
-"""
+fresh seeds as one Holm family ("<scheme> − dropout")."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from .. import presets, words
 from ..contrast import Contrast, Sample, compare
-from ..contrast_words import holm_family
+from ..contrast_words import holm_family, nulls_resolution
 from ..errors import ConfigError
 from ..experiments import base_condition
 from ..selection import select_strengths
@@ -297,13 +296,14 @@ def _testable(r: Result) -> int:
 
 
 def _none_outperforms(r: Result) -> str:
-    """No winner: of every scheme, or of those with a verdict (the others named)."""
+    """No winner (of every scheme, or of those with a verdict), the nulls' n and resolution."""
+    said = nulls_resolution(r.against_dropout.values())  # referee read 5, 9
     if not r.untested:
-        return "No scheme outperforms dropout after Holm correction."
+        return f"No scheme outperforms dropout after Holm correction{said}."
     if not _testable(r):
-        return ("No scheme has enough stable seed pairs for a verdict against dropout.")
+        return "No scheme has enough stable seed pairs for a verdict against dropout."
     return (f"None of the {_testable(r)} schemes with a verdict outperforms dropout after Holm "
-            f"correction; no verdict on {_names(r.untested)} (too few stable seed pairs).")
+            f"correction{said}; no verdict on {_names(r.untested)} (too few stable seed pairs).")
 
 
 def context(r: Result) -> dict:
