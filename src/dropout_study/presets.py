@@ -101,3 +101,16 @@ def data_departure(cfg: dict, shapes: str) -> str:
             + (f", and validates on {_count(val)} where it validates on "
                f"{_count(FULL_VALIDATION)}" if val != FULL_VALIDATION else "")
             + f": {shapes}; the full study is the answer.")
+
+
+def selection_departure(cfg: dict) -> str:
+    """Where a preset picks settings on a smaller validation split than the full study's,
+    said in an exercise that selects on it: its scores move in coarser steps (one image);
+    "" where the split is the full study's."""
+    val = int(cfg["data"]["validation_size"])
+    if val >= FULL_VALIDATION:
+        return ""
+    return (f"This study (preset {cfg.get('preset', 'full')}) picks on a validation split of "
+            f"{_count(val)} images where the full study's has {_count(FULL_VALIDATION)}: a "
+            f"validation score moves in steps of {100 / val:.2f} points (one image), so close "
+            "settings are told apart more coarsely; the full study is the answer.")

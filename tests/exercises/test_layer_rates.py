@@ -346,8 +346,8 @@ def test_a_grid_smaller_than_the_protocol_s_is_said_as_a_departure():
     {0, 0.5}², a part of the protocol's {0, 0.2, 0.5, 0.8}², without saying so."""
     words = ex.context(run())
     assert words["departure"] == (
-        "This study departs from the protocol's grid here: it runs p1 ∈ {0, 0.5} × p2 ∈ {0, "
-        "0.5}, not {0, 0.2, 0.5, 0.8}²; the rates it lacks are not compared.")
+        "This study (preset full) departs from the protocol's grid here: it runs p1 ∈ {0, 0.5} "
+        "× p2 ∈ {0, 0.5}, not {0, 0.2, 0.5, 0.8}²; the rates it lacks are not compared.")
     assert syn.in_section(ex.EXERCISE, words, words["departure"], {"heatmaps": "figures/ex1.png"})
     full = ex.context(run(grid=FULL, seeds=[0, 1, 2]))
     assert full["departure"] == ""

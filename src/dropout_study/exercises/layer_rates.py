@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .. import words
+from .. import presets, words
 from ..contrast import (
     Contrast,
     Sample,
@@ -74,6 +74,8 @@ class Result:
     extra: list[str] = field(default_factory=list)  # conditions run outside the grid (swap)
     selected_runs: int = 0  # the runs of the selected setting (its score is over all of them)
     selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
+    preset: str = "full"  # the preset that ran it
+    selection_note: str = ""  # a preset's smaller validation split, where it picks
 
     @property
     def one_layer_by_label(self) -> dict[str, Contrast]:
@@ -121,7 +123,9 @@ def analyze(res: Results) -> Result:
         against_none=bounded(compare(family, lvl)),
         swap=bounded_one(condition_contrast(ends, swapped, original, lvl)),
         swap_last=bounded_one(condition_contrast(ends, swapped, original, lvl, column="last")),
-        one_layer={p: one_layer[_one_label(p)] for p in rates})
+        one_layer={p: one_layer[_one_label(p)] for p in rates},
+        preset=res.cfg.get("preset", "full"),
+        selection_note=presets.selection_departure(res.cfg))
 
 
 def _one_label(p: float) -> str:
@@ -156,10 +160,11 @@ def departure(r: Result) -> str:
     if want <= set(r.p1) and want <= set(r.p2):
         return ""
     grid = ", ".join(f"{p:g}" for p in PROTOCOL_RATES)
-    return (f"This study departs from the protocol's grid here: it runs p1 ∈ "
-            f"{{{', '.join(f'{p:g}' for p in r.p1)}}} × p2 ∈ "
+    return (f"This study (preset {r.preset}) departs from the protocol's grid here: it runs "
+            f"p1 ∈ {{{', '.join(f'{p:g}' for p in r.p1)}}} × p2 ∈ "
             f"{{{', '.join(f'{p:g}' for p in r.p2)}}}, not {{{grid}}}²; the rates it lacks "
-            "are not compared.")
+            "are not compared" + ("; the full study is the answer." if r.preset != "full"
+                                  else "."))
 
 
 def _one_layer(r: Result) -> str:
@@ -210,7 +215,8 @@ def context(r: Result) -> dict:
             "swap_last": r.swap_last.quantity.text(r.swap_last.primary),
             "holm": {"family": holm_family(r.against_none),
                      "one_layer": holm_family(r.one_layer_by_label)},
-            "departure": departure(r), "answer": answer, "takeaway": _takeaway(r)}
+            "departure": " ".join(x for x in (departure(r), r.selection_note) if x),
+            "answer": answer, "takeaway": _takeaway(r)}
 
 
 def averaged_over(ends: pd.DataFrame) -> str:

@@ -208,10 +208,10 @@ def analyze(res: Results) -> Result:
         table=summarize(final, order, COLUMNS, lvl),
         against_dropout=bounded(compare(family, lvl)),
         tie_below=1.0 / float(res.cfg["data"]["validation_size"]),
-        preset_departure=presets.departure(res.cfg, BLOCK, {
+        preset_departure=" ".join(x for x in (presets.departure(res.cfg, BLOCK, {
             "epochs": ("epochs", "every run, tuning and fresh, is shorter"),
             "tune_seeds": ("tuning seeds", "each strength's validation score rests on fewer "
-                           "seeds")}))
+                           "seeds")}), presets.selection_departure(res.cfg)) if x))
 
 
 def _names(schemes: list[str]) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .. import stats, words
+from .. import presets, stats, words
 from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare, compare_one
 from ..contrast_words import holm_family
 from ..errors import ConfigError
@@ -89,6 +89,7 @@ class Result:
     norm_ratio: dict[str, Estimate]  # role -> ‖W1‖ of its cell / ‖W1‖ of none, paired
     norms: dict[str, Contrast]  # role -> the same as a contrast on the log scale (n, verdict;
     # Holm over the three roles)
+    selection_note: str = ""  # a preset's smaller validation split, where it picks
 
     def effect(self, role: str) -> Contrast:
         return self.effects[f"{ALONE[role]} − none"]
@@ -198,7 +199,8 @@ def analyze(res: Results) -> Result:
         none_norm=COLUMNS[2].summarize(ok.loc[ok["condition"] == none, "weight_norm1"], lvl),
         norm_ratio={r: norm_ratio(ends, picked[r], none, lvl)
                     for r in ALONE},
-        norms=norm_contrasts(ends, picked, lvl))
+        norms=norm_contrasts(ends, picked, lvl),
+        selection_note=presets.selection_departure(res.cfg))
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -303,7 +305,8 @@ def context(r: Result) -> dict:
             "val": {k: f"{100 * v:.1f}%" for k, v in r.val.items()},
             "effects": [e.row("higher", "lower") for e in r.effects.values()],
             "holm": holm_family(r.effects),
-            "interaction": interaction_row(c), "few_decays": few_decays(r.decays),
+            "interaction": interaction_row(c),
+            "few_decays": " ".join(x for x in (few_decays(r.decays), r.selection_note) if x),
             "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
             "answer": answer, "takeaway": _takeaway(r)}
 

@@ -277,5 +277,6 @@ def analyze(res: Results) -> Result:
         method_rates={m: sorted(p for c, (mm, p) in cells.items() if mm == m)
                       for m in methods},
         sweep=sorted(float(p) for p in res.cfg["experiments"][EXPERIMENT]["rates"]),
-        preset_departure=presets.departure(res.cfg, EXPERIMENT, {"rates": (
-            "the rate sweep", "each method's rate is picked on validation from fewer rates")}))
+        preset_departure=" ".join(x for x in (presets.departure(res.cfg, EXPERIMENT, {"rates": (
+            "the rate sweep", "each method's rate is picked on validation from fewer rates")}),
+            presets.selection_departure(res.cfg)) if x))
