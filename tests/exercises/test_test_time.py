@@ -523,3 +523,25 @@ def test_pass_to_pass_variation_is_called_disagreement_not_instability():
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"passes": "f.png"})
     assert "**Disagreement between passes.** One stochastic pass is not repeatable" in md
     assert "also unstable" not in md
+
+
+def test_a_worse_single_pass_is_said_beside_the_headline_in_the_summary_row():
+    """Referee read 5, 10: the section rests on one pass being worse than eval mode (a claim
+    of the headline's Holm family), which neither the summary row nor the forest plot gave."""
+    from dropout_study import glance
+
+    r = run(one=-0.01)
+    one, acc = r.one_pass, r.mc("accuracy")
+    assert one.claim and one.direction < 0 and not acc.claim
+    assert ex.EXERCISE.beside(r) == [one]  # the forest plot draws it with the headline
+    ctx = ex.context(r)
+    row = glance.row(ex.EXERCISE, ctx, [(None, acc)], 0.95)
+    line = row["lines"][0]
+    assert line["effect"] == f"{acc.summary(0.95)}; {one.label}: {one.summary(0.95)}"
+    assert line["verdict"].endswith("; one pass worse than eval mode") and line["claim"]
+    assert row["answer"].endswith("One pass with dropout left on is less accurate than eval "
+                                  "mode (Holm-corrected with the average).")
+    # its absence: no claim for one pass, the headline alone
+    flat = run()
+    assert not flat.one_pass.claim and ex.EXERCISE.beside(flat) == []
+    assert ex.context(flat)["glance_words"] is None

@@ -92,6 +92,7 @@ class Result:
     spread: Estimate  # SD of one pass's accuracy from pass to pass
     against_eval: dict[str, Contrast]  # method − eval mode, a Holm family
     timing: Timing
+    level: float = 0.95  # the study's (a Holm step moves an interval's level from it)
 
     @property
     def one_pass(self) -> Contrast:
@@ -156,7 +157,26 @@ def analyze(res: Results) -> Result:
         spread=stats.mean_bootstrap_ci(models["single_acc_sd"], lvl),  # an SD, maybe 0
         against_eval=against,
         timing=Timing(stats.geometric_mean_ci(jobs["eval_pass_seconds"], lvl),
-                      stats.geometric_mean_ci(jobs["stochastic_pass_seconds"], lvl)))
+                      stats.geometric_mean_ci(jobs["stochastic_pass_seconds"], lvl)), level=lvl)
+
+
+def glance_words(r: Result) -> dict | None:
+    """The summary row where one pass with dropout on differs from eval mode (a claim of the
+    headline's Holm family, the section's reason): said beside the headline, as the section
+    says it (referee read 5, 10). None otherwise: the headline alone is the row."""
+    acc, one = r.mc("accuracy"), r.one_pass
+    if not one.claim:
+        return None
+    g = EXERCISE.glance
+    said = {1: g.answer_better, -1: g.answer_worse, 0: g.answer_none}[acc.direction]
+    return {"label": acc.label,
+            "effect": f"{acc.summary(r.level)}; {one.label}: {one.summary(r.level)}",
+            "verdict": (f"{acc.short_verdict(g.better, g.worse)}; one pass "
+                        f"{one.short_verdict('better', 'worse')} than eval mode"),
+            "claim": True,
+            "answer": (f"{said} One pass with dropout left on is "
+                       f"{'more' if one.direction > 0 else 'less'} accurate than eval mode "
+                       "(Holm-corrected with the average).")}
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -251,7 +271,7 @@ def context(r: Result) -> dict:
             "holm": holm_family(r.against_eval),
             "flip": flip, "spread": _spread(r.spread),
             "bootstrap_min": stats.BOOTSTRAP_MIN, "timing": timing_words(r),
-            "answer": answer, "takeaway": _takeaway(r)}
+            "answer": answer, "takeaway": _takeaway(r), "glance_words": glance_words(r)}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
@@ -304,6 +324,7 @@ EXERCISE = Exercise(
     analyze=analyze, context=context, draw=draw, check=check,
     apart="two evaluations of the same trained models: no training noise between its arms",
     headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
+    beside=lambda r: [r.one_pass] if r.one_pass.claim else [],  # drawn with it, as the row
     glance=GlanceWords(
         question="Why is dropout off at test time?",
         better="Monte-Carlo average better", worse="eval mode better",
