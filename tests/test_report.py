@@ -301,7 +301,10 @@ def test_runs_that_repeat_another_bit_for_bit_are_counted_and_said():
     assert (r["runs"], r["distinct"], r["repeated"]) == (5, 4, 1)
     assert r["sets"] == [{"members": "capacity h=256,p1=0.2,p2=0.5 = layer_rates p1=0.2,p2=0.5",
                           "seeds": 1}]
-    md = render_markdown(minimal_context(repeats=r), ROOT / "report")
+    ctx = minimal_context(repeats=r)
+    ctx["provenance"] = ctx["provenance"] | {"runs": 5}
+    md = render_markdown(ctx, ROOT / "report")
+    assert "answered with 5 training runs (4 distinct) (preset smoke)" in md  # the title
     provenance = " ".join(md.split("## Provenance")[1].split())
     assert ("**1 of the 5 training runs repeats another bit for bit**: a condition that several "
             "experiments need is trained for each") in provenance
@@ -311,7 +314,7 @@ def test_runs_that_repeat_another_bit_for_bit_are_counted_and_said():
     distinct = repeats(m[m["experiment"] != "capacity"])
     assert distinct["repeated"] == 0 and distinct["sets"] == []
     md = render_markdown(minimal_context(repeats=distinct), ROOT / "report")
-    assert "bit for bit" not in md
+    assert "bit for bit" not in md and "distinct)" not in md
 
 
 def test_the_departures_from_the_book_are_said_in_methods():

@@ -352,7 +352,7 @@ def draw(drawn: list[Point], out: Path) -> Path | None:  # pragma: no mutate blo
             ax.xaxis.set_major_formatter(plain)
             ax.xaxis.set_minor_formatter(plain)
             span = max(1.0, *(p.hi for p in mine)) / min(1.0, *(p.lo for p in mine))  # with 1
-            if phone:  # a narrow axis labels 1, 2, 5 times a power of ten, not every tick
+            if phone and span > 3:  # a narrow axis labels 1, 2, 5 times a power of ten
                 ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
                 ax.xaxis.set_minor_formatter(NullFormatter())
             elif span > 10:  # over a decade the minor ticks' labels run into each other

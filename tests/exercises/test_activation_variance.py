@@ -336,7 +336,7 @@ def test_an_unstable_no_dropout_baseline_says_the_answer_is_about_an_unstable_lr
     words = ex.context(r)
     assert words["caveat"] == (
         f"2 of the 3 no-dropout runs ({OFF}) at lr 0.5 are unstable by the rule (listed "
-        "below), so this answer is one about an unstable learning rate, not the exercise "
+        "in this section), so this answer is one about an unstable learning rate, not the exercise "
         "itself: where lr 0.5 makes the no-dropout baseline unstable, the protocol reads an "
         "answer there as what happens at an unstable learning rate.")
     # the last epoch drawn, not the first left out (referee read 4: "stops at epoch 98",

@@ -85,10 +85,10 @@ def caveat(r: Result) -> str:
     if not k:
         return ""
     return (f"{k} of the {r.seeds} no-dropout runs ({r.off}) at lr {r.lr:g} "
-            f"{'is' if k == 1 else 'are'} unstable by the rule (listed below), so this answer "
-            f"is one about an unstable learning rate, not the exercise itself: where lr "
-            f"{r.lr:g} makes the no-dropout baseline unstable, the protocol reads an answer "
-            "there as what happens at an unstable learning rate.")
+            f"{'is' if k == 1 else 'are'} unstable by the rule (listed in this section), so "
+            "this answer is one about an unstable learning rate, not the exercise itself: "
+            f"where lr {r.lr:g} makes the no-dropout baseline unstable, the protocol reads an "
+            "answer there as what happens at an unstable learning rate.")
 
 
 def thin(r: Result) -> str:
