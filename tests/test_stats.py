@@ -143,12 +143,17 @@ def test_holm_hand_worked_example():
     p = [0.01, 0.04, 0.03, 0.005]
     reject, levels = holm(p, 0.05)
     assert reject.tolist() == [True, False, False, True]
-    assert levels.tolist() == pytest.approx([0.05 / 3, 0.05 / 1, 0.05 / 2, 0.05 / 4])
+    # 0.03 at α/2 is not rejected: Holm stops there, and 0.04 keeps that step's level (α/2),
+    # not the α/1 of a step never reached (referee read 6)
+    assert levels.tolist() == pytest.approx([0.05 / 3, 0.05 / 2, 0.05 / 2, 0.05 / 4])
 
 
 def test_holm_stops_at_the_first_non_rejection():
-    reject, _ = holm([0.001, 0.03, 0.026], 0.05)  # 0.026 > 0.025 stops before 0.03 < 0.05
+    reject, levels = holm([0.001, 0.03, 0.026], 0.05)  # 0.026 > 0.025 stops before 0.03
     assert reject.tolist() == [True, False, False]
+    assert levels.tolist() == pytest.approx([0.05 / 3, 0.05 / 2, 0.05 / 2])
+    none, levels = holm([0.2, 0.5, 0.9], 0.05)  # nothing rejected: all at the first level
+    assert not none.any() and levels.tolist() == pytest.approx([0.05 / 3] * 3)
 
 
 def test_holm_leaves_untested_hypotheses_out_of_the_family():

@@ -235,17 +235,22 @@ def min_detectable(sd: float, n: int, level: float = 0.95, power: float = 0.8) -
 
 def holm(pvalues, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Holm's step-down procedure: which hypotheses are rejected, and the per-test level at
-    each one's step (alpha / (m − rank)), for matching intervals. A NaN p-value is a test
-    that was not made (too few pairs): it is not rejected, has no level and does not count
-    in m."""
+    each one's step (alpha / (m − rank)), for matching intervals. Once a step is not
+    rejected the procedure stops, and every hypothesis left keeps the level of that step
+    (alpha / the number left), not the looser ones of later steps that never came (referee
+    read 6: an interval at a later step's level was narrower than the correction allows). A
+    NaN p-value is a test that was not made (too few pairs): it is not rejected, has no
+    level and does not count in m."""
     p = np.asarray(pvalues, dtype=float)
     tested = np.flatnonzero(np.isfinite(p))
     m = tested.size
     reject = np.zeros(p.size, dtype=bool)
     levels = np.full(p.size, NAN)
-    still = True
+    still, stopped = True, NAN
     for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
-        levels[i] = alpha / (m - rank)
+        levels[i] = alpha / (m - rank) if still else stopped
         still = still and p[i] <= levels[i]
+        if not still and stopped != stopped:  # the step where it stopped: its level holds on
+            stopped = levels[i]
         reject[i] = still
     return reject, levels
