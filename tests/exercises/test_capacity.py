@@ -209,8 +209,8 @@ def test_several_dropout_pairs_each_get_their_family_members_and_trend():
     words = ex.context(r)
     assert words["answer"].count("The slope of dropout − none") == 2
     assert ". The slope of dropout − none (paired, p1=0.5,p2=0.5 − " in words["answer"]
-    assert words["takeaway"].count("and loses at none (no detectable difference at 10 seeds: "
-                                   "none larger than ") == 2
+    assert words["takeaway"].count("and loses at none; at 64: no detectable difference at 10 "
+                                   "seeds: none larger than ") == 2
 
 
 def test_the_test_split_does_not_enter_the_validation_columns():
@@ -584,3 +584,14 @@ def test_two_widths_are_drawn_as_points_and_three_as_lines(tmp_path, monkeypatch
     res = tables(slope=0.004, base=0.01)  # five widths: a trend
     ex.draw(res, ex.analyze(res), tmp_path)
     assert joined(figs[-1]) == [True, True, True]
+
+
+def test_a_null_s_resolution_is_said_of_its_own_width_not_of_a_claim():
+    """Referee read 6, 3: "loses at 64 (no detectable difference at 3 seeds: none larger than
+    5.76 pp ...)" hung width 256's resolution on width 64's claim."""
+    r = run(widths=[64, 256], base=-0.05, slope=0.025)  # hurts at 64, nothing at 256
+    flat = r.benefit[key(256)]
+    t = ex.context(r)["takeaway"]
+    assert ("and loses at 64; at 256: no detectable difference at 10 seeds: none larger than "
+            f"{flat.quantity.size(flat.mde)} would likely be missed") in t
+    assert "loses at 64 (" not in t

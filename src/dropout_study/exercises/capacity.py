@@ -177,8 +177,13 @@ def _takeaway(r: Result, s: str) -> str:
         per_width = (f"per width, after Holm correction, {s} beats no dropout at "
                      f"{words.join(helps) or 'no width'} and loses at "
                      f"{words.join(hurts) or 'none'}"
-                     + (" of the widths with a verdict" if untested else "")  # the nulls' n
-                     + nulls_resolution(c for _, c in _benefits(r, s)))  # and resolution
+                     + (" of the widths with a verdict" if untested else ""))
+        nulls = [str(w) for w, c in _benefits(r, s) if c.tested and not c.claim]
+        if nulls and (helps or hurts):  # the nulls' n and resolution, said of them alone
+            said = nulls_resolution(c for _, c in _benefits(r, s))[2:-1]  # no " (", ")"
+            per_width += f"; at {words.join(nulls)}: {said}"
+        elif nulls:
+            per_width += nulls_resolution(c for _, c in _benefits(r, s))
         if untested:
             per_width += (f"; no verdict at {words.join(untested)} (too few stable seed "
                           "pairs)")
@@ -320,7 +325,8 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         benefits = _benefits(r, s)
         # joined only where a trend is fitted: two widths drawn as a line read as one
         axes[2].plot([w for w, _ in benefits], [100 * c.primary.value for _, c in benefits],
-                     ls="-" if s in r.trend else "none", color=PALETTE[i])
+                     ls="-" if s in r.trend and r.trend[s].tested else "none",
+                     color=PALETTE[i])  # joined only where the trend has a verdict
         # a contrast with its Holm interval where it was tested; one with too few stable seed
         # pairs (no verdict, outside the family) a hollow point without an interval
         tested = [(w, c.primary) for w, c in benefits if c.tested]
