@@ -656,3 +656,12 @@ def test_a_recovered_collapse_is_said_where_it_leaves_a_run_out():
     clean = run(seeds=[0, 1, 2])
     assert clean.collapsed == [] and "A run counts at an epoch only" not in " ".join(
         syn.section_markdown(ex.EXERCISE, ex.context(clean), {"variance": "f.png"}).split())
+
+
+def test_the_headline_names_its_layer_and_epoch():
+    """Referee read 6, 1: the summary row and the forest plot gave exercise 3's headline as
+    the bare conditions, "p1=0.2,p2=0.5 / p1=0,p2=0", without its layer or epoch."""
+    r = run(eval_ratio={1: 0.5, 2: 2.0})
+    h = ex.EXERCISE.headline(r)
+    assert h.label == f"{ON} / {OFF} (layer 1, epoch {r.horizon:g})"
+    assert h.primary == layer(r, 1).eval_ratio.primary

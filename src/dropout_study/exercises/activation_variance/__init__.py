@@ -14,6 +14,8 @@ the closed form Var[h′] = (Var[h] + p·E[h]²)/(1 − p).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...contrast import Contrast
 from ..base import Exercise, GlanceWords
 from .analysis import (
@@ -43,8 +45,12 @@ __all__ = ["EVAL", "EXERCISE", "EXPERIMENT", "HEADLINE_EPOCH", "READ_AT", "TOLER
 
 def headline(r: Result) -> Contrast | None:
     """The first hidden layer's eval-mode variance at the headline epoch, dropout / none (a
-    ratio, log scale)."""
-    return r.layers[0].eval_ratio if r.layers else None
+    ratio, log scale), its label naming the layer and the epoch (the summary row and the
+    forest plot showed the bare conditions: referee read 6, 1)."""
+    if not r.layers:
+        return None
+    c = r.layers[0].eval_ratio
+    return replace(c, label=f"{c.label} (layer {r.layers[0].layer}, epoch {r.horizon:g})")
 
 
 AT_HEADLINE = f"At the headline epoch ({HEADLINE_EPOCH}, or the last of a shorter run), "
