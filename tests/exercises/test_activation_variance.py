@@ -482,7 +482,7 @@ def test_the_template_renders_the_answer():
     md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
     assert words["answer"] in md and words["takeaway"] in md and words["rule"] in md
     assert "At epoch 10,\nthe headline epoch" in md
-    assert f"Runs unstable by the rule: {OFF} seed 3 (diverged from epoch 9)" in md
+    assert f"Runs that failed by the rule: {OFF} seed 3 (diverged from epoch 9)" in md
     assert "| eval-mode variance, ratio a / b [interval] |" in md
     assert "| 1 | 10 | x0.50 [" in md and "| variance at epoch 10 |" in md
     body = md.split("**Question.**")[1].split("**Takeaway.**")[0]
@@ -652,7 +652,7 @@ def test_a_recovered_collapse_is_said_where_it_leaves_a_run_out():
     assert ("Runs with transient collapses they recovered from (kept at their endpoint): "
             f"{OFF} seed 2 (epoch 5). A run counts at an epoch only where it is stable there: "
             f"not failed by then, and none of the {r.k} epochs ending there meets the rule.") in md
-    assert "Runs unstable by the rule" not in md
+    assert "Runs that failed by the rule" not in md
     clean = run(seeds=[0, 1, 2])
     assert clean.collapsed == [] and "A run counts at an epoch only" not in " ".join(
         syn.section_markdown(ex.EXERCISE, ex.context(clean), {"variance": "f.png"}).split())

@@ -261,7 +261,8 @@ def test_the_section_renders(tmp_path):
     assert f"without dropout\n({NONE})" in md
     assert f"| {key(64)} |" in md
     assert not re.search(r"\bnan\b|n/a", md.lower())
-    assert ("(80 runs, 0 unstable: 0 at the endpoint, 0 diverged, 0 never trained; 0 transient "
+    assert ("(80 runs, 0 failed: 0 unstable at the endpoint, 0 diverged, 0 never trained; 0 "
+            "transient "
             "collapses of stable runs, runs kept)") in md.replace("\n", " ")
 
 

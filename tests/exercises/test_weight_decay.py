@@ -391,7 +391,8 @@ def test_the_template_renders_the_answer_and_the_interaction():
 def test_what_was_run_gives_the_instability_counts_by_kind():
     r = run(diverged={(NONE, 3): 2})
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
-    assert ("(60 runs, 1 unstable: 0 at the endpoint, 1 diverged, 0 never trained; 0 transient "
+    assert ("(60 runs, 1 failed: 0 unstable at the endpoint, 1 diverged, 0 never trained; 0 "
+            "transient "
             "collapses of stable runs, runs kept)") in md.replace("\n", " ")
 
 

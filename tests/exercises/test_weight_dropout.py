@@ -253,7 +253,7 @@ def test_an_unstable_setting_ranks_last_and_shows_its_all_runs_validation_mean()
     assert row.values["val_endpoint"].n == 10
     cell = next(x for x in ex.context(r)["table"] if x["condition"] == name("dropconnect", 0.3))
     assert "no value" not in cell["val_endpoint"]
-    assert cell["val_endpoint"].endswith("(all 10 runs, 10 unstable)")
+    assert cell["val_endpoint"].endswith("(all 10 runs, 10 failed)")
 
 
 def test_a_nan_endpoint_leaves_the_pair_out():

@@ -280,7 +280,7 @@ def context(r: Result) -> dict:
     for row in table:  # a setting with an unstable run: the mean over all its runs
         bad = next(x for x in r.table if x.condition == row["condition"])
         if bad.unstable:
-            row["val_endpoint"] += f" (all {bad.runs} runs, {bad.unstable} unstable)"
+            row["val_endpoint"] += f" (all {bad.runs} runs, {bad.unstable} failed)"
     return {**r.design, "methods": [method_name(m) for m in r.methods], "rates": r.rates,
             "table": table,
             "selected": [{"method": method_name(m), "p": f"{r.cells[c][1]:g}",
