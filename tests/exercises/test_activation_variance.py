@@ -665,3 +665,18 @@ def test_the_headline_names_its_layer_and_epoch():
     h = ex.EXERCISE.headline(r)
     assert h.label == f"{ON} / {OFF} (layer 1, epoch {r.horizon:g})"
     assert h.primary == layer(r, 1).eval_ratio.primary
+
+
+def test_the_summary_row_says_the_answer_stands_at_an_unstable_learning_rate():
+    """Referee read 6, 2: the section says its answer is about an unstable learning rate; the
+    summary row said only "Not answered: too few seed pairs"."""
+    from dropout_study import glance
+
+    r = run(seeds=[0, 1, 2], diverged={(OFF, 1): 9}, collapsed={(OFF, 2): 11},
+            eval_ratio={1: 0.5, 2: 2.0})
+    row = glance.row(ex.EXERCISE, ex.context(r), [(None, ex.EXERCISE.headline(r))], 0.95)
+    assert row["answer"].endswith("Read at lr 0.5, where 2 of the 3 no-dropout runs fail: an "
+                                  "answer about an unstable learning rate.")
+    calm = run(eval_ratio={1: 0.5, 2: 2.0})
+    row = glance.row(ex.EXERCISE, ex.context(calm), [(None, ex.EXERCISE.headline(calm))], 0.95)
+    assert "unstable learning rate" not in row["answer"]
