@@ -50,6 +50,10 @@ def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no m
         e = rows[r.selected[m]].values["endpoint"]  # one marker per method, none hidden
         axes[0].plot(p + dx, 100 * e.value, shapes.get(m, "*"), ms=12 if shapes.get(m) == "*"
                      else 8, color=colour.get(m, "k"), markeredgecolor="black", zorder=4)
+        if len(r.method_rates.get(m, ())) == 1 and e.has_interval:  # no band: its bar
+            axes[0].errorbar(p + dx, 100 * e.value, yerr=[[100 * (e.value - e.lo)],
+                                                          [100 * (e.hi - e.value)]],
+                             fmt="none", ecolor=colour.get(m, "k"), capsize=4, zorder=3)
     axes[0].set_title("test accuracy (markers: each\nmethod's rate)", loc="left")
     axes[0].set_xticks(sorted(r.rates))  # the rates run, not a crowd of others
     # below the panel (on a phone, below the figure): inside, it hid a curve (referee reads
