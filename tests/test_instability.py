@@ -280,7 +280,8 @@ def test_the_rule_is_checked_against_the_runs_it_calls_stable():
     assert (m["half"], m["three_quarters"]) == (3, 2)
     assert m["largest"] == pytest.approx(0.095) and m["median"] == pytest.approx(0.07)
     assert near_words(m) == (
-        "Checked against the runs: within their endpoint window, the 4 runs stable at their "
+        "Checked against the runs (each distinct run once): within their endpoint window, the 4 "
+        "runs stable at their "
         "endpoint fall at most 9.5 points below their own best validation accuracy so far "
         "(median 7.0); 3 fall more than half the rule's 10 points (5) and 2 more than three "
         "quarters (7.5); they count as stable under the rule as the protocol states it (a fall "

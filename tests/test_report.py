@@ -111,7 +111,7 @@ def test_the_endpoint_swing_is_measured_on_stable_runs_at_the_study_setting():
     md = render_markdown(minimal_context(swing={"median": "1.0", "max": "3.0", "runs": 3}),
                          ROOT / "report")
     assert ("differs from that mean by 1.0 points in the median\n  stable run at lr 0.5 and "
-            "by up to 3.0, over the 3\n  stable runs") in md
+            "by up to 3.0, over the 3\n  distinct stable runs") in md
     assert "±" not in render_markdown(minimal_context(), ROOT / "report").split("Methods")[1]
 
 
@@ -311,6 +311,10 @@ def test_runs_that_repeat_another_bit_for_bit_are_counted_and_said():
     assert "so the study holds 4 distinct runs" in provenance
     assert ("The runs that coincide: capacity h=256,p1=0.2,p2=0.5 = layer_rates p1=0.2,p2=0.5 "
             "(1 seed).") in provenance
+    from dropout_study.endpoints import distinct as one_each
+
+    kept = one_each(m).groupby(["experiment", "condition", "seed"]).ngroups
+    assert kept == 4 and len(one_each(m)) == 4 * 3  # each distinct run once, all its epochs
     distinct = repeats(m[m["experiment"] != "capacity"])
     assert distinct["repeated"] == 0 and distinct["sets"] == []
     md = render_markdown(minimal_context(repeats=distinct), ROOT / "report")

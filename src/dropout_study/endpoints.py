@@ -71,10 +71,7 @@ def repeats(metrics: pd.DataFrame) -> dict:
     largest first."""
     if metrics.empty:
         return {"runs": 0, "distinct": 0, "repeated": 0, "sets": []}
-    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
-    trace = m.groupby(RUN_KEYS, sort=False).apply(
-        lambda g: tuple(g["train_loss"].round(12)) + tuple(g["val_acc"].round(12)),
-        include_groups=False)
+    trace = _traces(metrics)
     seeds: dict[str, int] = {}
     for idx in trace.groupby(trace).groups.values():
         if len(idx) > 1:
@@ -84,3 +81,23 @@ def repeats(metrics: pd.DataFrame) -> dict:
             sorted(seeds.items(), key=lambda kv: (-kv[0].count(" = "), kv[0]))]
     return {"runs": len(trace), "distinct": trace.nunique(),
             "repeated": len(trace) - trace.nunique(), "sets": sets}
+
+
+def distinct(metrics: pd.DataFrame) -> pd.DataFrame:
+    """``metrics`` with one run of each group of runs that repeat another bit for bit
+    (``repeats``): the first in experiment, condition and seed order. Counts over runs count
+    a run once however many experiments trained it (referee read 6)."""
+    if metrics.empty:
+        return metrics
+    trace = _traces(metrics)
+    keep = trace[~trace.duplicated()].index
+    return metrics.set_index(RUN_KEYS).loc[keep].reset_index()
+
+
+def _traces(metrics: pd.DataFrame) -> pd.Series:
+    """Per run (``RUN_KEYS``, in order), its training-loss and validation trajectory: runs
+    whose trajectories are equal repeat one another."""
+    m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
+    return m.groupby(RUN_KEYS, sort=False).apply(
+        lambda g: tuple(g["train_loss"].round(12)) + tuple(g["val_acc"].round(12)),
+        include_groups=False)

@@ -265,7 +265,8 @@ def near_words(m: dict) -> str:
     if not m["stable"]:
         return ""
     t = 100 * COLLAPSE
-    return (f"Checked against the runs: within their endpoint window, the {m['stable']} runs "
+    return (f"Checked against the runs (each distinct run once): within their endpoint "
+            f"window, the {m['stable']} runs "
             f"stable at their endpoint fall at most {100 * m['largest']:.1f} points below their "
             f"own best validation accuracy so far (median {100 * m['median']:.1f}); "
             f"{m['half']} fall more than half the rule's {t:g} points ({t / 2:g}) and "
