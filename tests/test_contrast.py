@@ -190,8 +190,9 @@ def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagr
     assert text.startswith("The two settings show different things, which do not contradict "
                            "each other: at B x − y is below zero (a claim), at A no difference")
     assert (f"; the effect found at B ({100 * abs(a.primary.value):.2f} pp) is smaller than "
-            f"the smallest that A would likely detect ({100 * wide.mde:.2f} pp), so the null is "
-            "what that effect would likely give there too: ") in text
+            f"the smallest that A would likely detect ({100 * wide.mde:.2f} pp), so the null "
+            "there is too coarse to confirm or contradict it (the settings differ, and no effect "
+            "is carried from one to the other): ") in text  # referee read 7, 7
     # two claims of opposite signs do disagree
     opposite = agreement(a, compare_one("x − y", sample(0.01)), "A", "B")
     assert opposite.startswith("The two settings disagree (x − y below zero at A, x − y above "

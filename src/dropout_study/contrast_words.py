@@ -94,7 +94,7 @@ def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str
     opposite, so each is said for what it shows. Where the null's interval excludes the
     claimed effect (signed), that is said, and that it is no test of a difference between the
     settings (it leaves out the claimed effect's own uncertainty; referee read 4); only where it
-    contains it is the null called what that effect would likely give, by the null's resolution
+    contains it is the null called too coarse to confirm or contradict it, by the null's resolution
     against the claimed size (a comparison of the two numbers, not a test of their
     difference)."""
     side = "above" if claim.direction > 0 else "below"
@@ -116,7 +116,8 @@ def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str
         if size < mde:
             text += (f"; the effect found at {at_claim} ({q.size(size)}) is smaller than the "
                      f"smallest that {at_null} would likely detect ({q.size(mde)}), so the "
-                     "null is what that effect would likely give there too")
+                     "null there is too coarse to confirm or contradict it (the settings "
+                     "differ, and no effect is carried from one to the other)")
         else:
             text += (f"; {at_null} would likely have detected an effect as large as the one "
                      f"found at {at_claim} ({q.size(size)}; it resolves {q.size(mde)}), so the "

@@ -175,7 +175,8 @@ def context(r: Result) -> dict:
             "excluded": r.excluded, "collapsed": r.collapsed, "window": r.k,
             # the summary row says where the answer stands (referee read 6, 2)
             "glance_words": ({"after": f"Read at lr {r.lr:g}, where {r.off_unstable} of the "
-                                       f"{r.seeds} no-dropout runs fail: an answer about an "
-                                       "unstable learning rate."} if r.off_unstable else None),
+                                       f"{r.seeds} no-dropout runs fail within their "
+                                       f"{r.last_epoch:g} epochs: an answer about an unstable "
+                                       "learning rate."} if r.off_unstable else None),
             "answer": answer, "caveat": caveat(r), "thin": thin(r),
             "curve_runs": CURVE_RUNS, "takeaway": _takeaway(r)}
