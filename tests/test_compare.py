@@ -99,7 +99,7 @@ def test_the_difference_is_b_minus_a_and_swapping_the_folders_flips_it(folders):
 
 def test_a_ratio_headline_is_compared_as_a_factor(folders, capsys):
     r = rows(folders["a"], folders["ratio"])[0]["activation_variance"]
-    assert r.ratio and r.headline == f"{ex3.ON} / {ex3.OFF}"
+    assert r.ratio and r.headline == f"{ex3.ON} / {ex3.OFF} (layer 1, epoch 10)"
     assert math.exp(r.a.value) == pytest.approx(1.3) and math.exp(r.b.value) == pytest.approx(1.5)
     assert math.exp(r.diff.value) == pytest.approx(1.5 / 1.3)  # the factor B / A
     assert r.verdict == DIFFER and math.exp(r.diff.lo) > 1
