@@ -246,6 +246,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         glance.draw(drawn, figures_dir / "forest.png")
     jobs = res.jobs
     devices, versions = sorted({j["device"] for j in jobs}), environment.code_versions(jobs)
+    distinct = endpoints.distinct(res.metrics)  # each run once, however many trained it
     return {
         "title": cfg["report"].get("title", "dropout-study"),
         "preset": cfg["preset"], "sections": sections,
@@ -276,9 +277,9 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
                      "newer": setting(newer_cfg) if newer_cfg is not None else None},
         "k": res.k, "level": res.level, "instability_rule": instability.describe(cfg),
         "rule_check": instability.near_words(  # each distinct run once (referee read 6)
-            instability.near_misses(endpoints.distinct(res.metrics), res.k)),
-        "swing": endpoint_swing(res.endpoints.merge(endpoints.distinct(res.metrics)[
-            endpoints.RUN_KEYS].drop_duplicates(), on=endpoints.RUN_KEYS)),
+            instability.near_misses(distinct, res.k)),
+        "swing": endpoint_swing(res.endpoints.merge(
+            distinct[endpoints.RUN_KEYS].drop_duplicates(), on=endpoints.RUN_KEYS)),
         "unstable_runs": unstable_runs(res), "repeats": endpoints.repeats(res.metrics),
         "seeds_used": seeds_used(res, cfg),
         "data": cfg["data"],
