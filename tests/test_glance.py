@@ -59,7 +59,7 @@ def test_a_row_states_its_level_where_holm_moved_it_from_the_study_s():
     holm = c
     [moved] = glance.row(EX2, ok(), [(None, holm)], 0.95)["lines"]
     assert moved["effect"].endswith(
-        f"({len(SEEDS)} seed pairs stable in both arms; a 97.5% interval, Holm-corrected "
+        f"({len(SEEDS)} seed pairs stable in both arms; a 97.50% interval, Holm-corrected "
         "within its family)")
 
 

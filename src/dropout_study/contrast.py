@@ -257,7 +257,7 @@ class Contrast:
             return f"not shown ({pairs_text(1)}: a single run against a single run is no finding)"
         holm = ("" if level is None or abs(self.primary.level - level) < 1e-9
                 or not self.primary.has_interval else
-                f"; a {100 * self.primary.level:g}% interval, Holm-corrected within its family")
+                f"; a {100 * self.primary.level:.2f}% interval, Holm-corrected within its family")
         return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{self.few()}{holm})"
 
     def few(self) -> str:

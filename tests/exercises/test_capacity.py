@@ -470,7 +470,7 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     assert hurt.primary.level == pytest.approx(0.975) and flat.primary.level == 0.95
     assert line["effect"] == (
         f"width 64: {hurt.quantity.text(hurt.primary)} (10 seed pairs stable in both arms; a "
-        f"97.5% interval, Holm-corrected within its family); width 256: "
+        f"97.50% interval, Holm-corrected within its family); width 256: "
         f"{flat.quantity.text(flat.primary)} (10 seed pairs stable in both arms)")
     assert line["label"] == f"per width: {DROP} − {NONE}"
     assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same

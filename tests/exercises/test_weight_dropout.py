@@ -343,13 +343,17 @@ def test_ratio_of_means_is_the_ratio_of_geometric_means_with_welch_interval():
     assert ex.ratio_of_means([0.0, -1.0, 2.0, 2.0], [1.0, 1.0]).value == pytest.approx(2.0)
 
 
-def test_seconds_keep_two_significant_digits():
+def test_seconds_keep_two_or_three_significant_digits():
     from dropout_study.stats import Estimate
 
     assert ex.seconds_text(Estimate(0.02, 0.019, 0.021, 6)) == "0.020 s [0.019, 0.021]"
     assert ex.seconds_text(Estimate(0.00123, 0.0011, 0.0013, 6)) == \
         "0.0012 s [0.0011, 0.0013]"
     assert ex.seconds_text(Estimate(float("nan"))) == "no value (no seed is stable in every arm)"
+    # issue 31 (referee read 7): a time of seconds is not printed to four digits
+    assert ex.seconds_text(Estimate(0.2031, 0.2, 0.21, 6)) == "0.203 s [0.200, 0.210]"
+    assert ex.seconds_text(Estimate(8.9961, 8.9, 9.1, 2)) == "9.00 s [8.90, 9.10]"
+    assert ex.seconds_text(Estimate(155.8, 150.0, 160.2, 3)) == "156 s [150, 160]"
 
 
 def test_the_section_renders_with_its_answer(tmp_path):
