@@ -374,7 +374,7 @@ def test_a_family_says_over_how_many_of_its_contrasts_holm_runs():
 def test_a_sum_of_verdicts_carries_its_nulls_n_and_largest_resolution():
     """Referee read 5, 9: "No scheme outperforms dropout after Holm correction" and "loses at
     none of the widths" said nulls without their n or resolution."""
-    from dropout_study.contrast_words import nulls_resolution
+    from dropout_study.contrast_words import nulls_resolution, nulls_said
 
     a, b = compare_one("x − y", sample(0.0)), compare_one("x − y", sample(-0.01))
     assert a.tested and not a.claim and b.claim
@@ -382,3 +382,4 @@ def test_a_sum_of_verdicts_carries_its_nulls_n_and_largest_resolution():
     assert said == (f" (no detectable difference at {a.pairs} seeds: none larger than "
                     f"{a.quantity.size(a.mde)} would likely be missed)")
     assert nulls_resolution([b]) == ""  # no null, nothing to say
+    assert nulls_said([a, b]) == said[2:-1] and nulls_said([b]) == ""  # the same, unbracketed

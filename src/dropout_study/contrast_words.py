@@ -155,6 +155,13 @@ def nulls_resolution(contrasts) -> str:
     nulls among ``contrasts`` (tested, no claim) with their n and the largest of their
     resolutions, " (no detectable difference at 3 seeds: none larger than 6.09 pp would
     likely be missed)"; "" where none of them is a null (STUDY.md, "Words")."""
+    said = nulls_said(contrasts)
+    return f" ({said})" if said else ""
+
+
+def nulls_said(contrasts) -> str:
+    """``nulls_resolution``'s words without the brackets, to stand as a sentence's part: "no
+    detectable difference at 3 seeds: none larger than 6.09 pp would likely be missed"."""
     nulls = [c for c in contrasts if c.tested and not c.claim]
     if not nulls:
         return ""
@@ -164,4 +171,4 @@ def nulls_resolution(contrasts) -> str:
     mde = max(c.mde for c in nulls)
     size = (f": none larger than {nulls[0].quantity.size(mde)} would likely be missed"
             if np.isfinite(mde) else "")
-    return f" (no detectable difference at {at}{size})"
+    return f"no detectable difference at {at}{size}"

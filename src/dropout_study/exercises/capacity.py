@@ -22,7 +22,7 @@ import pandas as pd
 from .. import presets, words
 from ..contrast import Contrast, Quantity, Sample, compare
 from ..contrast_words import agreement as compare_settings
-from ..contrast_words import holm_family, nulls_resolution
+from ..contrast_words import holm_family, nulls_resolution, nulls_said
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
@@ -180,7 +180,7 @@ def _takeaway(r: Result, s: str) -> str:
                      + (" of the widths with a verdict" if untested else ""))
         nulls = [str(w) for w, c in _benefits(r, s) if c.tested and not c.claim]
         if nulls and (helps or hurts):  # the nulls' n and resolution, said of them alone
-            said = nulls_resolution(c for _, c in _benefits(r, s))[2:-1]  # no " (", ")"
+            said = nulls_said(c for _, c in _benefits(r, s))
             per_width += f"; at {words.join(nulls)}: {said}"
         elif nulls:
             per_width += nulls_resolution(c for _, c in _benefits(r, s))
