@@ -49,9 +49,13 @@ def subset(cfg: dict, ends: pd.DataFrame) -> str:
     pool = FASHION_MNIST_TRAIN - int(data["validation_size"])
     if not size or size >= pool:
         return ""
+    val = int(data["validation_size"])
+    full = ("the full study: all of them" if val == FULL_VALIDATION else
+            f"the full study trains on all {_count(FASHION_MNIST_TRAIN - FULL_VALIDATION)} left "
+            f"after its split of {_count(FULL_VALIDATION)}")
     text = (f"It trains on {_count(size)} of the {_count(pool)} training images left after its "
-            f"validation split (the full study: all of them), so its accuracies sit below "
-            "the full study's")
+            f"validation split of {_count(val)} ({full}), so its accuracies sit below the full "
+            "study's")
     ref = reference_runs(ends, cfg)
     if not ref.empty:
         t = cfg["training"]

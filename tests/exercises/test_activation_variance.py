@@ -482,6 +482,9 @@ def test_the_template_renders_the_answer():
     md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
     assert words["answer"] in md and words["takeaway"] in md and words["rule"] in md
     assert "At epoch 10,\nthe headline epoch" in md
+    # referee read 8: where the exercise is read, and why at one setting only
+    assert (f"{words['seeds']} seeds, at\nlr {r.lr:g} only: the protocol answers exercises 1, 2, "
+            "5 and 8 at both editions' settings") in md and words["lr"] == "0.5"
     assert f"Runs that failed by the rule: {OFF} seed 3 (diverged from epoch 9)" in md
     assert "| eval-mode variance, ratio a / b [interval] |" in md
     assert "| 1 | 10 | x0.50 [" in md and "| variance at epoch 10 |" in md

@@ -244,16 +244,19 @@ def _verdict(r: Result) -> str:
         return (f"With {acc.pairs} seed pair{'s' if acc.pairs != 1 else ''} stable in both arms "
                 f"there is no verdict on dropout's effect at this horizon")
     less = rise.direction < 0
+    # the claim carries its own corrected contrast, not the arms' numbers before it (referee 8)
+    held = (f" ({rise.difference()} over {words.seeds(rise.pairs)}; a {rise.level_text} "
+            "interval, Holm-corrected within its family)")
     if acc.direction > 0:
         return ("Dropout keeps its advantage when training runs long"
-                + (", and its test loss rises less above its minimum" if less else ""))
+                + (f", and its test loss rises less above its minimum{held}" if less else ""))
     if acc.direction < 0:
         return ("Trained this long, dropout costs test accuracy"
-                + (", though its test loss rises less above its minimum" if less else ""))
+                + (f", though its test loss rises less above its minimum{held}" if less else ""))
     quiet = acc.verdict("", "")  # "no detectable difference at n seeds: none larger than ..."
     if less:
-        return ("Dropout's test loss rises less above its minimum (less overfitting in the "
-                f"loss); the accuracy difference is not resolved at this horizon ({quiet})")
+        return (f"Dropout's test loss rises less above its minimum{held}: less overfitting in "
+                f"the loss; the accuracy difference is not resolved at this horizon ({quiet})")
     return f"At this horizon the accuracy difference is not resolved ({quiet})"
 
 

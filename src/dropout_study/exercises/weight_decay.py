@@ -258,11 +258,12 @@ def _takeaway(r: Result) -> str:
     c, n = r.interaction, r.interaction.pairs
     mech = (f"In the first layer's weight norm (Frobenius; measured beside accuracy, not shown "
             f"to be the mechanism; none {words.number(r.none_norm, 2)}): paired against no "
-            f"regularisation (ratio cell / none, Holm-corrected over the three), dropout alone "
+            f"regularisation (ratio cell / none, {holm_family(r.norms, 'ratios', 'cells')}), "
+            f"dropout alone "
             f"{norm_change(r.norms['dropout'])}, decay alone {norm_change(r.norms['decay'])}, "
             f"both {norm_change(r.norms['both'])}. ")
     if not c.tested:
-        return mech + f"On accuracy, no verdict on the interaction: {kind(r)}."
+        return mech + f"On accuracy, the interaction gets {kind(r)}."
     if c.uninformative:
         return mech + f"On accuracy, {c.uninformative} ({c.difference()})."
     if c.direction:

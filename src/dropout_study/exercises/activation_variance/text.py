@@ -161,7 +161,8 @@ def context(r: Result) -> dict:
              "pairs": c.pairs, "level": c.level_text,
              "verdict": _direction(c), "instability": _instability(c, e),
              "robustness": c.robustness()} for (layer, e), c in r.ratios.items()]
-    return {"off": r.off, "on": r.on, "seeds": r.seeds, "probe_points": r.probe_points,
+    return {"off": r.off, "on": r.on, "seeds": r.seeds, "lr": f"{r.lr:g}",
+            "probe_points": r.probe_points,
             "probe_size": r.probe_size, "horizon": f"{r.horizon:g}", "at_end": r.at_end,
             "last_epoch": f"{r.last_epoch:g}", "marks": [f"{e:g}" for e in r.marks],
             "read": [f"{e:g}" for e in r.read], "rule": rule(r), "n_ratios": len(r.ratios),
