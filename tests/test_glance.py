@@ -447,6 +447,35 @@ def test_a_preset_s_cut_of_an_exercise_is_said_where_it_applies(tmp_path):
     assert f"**{r.preset_departure}**" in md
 
 
+def test_the_preset_s_seeds_and_images_are_said_at_the_head_of_every_section():
+    """Referee read 8: the quick preset's 3 seeds and 10 000-image subset hold in every
+    exercise but were said only at the top and in some sections. The full study's seeds are
+    config.yaml's; a preset's are said, the full study's not."""
+    from dropout_study import presets
+    from dropout_study.config import load
+
+    full = syn.config()
+    assert full["seeds"] == presets.FULL_SEEDS and presets.throughout(full) == ""
+    quick = load(syn.ROOT / "config.yaml", {"preset": "quick"}, project=syn.ROOT)
+    assert presets.throughout(quick) == (
+        "Preset quick, here as throughout the report: 3 seeds where the full study runs 10 and "
+        "10 000 training images where it trains on 50 000 (so lower accuracies); the full study "
+        "is the answer.")
+    assert presets.throughout({**full, "preset": "few", "seeds": 4}) == (
+        "Preset few, here as throughout the report: 4 seeds where the full study runs 10; the "
+        "full study is the answer.")
+    from tests.exercises import test_capacity as t8
+
+    line, r = presets.throughout(quick), t8.ex.analyze(t8.tables())
+    md = syn.section_markdown(t8.ex.EXERCISE, t8.ex.context(r), {"capacity": "f.png"},
+                              preset_line=line)
+    head = md.split("## Exercise 8:")[1].split("**Question.**")[0]
+    assert f"*{line}*" in head  # at the head of the section, before its question
+    md = syn.section_markdown(t8.ex.EXERCISE, t8.ex.context(r), {"capacity": "f.png"},
+                              preset_line="")
+    assert "here as throughout" not in md
+
+
 def test_the_methods_say_how_close_the_stable_runs_come_to_the_rule(tmp_path):
     """Issue 31 (referee): the rule checked against the runs, its count in the Methods."""
     from dropout_study import instability

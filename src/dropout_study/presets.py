@@ -22,6 +22,7 @@ FULL_DESIGN: dict[str, dict] = {
     "ternary": {"zero_probability": [0.1, 0.3, 0.5, 0.7]},
 }
 FULL_VALIDATION = 10_000  # the full study's validation split (config.yaml's data block)
+FULL_SEEDS = 10  # the full study's seeds per condition (config.yaml's seeds)
 
 
 def reference_runs(ends: pd.DataFrame, cfg: dict) -> pd.DataFrame:
@@ -63,6 +64,23 @@ def subset(cfg: dict, ends: pd.DataFrame) -> str:
                  f"{t['rates'][1]:g}), {t['epochs']} epochs) ends at a median "
                  f"{100 * ref['endpoint'].median():.1f}% test accuracy")
     return text + ". "
+
+
+def throughout(cfg: dict) -> str:
+    """The preset's departures that hold in every exercise (fewer seeds, fewer training
+    images), in one sentence for the head of each section, where they apply (STUDY.md,
+    "Presets"); "" for a study with the full study's seeds and images."""
+    parts = []
+    if int(cfg["seeds"]) < FULL_SEEDS:
+        parts.append(f"{cfg['seeds']} seeds where the full study runs {FULL_SEEDS}")
+    size, full = cfg["data"].get("train_size"), FASHION_MNIST_TRAIN - FULL_VALIDATION
+    if size and size < full:
+        parts.append(f"{_count(size)} training images where it trains on {_count(full)} (so "
+                     "lower accuracies)")
+    if not parts:
+        return ""
+    return (f"Preset {cfg.get('preset', 'full')}, here as throughout the report: "
+            f"{words.join(parts)}; the full study is the answer.")
 
 
 def _count(n: int) -> str:

@@ -281,7 +281,7 @@ def context_of(res: Results, cfg: dict, figures_dir: Path, benchmarks: list[Path
         "swing": endpoint_swing(res.endpoints.merge(
             distinct[endpoints.RUN_KEYS].drop_duplicates(), on=endpoints.RUN_KEYS)),
         "unstable_runs": unstable_runs(res), "repeats": endpoints.repeats(res.metrics),
-        "seeds_used": seeds_used(res, cfg),
+        "seeds_used": seeds_used(res, cfg), "preset_line": presets.throughout(cfg),
         "data": cfg["data"],
         "training": cfg["training"],
     }
