@@ -224,6 +224,34 @@ def test_the_tuning_row_lists_every_strength_with_its_validation_accuracy():
     assert row["chosen"] == "0.5"
 
 
+def test_a_strength_selected_at_an_end_of_its_grid_is_said():
+    """Referee read 8: annealed dropout was selected at 0.7, the largest it tried, unsaid: a
+    better strength beyond the grid is not excluded."""
+    words = ex.context(run())
+    assert words["at_edge"] == ""  # every planted best lies inside its grid
+    assert all("tried)" not in t["chosen"] for t in words["tuning"])
+    r = run(val_shift={"annealed_dropout,s=0.7": 0.05}, trained={"annealed_dropout": 0.7})
+    words = ex.context(r)
+    chosen = {t["method"]: t["chosen"] for t in words["tuning"]}
+    assert chosen["annealed_dropout"] == "0.7 (the largest tried)"
+    assert words["at_edge"] == (
+        "Selected at an end of the strengths tried: annealed_dropout at 0.7 (the largest it "
+        "tried). A better strength beyond those tried is not excluded for it; its comparison "
+        "on fresh seeds stands at the strength selected.")
+    r = run(val_shift={"annealed_dropout,s=0.7": 0.05, "dropout,s=0.1": 0.05},
+            trained={"annealed_dropout": 0.7, "dropout": 0.1})
+    words = ex.context(r)
+    assert {t["method"]: t["chosen"] for t in words["tuning"]}["dropout"] == \
+        "0.1 (the smallest tried)"
+    assert words["at_edge"].startswith(
+        "Selected at an end of the strengths tried: dropout at 0.1 (the smallest it tried) "
+        "and annealed_dropout at 0.7 (the largest it tried). A better strength beyond those "
+        "tried is not excluded for them; their comparisons on fresh seeds stand at the "
+        "strengths selected.")
+    md = syn.section_markdown(ex.EXERCISE, words, {"noise": "f.png"}, k=3)
+    assert words["at_edge"] in md
+
+
 # -- every scheme against dropout on fresh seeds: one Holm family ----------------------------
 def test_planted_better_worse_and_null_schemes_get_their_verdicts():
     r = run(effect={"gaussian": 0.01, "additive": -0.01})

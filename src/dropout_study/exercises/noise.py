@@ -26,6 +26,7 @@ from ..selection import select_strengths
 from ..spec import Condition
 from .base import Exercise, GlanceWords
 from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
+from .noise_grid import at_edge, tuning_rows
 
 if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
     from ..results import Results
@@ -316,23 +317,7 @@ def context(r: Result) -> dict:
               + (f"{_names(win)} {_verb(win, 'outperforms', 'outperform')} dropout after Holm "
                  "correction." if win else _none_outperforms(r))) if r.against_dropout \
         else f"No comparison: {NO_REFERENCE}."
-    tuning = []
-    for t in r.tuning:
-        tried = ", ".join(f"{s}: {100 * v:.1f}%" if v == v else f"{s}: no stable run"
-                          for s, v in t.tried.items())
-        bad = [s for s, n in t.unstable.items() if n]
-        if bad:
-            tried += f" (unstable runs at {', '.join(bad)})"
-        fell = [f"{s} ({n})" if n > 1 else s for s, n in t.collapses.items() if n]
-        if fell:
-            tried += (f" (transient collapses of stable runs, recovered by their endpoint, at "
-                      f"{', '.join(fell)})")
-        chosen = f"{t.selected:g}"
-        if t.trained is None:
-            chosen += " (not trained on fresh seeds)"
-        elif t.trained != t.selected:
-            chosen += f" (but trained at {t.trained:g})"
-        tuning.append({"method": t.method, "tried": tried, "chosen": chosen})
+    tuning = tuning_rows(r.tuning)
     mismatch = ("" if not r.mismatched else
                 "The fresh-seed runs of " + _names([t.method for t in r.mismatched])
                 + " were trained at another strength than the one the tuning runs select "
@@ -341,6 +326,7 @@ def context(r: Result) -> dict:
             "unstable": r.design["unstable"] + r.tune_design["unstable"],
             "tune": r.tune_design, "fresh": r.design,
             "methods": [row.condition for row in r.table], "tuning": tuning,
+            "at_edge": at_edge(r.tuning),
             "table": rows_words(r.table, COLUMNS), "diffs": rows, "mismatch": mismatch,
             "holm": holm_family(r.against_dropout), "tie": tie(r),
             "departure": r.preset_departure,
