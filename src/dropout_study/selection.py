@@ -1,4 +1,6 @@
-"""Exercise 7, between the stages: each scheme's strength, chosen on the validation split."""
+"""Selection on the validation split: the ranking every exercise that picks a setting uses,
+exercise 7's choice of each scheme's strength between its stages, and where a choice lies at
+an end of the values tried."""
 
 from __future__ import annotations
 
@@ -20,6 +22,16 @@ def validation_ranking(ends: pd.DataFrame, by: str = "condition") -> pd.DataFram
     score = ends.groupby(by).agg(val=("val_endpoint", "mean"), stable=("stable", "all"),
                                  runs=("seed", "size"))
     return score.sort_values(["stable", "val"], ascending=[False, False], kind="stable")
+
+
+def grid_end(tried, chosen: float) -> str:
+    """ "largest" or "smallest" where ``chosen`` is an end of the values ``tried`` (at least
+    two; numbers or their "%g" strings), "" inside them: a better value beyond those tried is
+    then not excluded, which a report says beside the choice."""
+    grid = sorted(float(x) for x in tried)
+    if len(grid) < 2:
+        return ""
+    return "largest" if chosen == grid[-1] else "smallest" if chosen == grid[0] else ""
 
 
 def select_strengths(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> dict:

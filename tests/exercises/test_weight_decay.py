@@ -194,13 +194,38 @@ def test_a_claimed_interaction_of_two_effective_factors_keeps_its_words():
 
 
 def test_fewer_than_five_decay_values_are_said():
-    w = ex.context(run())  # 3 decay values
+    r = run()  # 3 decay values
+    w = ex.context(r)
     assert w["few_decays"] == ("This preset runs 3 decay values, fewer than the 5 (including 0) "
                                "the protocol asks for: the best decay is picked from a coarse "
-                               "grid.")
+                               f"grid. {ex.decay_ends(r)}")
     md = syn.section_markdown(ex.EXERCISE, w, {"grid": "figures/ex5_decay.png"})
     assert "This preset runs 3 decay values, fewer than the 5" in md.replace("\n", " ")
     assert ex.few_decays([0.0, 1e-5, 1e-4, 1e-3, 1e-2]) == ""
+
+
+def test_a_decay_picked_at_an_end_of_the_decays_tried_is_said():
+    """Referee read 8: a pick at the smallest or largest decay tried leaves a better one beyond
+    the grid possible; it is said where the picks are (and not where they lie inside)."""
+    from dataclasses import replace
+
+    r = replace(run(), decays=[0.0, 1e-4, 1e-3, 1e-2], picked_decay={"decay": 1e-3, "both": 1e-2})
+    assert ex.decay_ends(r) == (
+        "Picked at an end of the decays tried: both at λ = 0.01 (the largest it tried); a "
+        "better decay beyond those tried is not excluded, and the comparisons stand at the "
+        "decays picked.")
+    r = replace(r, picked_decay={"decay": 1e-4, "both": 1e-2})
+    assert ex.decay_ends(r).startswith(
+        "Picked at an end of the decays tried: decay alone at λ = 0.0001 (the smallest it "
+        "tried) and both at λ = 0.01 (the largest it tried);")
+    md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"grid": "figures/ex5_decay.png"})
+    assert "decay alone at λ = 0.0001 (the smallest it tried)" in " ".join(md.split())
+    r = replace(r, picked_decay={"decay": 1e-3, "both": 1e-3})
+    assert ex.decay_ends(r) == "" and "Picked at an end" not in ex.context(r)["few_decays"]
+    # the analysis records the λ of the cells it picked
+    r = run()
+    assert r.picked_decay == {role: float(r.picked[role].split("wd=")[1])
+                              for role in ("decay", "both")}
 
 
 def test_additive_needs_the_interval_inside_half_the_smaller_effect():

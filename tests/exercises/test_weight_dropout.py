@@ -209,8 +209,13 @@ def test_validation_not_test_picks_each_methods_rate():
     assert c.label == f"{PE} (p=0.3) − activation dropout (p=0.5)"
     assert c.primary.value == pytest.approx(0.02)
     words = ex.context(r)
-    assert {"method": "activation dropout", "p": "0.5",
+    # referee read 8: p = 0.5 is the largest rate run, so a better one beyond is not excluded
+    assert {"method": "activation dropout", "p": "0.5", "end": ", the largest rate it ran",
             "val": f"{100 * (0.86 + shared):.1f}%"} in words["selected"]
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "f.png"})
+    assert ("activation dropout at p = 0.5, the largest rate it ran (validation accuracy" in
+            " ".join(md.split()))
+    assert "A better rate beyond those run is not excluded where a pick is an end of them" in md
     marks = {row["condition"]: row["selected"] for row in words["table"]}
     assert marks[name("dropout", 0.5)] == "selected" and marks[name("dropout", 0.1)] == ""
 
@@ -400,8 +405,10 @@ def test_the_words_of_the_tables():
     assert [row["condition"] for row in words["table"]] == [
         name(m, p) for m in METHODS for p in RATES]
     assert [row["selected"] for row in words["table"]] == ["", "selected", ""] * 3
-    assert words["selected"][1] == {"method": PE, "p": "0.3",
+    assert words["selected"][1] == {"method": PE, "p": "0.3", "end": "",  # inside its rates
                                     "val": f"{100 * r.selected_val['dropconnect']:.1f}%"}
+    md = syn.section_markdown(ex.EXERCISE, words, {"sweep": "f.png"})
+    assert "not excluded where a pick is an end" not in md
     rows = words["timing"]
     assert rows[0] == {"method": "activation dropout",
                        "seconds": ex.seconds_text(timing(r, "dropout").seconds), "n": EPOCHS,

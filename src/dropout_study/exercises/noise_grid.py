@@ -5,15 +5,7 @@ one beyond them is not excluded, and the fresh-seed comparison is at the strengt
 from __future__ import annotations
 
 from .. import words
-
-
-def edge(tried: dict[str, float], selected: float) -> str:
-    """ "largest" or "smallest" where ``selected`` is an end of the strengths ``tried`` (at
-    least two), "" inside them."""
-    grid = sorted(float(s) for s in tried)
-    if len(grid) < 2:
-        return ""
-    return "largest" if selected == grid[-1] else "smallest" if selected == grid[0] else ""
+from ..selection import grid_end
 
 
 def tuning_rows(tuning) -> list[dict]:
@@ -31,7 +23,7 @@ def tuning_rows(tuning) -> list[dict]:
             tried += (f" (transient collapses of stable runs, recovered by their endpoint, at "
                       f"{', '.join(fell)})")
         chosen = f"{t.selected:g}"
-        if end := edge(t.tried, t.selected):
+        if end := grid_end(t.tried, t.selected):
             chosen += f" (the {end} tried)"
         if t.trained is None:
             chosen += " (not trained on fresh seeds)"
@@ -46,7 +38,7 @@ def at_edge(tuning) -> str:
     tuning table (referee read 8: annealed dropout's 0.7 was its largest, unsaid); ""
     where every selection lies inside its strengths."""
     ends = [f"{t.method} at {t.selected:g} (the {end} it tried)" for t in tuning
-            if (end := edge(t.tried, t.selected))]
+            if (end := grid_end(t.tried, t.selected))]
     if not ends:
         return ""
     it, its = (("it", "its comparison on fresh seeds stands at the strength") if len(ends) == 1

@@ -25,7 +25,7 @@ the mechanism).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from ..contrast import MIN_PAIRS, Contrast, Ratio, Sample, compare, compare_one
 from ..contrast_words import holm_family
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
-from ..selection import validation_ranking
+from ..selection import grid_end, validation_ranking
 from ..spec import Condition
 from ..stats import Estimate
 from .base import Exercise, GlanceWords
@@ -90,6 +90,7 @@ class Result:
     norms: dict[str, Contrast]  # role -> the same as a contrast on the log scale (n, verdict;
     # Holm over the three roles)
     selection_note: str = ""  # a preset's smaller validation split, where it picks
+    picked_decay: dict[str, float] = field(default_factory=dict)  # decay, both -> their λ
 
     def effect(self, role: str) -> Contrast:
         return self.effects[f"{ALONE[role]} − none"]
@@ -197,6 +198,7 @@ def analyze(res: Results) -> Result:
         better_single=better, effects=effects,
         interaction=informed(interaction, uninformative(effects, interaction)),
         none_norm=COLUMNS[2].summarize(ok.loc[ok["condition"] == none, "weight_norm1"], lvl),
+        picked_decay={r: float(cells.loc[picked[r], "wd"]) for r in ("decay", "both")},
         norm_ratio={r: norm_ratio(ends, picked[r], none, lvl)
                     for r in ALONE},
         norms=norm_contrasts(ends, picked, lvl),
@@ -285,6 +287,18 @@ def interaction_row(c: Contrast) -> dict:
     return row
 
 
+def decay_ends(r: Result) -> str:
+    """The picks (decay alone, both) whose λ is an end of the decays tried, in a sentence
+    (referee read 8); "" where each lies inside them."""
+    tried = [x for x in r.decays if x > 0]
+    ends = [f"{ROLES[role].removesuffix(' (best)')} at λ = {lam:g} (the {end} it tried)"
+            for role, lam in r.picked_decay.items() if (end := grid_end(tried, lam))]
+    if not ends:
+        return ""
+    return (f"Picked at an end of the decays tried: {words.join(ends)}; a better decay beyond "
+            "those tried is not excluded, and the comparisons stand at the decays picked.")
+
+
 def few_decays(decays: list[float]) -> str:
     """A sentence when the factorial runs fewer decay values than the protocol asks for."""
     if len(decays) >= MIN_DECAYS:
@@ -307,7 +321,8 @@ def context(r: Result) -> dict:
             "effects": [e.row("higher", "lower") for e in r.effects.values()],
             "holm": holm_family(r.effects),
             "interaction": interaction_row(c),
-            "few_decays": " ".join(x for x in (few_decays(r.decays), r.selection_note) if x),
+            "few_decays": " ".join(x for x in (few_decays(r.decays), decay_ends(r),
+                                               r.selection_note) if x),
             "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
             "answer": answer, "takeaway": _takeaway(r)}
 

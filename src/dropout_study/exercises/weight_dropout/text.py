@@ -11,6 +11,7 @@ from ... import words
 from ...contrast import Contrast
 from ...contrast_words import holm_family
 from ...instability import NEAR_CHANCE, TRAINED_LOSS
+from ...selection import grid_end
 from ...spec import MASK_BITS
 from ...stats import Estimate
 from ..common import rows_words
@@ -286,6 +287,8 @@ def context(r: Result) -> dict:
     return {**r.design, "methods": [method_name(m) for m in r.methods], "rates": r.rates,
             "table": table,
             "selected": [{"method": method_name(m), "p": f"{r.cells[c][1]:g}",
+                          "end": (f", the {end} rate it ran" if (end := grid_end(
+                              r.method_rates.get(m, []), r.cells[c][1])) else ""),
                           "val": f"{100 * r.selected_val[m]:.1f}%"}
                          for m, c in r.selected.items()],
             "diffs": [_row(c) for c in r.at_best.values()],
