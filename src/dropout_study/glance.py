@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import words
-from .contrast import MIN_PAIRS, Contrast, Ratio, pairs_text
+from .contrast import MIN_PAIRS, MIN_ROBUST, Contrast, Ratio, pairs_text
 from .exercises.base import Exercise, GlanceWords
 
 NO_WORDS = GlanceWords(question="", better="a is higher", worse="b is higher",
@@ -196,11 +196,15 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "",
                         f"than 100 points{f' ({span})' if full else ''}, beyond any difference "
                         "of accuracies: this preset resolves nothing. ")
         else:
+            # a size read from the spread of a few seeds is itself rough (referee read 8)
+            rough = (f", and from the spread of {seeds} seeds this size is itself rough"
+                     if seeds < MIN_ROBUST else "")
+
             def middle(full: bool) -> str:
                 return (f"The smallest difference{between} they would likely detect"
                         f"{f' ({POWER_WORDS})' if full else ''} is typically "
                         f"{100 * typical:.2f} points{f' ({span})' if full else ''}; a smaller "
-                        "effect is likely missed. ")
+                        f"effect is likely missed{rough}. ")
     else:
         def middle(full: bool) -> str:
             return "None has a spread from which to estimate what it would detect. "
