@@ -205,6 +205,9 @@ def test_two_settings_without_a_claim_agree_on_no_detectable_difference():
     a, b = compare_one("x − y", sample(0.0)), compare_one("x − y", sample(0.0))
     assert agreement(a, b, "A", "B").startswith(
         "The two settings agree in that neither shows a detectable difference")
+    # referee read 8: two nulls at their own resolutions are not said to show the same effect
+    assert "(two nulls, each at its own resolution: no test that the effect is the same at " \
+        "both)" in agreement(a, b, "A", "B")
 
 
 def test_two_settings_cannot_be_compared_when_one_has_no_verdict():

@@ -79,8 +79,9 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
         return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
                 f"{at_a}; {at_b}.")
     if a.direction == b.direction:
-        return (f"The two settings agree in that neither shows a detectable difference: {at_a}; "
-                f"{at_b}.")
+        return (f"The two settings agree in that neither shows a detectable difference (two "
+                f"nulls, each at its own resolution: no test that the effect is the same at "
+                f"both): {at_a}; {at_b}.")
     if a.direction and b.direction:  # two claims, of opposite signs
         return (f"The two settings disagree ({said(a)} at {setting_a}, {said(b)} at "
                 f"{setting_b}): {at_a}; {at_b}.")

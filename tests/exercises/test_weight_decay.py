@@ -560,7 +560,8 @@ def test_the_two_settings_sentence_says_uninformative_not_agreement_on_no_intera
     assert "agree" not in text
     both = agreement(null, null, "lr 0.5", "lr 0.1")
     assert both.startswith("The two settings agree in that neither shows a detectable "
-                           "difference: ")
+                           "difference (two nulls, each at its own resolution: no test that the "
+                           "effect is the same at both): ")
     # a null carries its resolution at each setting
     assert both.count(f"over 10 seeds{null.resolution()} at lr") == 2
     claimed = agreement(run(interaction=0.02).interaction, run(interaction=0.02).interaction,
