@@ -368,6 +368,14 @@ def test_figure_2_says_what_a_cell_averages_from_its_stable_runs():
     ends = _grid_ends(diverged={(NONE, 1): 2})
     assert int(ends.loc[ends["condition"] == NONE, "stable"].sum()) == 2
     assert ex.averaged_over(ends) == "mean of its stable runs (2–3)"
+    # referee read 8: the cell of 2 stable runs is marked in the grid, the others not
+    grid, marks = ex.cells(ends[ends["stable"]], "endpoint", 3)
+    stable = ends[ends["stable"] & ends["condition"].eq(NONE)]
+    assert marks.loc[0.0, 0.0] == f"{100 * stable['endpoint'].mean():.1f}*"
+    assert grid.loc[0.0, 0.0] == pytest.approx(100 * stable["endpoint"].mean())
+    assert (marks.drop(index=0.0).map(lambda t: "*" not in t)).all().all()
+    _, clean = ex.cells(_grid_ends().query("stable"), "endpoint", 3)
+    assert not clean.map(lambda t: t.endswith("*")).any().any()
 
 
 def test_the_figure_is_drawn_legibly(tmp_path):

@@ -231,20 +231,32 @@ def averaged_over(ends: pd.DataFrame) -> str:
         f"mean of its {lo} stable run{'s' if lo != 1 else ''}"
 
 
+def cells(stable: pd.DataFrame, col: str, seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Figure 2's p1 × p2 grid of ``col`` (in points) over the stable runs, and each cell's
+    label: its value, marked * where it averages fewer stable runs than ``seeds`` (referee
+    read 8: a 2-run cell was unmarked)."""
+    grid = pd.pivot_table(stable, index="factor_p1", columns="factor_p2", values=col,
+                          aggfunc="mean") * 100
+    runs = pd.pivot_table(stable, index="factor_p1", columns="factor_p2", values=col,
+                          aggfunc="count").reindex_like(grid)
+    return grid, (grid.map(lambda v: f"{v:.1f}")
+                  + runs.map(lambda n: "*" if n < seeds else ""))
+
+
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
     import seaborn as sns
 
     from ..plots import panels, save
 
     ends = res.ends(EXPERIMENT)
-    over = averaged_over(ends)
+    over, seeds = averaged_over(ends), ends["seed"].nunique()
     ends = ends[ends["stable"]]
     fig, axes = panels(2, figsize=(11, 4.6), layout="constrained")
     for ax, col, title, cmap in ((axes[0], "endpoint", "test accuracy (%)", "viridis"),
                                  (axes[1], "gap", "train − test accuracy (pp)", "magma_r")):
-        grid = pd.pivot_table(ends, index="factor_p1", columns="factor_p2", values=col,
-                              aggfunc="mean") * 100
-        sns.heatmap(grid, annot=True, fmt=".1f", cmap=cmap, ax=ax, cbar_kws={"label": title})
+        grid, marks = cells(ends, col, seeds)
+        sns.heatmap(grid, annot=marks.to_numpy(), fmt="", cmap=cmap, ax=ax,
+                    cbar_kws={"label": title})
         ax.set_xlabel("p2 (after hidden layer 2)")
         ax.set_ylabel("p1 (after hidden layer 1)")
         ax.set_title(f"{title}\n{over}")  # two lines: side by side, one would run into the next
