@@ -69,9 +69,13 @@ def test_a_worse_single_pass_is_found_with_its_sign_and_the_takeaway_follows():
     assert c.primary.value == pytest.approx(-0.01, abs=2e-3) and c.primary.contains(-0.01)
     assert c.pairs == 10 and c.claim and c.direction == -1
     w = ex.context(r)
-    assert f"changes test accuracy by {c.quantity.text(c.primary)} against eval mode " \
-        "(worse)" in w["answer"] and c.quantity.text(c.primary).startswith("-")
-    assert w["takeaway"].startswith("Leaving dropout on makes predictions random and worse")
+    # referee read 9: the claim carries its n and its corrected level, in the answer and the
+    # takeaway
+    held = f"a {c.level_text} interval, Holm-corrected within its family"
+    assert f"changes test accuracy by {c.quantity.text(c.primary)} over 10 seeds against eval " \
+        f"mode (worse; {held})" in w["answer"] and c.quantity.text(c.primary).startswith("-")
+    assert w["takeaway"].startswith("Leaving dropout on makes predictions random and worse "
+                                    f"({c.difference()} over 10 seeds; {held})")
     # referee 4, 6: a null is no "brings back no further": only no detectable difference
     assert "no further" not in w["takeaway"]
     acc = r.mc("accuracy")
@@ -87,8 +91,9 @@ def test_a_better_monte_carlo_average_is_found_and_its_cost_is_counted_in_passes
     assert c.primary.value == pytest.approx(0.01, abs=2e-3) and c.primary.contains(0.01)
     assert c.claim and c.direction == 1
     w = ex.context(r)
-    assert f"averaging T = 100 passes changes accuracy by {c.quantity.text(c.primary)} " \
-        "(better) and multiplies NLL" in w["answer"] and c.quantity.text(c.primary).startswith("+")
+    assert f"averaging T = 100 passes changes accuracy by {c.quantity.text(c.primary)} over 10 " \
+        f"seeds (better; a {c.level_text} interval, Holm-corrected within its family) and " \
+        "multiplies NLL" in w["answer"] and c.quantity.text(c.primary).startswith("+")
     assert "at 100 forward passes per prediction instead of one" in w["answer"]
     assert w["takeaway"].startswith("A single noisy pass is worse and not repeatable, but the "
                                     "Monte-Carlo average of T = 100 passes beats eval mode")
@@ -110,7 +115,7 @@ def test_a_worse_average_alone_says_eval_mode_beats_it():
     assert r.mc("accuracy").direction == -1 and r.one_pass.direction == 0
     w = ex.context(r)
     assert w["takeaway"].startswith("Eval mode beats the Monte-Carlo average of T = 100 passes")
-    assert "(worse)" in w["answer"]
+    assert "(worse; a " in w["answer"]
 
 
 def test_no_planted_effect_gives_no_claim_with_its_resolution():
@@ -142,11 +147,11 @@ def test_the_nll_is_compared_as_a_ratio_average_over_eval_and_lower_is_said():
     assert math.exp(c.primary.value) == pytest.approx(_log_ratio(*tables(nll=-0.03), "nll"))
     assert math.exp(c.primary.value) < 1 and c.direction == -1  # as eval / MC it would be > 1
     text = c.quantity.text(c.primary)
-    assert text.startswith("x0.9") and f"multiplies NLL by {text} (lower)" in \
+    assert text.startswith("x0.9") and f"multiplies NLL by {text} over 10 seeds (lower; a " in \
         ex.context(r)["answer"]
-    assert "(lower) at 100 forward passes" in ex.context(r)["answer"]
+    assert "Holm-corrected within its family) at 100 forward passes" in ex.context(r)["answer"]
     r = run(nll=0.03)
-    assert math.exp(r.mc("NLL").primary.value) > 1 and "(higher) at 100" in ex.context(r)["answer"]
+    assert math.exp(r.mc("NLL").primary.value) > 1 and "(higher; a " in ex.context(r)["answer"]
 
 
 def test_the_ece_is_compared_as_a_ratio_average_over_eval():
@@ -279,8 +284,8 @@ def test_no_ratio_of_eval_and_stochastic_timings_is_printed():
     for ratio in ("0.2x", "x0.2", "20.0x", "x20.0", "5.0x", "x5.0", "x0.0"):
         assert ratio not in text
     assert "not measured the same way" in w["timing"] and "not given" in w["timing"]
-    assert "eval mode 500.0 ms (one measurement, no interval)" in w["timing"]
-    assert "dropout on 100.0 ms (one measurement, no interval)" in w["timing"]
+    assert "eval mode 500.0 ms (one timing, no interval)" in w["timing"]
+    assert "dropout on 100.0 ms (one timing, no interval)" in w["timing"]
     assert "the mean of 100 timed passes" in w["timing"]
 
 
@@ -389,36 +394,42 @@ def test_the_answer_word_for_word():
     r = run(one=-0.01, gain=0.01, nll=-0.03)
     one, acc, nll = r.one_pass, r.mc("accuracy"), r.mc("NLL")
     text = lambda c: c.quantity.text(c.primary)  # noqa: E731
+    held = lambda c: f"a {c.level_text} interval, Holm-corrected within its family"  # noqa: E731
     assert ex.context(r)["answer"] == (
         "One pass with dropout left on (its expected accuracy, the mean over the 100 single "
-        f"passes drawn) changes test accuracy by {text(one)} against eval mode "
-        f"(worse) and gives a different class for {ex.context(r)['flip']} of test images from "
-        f"one pass to the next; averaging T = 100 passes changes accuracy by {text(acc)} "
-        f"(better) and multiplies NLL by {text(nll)} (lower) at 100 forward passes per "
-        "prediction instead of one.")
-    assert "(better)" in ex.context(run(one=0.01))["answer"].split(" and gives")[0]
+        f"passes drawn) changes test accuracy by {text(one)} over 10 seeds against eval mode "
+        f"(worse; {held(one)}) and gives a different class for {ex.context(r)['flip']} of test "
+        f"images from one pass to the next; averaging T = 100 passes changes accuracy by "
+        f"{text(acc)} over 10 seeds (better; {held(acc)}) and multiplies NLL by {text(nll)} over "
+        f"10 seeds (lower; {held(nll)}) at 100 forward passes per prediction instead of one.")
+    assert "(better; a " in ex.context(run(one=0.01))["answer"].split(" and gives")[0]
+
+
+def claim(c):
+    return (f"{c.difference()} over 10 seeds; a {c.level_text} interval, Holm-corrected within "
+            "its family")
 
 
 def test_each_takeaway_word_for_word():
     r = run(one=-0.01, gain=0.01)
     assert ex.context(r)["takeaway"] == (
         "A single noisy pass is worse and not repeatable, but the Monte-Carlo average of T = 100 "
-        f"passes beats eval mode here ({r.mc('accuracy').difference()}), at 100 forward passes "
+        f"passes beats eval mode here ({claim(r.mc('accuracy'))}), at 100 forward passes "
         "per prediction instead of one: dropout is off at test time for cost and determinism, "
         "and MC dropout is the option when the extra accuracy or uncertainty is worth it.")
     r = run(one=-0.01)
     assert ex.context(r)["takeaway"] == (
-        f"Leaving dropout on makes predictions random and worse ({r.one_pass.difference()}); "
+        f"Leaving dropout on makes predictions random and worse ({claim(r.one_pass)}); "
         "the average of T = 100 passes is not detectably different from eval mode in accuracy "
-        f"({r.mc('accuracy').difference()}; {r.mc('accuracy').verdict('', '')}), and every "
-        "pass costs the deterministic pass's work plus the masks, the pass that inverted "
-        "dropout already approximates with its 1/(1 − p) scaling: that is why dropout is "
-        "switched off at test time.")
+        f"({r.mc('accuracy').difference()}; {r.mc('accuracy').verdict('', '')}), and each of "
+        "the T passes costs eval mode's one pass plus the masks, while eval mode, with inverted "
+        "dropout's 1/(1 − p) scaling, approximates their average in one pass: that is why "
+        "dropout is switched off at test time.")
     assert r.mc("accuracy").verdict("", "").startswith("no detectable difference at 10 seeds")
     r = run(gain=-0.01)
     assert ex.context(r)["takeaway"] == (
         f"Eval mode beats the Monte-Carlo average of T = 100 passes "
-        f"({r.mc('accuracy').difference()}) with one pass instead of 100: the deterministic "
+        f"({claim(r.mc('accuracy'))}) with one pass instead of 100: the deterministic "
         "pass is both the better and the cheaper choice.")
     r = run()
     assert ex.context(r)["takeaway"] == (
@@ -435,7 +446,7 @@ def test_the_timing_sentence_word_for_word():
     r = run(times=lambda s: (0.5, 0.1))
     assert ex.context(r)["timing"] == (
         "Measured wall time per model for one pass over the test set: eval mode 500.0 ms (one "
-        "measurement, no interval), dropout on 100.0 ms (one measurement, no interval). The two "
+        "timing, no interval), dropout on 100.0 ms (one timing, no interval). The two "
         "were not measured the same way (eval mode: one timed pass after a warm-up in eval mode "
         "only; dropout on: the mean of 100 timed passes, the first one cold), so their ratio is "
         "not a cost and is not given; the Monte-Carlo average of T passes costs T stochastic "

@@ -191,7 +191,7 @@ def seconds(e: Estimate) -> str:
     if (missing := words.missing(e)) is not None:
         return missing
     if e.n == 1:
-        return f"{1000 * e.value:.1f} ms (one measurement, no interval)"
+        return f"{1000 * e.value:.1f} ms (one timing, no interval)"
     return (f"{words.number(e, 1, 1000.0, 'ms')} (geometric mean of {e.n} measurements)")
 
 
@@ -214,6 +214,24 @@ def _spread(e: Estimate) -> str:
             _no_interval(words.number(e, 2, 100.0, "pp"), e))
 
 
+def _over(c) -> str:
+    """A difference with its interval and n (STUDY.md, "Words")."""
+    return f"{c.quantity.text(c.primary)} over {words.seeds(c.pairs)}"
+
+
+def _claim(c) -> str:
+    """A claimed difference with its label, n and corrected level (referee read 9)."""
+    return (f"{c.difference()} over {words.seeds(c.pairs)}; a {c.level_text} interval, "
+            "Holm-corrected within its family")
+
+
+def _said(c, better: str, worse: str) -> str:
+    """The verdict, with the corrected level beside a claim."""
+    v = c.verdict(better, worse)
+    return (f"{v}; a {c.level_text} interval, Holm-corrected within its family" if c.claim
+            else v)
+
+
 def _takeaway(r: Result) -> str:
     one, acc, t = r.one_pass, r.mc("accuracy"), r.t_max
     if not acc.tested:
@@ -222,7 +240,7 @@ def _takeaway(r: Result) -> str:
         lead = ("A single noisy pass is worse and not repeatable" if one.direction < 0 else
                 "A single noisy pass is not repeatable")
         return (f"{lead}, but the Monte-Carlo average of T = {t} passes beats eval mode here "
-                f"({acc.difference()}), at {t} forward passes per prediction instead of one: "
+                f"({_claim(acc)}), at {t} forward passes per prediction instead of one: "
                 "dropout is off at test time for cost and determinism, and MC dropout is the "
                 "option when the extra accuracy or uncertainty is worth it.")
     if one.direction < 0:
@@ -230,14 +248,14 @@ def _takeaway(r: Result) -> str:
                 f"accuracy ({acc.difference()}; {acc.verdict('', '')})" if acc.direction == 0
                 else
                 f"even the average of T = {t} passes stays below eval mode "
-                f"({acc.difference()})")
-        return (f"Leaving dropout on makes predictions random and worse ({one.difference()}); "
-                f"{back}, and every pass costs the deterministic pass's work plus the masks, "
-                "the pass that inverted dropout already approximates with its 1/(1 − p) "
-                "scaling: that is why dropout is switched off at test time.")
+                f"({_claim(acc)})")
+        return (f"Leaving dropout on makes predictions random and worse ({_claim(one)}); "
+                f"{back}, and each of the T passes costs eval mode's one pass plus the masks, "
+                "while eval mode, with inverted dropout's 1/(1 − p) scaling, approximates their "
+                "average in one pass: that is why dropout is switched off at test time.")
     if acc.direction < 0:
         return (f"Eval mode beats the Monte-Carlo average of T = {t} passes "
-                f"({acc.difference()}) with one pass instead of {t}: the deterministic pass "
+                f"({_claim(acc)}) with one pass instead of {t}: the deterministic pass "
                 "is both the better and the cheaper choice.")
     return (f"Eval mode and the Monte-Carlo average of T = {t} passes cannot be told apart "
             f"at these seeds ({acc.verdict('', '')}), with one pass instead of {t}, while "
@@ -250,12 +268,12 @@ def context(r: Result) -> dict:
     flip = _pct(r.flip, "none measured (one pass only)")
     answer = (f"One pass with dropout left on (its expected accuracy, the mean over the "
               f"{r.t_max} single passes drawn) changes test accuracy by "
-              f"{one.quantity.text(one.primary)} against eval mode "
-              f"({one.verdict('better', 'worse')}) and gives a different class for {flip} of "
+              f"{_over(one)} against eval mode "
+              f"({_said(one, 'better', 'worse')}) and gives a different class for {flip} of "
               f"test images from one pass to the next; averaging T = {r.t_max} passes changes "
-              f"accuracy by {acc.quantity.text(acc.primary)} "
-              f"({acc.verdict('better', 'worse')}) and multiplies NLL by "
-              f"{nll.quantity.text(nll.primary)} ({nll.verdict('higher', 'lower')}) at "
+              f"accuracy by {_over(acc)} "
+              f"({_said(acc, 'better', 'worse')}) and multiplies NLL by "
+              f"{_over(nll)} ({_said(nll, 'higher', 'lower')}) at "
               f"{r.t_max} forward passes per prediction instead of one.")
     table, cost = rows_words(r.table, COLUMNS), costs(r.passes)
     for row in table:
