@@ -161,7 +161,7 @@ def test_a_smaller_validation_split_is_said_where_settings_are_picked():
 
     said = presets.selection_departure(resolve(preset="quick"))
     assert said == ("This study (preset quick) picks on a validation split of 5 000 images where "
-                    "the full study's has 10 000: a validation score moves in steps of 0.02 "
-                    "points (one image), so close settings are told apart more coarsely; the "
-                    "full study is the answer.")
+                    "the full study's has 10 000: one image is 0.02 points of a run's "
+                    "validation accuracy where it is 0.01 there, so close settings are told "
+                    "apart more coarsely; the full study is the answer.")
     assert presets.selection_departure(resolve()) == ""

@@ -204,7 +204,7 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "",
                 return (f"The smallest difference{between} they would likely detect"
                         f"{f' ({POWER_WORDS})' if full else ''} is typically "
                         f"{100 * typical:.2f} points{f' ({span})' if full else ''}; a smaller "
-                        f"effect is likely missed{rough}. ")
+                        f"effect may well be missed{rough}. ")
     else:
         def middle(full: bool) -> str:
             return "None has a spread from which to estimate what it would detect. "

@@ -133,6 +133,7 @@ def selection_departure(cfg: dict) -> str:
     if val >= FULL_VALIDATION:
         return ""
     return (f"This study (preset {cfg.get('preset', 'full')}) picks on a validation split of "
-            f"{_count(val)} images where the full study's has {_count(FULL_VALIDATION)}: a "
-            f"validation score moves in steps of {100 / val:.2f} points (one image), so close "
-            "settings are told apart more coarsely; the full study is the answer.")
+            f"{_count(val)} images where the full study's has {_count(FULL_VALIDATION)}: one "
+            f"image is {100 / val:.2f} points of a run's validation accuracy where it is "
+            f"{100 / FULL_VALIDATION:.2f} there, so close settings are told apart more coarsely; "
+            "the full study is the answer.")
