@@ -310,6 +310,9 @@ def test_a_diverged_run_does_not_move_the_headline_epoch():
     assert off1["cells"][-1].endswith(" (n=9)") and not off1["cells"][2].endswith(")")
     on1 = next(e for e in words["evolution"] if e["layer"] == 1 and e["condition"] == ON)
     assert not any(c.endswith("(n=9)") for c in on1["cells"])
+    # referee read 9: the headline epoch's table says its n too, where it is under the seeds
+    row = next(x for x in words["table"] if x["layer"] == 1)
+    assert row["off_var_eval"].endswith(" (n=9)") and not row["on_var_eval"].endswith(")")
     assert words["horizon"] == "10" and words["at_end"] is False and words["last_epoch"] == "12"
     line = next(x for x in words["ratios"] if x["layer"] == 1 and x["epoch"] == "10")
     assert line["instability"].startswith(

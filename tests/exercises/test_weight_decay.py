@@ -466,7 +466,8 @@ def test_the_mechanism_sentence_word_for_word():
 
     assert _mech(r) == (
         f"In the first layer's weight norm (Frobenius; measured beside accuracy, not shown to be "
-        f"the mechanism; none {e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}]): paired against no "
+        f"the mechanism; none {e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}] over 10 stable runs): paired "
+        f"against no "
         f"regularisation (ratio cell / none, Holm-corrected over its 3 ratios), dropout alone "
         f"shrinks it ({ratio('dropout')}), decay alone shrinks it ({ratio('decay')}), both grows "
         f"it ({ratio('both')}). ")
@@ -498,6 +499,7 @@ def test_each_takeaway_ending_word_for_word():
     assert "(ratio cell / none, none of its 3 ratios has the 3 seed pairs stable in both " \
         "cells a verdict needs, so none is tested or corrected)" in _mech(r)
     assert "Holm" not in _mech(r)
+    assert " over 1 stable run): " in _mech(r)  # referee read 9: none's value says its n
 
 
 def test_each_kind_word_for_word():

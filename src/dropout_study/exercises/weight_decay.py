@@ -259,7 +259,8 @@ def norm_change(c: Contrast) -> str:
 def _takeaway(r: Result) -> str:
     c, n = r.interaction, r.interaction.pairs
     mech = (f"In the first layer's weight norm (Frobenius; measured beside accuracy, not shown "
-            f"to be the mechanism; none {words.number(r.none_norm, 2)}): paired against no "
+            f"to be the mechanism; none {words.number(r.none_norm, 2)} over "
+            f"{r.none_norm.n} stable run{'s' if r.none_norm.n != 1 else ''}): paired against no "
             f"regularisation (ratio cell / none, {holm_family(r.norms, 'ratios', 'cells')}), "
             f"dropout alone "
             f"{norm_change(r.norms['dropout'])}, decay alone {norm_change(r.norms['decay'])}, "
