@@ -265,6 +265,24 @@ def test_the_events_list_gives_each_failed_run_one_kind_and_transient_collapses_
         "; earlier recovered episode from epoch 2 (not counted as transient collapses)")
     assert events[(3, "never trained")]["epoch"] == "1"
     assert events[(3, "never trained")]["reason"].startswith("never trained: its training loss")
+    # referee read 8, 9: the list's heading names never-trained runs, in a plural it counts
+    rows = unstable_runs(res)
+    md = " ".join(render_markdown(minimal_context(unstable_runs=rows), ROOT / "report").split())
+    assert ("The 3 events of this study (transient collapses, unstable endpoints, divergences, "
+            "runs that never trained)") in md
+    one = " ".join(render_markdown(minimal_context(unstable_runs=rows[:1]),
+                                   ROOT / "report").split())
+    assert "The 1 event of this study" in one and "event(s)" not in one
+
+
+def test_the_code_versions_run_into_the_library_versions_with_a_space():
+    """Referee read 9: "compare jobs of two versions);dropout_study 0.1.0"."""
+    prov = {**minimal_context()["provenance"], "code_version_count": 2,
+            "code_versions": "a (1 job) and b (2 jobs)", "versions": {"torch": "2"}}
+    md = " ".join(render_markdown(minimal_context(provenance=prov), ROOT / "report").split())
+    assert "compare jobs of two versions); torch 2." in md
+    md = " ".join(render_markdown(minimal_context(), ROOT / "report").split())
+    assert "`x`; torch 2." in md
 
 
 def test_the_report_commands_ask_for_the_studys_folder(tmp_path, capsys):

@@ -57,7 +57,8 @@ def holm_family(family: dict[str, Contrast], what: str = "contrasts",
     if k == n:
         return f"Holm-corrected over its {n} {what}"
     return (f"Holm-corrected over the {k} of its {n} {what} with at least {MIN_PAIRS} seed "
-            f"pairs stable in both {arms}; the other {n - k} get no verdict")
+            f"pairs stable in both {arms}; the other {n - k} get{'s' if n - k == 1 else ''} no "
+            "verdict")
 
 
 def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:

@@ -629,7 +629,8 @@ def test_the_holm_family_is_said_to_be_the_testable_ratios_only():
     words = ex.context(r)
     assert words["holm_over"] == (f"Holm-corrected over the {len(tested)} of its 8 layer × epoch "
                                   "ratios with at least 3 seed pairs stable in both models; the "
-                                  f"other {8 - len(tested)} get no verdict")
+                                  f"other {8 - len(tested)} get"
+                                  f"{'s' if 8 - len(tested) == 1 else ''} no verdict")
     md = syn.section_markdown(ex.EXERCISE, words, {"variance": "figures/ex3.png"})
     assert words["holm_over"] in md.replace("\n", " ")
     assert ex.context(run())["holm_over"] == "Holm-corrected over its 8 layer × epoch ratios"

@@ -560,7 +560,7 @@ def test_the_per_width_table_says_over_how_many_contrasts_holm_runs():
     md = syn.section_markdown(ex.EXERCISE, ex.context(r), {"capacity": "figures/ex8.png"})
     assert ("**Dropout − none per width**, paired by seed (headline endpoint; Holm-corrected "
             "over the 2 of its 3 contrasts with at least 3 seed pairs stable in both arms; the "
-            "other 1 get no verdict):") in md
+            "other 1 gets no verdict):") in md
     md = syn.section_markdown(ex.EXERCISE, ex.context(run(widths=three)),
                               {"capacity": "figures/ex8.png"})
     assert "(headline endpoint; Holm-corrected over its 3 contrasts):" in md

@@ -577,7 +577,7 @@ def test_alternatives_tied_on_validation_are_a_tie_not_a_best():
     assert words["tie"].startswith(
         "On validation additive and annealed_dropout tie as the alternative best (additive "
         "87.")
-    assert ("points apart, less than one validation image, 0.01 points), so none of them is the "
+    assert ("points apart, less than one validation image, 0.01 points), so neither is the "
             "better there; the summary row takes additive, the first in name order") in words["tie"]
     assert words["glance_words"] == {
         "answer": "Not detectably: additive, tied with annealed_dropout as the alternative best "

@@ -240,6 +240,10 @@ def test_the_section_renders(tmp_path):
     assert "Ternary is better at a = 0.1 after Holm correction" in md
     assert "| 0.1 | 0.19 | 0.235 |" in md
     assert f"| {K1} |" in md
+    # referee read 9: '"Amplification"' ran into the sentence before it (answer.”Amplification”)
+    md = syn.section_markdown(ex.EXERCISE, {**ex.context(r), "departure": "D."},
+                              {"ternary": "figures/ex9_ternary.png"})
+    assert '**D.**\n"Amplification" is' in md  # a line break: a space, not run together
     assert not re.search(r"\bnan\b|n/a", md.lower())
 
 

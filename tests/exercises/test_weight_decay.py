@@ -325,7 +325,7 @@ def test_weight_norms_are_compared_as_ratios_cell_over_none():
     assert r.none_norm.value == pytest.approx(10.0, abs=0.5) and r.none_norm.lo > 0
     t = ex.context(r)["takeaway"]
     assert "dropout alone shrinks it (x0." in t and "decay alone shrinks it (x0." in t
-    assert "both grows it (x1." in t
+    assert "both together grows it (x1." in t
 
 
 def test_a_norm_ratio_is_a_change_only_when_its_interval_excludes_one_with_n_and_resolution():
@@ -469,8 +469,8 @@ def test_the_mechanism_sentence_word_for_word():
         f"the mechanism; none {e.value:.2f} [{e.lo:.2f}, {e.hi:.2f}] over 10 stable runs): paired "
         f"against no "
         f"regularisation (ratio cell / none, Holm-corrected over its 3 ratios), dropout alone "
-        f"shrinks it ({ratio('dropout')}), decay alone shrinks it ({ratio('decay')}), both grows "
-        f"it ({ratio('both')}). ")
+        f"shrinks it ({ratio('dropout')}), decay alone shrinks it ({ratio('decay')}), both "
+        f"together grows it ({ratio('both')}). ")
     levels = sorted(c.primary.level for c in r.norms.values())
     assert levels == pytest.approx([0.95, 0.975, 1 - 0.05 / 3])  # Holm over the three
 

@@ -372,6 +372,7 @@ def test_the_section_renders_with_its_answer(tmp_path):
     assert "At each method's validation-selected rate" in md
     assert "| dropconnect,p=0.3 | DropConnect, mask per example | 0.3 |" in md
     assert "Picked on validation: activation dropout at p = 0.3" in md
+    assert "**What was run.** Activation dropout at p ∈" in md  # referee read 9: a capital
     assert not re.search(r"\bnan\b|n/a", md.lower())
 
 

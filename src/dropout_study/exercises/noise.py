@@ -274,7 +274,8 @@ def tie(r: Result) -> str:
     scores = ", ".join(f"{m} {100 * val[m]:.4f}%" for m in best)
     return (f"On validation {words.join(best)} tie as the alternative best ({scores}: "
             f"{100 * gap:.4f} points apart, less than one validation image, "
-            f"{100 * r.tie_below:.3g} points), so none of them is the better there; the summary "
+            f"{100 * r.tie_below:.3g} points), so {'neither' if len(best) == 2 else 'none'} is "
+            "the better there; the summary "
             f"row takes {best[0]}, the first in name order, and the table below gives each "
             "against dropout.")
 

@@ -213,8 +213,10 @@ def _ratio_words(r: Result) -> str:
     return (f"the train-mode mean activation over the eval-mode one (layer 1, which both see "
             f"the same input) is {words.number(e[r.ref], 4)} for inverted and "
             f"{words.number(e[r.vanilla], 4)} for vanilla dropout "
-            f"({100 * r.ratio_level:.4g}% intervals over {words.seeds(e[r.ref].n)} and "
-            f"{words.seeds(e[r.vanilla].n)}, each seed the mean of its {r.points} probe points)")
+            f"({100 * r.ratio_level:.4g}% intervals, "
+            + (f"each over {words.seeds(e[r.ref].n)}" if e[r.ref].n == e[r.vanilla].n else
+               f"over {words.seeds(e[r.ref].n)} and {words.seeds(e[r.vanilla].n)}")
+            + f"; a seed's value is the mean of its {r.points} probe points)")
 
 
 def _departs(r: Result) -> str:

@@ -264,7 +264,7 @@ def _takeaway(r: Result) -> str:
             f"regularisation (ratio cell / none, {holm_family(r.norms, 'ratios', 'cells')}), "
             f"dropout alone "
             f"{norm_change(r.norms['dropout'])}, decay alone {norm_change(r.norms['decay'])}, "
-            f"both {norm_change(r.norms['both'])}. ")
+            f"both together {norm_change(r.norms['both'])}. ")
     if not c.tested:
         return mech + f"On accuracy, the interaction gets {kind(r)}."
     if c.uninformative:
