@@ -235,7 +235,9 @@ def test_a_two_seed_study_says_at_the_top_that_it_resolves_nothing(tmp_path):
     top = md.index("## What this preset can resolve")
     assert top < md.index("## The answers at a glance") and r["short"] in md
     span = r["span"][:1].upper() + r["span"][1:]  # folded below the box's summary
-    folded = f"<summary>What each contrast would detect</summary>\n\n{span} ({r['power']})."
+    # referee read 9: the power sentence stood after the last aside, as if it qualified it
+    folded = (f"<summary>What each contrast would detect</summary>\n\n{span}. Each is the "
+              f"smallest difference a paired t-test on its seeds would detect with {r['power']}.")
     assert md.index(r["short"]) < md.index(folded) < md.index("## The answers at")
 
 

@@ -7,7 +7,7 @@ from dropout_study.stats import Estimate
 def test_a_missing_value_is_said_in_words_never_nan():
     for text in (words.pct(Estimate(math.nan, n=0)), words.pp(Estimate(math.nan)),
                  words.ratio(Estimate(math.nan)), words.number(Estimate(math.nan, n=3))):
-        assert text == "no value (no seed is stable in every arm)"
+        assert text == "no value (no stable run to compute it from)"
         assert "nan" not in text and "n/a" not in text
 
 
@@ -65,4 +65,4 @@ def test_a_measured_ratio_has_two_significant_digits():
     assert words.measured(Estimate(1.274, n=12)) == "x1.3"
     assert words.measured(Estimate(0.8612, n=12)) == "x0.86"
     assert words.measured(Estimate(9.96, n=12)) == "x10"
-    assert words.measured(Estimate(math.nan, n=0)) == "no value (no seed is stable in every arm)"
+    assert words.measured(Estimate(math.nan, n=0)) == "no value (no stable run to compute it from)"

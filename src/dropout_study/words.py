@@ -22,7 +22,7 @@ def _num(x: float, digits: int, signed: bool) -> str:
 def missing(e: Estimate) -> str | None:
     """Words for an estimate that has no value, or None if it has one."""
     if e.n == 0 or not math.isfinite(e.value):
-        return "no value (no seed is stable in every arm)"
+        return "no value (no stable run to compute it from)"
     return None
 
 

@@ -614,7 +614,7 @@ def test_cells_with_fewer_seeds_say_how_many():
                 and e["condition"] == OFF)
     # one run: said once, never "(one seed, no interval) (n=1)"
     assert off1["cells"][3].endswith(" (one seed, no interval)") and "n=1" not in off1["cells"][3]
-    assert off1["cells"][4] == "no value (no seed is stable in every arm)"
+    assert off1["cells"][4] == "no value (no stable run to compute it from)"
     assert not off1["cells"][2].endswith(")")
 
 

@@ -524,7 +524,7 @@ def test_the_ratio_quantity_prints_ratios_and_factors():
     e = Estimate(math.log(0.5), math.log(0.25), math.log(1.0), 5)
     assert ex.RISE.text(e) == "x0.50 [0.25, 1.00]"
     assert ex.RISE.size(math.log(1.5)) == "a factor 1.50"
-    assert ex.RISE.text(Estimate(math.nan, n=0)) == "no value (no seed is stable in every arm)"
+    assert ex.RISE.text(Estimate(math.nan, n=0)) == "no value (no stable run to compute it from)"
 
 
 def test_every_interval_is_at_the_configured_level():

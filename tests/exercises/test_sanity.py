@@ -250,7 +250,7 @@ def test_ratios_without_probe_rows_are_said_in_words():
     r = ex.analyze(res)
     words = ex.context(r)
     assert "has too few seeds for an interval" in words["takeaway"]
-    assert "no value (no seed is stable in every arm)" in words["answer"]
+    assert "no value (no stable run to compute it from)" in words["answer"]
 
 
 # -- the sweep ----------------------------------------------------------------------------------

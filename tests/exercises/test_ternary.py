@@ -325,7 +325,7 @@ def test_without_probe_rows_the_amplification_is_said_in_words():
     assert not any(c.tested for c in r.amplification.values())
     words = ex.context(r)
     assert words["amp_epoch"] == "no probe"
-    assert words["rows"][0]["amp_t"] == "no value (no seed is stable in every arm)"
+    assert words["rows"][0]["amp_t"] == "no value (no stable run to compute it from)"
     assert words["takeaway"].startswith("Ternary is better at a = 0.1 after Holm correction; "
                                         "the variance is matched")
 

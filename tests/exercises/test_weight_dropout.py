@@ -354,7 +354,7 @@ def test_seconds_keep_two_or_three_significant_digits():
     assert ex.seconds_text(Estimate(0.02, 0.019, 0.021, 6)) == "0.020 s [0.019, 0.021]"
     assert ex.seconds_text(Estimate(0.00123, 0.0011, 0.0013, 6)) == \
         "0.0012 s [0.0011, 0.0013]"
-    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no seed is stable in every arm)"
+    assert ex.seconds_text(Estimate(float("nan"))) == "no value (no stable run to compute it from)"
     # issue 31 (referee read 7): a time of seconds is not printed to four digits
     assert ex.seconds_text(Estimate(0.2031, 0.2, 0.21, 6)) == "0.203 s [0.200, 0.210]"
     assert ex.seconds_text(Estimate(8.9961, 8.9, 9.1, 2)) == "9.00 s [8.90, 9.10]"
@@ -652,7 +652,7 @@ def test_a_setting_that_never_trained_is_one_story_in_table_contrast_and_words()
     assert c.pairs == 0 and c.unstable_a == 3 and not c.claim
     words = ex.context(r)
     cell = next(x for x in words["table"] if x["condition"] == cond)
-    assert cell["endpoint"] == "no value (no seed is stable in every arm)"
+    assert cell["endpoint"] == "no value (no stable run to compute it from)"
     assert words["fails_text"].startswith(f"{PB} at p = 0.5 fails to train in all 3 runs (3 "
                                           "never trained; test accuracy 2")
     assert r.design["never_trained"] == 3 and r.design["collapses"] == 0
