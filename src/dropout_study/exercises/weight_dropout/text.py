@@ -115,6 +115,19 @@ def packing(t: Timing, ref: Timing | None) -> str:
             "with that packing")
 
 
+def packed_groups(timing: list[Timing], ref: Timing | None) -> list[str]:
+    """The methods whose jobs train another number of models at once than activation
+    dropout's, grouped by that number, each group said once (referee read 9: the same
+    40-word caveat was repeated per method): "A and B: their jobs trained 3 models at once"."""
+    groups: dict[float, list[Timing]] = {}
+    for t in timing:
+        if packing(t, ref):
+            groups.setdefault(per_job(t), []).append(t)
+    return [f"{words.join([method_name(t.method) for t in ts])}: "
+            + ("their jobs" if len(ts) > 1 or ts[0].jobs != 1 else "its job")
+            + f" trained {k:g} models at once" for k, ts in groups.items()]
+
+
 def elsewhere(t: Timing, ref: Timing | None) -> str:
     """Where the method's jobs ran at another code version or on another machine than
     activation dropout's (a study trained over sessions): the times are then not like for
@@ -252,10 +265,12 @@ def mask_rounding(r: Result) -> str:
 def context(r: Result) -> dict:
     diffs = [f"{c.difference()} ({_row(c)['verdict']})" for c in r.at_best.values()]
     ref = next((t for t in r.timing if t.ratio is None), None)
-    spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long"
-             + (" (not like for like: another number of models per job)" if packing(t, ref)
-                else "") + (f" (not like for like: {elsewhere(t, ref)})"
-                            if elsewhere(t, ref) else "")
+    def unlike(t: Timing) -> str:  # one parenthesis for every reason (referee read 9)
+        why = [x for x in ("another number of models per job" if packing(t, ref) else "",
+                           elsewhere(t, ref)) if x]
+        return f" (not like for like: {'; '.join(why)})" if why else ""
+
+    spent = [f"{method_name(t.method)} took {words.measured(t.ratio)} as long{unlike(t)}"
              for t in r.timing if t.ratio is not None]
     cost = "" if ref is None else (
         f"; training took {method_name(REFERENCE)} {seconds_text(ref.seconds)} per "
@@ -298,8 +313,8 @@ def context(r: Result) -> dict:
             "departure": " ".join(x for x in (departure(r), r.preset_departure) if x),
             "each_at": each_at(r), "mask_rounding": mask_rounding(r),
             "cost_note": cost_note(r), "glance_words": glance_words(r),
-            "packing": [f"{method_name(t.method)}: {packing(t, ref)}" for t in r.timing
-                        if packing(t, ref)],
+            "packing": packed_groups(r.timing, ref),
+            "packing_ref": f"{per_job(ref):g}" if ref is not None else "",
             "elsewhere": [f"{method_name(t.method)}: {elsewhere(t, ref)}" for t in r.timing
                           if elsewhere(t, ref)],
             "method_rates": [{"method": method_name(m), "rates": ", ".join(f"{p:g}" for p in ps)}
