@@ -300,8 +300,8 @@ def test_a_verdict_of_the_headline_s_family_is_in_the_row_not_only_in_the_sectio
         in line["effect"]
     assert row["answer"] == (
         "After long training, dropout and no dropout reach test accuracies that cannot be told "
-        "apart. Its test loss rises less above its minimum than without dropout (ratio "
-        f"{ON} / {OFF}, Holm-corrected with the accuracy).")
+        "apart. With dropout the test loss rises less above its minimum than without (ratio "
+        f"{ON} / {OFF}, Holm-corrected with the accuracy).")  # not "Its": whose? (read 9)
     assert "less overfitting" in words["rise"]["verdict"]  # what the section says
     # its absence: no verdict on the rise, the headline alone is the row
     flat = ex2.analyze(tables(effect=0.0, rise_ratio=1.0))

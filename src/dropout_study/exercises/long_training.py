@@ -374,8 +374,8 @@ def glance_words(r: Result) -> dict | None:
                         f"{rise.short_verdict('more overfitting', 'less overfitting')}"),
             "claim": True,
             "answer": (said[acc.direction].format(**arms_)
-                       + f" Its test loss rises {'less' if less else 'more'} above its minimum "
-                       f"than without dropout (ratio {rise.label}, Holm-corrected with the "
+                       + f" With dropout the test loss rises {'less' if less else 'more'} above "
+                       f"its minimum than without (ratio {rise.label}, Holm-corrected with the "
                        "accuracy).")}
 
 
