@@ -273,11 +273,11 @@ def tie(r: Result) -> str:
     gap = max(val[m] for m in best) - min(val[m] for m in best)
     scores = ", ".join(f"{m} {100 * val[m]:.4f}%" for m in best)
     return (f"On validation {words.join(best)} tie as the alternative best ({scores}: "
-            f"{100 * gap:.4f} points apart, less than one validation image, "
-            f"{100 * r.tie_below:.3g} points), so {'neither' if len(best) == 2 else 'none'} is "
-            "the better there; the summary "
-            f"row takes {best[0]}, the first in name order, and the table below gives each "
-            "against dropout.")
+            f"{100 * gap:.4f} points apart, less than the {100 * r.tie_below:.3g} points one "
+            f"validation image is worth in a single run's accuracy), so "
+            f"{'neither' if len(best) == 2 else 'none'} is the better there; the summary row "
+            f"takes {best[0]}, the first in name order, and the table below gives each against "
+            "dropout.")
 
 
 def glance_words(r: Result) -> dict | None:
@@ -289,8 +289,8 @@ def glance_words(r: Result) -> dict | None:
                   0: ("Not detectably", "cannot be told apart from dropout")}[c.direction]
     others = words.join(r.best[1:])
     return {"answer": f"{lead}: {r.best[0]}, tied with {others} as the alternative best on "
-                      f"validation (less than one validation image apart), {verb} on fresh "
-                      "seeds."}
+                      f"validation (closer than one validation image in one run), {verb} on "
+                      "fresh seeds."}
 
 
 def _testable(r: Result) -> int:
