@@ -303,11 +303,15 @@ def test_a_family_tally_counts_each_direction_and_the_untested():
     fam = compare({"x − b": sample(0.02), "y − b": sample(-0.02), "z − b": sample(0.0),
                    "w − b": sample(0.05, unstable_a=range(2, 10))})
     text = family_tally(fam, "better", "worse")
-    assert text.startswith("3 of 4 contrasts are testable (the other 1 have fewer than 3 seed "
+    assert text.startswith("3 of 4 contrasts are testable (the other 1 has fewer than 3 seed "
                            "pairs stable in both arms); after Holm correction 1 better, 1 worse "
                            "and 1 shows no detectable difference (none larger than ")
+    # referee read 10: no direction is named at 0, and one contrast is not "all 1 contrasts"
     assert family_tally(compare({"x − b": sample(0.02)}), "better", "worse") == (
-        "all 1 contrasts are testable; after Holm correction 1 better and 0 worse")
+        "its one contrast is testable; after Holm correction 1 better")
+    nulls = family_tally(compare({"x − b": sample(0.0), "y − b": sample(0.0)}), "up", "down")
+    assert nulls.startswith("all 2 contrasts are testable; after Holm correction all 2 show no "
+                            "detectable difference (none larger than ")
 
 
 def test_arms_that_share_one_stability_have_one_rate_and_no_rate_difference():

@@ -28,16 +28,21 @@ def family_tally(family: dict[str, Contrast], better: str, worse: str) -> str:
     up = sum(c.direction > 0 for c in tested)
     down = sum(c.direction < 0 for c in tested)
     rest = len(tested) - up - down
-    head = (f"all {n} contrasts are testable" if len(tested) == n else
-            f"{len(tested)} of {n} contrasts are testable (the other {n - len(tested)} have "
-            f"fewer than {MIN_PAIRS} seed pairs stable in both arms)")
-    parts = [f"{up} {better}", f"{down} {worse}"]
+    head = ("its one contrast is testable" if n == 1 else
+            f"all {n} contrasts are testable" if len(tested) == n else
+            f"{len(tested)} of {n} contrasts are testable (the other {n - len(tested)} "
+            f"ha{'s' if n - len(tested) == 1 else 've'} fewer than {MIN_PAIRS} seed pairs stable "
+            "in both arms)")
+    # the directions found, none named at 0 (referee read 10: "0 cheaper ..., 0 costlier ...")
+    parts = [f"{k} {said}" for k, said in ((up, better), (down, worse)) if k]
     if rest:
         quiet = [c for c in tested if not c.direction]
         mdes = [c.mde for c in quiet if np.isfinite(c.mde)]
         res = (f" (none larger than {quiet[0].quantity.size(max(mdes))} would likely be "
                "missed)") if mdes else ""
-        parts.append(f"{rest} show{'s' if rest == 1 else ''} no detectable difference{res}")
+        every = "all " if rest == len(tested) > 1 else ""
+        parts.append(f"{every}{rest} show{'s' if rest == 1 else ''} no detectable "
+                     f"difference{res}")
     return f"{head}; after Holm correction {words.join(parts)}"
 
 
