@@ -268,8 +268,9 @@ def agreement(a: Result, b: Result, setting_a: str, setting_b: str) -> str:
             "settings are compared width by width")
     if not common:
         return f"{head}, but they share no width: they cannot be compared."
-    return f"{head}. " + " ".join(
-        f"Width {w}: {compare_settings(ca[w], cb[w], setting_a, setting_b)}" for w in common)
+    said = {w: compare_settings(ca[w], cb[w], setting_a, setting_b) for w in common}
+    return f"{head}. " + " ".join(  # "At width 64, the two ...", not "Width 64: The" (read 10)
+        f"At width {w}, {said[w][:1].lower()}{said[w][1:]}" for w in common)
 
 
 def _trend_words(t: Contrast) -> dict:
