@@ -176,8 +176,12 @@ def test_a_diverged_model_is_not_evaluated_and_is_counted_from_the_training_runs
     r = run(layer_rates=trained, seeds=[s for s in SEEDS if s != 3], one=-0.01)
     assert (r.models, r.trained, r.diverged) == (9, 10, 1)
     assert r.one_pass.pairs == 9 and r.one_pass.claim
-    assert "(9 seeds (10 trained, 1 diverged and not evaluated))" in \
+    assert "(9 seeds: 10 trained, 1 diverged and not evaluated)" in \
         render(r).replace("\n", " ")
+    # referee read 9: "(3 seeds (3 trained, 0 diverged and not evaluated))" said nothing
+    healthy = syn.run_tables("layer_rates", grid, SEEDS, 4, lambda c, s, e: 0.85)
+    r = run(layer_rates=healthy, one=-0.01)
+    assert (r.trained, r.diverged) == (10, 0) and ex.context(r)["excluded"] == ""
 
 
 def test_without_the_training_runs_nothing_is_said_about_them():

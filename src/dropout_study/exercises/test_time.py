@@ -281,8 +281,8 @@ def context(r: Result) -> dict:
         if row["condition"] == ONE and 1 not in r.passes:
             row["nll"] = row["ece"] = "not measured (T = 1 not among the passes)"
     diffs = [c.row("higher", "lower") for c in r.against_eval.values()]
-    excluded = ("" if r.trained is None else
-                f" ({r.trained} trained, {r.diverged} diverged and not evaluated)")
+    excluded = ("" if r.trained is None or not r.diverged else
+                f": {r.trained} trained, {r.diverged} diverged and not evaluated")
     return {"condition": r.condition, "seeds": r.models, "excluded": excluded,
             "passes": r.passes, "table": table, "diffs": diffs, "t_max": r.t_max,
             "one_pass": ONE, "first_pass": 1 in r.passes,
