@@ -197,7 +197,7 @@ def resolves(heads: list, seeds: int, preset: str, subset: str = "",
                         "of accuracies: this preset resolves nothing. ")
         else:
             # a size read from the spread of a few seeds is itself rough (referee read 8)
-            rough = (f", and from the spread of {seeds} seeds this size is itself rough"
+            rough = (f", and from {seeds} seeds this size is itself rough"
                      if seeds < MIN_ROBUST else "")
 
             def middle(full: bool) -> str:
