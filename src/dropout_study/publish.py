@@ -143,12 +143,10 @@ def to_publish(results: Path, cfg: dict) -> list[str]:
 
 def placeholder() -> str:
     """The README's block while no study is published."""
-    return (f"{START}\n**No study is published yet**: the full study is training on a CPU, "
-            "over several sessions (its progress so far: `progress/full.tar.gz`, "
-            "[docs/progress.md](docs/progress.md)); once it has run, `dropout-study publish "
-            "results/full` puts its tables, report and answers here.\nMeanwhile the `quick` "
-            "preset answers every exercise with fewer seeds on a CPU: `snakemake --cores all "
-            "--config preset=quick`, then open "
+    return (f"{START}\n**No study is published yet**: once the full study has run, "
+            "`dropout-study publish results/full` puts its tables, report and answers here.\n"
+            "Meanwhile the `quick` preset answers every exercise with fewer seeds on a CPU: "
+            "`snakemake --cores all --config preset=quick`, then open "
             f"`results/quick/report.html`.\n{END}")
 
 
