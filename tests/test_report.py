@@ -356,3 +356,17 @@ def test_the_departures_from_the_book_are_said_in_methods():
     assert ("**Departures from the book.** 10 000 training images are held out as a validation "
             "split, on which every selection is made (the book has none). ") in methods
     assert "drop_last" not in methods and "this preset trains" not in methods
+
+
+@pytest.mark.parametrize("collapses, words", [(1, "1 transient collapse of stable runs"),
+                                              (3, "3 transient collapses of stable runs")])
+def test_a_section_s_run_count_says_one_transient_collapse_in_the_singular(collapses, words):
+    """The full study's exercise 6 read "1 transient collapses of stable runs"."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir(None))),
+                             undefined=jinja2.StrictUndefined)
+    failed = env.get_template("macros.j2").module.failed
+    assert str(failed(200, 20, 1, 12, 7, collapses)).strip() == (
+        f"200 runs, 20 failed: 1 unstable at the endpoint, 12 diverged, 7 never trained; "
+        f"{words}, runs kept")
