@@ -105,6 +105,35 @@ def test_the_robustness_line_runs_over_all_seeds_and_reports_a_disagreement():
     assert "P(a > b) = 0.40" in c.robustness()
 
 
+def test_an_uninformative_contrast_does_not_disagree_with_its_robustness_line():
+    """Full study, exercise 5 (newer): the interaction +0.04 pp [+0.01, +0.07] is uninformative
+    by a rule of words (no claim), and its robust interval [+0.01, +0.06] excludes zero too:
+    the report said "this disagrees with the primary verdict", which the data do not say."""
+    c = compare_one("a − b", sample(0.01))
+    assert c.claim and c.robust_direction == 1
+    withheld = replace(c, uninformative="a factor has no effect of its own", claim=False)
+    assert not withheld.disagrees
+    assert "disagrees" not in withheld.robustness()
+    # its absence: a verdict withheld by the data with a robust line that excludes zero
+    bare = replace(c, claim=False)
+    assert bare.disagrees and "disagrees with the primary verdict" in bare.robustness()
+
+
+def test_the_robustness_line_says_its_level_where_it_is_the_primary_s_corrected_one():
+    """Referee (full study): "[-1.14, +0.43]" could not be reproduced at 95%: it is at the
+    primary's Holm-corrected level, and the line did not say so."""
+    fam = compare({"a − b": sample(0.01), "c − b": sample(0.02)})
+    levels = sorted(c.robust.level for c in fam.values())
+    assert levels == pytest.approx([0.95, 0.975])
+    for c in fam.values():
+        line = c.robustness()
+        at = f"{100 * c.robust.level:.2f}"
+        if c.robust.level > 0.95 + 1e-9:
+            assert f"{words.pp(c.robust)} (a {at}% interval, as the primary's), P(" in line
+        else:  # its absence: at the plain 95% no level is said
+            assert "% interval" not in line
+
+
 def test_the_robustness_line_needs_enough_seeds():
     c = compare_one("a − b", sample(0.01, seeds=range(MIN_ROBUST - 1)))
     assert c.robust is None and not c.disagrees

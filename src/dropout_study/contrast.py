@@ -165,8 +165,10 @@ class Contrast:
 
     @property
     def disagrees(self) -> bool:
-        """The robustness line over all seeds does not support the primary verdict."""
-        return self.robust is not None and self.tested and \
+        """The robustness line over all seeds does not support the primary verdict. Not where
+        the verdict is withheld by a rule of words, not by the data (an uninformative
+        interaction: its interval may exclude zero, and the robust one with it)."""
+        return self.robust is not None and self.tested and not self.uninformative and \
             self.direction != self.robust_direction
 
     # -- words -------------------------------------------------------------------------------
@@ -233,8 +235,12 @@ class Contrast:
                     if self.all_pairs else "no seed with a value in both arms")
             return f"robustness line: {have}, too few for it (at least {MIN_ROBUST})"
         what = "ratio" if isinstance(self.quantity, Ratio) else "difference"
+        # its interval is at the primary's level (Holm-corrected where that one is), so that
+        # the two are read alike; said where it is not the plain 95% (referee, full study)
+        at = (f" (a {100 * self.robust.level:.2f}% interval, as the primary's)"
+              if round(self.robust.level, 6) != 0.95 else "")
         line = (f"robustness over all {self.all_pairs} seeds: median {what} "
-                f"{self.quantity.text(self.robust)}, P({' > '.join(self.arms)}) "
+                f"{self.quantity.text(self.robust)}{at}, P({' > '.join(self.arms)}) "
                 f"= {self.p_superior:.2f}")
         if self.disagrees:
             line += "; this disagrees with the primary verdict over the stable seeds"
