@@ -100,10 +100,11 @@ def row(ex: Exercise, entry: dict, heads: list[tuple[str | None, Contrast | None
     # edition's under entry["newer"]); with no headline only where they give its effect too
     owns = [entry.get("glance_words"), (entry.get("newer") or {}).get("glance_words")]
     for i, own in enumerate(owns[:len(lines)]):
-        if own and "after" in own:  # a caveat the section puts after the row's answer
+        rest = {k: v for k, v in (own or {}).items() if k != "after"}
+        if rest and (lines[i]["label"] or "effect" in rest):
+            lines[i] = lines[i] | rest
+        if own and own.get("after"):  # a caveat the section puts after the row's answer
             lines[i] = lines[i] | {"answer": f"{lines[i]['answer']} {own['after']}"}
-        elif own and (lines[i]["label"] or "effect" in own):
-            lines[i] = lines[i] | own
     said = {x["answer"] for x in lines}
     if len(said) == 1:
         text = lines[0]["answer"] if len(lines) == 1 else f"At both settings: {lines[0]['answer']}"

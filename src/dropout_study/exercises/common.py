@@ -149,3 +149,19 @@ def bounded(contrasts: dict[str, Contrast], limit: float = 1.0) -> dict[str, Con
 def bounded_one(c: Contrast, limit: float = 1.0) -> Contrast:
     """One contrast's primary interval kept inside [-limit, limit] (see ``bounded``)."""
     return replace(c, primary=c.primary.clipped(-limit, limit))
+
+
+def unstable_lr(failed: int, runs: int, off: str, lr: float, epochs: float) -> tuple[str, str]:
+    """The protocol's caveat ("Both editions") where a learning rate makes the no-dropout
+    baseline unstable: ``failed`` of its ``runs`` fail by the rule. The section's sentence and
+    the summary row's, in that order; both "" where every no-dropout run is stable."""
+    if not failed:
+        return "", ""
+    section = (f"{failed} of the {runs} no-dropout runs ({off}) at lr {lr:g} "
+               f"{'is' if failed == 1 else 'are'} unstable by the rule (listed in this "
+               "section), so this answer is one about an unstable learning rate, not the "
+               f"exercise itself: where lr {lr:g} makes the no-dropout baseline unstable, the "
+               "protocol reads an answer there as what happens at an unstable learning rate.")
+    row = (f"Read at lr {lr:g}, where {failed} of the {runs} no-dropout runs fail within their "
+           f"{epochs:g} epochs: an answer about an unstable learning rate.")
+    return section, row

@@ -8,6 +8,7 @@ from ... import words
 from ...contrast import Contrast
 from ...contrast_words import holm_family
 from ...stats import Estimate
+from ..common import unstable_lr
 from .analysis import CURVE_RUNS, HEADLINE_EPOCH, READ_AT, TOLERANCE, Layer, Result
 
 
@@ -81,14 +82,7 @@ def caveat(r: Result) -> str:
     """The protocol's caveat, from the run counts: where the learning rate makes the
     no-dropout baseline unstable, the answer is one about an unstable learning rate, not the
     exercise; "" where every no-dropout run is stable."""
-    k = r.off_unstable
-    if not k:
-        return ""
-    return (f"{k} of the {r.seeds} no-dropout runs ({r.off}) at lr {r.lr:g} "
-            f"{'is' if k == 1 else 'are'} unstable by the rule (listed in this section), so "
-            "this answer is one about an unstable learning rate, not the exercise itself: "
-            f"where lr {r.lr:g} makes the no-dropout baseline unstable, the protocol reads an "
-            "answer there as what happens at an unstable learning rate.")
+    return unstable_lr(r.off_unstable, r.seeds, r.off, r.lr, r.last_epoch)[0]
 
 
 def thin(r: Result) -> str:
@@ -177,9 +171,8 @@ def context(r: Result) -> dict:
                            "cells": [cell(v) for v in e.cells]} for e in r.evolution],
             "excluded": r.excluded, "collapsed": r.collapsed, "window": r.k,
             # the summary row says where the answer stands (referee read 6, 2)
-            "glance_words": ({"after": f"Read at lr {r.lr:g}, where {r.off_unstable} of the "
-                                       f"{r.seeds} no-dropout runs fail within their "
-                                       f"{r.last_epoch:g} epochs: an answer about an unstable "
-                                       "learning rate."} if r.off_unstable else None),
+            "glance_words": ({"after": unstable_lr(r.off_unstable, r.seeds, r.off, r.lr,
+                                                   r.last_epoch)[1]}
+                             if r.off_unstable else None),
             "answer": answer, "caveat": caveat(r), "thin": thin(r),
             "curve_runs": CURVE_RUNS, "takeaway": _takeaway(r)}
