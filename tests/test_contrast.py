@@ -182,6 +182,13 @@ def test_two_settings_agree_when_both_claim_the_same_direction():
     text = agreement(a, b, "lr 0.5", "lr 0.1")
     assert text.startswith("The two settings agree (x − y above zero at both): x − y: +")
     assert "over 10 seeds at lr 0.5; x − y: +" in text
+    # referee (full study): each setting's own contrast where they differ, not a's for both
+    c = compare_one("z − y", sample(0.02))
+    text = agreement(a, c, "lr 0.5", "lr 0.1")
+    assert text.startswith("The two settings agree (x − y and z − y both above zero): x − y: +")
+    down = agreement(compare_one("x − y", sample(-0.01)), compare_one("z − y", sample(-0.02)),
+                     "lr 0.5", "lr 0.1")
+    assert down.startswith("The two settings agree (x − y and z − y both below zero): ")
 
 
 def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagreement():

@@ -80,7 +80,11 @@ def agreement(a: Contrast, b: Contrast, setting_a: str, setting_b: str) -> str:
         return (f"The two settings cannot be compared: at {untested} too few seed pairs are "
                 f"stable in both arms for a verdict ({at_a}; {at_b}).")
     if a.direction == b.direction and a.direction != 0:
-        return f"The two settings agree ({said(a)} at both): {at_a}; {at_b}."
+        # each setting's own label where they differ (referee, full study: exercise 2 named
+        # the older edition's rates for both)
+        both = (f"{said(a)} at both" if a.label == b.label else
+                f"{a.label} and {b.label} both {'above' if a.direction > 0 else 'below'} zero")
+        return f"The two settings agree ({both}): {at_a}; {at_b}."
     if a.uninformative or b.uninformative:
         return (f"The two settings say {said(a)} at {setting_a} and {said(b)} at {setting_b}: "
                 f"{at_a}; {at_b}.")
