@@ -26,7 +26,16 @@ from ..contrast_words import holm_family, nulls_resolution, nulls_said
 from ..errors import ConfigError
 from ..experiments import base_condition, rates_name
 from .base import Exercise, GlanceWords
-from .common import ConditionRow, accuracy, bounded, design, points, rows_words, summarize
+from .common import (
+    ConditionRow,
+    accuracy,
+    baseline_caveat,
+    bounded,
+    design,
+    points,
+    rows_words,
+    summarize,
+)
 
 if TYPE_CHECKING:  # annotations only: Results.load reads the plan, which reads the registry
     from ..results import Results
@@ -86,6 +95,7 @@ class Result:
     trend: dict[str, Contrast]  # setting -> slope of (dropout − none) per doubling of width
     level: float = 0.95  # the study's (a Holm step moves an interval's level from it)
     preset_departure: str = ""  # where this study runs fewer widths than the full one
+    caveat: tuple[str, str] = ("", "")  # where lr makes no dropout fail: section, row
 
 
 def slopes(samples: dict[int, Sample]) -> Sample:
@@ -124,7 +134,10 @@ def analyze(res: Results) -> Result:
     label = {s: f"slope of ({s} − {none}) per doubling of width" for s in settings}
     trend = compare({label[s]: slopes(per_setting[s]) for s in settings
                      if len(per_setting[s]) >= MIN_LEVELS}, lvl, SLOPE)
+    caveat = baseline_caveat(ends, design(ends, res.k)["epochs"],
+                             f"{none} at each of its {len(widths)} widths")
     return Result(design=design(ends, res.k), widths=widths, none=none, settings=settings,
+                  caveat=caveat,
                   cells=cells, table=summarize(ends, [c.condition for c in cells], COLUMNS, lvl),
                   benefit=bounded(compare(family, lvl)), benefit_of=keys,
                   trend={s: trend[label[s]] for s in settings if label[s] in trend},
@@ -304,7 +317,9 @@ def context(r: Result) -> dict:
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
             "holm": holm_family(r.benefit), "min_levels": MIN_LEVELS,
             "trends": [_trend_words(t) for t in r.trend.values()],
-            "glance_words": glance_words(r), "answer": answer, "takeaway": takeaway,
+            "glance_words": ((glance_words(r) or {}) | {"after": r.caveat[1]}
+                             if r.caveat[1] else glance_words(r)),
+            "answer": answer, "takeaway": takeaway, "caveat": r.caveat[0],
             "departure": r.preset_departure}
 
 

@@ -165,3 +165,19 @@ def unstable_lr(failed: int, runs: int, off: str, lr: float, epochs: float) -> t
     row = (f"Read at lr {lr:g}, where {failed} of the {runs} no-dropout runs fail within their "
            f"{epochs:g} epochs: an answer about an unstable learning rate.")
     return section, row
+
+
+def baseline_caveat(ends: pd.DataFrame, epochs: float, label: str | None = None
+                    ) -> tuple[str, str]:
+    """``unstable_lr`` from an experiment's endpoints: its no-dropout runs (both rates 0, no
+    weight decay) that fail by the rule, at their learning rate; ``label`` names them where
+    they are several conditions (default: the one condition's name)."""
+    off = ends[(ends["rate1"] == 0) & (ends["rate2"] == 0)]
+    if "weight_decay" in off:
+        off = off[off["weight_decay"].fillna(0) == 0]
+    if off.empty:
+        return "", ""
+    names = sorted(off["condition"].unique())
+    failed = int((~off["stable"].astype(bool)).sum())
+    return unstable_lr(failed, len(off), label or ", ".join(names), float(off["lr"].iloc[0]),
+                       epochs)

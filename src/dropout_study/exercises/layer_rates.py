@@ -28,6 +28,7 @@ from .base import Exercise, GlanceWords
 from .common import (
     ConditionRow,
     accuracy,
+    baseline_caveat,
     bounded,
     bounded_one,
     design,
@@ -76,6 +77,7 @@ class Result:
     selected_stable: bool = True  # all its runs stable (else no setting had all its runs)
     preset: str = "full"  # the preset that ran it
     selection_note: str = ""  # a preset's smaller validation split, where it picks
+    caveat: tuple[str, str] = ("", "")  # where lr makes no dropout fail: section, row
 
     @property
     def one_layer_by_label(self) -> dict[str, Contrast]:
@@ -110,7 +112,7 @@ def analyze(res: Results) -> Result:
     grid = [rates_name(float(x), float(y)) for x in block["p1"] for y in block["p2"]
             if rates_name(float(x), float(y)) in present]
     return Result(
-        design=design(ends, res.k),
+        design=design(ends, res.k), caveat=baseline_caveat(ends, design(ends, res.k)["epochs"]),
         p1=sorted({float(x) for x in block["p1"] for y in block["p2"]
                    if rates_name(float(x), float(y)) in present}),
         p2=sorted({float(y) for x in block["p1"] for y in block["p2"]
@@ -216,7 +218,8 @@ def context(r: Result) -> dict:
             "holm": {"family": holm_family(r.against_none),
                      "one_layer": holm_family(r.one_layer_by_label)},
             "departure": " ".join(x for x in (departure(r), r.selection_note) if x),
-            "answer": answer, "takeaway": _takeaway(r)}
+            "answer": answer, "takeaway": _takeaway(r), "caveat": r.caveat[0],
+            "glance_words": {"after": r.caveat[1]} if r.caveat[1] else None}
 
 
 def averaged_over(ends: pd.DataFrame) -> str:

@@ -44,6 +44,7 @@ from .base import Exercise, GlanceWords
 from .common import (
     ConditionRow,
     accuracy,
+    baseline_caveat,
     bounded,
     bounded_one,
     design,
@@ -91,6 +92,7 @@ class Result:
     # Holm over the three roles)
     selection_note: str = ""  # a preset's smaller validation split, where it picks
     picked_decay: dict[str, float] = field(default_factory=dict)  # decay, both -> their λ
+    caveat: tuple[str, str] = ("", "")  # where lr makes no regularisation fail: section, row
 
     def effect(self, role: str) -> Contrast:
         return self.effects[f"{ALONE[role]} − none"]
@@ -193,6 +195,7 @@ def analyze(res: Results) -> Result:
                               2.0)
     return Result(
         design=design(ends, res.k), levels=sorted(cells["dropout"].unique()),
+        caveat=baseline_caveat(ends, design(ends, res.k)["epochs"]),
         decays=sorted(float(x) for x in cells["wd"].unique()),
         table=summarize(ends, order, COLUMNS, lvl), picked=picked, val=val,
         better_single=better, effects=effects,
@@ -325,7 +328,8 @@ def context(r: Result) -> dict:
             "few_decays": " ".join(x for x in (few_decays(r.decays), decay_ends(r),
                                                r.selection_note) if x),
             "interaction_text": c.quantity.text(c.primary), "kind": kind(r),
-            "answer": answer, "takeaway": _takeaway(r)}
+            "answer": answer, "takeaway": _takeaway(r), "caveat": r.caveat[0],
+            "glance_words": {"after": r.caveat[1]} if r.caveat[1] else None}
 
 
 def draw(res: Results, r: Result, out: Path) -> dict[str, Path]:  # pragma: no mutate block
