@@ -390,6 +390,16 @@ def test_three_levels_have_a_middle():
         "zero probability, a = 0.3, of 3).")
 
 
+def test_four_levels_have_no_middle_but_two():
+    """Referee (full study): "the sweep's middle zero probability, a = 0.3, of 4"."""
+    r = run(effect={0.3: -0.01}, a_list=[0.1, 0.3, 0.5, 0.7])
+    assert ex.EXERCISE.headline(r) is r.diff[ex.headline_setting(r).key]
+    assert ex.headline_setting(r).a == pytest.approx(0.3)
+    assert _glance(r)["answer"] == (
+        "At matched mask variance Bernoulli dropout beats ternary noise (a = 0.3, the lower of "
+        "the sweep's two middle zero probabilities, of 4).")
+
+
 def test_a_headline_without_a_verdict_leaves_the_default_words():
     dead = {(c, s): 1 for c in (T1, B1, T5, B5) for s in SEEDS[1:]}
     r = run(diverged=dead)

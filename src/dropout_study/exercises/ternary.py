@@ -287,10 +287,12 @@ def headline(r: Result) -> Contrast | None:
 
 def where(r: Result) -> str:
     """Which setting the headline is, in words: "the sweep's middle strength" only where there
-    is a middle (3 levels or more)."""
+    is a middle (an odd number of levels, 3 or more)."""
     s, n = headline_setting(r), len(r.settings)
-    if n >= 3:
+    if n >= 3 and n % 2:
         return f"the sweep's middle zero probability, a = {s.a:g}, of {n}"
+    if n >= 3:  # an even number has no middle (referee, full study: "the middle ... of 4")
+        return f"a = {s.a:g}, the lower of the sweep's two middle zero probabilities, of {n}"
     if n == 2:
         return f"a = {s.a:g}, the lower of the 2 zero probabilities"
     return f"a = {s.a:g}, the only zero probability"
