@@ -295,6 +295,23 @@ def test_several_winners_are_all_named():
     assert "worse" not in words["takeaway"]
 
 
+def test_a_scheme_that_does_worse_is_named_apart_from_the_nulls_resolution():
+    """Referee (full study): "No scheme outperforms dropout after Holm correction (no
+    detectable difference at 9 or more seeds: ...)" stood after "additive − dropout ... worse
+    than dropout", as if the null covered it too."""
+    r = run(effect={"additive": -0.02})
+    assert r.losers == ["additive"]
+    nulls = [c for c in r.against_dropout.values() if not c.claim]
+    mde = max(c.mde for c in nulls)
+    q = nulls[0].quantity
+    assert ex.context(r)["answer"].endswith(
+        "No scheme outperforms dropout after Holm correction: additive does worse, the others "
+        f"show no detectable difference at 10 seeds: none larger than {q.size(mde)} would "
+        "likely be missed.")
+    # its absence: with no scheme worse, the nulls' resolution stands in brackets as before
+    assert ex.context(run())["answer"].endswith("would likely be missed).")
+
+
 def test_no_planted_effect_claims_nothing_and_says_its_resolution():
     r = run()
     assert not r.winners and not r.losers

@@ -300,6 +300,9 @@ def _testable(r: Result) -> int:
 def _none_outperforms(r: Result) -> str:
     """No winner (of every scheme, or of those with a verdict), the nulls' n and resolution."""
     said = nulls_resolution(r.against_dropout.values())  # referee read 5, 9
+    if r.losers and said:  # the nulls' resolution names only them (referee, full study)
+        said = (f": {_names(r.losers)} {_verb(r.losers, 'does', 'do')} worse, the others show"
+                f"{said.replace(' (', ' ', 1)[:-1]}")
     if not r.untested:
         return f"No scheme outperforms dropout after Holm correction{said}."
     if not _testable(r):
