@@ -339,6 +339,25 @@ def test_runs_that_repeat_another_bit_for_bit_are_counted_and_said():
     assert "bit for bit" not in md and "distinct)" not in md
 
 
+def test_runs_that_diverged_to_nan_repeat_nothing():
+    """Referee (full study): 12 diverged runs of two conditions, their metrics NaN, counted as
+    11 runs that "repeat another bit for bit"; NaN is no value to repeat."""
+    from dropout_study.endpoints import distinct, repeats
+
+    nan = float("nan")
+    m = pd.concat([pd.DataFrame({"experiment": "weight_dropout", "condition": c, "seed": s,
+                                 "epoch": [1, 2], "train_loss": [nan, nan],
+                                 "val_acc": [nan, nan]})
+                   for c in ("dropconnect_batch,p=0.5", "dropconnect_batch,p=0.7")
+                   for s in (0, 1)])
+    r = repeats(m)
+    assert (r["runs"], r["distinct"], r["repeated"], r["sets"]) == (4, 4, 0, [])
+    assert distinct(m).groupby(["condition", "seed"]).ngroups == 4
+    # its absence: equal finite trajectories still repeat one another
+    m.loc[:, ["train_loss", "val_acc"]] = 0.5
+    assert repeats(m)["repeated"] == 3
+
+
 def test_the_departures_from_the_book_are_said_in_methods():
     """Referee read 4, 11: skipping each epoch's partial minibatch departs from the book, and
     the report said so only in its config dump; a preset's training subset sets every

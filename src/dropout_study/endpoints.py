@@ -3,6 +3,7 @@ loaded ``Results``, which need the plan, so that what ranks runs by them needs n
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .instability import instability
@@ -98,6 +99,11 @@ def _traces(metrics: pd.DataFrame) -> pd.Series:
     """Per run (``RUN_KEYS``, in order), its training-loss and validation trajectory: runs
     whose trajectories are equal repeat one another."""
     m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable")
-    return m.groupby(RUN_KEYS, sort=False).apply(
-        lambda g: tuple(g["train_loss"].round(12)) + tuple(g["val_acc"].round(12)),
-        include_groups=False)
+
+    def trace(g: pd.DataFrame) -> tuple:
+        t = tuple(g["train_loss"].round(12)) + tuple(g["val_acc"].round(12))
+        # a trajectory with a missing value (a diverged run's NaN) repeats nothing: its own run
+        # keeps it apart (referee, full study: 12 diverged runs counted as 11 repeats)
+        return t if np.isfinite(np.asarray(t, dtype=float)).all() else t + (g.name,)
+
+    return m.groupby(RUN_KEYS, sort=False).apply(trace, include_groups=False)
