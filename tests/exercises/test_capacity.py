@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from dropout_study import exercises, plots
+from dropout_study import exercises, plots, words
 from dropout_study.contrast import Sample
 from dropout_study.errors import ConfigError
 from dropout_study.exercises import capacity as ex
@@ -476,12 +476,27 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same
 
 
-def test_with_a_trend_the_glance_row_keeps_the_trend_words():
+def test_with_a_trend_the_glance_row_keeps_the_trend_words_and_says_each_width():
+    """Referee (full study): "dropout − none rises as the hidden layers widen" hid that dropout
+    hurts at every width; the row now says, after the trend, where it helps or hurts."""
     from dropout_study import glance
     r = run(slope=0.01)
-    assert ex.context(r)["glance_words"] is None
+    got = {w: c for w, c in ex._benefits(r, r.settings[0])}
+    helps = [str(w) for w, c in got.items() if c.direction > 0]
+    quiet = [str(w) for w, c in got.items() if not c.direction]
+    assert helps and quiet  # planted: no benefit at 64, a growing one above
     row = glance.row(ex.EXERCISE, ex.context(r), [(None, ex.EXERCISE.headline(r))])
-    assert row["answer"] == ex.EXERCISE.glance.answer_better
+    assert row["answer"] == (
+        f"{ex.EXERCISE.glance.answer_better} Width by width (Holm-corrected): dropout helps at "
+        f"widths {words.join(helps)}; no detectable difference at width {quiet[0]}.")
+    # every width hurt: said as such, with no "helps"
+    down = run(slope=0.01, base=-0.2)
+    row = glance.row(ex.EXERCISE, ex.context(down), [(None, ex.EXERCISE.headline(down))])
+    assert row["answer"].endswith("Width by width (Holm-corrected): dropout hurts at widths 64, "
+                                  "128, 256 and 512.")
+    # its absence: without a trend the row gives the widths itself, and no second list
+    flat = run(widths=[64, 256])
+    assert ex.per_width(flat) == ""
 
 
 def test_the_two_settings_are_compared_width_by_width_when_no_trend_is_fitted():

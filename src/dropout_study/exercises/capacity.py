@@ -265,6 +265,26 @@ def glance_words(r: Result) -> dict | None:
             "answer": f"{head[0].upper()}{head[1:]}; per width ({s} − {r.none}, Holm): {said}."}
 
 
+def _row_words(r: Result) -> dict | None:
+    """``glance_words`` with what the row says after its answer: the widths beside a trend,
+    the unstable-learning-rate caveat."""
+    after = " ".join(x for x in (per_width(r), r.caveat[1]) if x)
+    return (glance_words(r) or {}) | {"after": after} if after else glance_words(r)
+
+
+def per_width(r: Result) -> str:
+    """Beside a fitted trend, in the summary row, where dropout helps or hurts width by width
+    (referee, full study: "rises as the hidden layers widen" hid that it hurts at every
+    width); "" where no trend is fitted (the row gives the widths then)."""
+    if not r.settings or r.settings[0] not in r.trend:
+        return ""
+    got = _benefits(r, r.settings[0])
+    parts = [f"{say} at width{'s' if len(ws) > 1 else ''} {words.join(ws)}" for say, ws in (
+        (say, [str(w) for w, c in got if c.direction == d]) for say, d in (
+            ("dropout helps", 1), ("dropout hurts", -1), ("no detectable difference", 0))) if ws]
+    return f"Width by width (Holm-corrected): {'; '.join(parts)}."
+
+
 def agreement(a: Result, b: Result, setting_a: str, setting_b: str) -> str:
     """What the two settings say, and whether it is the same: the trends where both have one,
     else dropout − none width by width, at the widths both compared."""
@@ -317,8 +337,7 @@ def context(r: Result) -> dict:
             "family": [c.row("dropout helps", "dropout hurts") for c in r.benefit.values()],
             "holm": holm_family(r.benefit), "min_levels": MIN_LEVELS,
             "trends": [_trend_words(t) for t in r.trend.values()],
-            "glance_words": ((glance_words(r) or {}) | {"after": r.caveat[1]}
-                             if r.caveat[1] else glance_words(r)),
+            "glance_words": _row_words(r),
             "answer": answer, "takeaway": takeaway, "caveat": r.caveat[0],
             "departure": r.preset_departure}
 
@@ -373,10 +392,8 @@ EXERCISE = Exercise(
     glance=GlanceWords(
         question="Wider layers: is dropout worth more?",
         better="dropout − none rises with width", worse="dropout − none falls with width",
-        answer_better="The paired difference dropout − none rises as the hidden layers widen "
-                      "(the section says at which widths dropout helps or hurts).",
-        answer_worse="The paired difference dropout − none falls as the hidden layers widen "
-                     "(the section says at which widths dropout helps or hurts).",
+        answer_better="The paired difference dropout − none rises as the hidden layers widen.",
+        answer_worse="The paired difference dropout − none falls as the hidden layers widen.",
         answer_none="No detectable trend of dropout − none with the width of the hidden layers.",
         absent=f"no trend to fit: a trend needs at least {MIN_LEVELS} widths, each with a "
                "no-dropout and a dropout run (the section gives each width's contrast)"))
