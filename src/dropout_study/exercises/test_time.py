@@ -232,6 +232,15 @@ def _said(c, better: str, worse: str) -> str:
             else v)
 
 
+def _calibrated(r: Result) -> str:
+    """Where the average of T passes is detectably better or worse calibrated than eval mode
+    (NLL, ECE): the other side of the answer (referee, full study: the takeaway left out a
+    lower NLL and ECE the answer gave)."""
+    said = [f"{'lower' if c.direction < 0 else 'higher'} {k} ({_claim(c)})"
+            for k in RATIOS if (c := r.mc(k)).claim]
+    return f"; in calibration it has {words.join(said)}" if said else ""
+
+
 def _takeaway(r: Result) -> str:
     one, acc, t = r.one_pass, r.mc("accuracy"), r.t_max
     if not acc.tested:
@@ -250,9 +259,10 @@ def _takeaway(r: Result) -> str:
                 f"even the average of T = {t} passes stays below eval mode "
                 f"({_claim(acc)})")
         return (f"Leaving dropout on makes predictions random and worse ({_claim(one)}); "
-                f"{back}, and each of the T passes costs eval mode's one pass plus the masks, "
-                "while eval mode, with inverted dropout's 1/(1 − p) scaling, approximates their "
-                "average in one pass: that is why dropout is switched off at test time.")
+                f"{back}{_calibrated(r)}, and each of the T passes costs eval mode's one pass "
+                "plus the masks, while eval mode, with inverted dropout's 1/(1 − p) scaling, "
+                "approximates their average in one pass: that is why dropout is switched off "
+                "at test time.")
     if acc.direction < 0:
         return (f"Eval mode beats the Monte-Carlo average of T = {t} passes "
                 f"({_claim(acc)}) with one pass instead of {t}: the deterministic pass "
