@@ -66,3 +66,15 @@ def test_a_measured_ratio_has_two_significant_digits():
     assert words.measured(Estimate(0.8612, n=12)) == "x0.86"
     assert words.measured(Estimate(9.96, n=12)) == "x10"
     assert words.measured(Estimate(math.nan, n=0)) == "no value (no stable run to compute it from)"
+
+
+def test_an_end_that_excludes_the_null_never_prints_as_it():
+    """Referee (full study): "-0.21 pp [-0.43, 0.00]" and "x0.95 [0.90, 1.00]" beside claims,
+    where the true ends are -0.004 and 0.9991: one more decimal tells them from the null."""
+    diff = Estimate(-0.00215, -0.00425, -0.00004, 10)
+    assert words.pp(diff) == "-0.215 pp [-0.425, -0.004]"
+    assert words.ratio(Estimate(0.95, 0.90, 0.9991, 10)) == "x0.950 [0.900, 0.999]"
+    # its absence: an interval that contains the null, or whose ends print apart from it,
+    # keeps its two decimals
+    assert words.pp(Estimate(-0.00215, -0.00425, 0.00004, 10)) == "-0.21 pp [-0.43, 0.00]"
+    assert words.ratio(Estimate(0.95, 0.90, 0.98, 10)) == "x0.95 [0.90, 0.98]"

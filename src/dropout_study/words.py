@@ -29,18 +29,21 @@ def missing(e: Estimate) -> str | None:
 EXTRA_DIGITS = 3  # at most this many more decimals to tell an interval's ends apart
 
 
-def _interval(e: Estimate, digits: int, render) -> str | None:
+def _interval(e: Estimate, digits: int, render, null: float | None = None) -> str | None:
     """``[lo, hi]`` for an estimate with an interval, with as many more decimals (up to
-    ``EXTRA_DIGITS``) as its two ends need to differ in print, the value with them; words
+    ``EXTRA_DIGITS``) as its two ends need to differ in print, and, where the interval
+    excludes ``null`` (0 for a difference, 1 for a ratio), for neither end to print as it
+    ("[-0.43, 0.00]" beside a claim; referee, full study), the value with them; words
     instead of a degenerate one: no spread at all ("77.3% [77.3, 77.3]" from two equal runs),
     or an interval narrower than the last decimal shown. None: it has no interval."""
     if not e.has_interval:
         return None
     if math.isclose(e.lo, e.hi, rel_tol=1e-12, abs_tol=1e-15):  # equal, floating error aside
         return f"{render(e.value, digits)} (no spread: all {e.n} values equal)"
+    away = null is not None and not (e.lo <= null <= e.hi)
     for d in range(digits, digits + EXTRA_DIGITS + 1):
         lo, hi = render(e.lo, d), render(e.hi, d)
-        if lo != hi:
+        if lo != hi and not (away and render(null, d) in (lo, hi)):
             return f"{render(e.value, d)} [{lo}, {hi}]"
     return (f"{render(e.value, digits + EXTRA_DIGITS)} (its interval narrower than the last "
             "decimal)")
@@ -57,7 +60,7 @@ def number(e: Estimate, digits: int = 3, scale: float = 1.0, unit: str = "",
     def render(x: float, d: int) -> str:
         return _num(scale * x, d, signed)
 
-    shown = _interval(e, digits, render)
+    shown = _interval(e, digits, render, 0.0 if signed else None)
     if shown is None:
         v = render(e.value, digits)
         return f"{v}{u} (one seed, no interval)" if e.n == 1 else f"{v}{u}"
@@ -83,7 +86,7 @@ def ratio(e: Estimate, digits: int = 2) -> str:
     would print alike, words where it has no spread)."""
     if (words := missing(e)) is not None:
         return words
-    shown = _interval(e, digits, lambda x, d: f"{x:.{d}f}")
+    shown = _interval(e, digits, lambda x, d: f"{x:.{d}f}", 1.0)
     return f"x{e.value:.{digits}f}" if shown is None else f"x{shown}"
 
 
