@@ -36,8 +36,19 @@ def test_an_early_dip_that_recovers_is_a_transient_collapse_not_an_unstable_endp
     s = state(acc=acc)
     assert not s["unstable"] and not s["endpoint_unstable"]
     assert s["collapse"] and s["collapse_epoch"] == 3
-    assert s["collapse_reason"] == ("validation accuracy 60.0% fell 18.0 points below its "
-                                    "best so far (78.0%)")
+    assert s["collapse_reason"] == ("validation accuracy 60.00% fell 18.00 points below its "
+                                    "best so far (78.00%)")
+
+
+def test_a_fall_just_past_the_rule_s_edge_prints_past_it():
+    """Referee (full study): "70.6% fell 10.0 points below its best so far (80.6%)" for a
+    fall of 10.01 against a rule of more than 10."""
+    acc = HEALTHY_ACC.copy()
+    acc[2] = acc[1] - 0.1001
+    s = state(acc=acc)
+    assert s["collapse"] and "fell 10.01 points below" in s["collapse_reason"]
+    acc[2] = acc[1] - 0.0999  # its absence: within the rule, no event
+    assert not state(acc=acc)["collapse"]
 
 
 def test_a_collapse_still_there_in_the_window_is_unstable_from_the_start_of_the_episode():
@@ -45,8 +56,8 @@ def test_a_collapse_still_there_in_the_window_is_unstable_from_the_start_of_the_
     acc[5:] = [0.50, 0.62, 0.70, 0.72, 0.73]  # collapses at epoch 6, ends near 73%
     s = state(acc=acc)
     assert s["unstable"] and s["endpoint_unstable"] and s["unstable_epoch"] == 6
-    assert s["unstable_reason"] == ("validation accuracy 50.0% fell 33.0 points below its best "
-                                    "so far (83.0%)")
+    assert s["unstable_reason"] == ("validation accuracy 50.00% fell 33.00 points below its "
+                                    "best so far (83.00%)")
     assert not s["collapse"]  # no earlier, recovered episode
 
 
@@ -191,7 +202,7 @@ def test_the_rule_reads_the_validation_accuracy_never_the_test_accuracy():
     out = instability(table, K).set_index("seed")
     assert not out.loc[0, "unstable"] and not out.loc[0, "collapse"]
     assert out.loc[1, "endpoint_unstable"] and out.loc[1, "unstable_epoch"] == 9
-    assert out.loc[1, "unstable_reason"].startswith("validation accuracy 60.0% fell")
+    assert out.loc[1, "unstable_reason"].startswith("validation accuracy 60.00% fell")
     at = stable_epochs(table, K).set_index(["seed", "epoch"])["stable_at"]
     assert at.loc[0].all() and not at.loc[(1, 9)] and at.loc[(1, 8)]
 
