@@ -599,3 +599,18 @@ def test_the_effects_table_says_over_how_many_contrasts_holm_runs():
     # its absence: every contrast testable
     md = syn.section_markdown(ex.EXERCISE, ex.context(run()), {"grid": "figures/ex5_decay.png"})
     assert "paired by seed (Holm-corrected over its 4 contrasts):" in md
+
+
+def test_the_single_methods_validation_scores_print_apart_where_one_is_picked():
+    """Referee (full study): "(decay: dropout alone 86.9%, decay alone 86.9%)" picked a winner
+    between two equal printed numbers (86.89 and 86.93)."""
+    from dataclasses import replace
+
+    r = run()
+    close = replace(r, val={**r.val, "dropout": 0.8689, "decay": 0.8693})
+    v = ex.context(close)["val"]
+    assert (v["dropout"], v["decay"]) == ("86.89%", "86.93%")
+    # its absence: scores a tenth of a point apart keep one decimal
+    apart = replace(r, val={**r.val, "dropout": 0.8689, "decay": 0.8712})
+    v = ex.context(apart)["val"]
+    assert (v["dropout"], v["decay"]) == ("86.9%", "87.1%")
