@@ -426,3 +426,12 @@ def test_a_sum_of_verdicts_carries_its_nulls_n_and_largest_resolution():
                     f"{a.quantity.size(a.mde)} would likely be missed)")
     assert nulls_resolution([b]) == ""  # no null, nothing to say
     assert nulls_said([a, b]) == said[2:-1] and nulls_said([b]) == ""  # the same, unbracketed
+
+
+def test_a_contrast_of_shared_runs_counts_seeds_stable_in_all_its_cells():
+    """Referee (full study): exercise 5's interaction and exercise 8's slope said "10 seed
+    pairs stable in both arms", where they count the seeds stable in all 4 (or 10) cells."""
+    s = sample(0.01)
+    shared = compare_one("x − y", Sample(s.a, s.b, s.stable_a, s.stable_a, shared=True))
+    assert shared.summary().endswith("(10 seeds stable in all its cells)")
+    assert compare_one("x − y", s).summary().endswith("(10 seed pairs stable in both arms)")

@@ -258,13 +258,15 @@ class Contrast:
         prints it; the interval's level where Holm's correction made it other than the study's
         ``level``."""
         if self.pairs == 0:
-            return f"no value ({pairs_text(0)})"
+            return f"no value ({pairs_text(0, self.shared)})"
         if self.pairs == 1:
-            return f"not shown ({pairs_text(1)}: a single run against a single run is no finding)"
+            return (f"not shown ({pairs_text(1, self.shared)}: a single run against a single run "
+                    "is no finding)")
         holm = ("" if level is None or abs(self.primary.level - level) < 1e-9
                 or not self.primary.has_interval else
                 f"; a {100 * self.primary.level:.2f}% interval, Holm-corrected within its family")
-        return f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs)}{self.few()}{holm})"
+        return (f"{self.quantity.text(self.primary)} ({pairs_text(self.pairs, self.shared)}"
+                f"{self.few()}{holm})")
 
     def few(self) -> str:
         """Beside an interval from fewer pairs than a verdict needs: on how few degrees of
@@ -298,8 +300,13 @@ class Contrast:
                 "robustness": self.robustness()}
 
 
-def pairs_text(n: int) -> str:
-    """How many seed pairs a difference rests on, in words ("no seed pair", never "0")."""
+def pairs_text(n: int, shared: bool = False) -> str:
+    """How many seed pairs a difference rests on, in words ("no seed pair", never "0"); for a
+    contrast whose arms share the seeds' runs (an interaction, a slope), the seeds stable in
+    all its cells (referee, full study: "seed pairs stable in both arms" of 4 or 10 cells)."""
+    if shared:
+        return (f"{n} seed{'s' if n != 1 else ''} stable in all its cells" if n else
+                "no seed stable in all its cells")
     return (f"{n} seed pair{'s' if n != 1 else ''} stable in both arms" if n else
             "no seed pair stable in both arms")
 
