@@ -539,6 +539,24 @@ def test_a_headline_on_too_few_pairs_is_drawn_dotted_and_the_caption_says_why():
     assert "dotted" not in glance.caption(drawn[:1], left, 0.95)
 
 
+def test_an_open_point_whose_bar_misses_the_line_is_named_in_the_caption():
+    """Referee (full study): exercise 5 (newer)'s interaction, +0.04 pp [+0.01, +0.07], was an
+    open point whose bar misses zero, unexplained (withheld by the uninformative rule)."""
+    c = head(effect=0.01, rise_ratio=1.0)
+    assert c.claim
+    quiet = replace(c, claim=False, uninformative="a factor has no effect of its own")
+    drawn, left = glance.points([(5, "newer", quiet), (2, None, c)])
+    text = glance.caption(drawn, left, 0.95)
+    assert ("An open point whose bar misses the dashed line is a difference its section does "
+            f"not claim for a reason it gives (e.g. an uninformative interaction): "
+            f"{drawn[0].label}.") in text
+    # its absence: a claim, or an open point whose bar crosses the line, is not named
+    null = head(effect=0.0, rise_ratio=1.0)
+    assert not null.claim
+    drawn, left = glance.points([(2, None, c), (2, "newer", null)])
+    assert "misses the dashed line" not in glance.caption(drawn, left, 0.95)
+
+
 def test_a_ratio_panel_over_decades_keeps_its_tick_labels_apart(tmp_path):
     """Referee read 4, 6: figure 1's ratio panel printed "0.08" over "0.09"."""
     from dropout_study import plots

@@ -290,6 +290,12 @@ def caption(drawn: list[Point], left: list[str], level: float,
             f"(Holm-corrected within its family, at the level its row in the table states where "
             f"that moved it); filled points are claims, open points are not. "
             f"The dashed line marks no difference (0, or a ratio of 1). ")
+    withheld = [p.label for p in drawn if p.tested and not p.claim
+                and not (p.lo <= (1.0 if p.ratio else 0.0) <= p.hi)]
+    if withheld:  # referee (full study): an open point whose bar misses the line, unsaid
+        text += (f"An open point whose bar misses the dashed line is a difference its section "
+                 f"does not claim for a reason it gives (e.g. an uninformative interaction): "
+                 f"{'; '.join(withheld)}. ")
     if any(not p.tested for p in drawn):  # referee read 4, 3: a narrow bar from 2 pairs
         text += (f"A dotted bar stands on fewer than {MIN_PAIRS} seed pairs stable in both arms: "
                  "no verdict, however narrow it is. ")
