@@ -362,7 +362,7 @@ def test_arms_that_share_one_stability_have_one_rate_and_no_rate_difference():
     text = one.instability()
     assert text == ("seeds with a run unstable at the endpoint, diverged or never trained "
                     "among the runs both arms are built from (one count for both, no rate "
-                    "difference): 1 of 10 (10% [0, 45])")
+                    "difference): 1 of 10 (10% [0.3, 45])")
     assert "paired difference in rates" not in text and "paired difference in rates" in \
         own.instability()
 

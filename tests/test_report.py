@@ -389,3 +389,17 @@ def test_a_section_s_run_count_says_one_transient_collapse_in_the_singular(colla
     assert str(failed(200, 20, 1, 12, 7, collapses)).strip() == (
         f"200 runs, 20 failed: 1 unstable at the endpoint, 12 diverged, 7 never trained; "
         f"{words}, runs kept")
+
+
+def test_no_template_types_a_figure_number():
+    """Referee (full study, second read): exercise 4's section cited "figure 7" (exercise 5's
+    grid) for its own figure, a number typed before the figures were renumbered. A template
+    names a figure by its label (@fig-...), which both renderers number."""
+    import re
+
+    typed = [(p.name, m.group(0)) for p in sorted((ROOT / "report").rglob("*.j2"))
+             for m in re.finditer(r"\b[Ff]igures? \d+", p.read_text())]
+    assert typed == []
+    md = number_crossrefs("![A.](a.png){#fig-one}\n\n![B.](b.png){#fig-two}\n\n"
+                          "as is the point at T = 1 in @fig-two, and @fig-one.\n")
+    assert "in [Figure 2]" in md and "and [Figure 1]" in md

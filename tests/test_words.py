@@ -30,6 +30,14 @@ def test_a_difference_that_rounds_to_zero_has_no_sign():
 def test_rates_seeds_and_lists():
     assert words.rate(3, 20, Estimate(0.15, 0.032, 0.379, 20)) == "3 of 20 (15% [3, 38])"
     assert words.rate(0, 0, Estimate(math.nan)) == "no runs"
+    # an observed event's exact lower end is above 0, a missed one's upper end below 100:
+    # neither prints as the bound (referee, full study: "1 of 10 (10% [0, 45])")
+    assert words.rate(1, 10, Estimate(0.1, 0.00253, 0.44502, 10)) == "1 of 10 (10% [0.3, 45])"
+    assert words.rate(1, 1000, Estimate(0.001, 0.0000253, 0.0056, 1000)) == \
+        "1 of 1000 (0.1% [<0.1, 1])"
+    assert words.rate(9, 10, Estimate(0.9, 0.555, 0.99747, 10)) == "9 of 10 (90% [55, 99.7])"
+    assert words.rate(0, 10, Estimate(0.0, 0.0, 0.308, 10)) == "0 of 10 (0% [0, 31])"
+    assert words.rate(10, 10, Estimate(1.0, 0.692, 1.0, 10)) == "10 of 10 (100% [69, 100])"
     assert words.seeds(1) == "1 seed" and words.seeds(3) == "3 seeds"
     assert words.join(["a"]) == "a" and words.join(["a", "b", "c"]) == "a, b and c"
     assert words.join(["a", "", "b"]) == "a and b"

@@ -581,7 +581,7 @@ def test_the_interaction_counts_its_failed_seeds_once_and_sets_no_seed_against_i
     text = c.instability()
     assert "paired difference in rates" not in text
     assert text.endswith("among the runs both arms are built from (one count for both, no rate "
-                         "difference): 1 of 10 (10% [0, 45])")
+                         "difference): 1 of 10 (10% [0.3, 45])")
     # its absence: a contrast of two cells of their own keeps its paired difference in rates
     assert "paired difference in rates" in r.effect("dropout").instability()
 
