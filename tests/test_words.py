@@ -35,7 +35,7 @@ def test_rates_seeds_and_lists():
     assert words.rate(1, 10, Estimate(0.1, 0.00253, 0.44502, 10)) == "1 of 10 (10% [0.3, 45])"
     assert words.rate(1, 1000, Estimate(0.001, 0.0000253, 0.0056, 1000)) == \
         "1 of 1000 (0.1% [<0.1, 1])"
-    assert words.rate(9, 10, Estimate(0.9, 0.555, 0.99747, 10)) == "9 of 10 (90% [55, 99.7])"
+    assert words.rate(9, 10, Estimate(0.9, 0.55498, 0.99747, 10)) == "9 of 10 (90% [55, 99.7])"
     assert words.rate(0, 10, Estimate(0.0, 0.0, 0.308, 10)) == "0 of 10 (0% [0, 31])"
     assert words.rate(10, 10, Estimate(1.0, 0.692, 1.0, 10)) == "10 of 10 (100% [69, 100])"
     assert words.seeds(1) == "1 seed" and words.seeds(3) == "3 seeds"
