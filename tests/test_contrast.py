@@ -205,7 +205,8 @@ def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagr
     assert not b.primary.contains(a.primary.value)
     q = a.quantity
     assert text.startswith(
-        "The two settings show different things: at lr 0.5, p = (0.2, 0.5) x − y is below zero "
+        "One setting claims a difference and the other finds none: at lr 0.5, p = (0.2, 0.5) "
+        "x − y is below zero "
         "(a claim), at lr 0.1, p = (0.2, 0.5) no difference is detected (a null, not a claim of "
         f"the opposite); the null's interval at lr 0.1, p = (0.2, 0.5) "
         f"({q.text(b.primary)}) does not contain the effect found at lr 0.5, p = (0.2, 0.5) "
@@ -223,7 +224,8 @@ def test_a_claim_and_a_null_are_each_said_for_what_they_show_not_called_a_disagr
     wide = compare_one("x − y", sample(0.0, a_values=base + 0.03 * (-1.0) ** np.arange(10)))
     assert not wide.claim and wide.mde > abs(a.primary.value)
     text = agreement(wide, a, "A", "B")  # the null first: the claim is still named first
-    assert text.startswith("The two settings show different things, which do not contradict "
+    assert text.startswith("One setting claims a difference and the other finds none, which do "
+                           "not contradict "
                            "each other: at B x − y is below zero (a claim), at A no difference")
     assert (f"; the effect found at B ({100 * abs(a.primary.value):.2f} pp) is smaller than "
             f"the smallest that A would likely detect ({100 * wide.mde:.2f} pp), so the null "

@@ -114,14 +114,16 @@ def _claim_and_null(claim: Contrast, at_claim: str, null: Contrast, at_null: str
              "difference is detected (a null, not a claim of the opposite)")
     if null.primary.has_interval and not null.primary.contains(est.value):
         differ = _differ(at_claim, at_null)
-        text = (f"The two settings show different things: {shown}; the null's interval at "
+        text = (f"One setting claims a difference and the other finds none: {shown}; the null's "
+                f"interval at "
                 f"{at_null} ({q.text(null.primary)}) does not contain the effect found at "
                 f"{at_claim} ({q.text(est)}), but that is no test of whether the effect differs "
                 "between the settings (it leaves out the uncertainty of the effect found; no "
                 "contrast of the two effects is made here)"
                 f"{f', and the settings differ in {differ}' if differ else ''}")
         return f"{text}: {at_a}; {at_b}."
-    text = f"The two settings show different things, which do not contradict each other: {shown}"
+    text = (f"One setting claims a difference and the other finds none, which do not contradict "
+            f"each other: {shown}")
     size, mde = abs(est.value), null.mde
     if np.isfinite(mde) and np.isfinite(size):
         if size < mde:
