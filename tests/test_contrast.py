@@ -101,8 +101,23 @@ def test_the_robustness_line_runs_over_all_seeds_and_reports_a_disagreement():
     assert c.robust is not None and c.robust.value < 0
     assert c.p_superior == pytest.approx(0.4)
     assert c.disagrees
-    assert "disagrees with the primary verdict" in c.robustness()
+    assert c.robustness().endswith("; this disagrees with the primary verdict (the primary "
+                                   "rests on the 4 seeds stable in both arms alone, the "
+                                   "robustness line on all 10)")
     assert "P(a > b) = 0.40" in c.robustness()
+
+
+def test_a_disagreement_over_the_same_seeds_is_said_as_the_mean_against_the_median():
+    """Referee (full study, second read): exercise 6's fidelity row, all 10 seeds stable, was
+    said to "rest on the seeds stable in both arms alone"; its line disagreed as the median
+    against the mean of the same ten values."""
+    c = compare_one("a − b", sample(0.01))
+    assert c.pairs == c.all_pairs == 10
+    assert c.disagreement() == ("both rest on the same 10 seeds: the mean's interval and the "
+                                "median's disagree, and the verdict rests on the mean")
+    fewer = compare_one("a − b", sample(0.01, unstable_b=(0, 1, 2)))
+    assert fewer.disagreement() == ("the primary rests on the 7 seeds stable in both arms "
+                                    "alone, the robustness line on all 10")
 
 
 def test_an_uninformative_contrast_does_not_disagree_with_its_robustness_line():

@@ -243,8 +243,19 @@ class Contrast:
                 f"{self.quantity.text(self.robust)}{at}, P({' > '.join(self.arms)}) "
                 f"= {self.p_superior:.2f}")
         if self.disagrees:
-            line += "; this disagrees with the primary verdict over the stable seeds"
+            line += f"; this disagrees with the primary verdict ({self.disagreement()})"
         return line
+
+    def disagreement(self, stable: str = "stable in both arms") -> str:
+        """Why the robustness line can disagree with the primary verdict: it runs over seeds
+        the primary leaves out, or (every seed in both) it is another statistic of the same
+        values (referee, full study: "it rests on the seeds stable in both arms alone" was
+        said where every seed was stable)."""
+        if self.pairs < self.all_pairs:
+            return (f"the primary rests on the {self.pairs} seeds {stable} alone, the "
+                    f"robustness line on all {self.all_pairs}")
+        return (f"both rest on the same {self.pairs} seeds: the mean's interval and the "
+                "median's disagree, and the verdict rests on the mean")
 
     @property
     def level_text(self) -> str:

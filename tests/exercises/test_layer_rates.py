@@ -226,12 +226,13 @@ def test_a_primary_verdict_the_robustness_line_does_not_support_is_said():
     r = ex.analyze(syn.results(cfg, metrics, runs))
     assert r.swap.claim and r.swap.disagrees
     take = ex.context(r)["takeaway"]
-    split = [c.label for c in (r.swap, *r.against_none.values()) if c.disagrees]
-    assert f"{SWAPPED} − {ORIGINAL}" in split
+    split = [c for c in (r.swap, *r.against_none.values()) if c.disagrees]
+    assert r.swap in split and r.swap.pairs == 5 and r.swap.all_pairs == 10
     assert take.endswith("The robustness line over all seeds, at the same level, does not bear "
-                         f"out {words.join(split)}: "
-                         + ("its verdict rests" if len(split) == 1 else "their verdicts rest")
-                         + " on the seeds stable in both arms alone.")
+                         "out " + words.join([f"{c.label} ({c.disagreement()})" for c in split])
+                         + ".")
+    assert (f"{SWAPPED} − {ORIGINAL} (the primary rests on the 5 seeds stable in both arms "
+            "alone, the robustness line on all 10)") in take
     assert "no claim stands alone" not in take  # it is counted as a claim, and stays one
     assert "bear out" not in ex.context(run(swap_effect=0.01))["takeaway"]
 

@@ -574,8 +574,8 @@ def test_a_fidelity_claim_its_robustness_line_does_not_bear_out_says_so():
     assert split.fidelity.disagrees
     assert ex.context(split)["fidelity"]["sentence"].endswith(
         "the approximation does not stand in for the real masks here (the robustness line over "
-        "all seeds, at the same level, does not bear this out: it rests on the seeds stable in "
-        "both arms alone).")
+        "all seeds, at the same level, does not bear this out; both rest on the same 10 seeds: "
+        "the mean's interval and the median's disagree, and the verdict rests on the mean).")
     assert "bear this out" not in ex.context(r)["fidelity"]["sentence"]  # its absence
 
 

@@ -313,7 +313,8 @@ def _trend_words(t: Contrast) -> dict:
     else:
         robust = (f"over all {t.all_pairs} seeds with a slope: median "
                   f"{t.quantity.text(t.robust)}, P(slope > 0) = {t.p_superior:.2f}"
-                  + ("; this disagrees with the primary verdict" if t.disagrees else ""))
+                  + (f"; this disagrees with the primary verdict "
+                     f"({t.disagreement('stable in all its cells')})" if t.disagrees else ""))
     return {"label": t.label, "diff": t.quantity.text(t.primary), "pairs": t.pairs,
             "level": (f"{t.level_text} interval" if t.primary.has_interval else
                       t.level_text),

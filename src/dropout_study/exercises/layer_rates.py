@@ -147,15 +147,13 @@ def _takeaway(r: Result) -> str:
     else:
         parts.append(f"the order of the two rates: {r.swap.verdict('', '')}")
     text = "; ".join(parts) + "."
-    split = [c.label for c in (r.swap, *r.one_layer.values(), *r.against_none.values())
+    split = [c for c in (r.swap, *r.one_layer.values(), *r.against_none.values())
              if c.disagrees]
     if split:
-        # the claims are counted above; these rest on the stable seed pairs alone (referee,
-        # full study: "no claim stands alone" withdrew two of the 10 it had just counted)
-        one = len(split) == 1
-        text += (f" The robustness line over all seeds, at the same level, does not bear out "
-                 f"{words.join(split)}: {'its verdict rests' if one else 'their verdicts rest'} "
-                 "on the seeds stable in both arms alone.")
+        # the claims are counted above; each says why its line can disagree (referee, full
+        # study: "no claim stands alone" withdrew two of the 10 it had just counted)
+        text += (" The robustness line over all seeds, at the same level, does not bear out "
+                 + words.join([f"{c.label} ({c.disagreement()})" for c in split]) + ".")
     return text
 
 

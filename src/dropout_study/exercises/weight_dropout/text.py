@@ -185,8 +185,8 @@ def fidelity_text(r: Result) -> str:
     if c.claim:
         verdict = FIDELITY_BETTER if c.direction > 0 else FIDELITY_WORSE
         # as exercise 1 says it (referee, full study: the robustness line disagreed, unsaid)
-        held = (" (the robustness line over all seeds, at the same level, does not bear this out:"
-                " it rests on the seeds stable in both arms alone)" if c.disagrees else "")
+        held = (" (the robustness line over all seeds, at the same level, does not bear this out;"
+                f" {c.disagreement()})" if c.disagrees else "")
         return (text + f"{verdict}: the approximation does not stand in for the real masks "
                 f"here{held}.")
     return text + (c.verdict(FIDELITY_BETTER, FIDELITY_WORSE)
