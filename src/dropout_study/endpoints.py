@@ -12,16 +12,20 @@ RUN_KEYS = ["experiment", "condition", "seed"]
 
 
 def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame:
-    """One row per run: the headline endpoint (test accuracy averaged over the last k epochs)
-    and the numbers beside it. A diverged run keeps NaN where it has no value (never a
-    stand-in number) and is counted, not dropped. ``stable`` says whether it may enter a
-    primary comparison: neither diverged nor unstable at its endpoint by the rule of
-    ``instability`` (its epoch and reason are in ``unstable_epoch`` and ``unstable_reason``;
-    a transient collapse, which keeps the run in, in ``collapse``)."""
+    """One row per run: the headline endpoint (test accuracy averaged over the last k epochs) and
+    the numbers beside it; the test loss's rise above its minimum likewise over the last k
+    epochs (at each, above its lowest value up to there: 0 while it still falls). A diverged
+    run keeps NaN where it has no value (never a stand-in number) and is counted, not dropped.
+    ``stable`` says whether it may enter a primary comparison: neither diverged nor unstable at
+    its endpoint by the rule of ``instability`` (its epoch and reason are in ``unstable_epoch``
+    and ``unstable_reason``; a transient collapse, which keeps the run in, in ``collapse``)."""
     if metrics.empty:
         return pd.DataFrame()
     m = metrics.sort_values(RUN_KEYS + ["epoch"], kind="stable").reset_index(drop=True)
     m = m.assign(gap=m["train_eval_acc"] - m["test_acc"])
+    # the test loss above its lowest value so far, per epoch: 0 while it still falls (referee,
+    # full study: the rise was read at the last epoch alone, not over the endpoint window)
+    m["above_min"] = m["test_loss"] - m.groupby(RUN_KEYS, sort=False)["test_loss"].cummin()
     g = m.groupby(RUN_KEYS, sort=False)
 
     def strict_mean(frame: pd.DataFrame, col: str) -> pd.Series:
@@ -50,7 +54,9 @@ def endpoints(metrics: pd.DataFrame, runs: pd.DataFrame, k: int) -> pd.DataFrame
                    .idxmin()].set_index(RUN_KEYS)["epoch"].astype(float)
     out["test_loss_min"] = loss_min
     out["test_loss_min_epoch"] = at_min.where(complete)
-    out["overfit"] = last["test_loss"] - loss_min
+    # the rise over the endpoint window (the headline), and at the last epoch beside it
+    out["overfit"] = strict_mean(tail, "above_min").where(complete)
+    out["overfit_last"] = last["test_loss"] - loss_min
     out["diverged"] = g["diverged"].any().astype(bool)
     out = out.reset_index().merge(instability(metrics, k), on=RUN_KEYS)
     out["stable"] = ~out["unstable"].astype(bool)

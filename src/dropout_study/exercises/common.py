@@ -74,14 +74,17 @@ class Censored(Estimate):
 
 
 def rise_text(e: Estimate, digits: int = 3, unit: str = "") -> str:
-    """A test-loss rise in words: where every run is still at its lowest at its last epoch,
-    that, not "0.000"; where some are, the value with how many."""
+    """A test-loss rise in words: where every run's test loss still falls to a new low in each
+    epoch of the endpoint window (a rise of 0), that, not "0.000"; where some do, the value
+    with how many."""
     k = getattr(e, "censored", 0)
     if e.n and k == e.n:
         runs = "its one run" if e.n == 1 else f"all {e.n} runs"
-        return f"no rise yet: the test loss is lowest at the last epoch in {runs}"
+        return (f"no rise yet: the test loss still falls to a new low in every epoch of the "
+                f"endpoint window in {runs}")
     text = words.number(e, digits) + (f" {unit}" if unit and words.missing(e) is None else "")
-    return text + (f" ({k} of {e.n} runs lowest at their last epoch: no rise yet)" if k else "")
+    return text + (f" ({k} of {e.n} runs still falling to a new low through the endpoint "
+                   "window: no rise yet)" if k else "")
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def columns(epochs: float = math.inf) -> list[Column]:
         return Column(key, count(key).fmt, (1.0, float(epochs)))
 
     return [accuracy("endpoint"), accuracy("last"), accuracy("at_best_val"), epoch("best_epoch"),
-            epoch("test_loss_min_epoch"), rise("overfit"), points("gap")]
+            epoch("test_loss_min_epoch"), rise("overfit"), rise("overfit_last"), points("gap")]
 
 
 COLUMNS = columns()  # for the words (the bounds matter only when summarising)
@@ -217,11 +217,11 @@ def _arm(row: ConditionRow, first: bool) -> str:
     gap = words.pp(row.values["gap"])
     over = f"over its {e.n} stable run{'s' if e.n != 1 else ''}"
     if rise.startswith("no rise yet"):  # censored in every run: no minimum within the runs
-        return (f"{who}, {over}, the test loss is still at its lowest at the last epoch in "
-                f"every run (no rise yet; train − test gap {gap})")
+        return (f"{who}, {over}, the test loss still falls to a new low through the endpoint "
+                f"window in every run (no rise yet; train − test gap {gap})")
     if first:
-        return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and ends "
-                f"{rise} above that minimum (train − test gap {gap})")
+        return (f"{who}, {over}, the test loss is lowest around epoch {e.value:.0f} and stands "
+                f"{rise} above that minimum over the endpoint window (train − test gap {gap})")
     return (f"{who}, {over}, the minimum comes around epoch {e.value:.0f}, the rise is {rise} "
             f"and the gap {gap}")
 
@@ -292,7 +292,8 @@ def context(r: Result) -> dict:
                    f"divergence and no instability at the endpoint).")
     one = r.zero_rise == 1
     zero = ("" if not r.zero_rise else
-            f"{words.seeds(r.zero_rise)} whose test loss is lowest at the last epoch in an arm "
+            f"{words.seeds(r.zero_rise)} whose test loss still falls through the endpoint window "
+            "in an arm "
             f"(no rise) {'has' if one else 'have'} no ratio and {'is' if one else 'are'} left out "
             f"of it")
     return {**r.design, "on": r.on, "off": r.off, "lr": f"{r.lr:g}",
