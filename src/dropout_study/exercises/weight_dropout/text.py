@@ -15,7 +15,16 @@ from ...selection import grid_end
 from ...spec import MASK_BITS
 from ...stats import Estimate
 from ..common import rows_words
-from .analysis import COLUMNS, EXACT, REFERENCE, Failure, Result, Timing, method_name
+from .analysis import (
+    COLUMNS,
+    EXACT,
+    REFERENCE,
+    Failure,
+    Result,
+    Timing,
+    condition_name,
+    method_name,
+)
 
 SHORT = {"dropconnect": ("per-example DropConnect", "per-example DropConnect's"),  # (it, its)
          "dropconnect_gaussian": ("its Gaussian approximation",
@@ -91,6 +100,23 @@ def _verdicts(r: Result) -> str:
     if 0 < len(untested) < len(r.at_best):
         text += f" (no verdict on {names(untested)}: too few stable seed pairs)"
     return text
+
+
+def equal_rate_claims(r: Result) -> str:
+    """The equal-rate family's claims, by method and direction ("" where it has none): what
+    the comparison at the best rates leaves out (referee, full study, second read: "cannot be
+    told apart" at p = 0.1 stood for weight dropout at every rate)."""
+    said = []
+    for m in (m for m in r.methods if m != REFERENCE):
+        for sign, verb in ((1, "beats"), (-1, "does worse than")):
+            ps = [f"{p:g}" for p in r.rates if (c := r.equal_rate.get(
+                f"{condition_name(m, p)} − {condition_name(REFERENCE, p)}")) is not None
+                and c.claim and c.direction == sign]
+            if ps:
+                said.append(f"{method_name(m)} {verb} activation dropout at p = "
+                            f"{words.join(ps)}")
+    return ("at equal rates (Holm-corrected within that family), " + "; ".join(said)
+            if said else "")
 
 
 def jobs_text(t: Timing) -> str:
@@ -241,8 +267,10 @@ def _takeaway(r: Result) -> str:
     costs = "; ".join(_cost(t, ref) for t in r.timing if t.method != REFERENCE)
     costs += f" ({cost_note(r)})" if costs else ""
     fails = _failures(r) if r.failures.settings else ""
+    equal = equal_rate_claims(r)
     return ("Dropping individual weights is a finer-grained noise than dropping whole units: "
-            + _verdicts(r) + (f"; {fails}" if fails else "") + (f"; {costs}" if costs else "")
+            + _verdicts(r) + (f"; {equal}" if equal else "") + (f"; {fails}" if fails else "")
+            + (f"; {costs}" if costs else "")
             + ". At test time every method uses the mean weights (the deterministic network).")
 
 
@@ -347,6 +375,8 @@ def glance_words(r: Result) -> dict | None:
                 f"mask per example, {pe}).",
             0: f"Dropping weights (DropConnect, a fresh mask per example, {pe}) and dropping "
                f"activations ({ref}) cannot be told apart."}[c.direction]
+    if equal := equal_rate_claims(r):  # the rates the headline's comparison does not speak for
+        text += f" {equal[0].upper()}{equal[1:]}."
     return {"answer": text}
 
 
