@@ -473,10 +473,13 @@ def test_not_shown_equivalent_is_said_alike_above_and_below():
 def test_equivalent_is_said_alike_above_and_below_and_only_inside_the_margin():
     r = run(jitter=0.001)
     words = ex.context(r)
-    assert words["status"] == "equivalent within ±1 points at 10 seeds"
+    tost = r.torch_tost.primary
+    assert tost.level == pytest.approx(0.90) and -0.01 < tost.lo < tost.hi < 0.01
+    said = (f"equivalent within ±1 points at 10 seeds (the 90% equivalence interval "
+            f"{r.torch_tost.quantity.text(tost)} lies inside ±1)")
+    assert words["status"] == said
     row = _glance_row(r)
-    assert row["answer"] == "Our dropout and torch.nn.Dropout: equivalent within ±1 points at " \
-        "10 seeds."
+    assert row["answer"] == f"Our dropout and torch.nn.Dropout: {said}."
     assert row["lines"][0]["verdict"] == words["status"]
     wide = ex.context(run(jitter=0.02))
     assert not wide["status"].startswith("equivalent") and "equivalent within" not in \
