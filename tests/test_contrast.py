@@ -339,8 +339,29 @@ def test_transient_collapses_are_counted_per_arm_and_keep_their_runs():
     assert (c.collapses_a, c.collapses_b) == (2, 0) and c.pairs == 10 and c.claim
     assert c.instability().endswith("transient collapses of stable runs (recovered before the "
                                     "endpoint, runs kept): a 2 of 10 (20% [3, 56]), b 0 of 10 "
-                                    "(0% [0, 31])")
+                                    "(0% [0, 31]), of them in the 10 seed pairs stable in both "
+                                    "arms: a 2, b 0")
     assert "transient" not in compare_one("a − b", sample(0.01)).instability()
+
+
+def test_a_comparison_with_only_runs_that_collapsed_and_recovered_says_so():
+    """Referee (full study, second read): exercise 2 (older)'s +4.19 pp rested on the only 4
+    no-dropout runs that did not diverge, each of which had collapsed and recovered; the
+    section called them runs with "no instability at the endpoint", unqualified."""
+    s = sample(0.01, unstable_b=range(4, 10))  # b: 4 stable runs, each with a collapse
+    every = pd.Series([i < 4 for i in s.b.index], index=s.b.index)
+    c = compare_one("a − b", Sample(s.a, s.b, s.stable_a, s.stable_b,
+                                    pd.Series(False, index=s.a.index), every))
+    assert c.pairs == 4 and (c.compared_collapses_a, c.compared_collapses_b) == (0, 4)
+    assert c.instability().endswith(
+        ", of them in the 4 seed pairs stable in both arms: a 0, b 4 (every b run compared "
+        "collapsed and recovered: the comparison is with runs that recovered)")
+    # its absence: one of the four compared did not collapse
+    some = every.copy()
+    some.loc[0] = False
+    c = compare_one("a − b", Sample(s.a, s.b, s.stable_a, s.stable_b,
+                                    pd.Series(False, index=s.a.index), some))
+    assert c.instability().endswith("a 0, b 3") and "every" not in c.instability()
 
 
 def test_a_family_with_nothing_testable_says_so():

@@ -139,6 +139,8 @@ class Contrast:
     all_pairs: int  # seeds with a value in both arms, stable or not
     collapses_a: int = 0  # transient collapses: runs that recovered before the endpoint
     collapses_b: int = 0
+    compared_collapses_a: int = 0  # of them, the runs in the seed pairs compared
+    compared_collapses_b: int = 0
     # why no detectable difference here says nothing (e.g. an interaction one of whose factors
     # has no detectable effect of its own), in words; "" where it is informative
     uninformative: str = ""
@@ -223,7 +225,17 @@ class Contrast:
             text += ("; transient collapses of stable runs (recovered before the endpoint, "
                      f"runs kept): {a} {words.rate(self.collapses_a, self.runs_a, ra)}, "
                      f"{b} {words.rate(self.collapses_b, self.runs_b, rb)}")
+            text += self._compared_collapses(a, b)
         return text
+
+    def _compared_collapses(self, a: str, b: str) -> str:
+        """Those of the runs compared, and where all of an arm's collapsed, that (referee, full
+        study, second read: exercise 2's 4 no-dropout runs compared were the 4 that did)."""
+        ka, kb = self.compared_collapses_a, self.compared_collapses_b
+        every = [x for x, k in ((a, ka), (b, kb)) if self.pairs and k == self.pairs]
+        return (f", of them in the {pairs_text(self.pairs)}: {a} {ka}, {b} {kb}" + (
+            f" (every {' and every '.join(every)} run compared collapsed and recovered: the "
+            "comparison is with runs that recovered)" if every else ""))
 
     def collapse_rate(self, arm_a: bool) -> Estimate:
         k, n = (self.collapses_a, self.runs_a) if arm_a else (self.collapses_b, self.runs_b)
@@ -369,6 +381,8 @@ def compare(samples: dict[str, Sample], level: float = 0.95, quantity: Quantity 
             p_superior=stats.prob_superiority(a_all, b_all), all_pairs=int(a_all.size),
             collapses_a=int(df.loc[df["stable_a"].notna(), "collapse_a"].sum()),
             collapses_b=int(df.loc[df["stable_b"].notna(), "collapse_b"].sum()),
+            compared_collapses_a=int(both["collapse_a"].sum()),
+            compared_collapses_b=int(both["collapse_b"].sum()),
             shared=shared)
     return out
 
