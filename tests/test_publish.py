@@ -180,7 +180,7 @@ def test_the_project_readme_has_its_block_on_the_first_screen():
 
 def glance_row(number, lines):
     return {"number": number, "question": f"Question {number} | with a pipe?",
-            "anchor": f"sec-{number}", "answer": "...", "lines": lines}
+            "anchor": f"sec-{number}", "answer": f"Answer {number}, | in words.", "lines": lines}
 
 
 def test_the_block_is_the_report_s_glance_table_in_github_markdown():
@@ -198,11 +198,12 @@ def test_the_block_is_the_report_s_glance_table_in_github_markdown():
     assert ("[its report](study/report.html) (preset full, 10 seeds, 120 training runs, trained "
             "at code version `abc1234`)") in lines[1]
     table = [x for x in lines if x.startswith("|")]
-    assert table[0] == ("| # | question | headline effect [95% interval unless the row says "
-                        "another] (n) | verdict |")
+    assert table[0] == ("| # | question | answer | headline effect [95% interval unless the row "
+                        "says another] (n) | verdict |")
     assert len(table) == 2 + 2  # header, rule, one row per exercise
     assert table[2] == ("| [1](study/report.html#sec-1) | Question 1 \\| with a pipe? | "
-                        "*older:* a − b: +1.0 pp [+0.2, +1.8] (5 seed pairs stable in both "
+                        "Answer 1, \\| in words. | *older:* a − b: +1.0 pp [+0.2, +1.8] (5 seed "
+                        "pairs stable in both "
                         "arms)<br>*newer:* a − b: +1.0 pp [+0.2, +1.8] (5 seed pairs stable in "
                         "both arms) | *older:* a is higher<br>*newer:* no detectable difference |")
     assert table[3].endswith("| a − b: +1.0 pp [+0.2, +1.8] (5 seed pairs stable in both arms)"

@@ -175,11 +175,14 @@ def block(ctx: dict, cfg: dict, link: str) -> str:
             "headline contrast a − b (a / b for a "
             f"ratio), paired by seed, with its {pct} interval and n; *older* and *newer*: the "
             "book's two editions' settings.")
-    rows = [f"| # | question | headline effect [{pct} interval unless the row says another] "
-            "(n) | verdict |",
-            "|---:|---|---|---|"]
+    # the answer in words, with its caveats (an unstable learning rate, a preset's departure),
+    # as the report's row gives it: the numbers alone were misread (a newcomer's read)
+    rows = [f"| # | question | answer | headline effect [{pct} interval unless the row says "
+            "another] (n) | verdict |",
+            "|---:|---|---|---|---|"]
     rows += [f"| [{g['number']}]({link}#{g['anchor']}) | {_cell(g['question'])} | "
-             f"{_lines(g, 'effect')} | {_lines(g, 'verdict')} |" for g in ctx["glance"]["rows"]]
+             f"{_cell(g['answer'])} | {_lines(g, 'effect')} | {_lines(g, 'verdict')} |"
+             for g in ctx["glance"]["rows"]]
     return "\n".join([START, head, "", *rows, END])
 
 
