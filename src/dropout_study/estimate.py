@@ -115,8 +115,8 @@ def cheaper_ways(cfg: dict, wall_seconds: float, device: str) -> list[str]:
     if not device.startswith("cuda"):
         ways.append("a GPU: --config device=cuda on a machine with one "
                     "(`dropout-study plan --device cuda` there gives its time)")
-    ways.append("the published study's report, where one is published (the README says "
-                "where), instead of running it")
+    ways.append("the published study's report, study/report.html in this repository "
+                "(docs/published-study.md), instead of running it")
     return ways
 
 

@@ -88,7 +88,7 @@ onsuccess:
     ):
         print(
             f"dropout-study: {RESULTS}/report.html was rendered by pandoc: Quarto is not "
-            "on PATH (see the README's set-up to get it)",
+            "on PATH (docs/running.md#setting-up says how to get it)",
             file=sys.stderr,
         )
     _failed = Path(f"{RESULTS}/failed_jobs.json")
