@@ -554,6 +554,43 @@ def test_the_rise_is_read_over_the_endpoint_window_not_at_the_last_epoch():
     assert (res.ends("long_training").query("condition == @OFF")["overfit_last"] == 0).all()
 
 
+def test_a_rise_from_runs_that_collapsed_is_not_called_overfitting():
+    """Referee (full study, third read): at lr 0.5 the 4 no-dropout runs compared had all
+    collapsed and recovered; their larger rise above the minimum was called "less
+    overfitting" of dropout, though they fit the training set worse. Where a run compared
+    collapsed, the verdict says a smaller (larger) test-loss rise, and why not overfitting."""
+    dip = {(OFF, s): (2, 2) for s in SEEDS}  # every no-dropout run: a collapse at epoch 2
+    r = run(rise_ratio=0.5, dip=dip)
+    assert r.rise.claim and r.rise.direction < 0 and r.rise.compared_collapses_b == 10
+    words = ex.context(r)
+    why = ("not read as overfitting: 10 of the 20 runs compared collapsed and recovered, and a "
+           "rise above the minimum may be the collapse's")
+    assert words["rise"]["verdict"] == "a smaller test-loss rise"
+    assert f"(a smaller test-loss rise; {why})." in words["answer"]
+    assert "overfitting)" not in words["answer"] and "less overfitting" not in words["takeaway"]
+    row = words["glance_words"]
+    assert row["verdict"].endswith("; a smaller test-loss rise")
+    assert row["answer"].endswith(f"(ratio {ON} / {OFF}, Holm-corrected with the accuracy; "
+                                  f"{why}).")
+    # its absence: no collapse among the runs compared, overfitting it is
+    plain = ex.context(run(rise_ratio=0.5))
+    assert plain["rise"]["verdict"] == "less overfitting"
+    assert "not read as overfitting" not in plain["answer"] + plain["glance_words"]["answer"]
+
+
+def test_the_last_epoch_s_rise_ratio_is_beside_the_headline():
+    """Referee (full study, third read): the last epoch's paired ratio, on which the older
+    setting's verdict had rested, was not shown beside the new endpoint's."""
+    r = run(rise_ratio=0.5)  # the planted rise is flat over the window: the two agree
+    assert r.rise_last.primary.value == pytest.approx(r.rise.primary.value)
+    assert r.rise_last.primary.level == pytest.approx(0.95)  # beside it: not corrected
+    words = ex.context(r)
+    assert words["diffs"]["rise_last"] == r.rise_last.quantity.text(r.rise_last.primary)
+    md = syn.section_markdown(ex.EXERCISE, words, {"curves": "figures/ex2.png"})
+    assert (f"test-loss rise at the last\nepoch, ratio {ON} / {OFF} "
+            f"{words['diffs']['rise_last']}.") in md
+
+
 def test_the_ratio_quantity_prints_ratios_and_factors():
     from dropout_study.stats import Estimate
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from .. import stats, words
-from ..contrast import Contrast
+from ..contrast import Contrast, Sample
 from ..instability import counts
 from ..stats import Estimate
 
@@ -99,6 +100,26 @@ class RiseColumn(Column):
 
 def rise(key: str = "overfit", digits: int = 3) -> Column:
     return RiseColumn(key, lambda e: rise_text(e, digits), (0.0, float("inf")))
+
+
+def log_sample(ends: pd.DataFrame, a: str, b: str, column: str) -> Sample:
+    """Two conditions' values of a positive quantity matched by seed, on the log scale (NaN
+    where a value is not positive): the sample of a ratio a / b."""
+    s = Sample.of(ends, a, b, column)
+    return replace(s, a=np.log(s.a.where(s.a > 0)), b=np.log(s.b.where(s.b > 0)))
+
+
+def overfit_words(c: Contrast) -> tuple[str, str, str]:
+    """A test-loss rise ratio's verdict words (a > b, a < b), and where a run compared
+    collapsed and recovered, why they do not say "overfitting": its rise above its minimum may
+    be the collapse's (referee, full study, third read: exercise 2's 4 no-dropout runs compared
+    at lr 0.5 had all collapsed, and fit the training set worse, not better)."""
+    k = c.compared_collapses_a + c.compared_collapses_b
+    if not k:
+        return "more overfitting", "less overfitting", ""
+    return ("a larger test-loss rise", "a smaller test-loss rise",
+            f"not read as overfitting: {k} of the {2 * c.pairs} runs compared collapsed and "
+            "recovered, and a rise above the minimum may be the collapse's")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .. import presets, words
 from ..contrast import (
@@ -25,6 +24,7 @@ from ..contrast import (
     Ratio,
     Sample,
     compare,
+    compare_one,
     condition_contrast,
 )
 from ..errors import ConfigError
@@ -39,6 +39,8 @@ from .common import (
     bounded_one,
     count,
     design,
+    log_sample,
+    overfit_words,
     points,
     rise,
     rise_text,
@@ -110,6 +112,7 @@ class Result:
     accuracy: Contrast  # on − off, headline endpoint; Holm family with ``rise``
     rise: Contrast  # on − off on the log scale: the ratio of the test-loss rises
     zero_rise: int  # pairs stable in both arms with no rise in an arm (no ratio)
+    rise_last: Contrast  # the same ratio at the last epoch (uncorrected, beside the headline)
     last: Contrast  # on − off, last epoch (uncorrected, beside the headline)
     at_best_val: Contrast  # on − off, test accuracy at the validation-best epoch
     gap: Contrast  # on − off, train − test gap
@@ -130,11 +133,6 @@ class Result:
         return next(r for r in self.table if r.condition == condition)
 
 
-def _log(values: pd.Series) -> pd.Series:
-    """The logarithm of a positive quantity; NaN where it is not positive."""
-    return np.log(values.where(values > 0))
-
-
 def analyze(res: Results) -> Result:
     lvl = res.level
     ends = res.ends(EXPERIMENT)
@@ -143,9 +141,7 @@ def analyze(res: Results) -> Result:
              if c in set(ends["condition"])]
     rise = Sample.of(ends, on, off, "overfit")
     family = compare({"accuracy": Sample.of(ends, on, off),
-                      "rise": Sample(_log(rise.a), _log(rise.b), rise.stable_a, rise.stable_b,
-                                     rise.collapse_a, rise.collapse_b)},
-                     lvl)
+                      "rise": log_sample(ends, on, off, "overfit")}, lvl)
     label = f"{on} − {off}"
     both = rise.aligned()
     both = both[both["both"] & both["a"].notna() & both["b"].notna()]
@@ -164,6 +160,8 @@ def analyze(res: Results) -> Result:
         accuracy=bounded_one(replace(family["accuracy"], label=label)),
         rise=replace(family["rise"], label=f"{on} / {off}", quantity=RISE),
         zero_rise=int(((both["a"] <= 0) | (both["b"] <= 0)).sum()),
+        rise_last=replace(compare_one(label, log_sample(ends, on, off, "overfit_last"), lvl),
+                          label=f"{on} / {off}", quantity=RISE),
         last=bounded_one(condition_contrast(ends, on, off, lvl, column="last")),
         at_best_val=bounded_one(condition_contrast(ends, on, off, lvl, column="at_best_val")),
         gap=bounded_one(condition_contrast(ends, on, off, lvl, column="gap"), 2.0),
@@ -256,8 +254,9 @@ def _verdict(r: Result) -> str:
                 + (f", though its test loss rises less above its minimum{held}" if less else ""))
     quiet = acc.verdict("", "")  # "no detectable difference at n seeds: none larger than ..."
     if less:
-        return (f"Dropout's test loss rises less above its minimum{held}: less overfitting in "
-                f"the loss; the accuracy difference is not resolved at this horizon ({quiet})")
+        why = overfit_words(rise)[2] or "less overfitting in the loss"
+        return (f"Dropout's test loss rises less above its minimum{held}: {why}; the accuracy "
+                f"difference is not resolved at this horizon ({quiet})")
     return f"At this horizon the accuracy difference is not resolved ({quiet})"
 
 
@@ -266,7 +265,7 @@ def _takeaway(r: Result) -> str:
 
 
 def context(r: Result) -> dict:
-    acc, rise = r.accuracy, r.rise
+    acc, rise, over = r.accuracy, r.rise, overfit_words(r.rise)
     if acc.pairs <= 1:
         which = ("no seed is stable in both arms" if acc.pairs == 0 else
                  "one seed alone is stable in both arms (a single run against a single run is "
@@ -283,7 +282,7 @@ def context(r: Result) -> dict:
                   f"{words.seeds(acc.pairs)} ({acc.verdict('better', 'worse')}), and multiplies "
                   f"the rise of the test loss above its minimum by "
                   f"{rise.quantity.text(rise.primary)} over {words.seeds(rise.pairs)} "
-                  f"({rise.verdict('more overfitting', 'less overfitting')}).")
+                  f"({'; '.join(x for x in (rise.verdict(*over[:2]), over[2]) if x)}).")
     if r.eventful:
         answer += (f" Stability is part of the answer (the instability rule's counts, under "
                    f"Methods): at lr {r.lr:g} over {r.design['epochs']} epochs, without dropout "
@@ -299,13 +298,14 @@ def context(r: Result) -> dict:
     return {**r.design, "on": r.on, "off": r.off, "lr": f"{r.lr:g}",
             "table": rows_words(r.table, COLUMNS),
             "accuracy": acc.row("dropout is better", "dropout is worse"),
-            "rise": rise.row("more overfitting", "less overfitting"),
+            "rise": rise.row(*over[:2]),
             "zero_rise": zero,
             # beside the headline: none from a single seed pair (one run against one run)
             "diffs": None if max(c.pairs for c in (r.last, r.at_best_val, r.gap)) <= 1 else
             {"last": r.last.quantity.text(r.last.primary),
              "at_best_val": r.at_best_val.quantity.text(r.at_best_val.primary),
-             "gap": r.gap.quantity.text(r.gap.primary)},
+             "gap": r.gap.quantity.text(r.gap.primary),
+             "rise_last": r.rise_last.quantity.text(r.rise_last.primary)},
             "glance_words": glance_words(r), "answer": answer, "caveat": _caveat(r)[0],
             "departure": " ".join(x for x in (departure(r), r.data_departure) if x),
             "takeaway": _takeaway(r)}
@@ -376,17 +376,17 @@ def glance_words(r: Result) -> dict | None:
         return after or None
     arms_ = {"a": r.on, "b": r.off}
     said = {1: GLANCE.answer_better, -1: GLANCE.answer_worse, 0: GLANCE.answer_none}
-    less = rise.direction < 0
+    less, why = rise.direction < 0, overfit_words(rise)[2]
     return {"label": acc.label,
             "effect": (f"{acc.summary(r.level)}; test-loss rise, {rise.label}: "
                        f"{rise.summary(r.level)}"),
             "verdict": (f"{acc.short_verdict('dropout better', 'dropout worse')}; "
-                        f"{rise.short_verdict('more overfitting', 'less overfitting')}"),
+                        f"{rise.short_verdict(*overfit_words(rise)[:2])}"),
             "claim": True,
             "answer": (said[acc.direction].format(**arms_)
                        + f" With dropout the test loss rises {'less' if less else 'more'} above "
                        f"its minimum than without (ratio {rise.label}, Holm-corrected with the "
-                       "accuracy).")} | after
+                       f"accuracy{'; ' + why if why else ''}).")} | after
 
 
 EXERCISE = Exercise(
