@@ -473,3 +473,23 @@ def test_a_contrast_of_shared_runs_counts_seeds_stable_in_all_its_cells():
     shared = compare_one("x − y", Sample(s.a, s.b, s.stable_a, s.stable_a, shared=True))
     assert shared.summary().endswith("(10 seeds stable in all its cells)")
     assert compare_one("x − y", s).summary().endswith("(10 seed pairs stable in both arms)")
+
+
+def test_an_interval_end_at_zero_but_for_float_rounding_does_not_exclude_zero():
+    """Referee (full study, third read): exercise 1 (newer)'s robustness line for
+    p1=0,p2=0.2 − p1=0,p2=0 had a median's bootstrap interval [-0.13, -1e-8] pp, the upper end
+    zero but for float32 rounding of the accuracies; it was read as excluding zero (so no
+    disagreement with the claim was said) and printed as "-0.09167 pp (its interval narrower
+    than the last decimal)"."""
+    from dropout_study import words
+    from dropout_study.stats import NOISE, Estimate
+
+    touching = Estimate(-0.000917, -0.0013, -9.9e-09, 10, 0.99)
+    assert not touching.excludes_zero() and words.pp(touching) == "-0.09 pp [-0.13, 0.00]"
+    away = Estimate(-0.000917, -0.0013, -10 * NOISE, 10, 0.99)
+    assert away.excludes_zero() and words.pp(away) == "-0.092 pp [-0.130, -0.001]"
+    c = compare_one("a − b", sample(-0.01))
+    assert c.claim and c.direction == -1
+    split = replace(c, robust=touching)
+    assert split.robust_direction == 0 and split.disagrees
+    assert not replace(c, robust=away).disagrees

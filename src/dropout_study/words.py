@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .stats import Estimate
+from .stats import NOISE, Estimate
 
 
 def _num(x: float, digits: int, signed: bool) -> str:
@@ -40,7 +40,7 @@ def _interval(e: Estimate, digits: int, render, null: float | None = None) -> st
         return None
     if math.isclose(e.lo, e.hi, rel_tol=1e-12, abs_tol=1e-15):  # equal, floating error aside
         return f"{render(e.value, digits)} (no spread: all {e.n} values equal)"
-    away = null is not None and not (e.lo <= null <= e.hi)
+    away = null is not None and not (e.lo - NOISE <= null <= e.hi + NOISE)
     for d in range(digits, digits + EXTRA_DIGITS + 1):
         lo, hi = render(e.lo, d), render(e.hi, d)
         if lo != hi and not (away and render(null, d) in (lo, hi)):

@@ -428,8 +428,8 @@ def test_each_takeaway_word_for_word():
         f"({r.mc('accuracy').difference()}; {r.mc('accuracy').verdict('', '')}); in "
         f"calibration it has higher ECE ({claim(r.mc('ECE'))}), and each of "
         "the T passes costs eval mode's one pass plus the masks, while eval mode, with inverted "
-        "dropout's 1/(1 − p) scaling, matches their accuracy to this resolution in one pass: "
-        "that is why dropout is switched off at test time.")
+        "dropout's 1/(1 − p) scaling, is not detectably less accurate than the average of T "
+        "passes, in one pass: that is why dropout is switched off at test time.")
     assert "approximates" not in ex.context(r)["takeaway"]  # a null is no equivalence
     assert r.mc("accuracy").verdict("", "").startswith("no detectable difference at 10 seeds")
     # referee (full study): a calibration the average of T passes changes detectably is said
@@ -561,7 +561,8 @@ def test_a_worse_single_pass_is_said_beside_the_headline_in_the_summary_row():
     r = run(one=-0.01)
     one, acc = r.one_pass, r.mc("accuracy")
     assert one.claim and one.direction < 0 and not acc.claim
-    assert ex.EXERCISE.beside(r) == [one]  # the forest plot draws it with the headline
+    # the forest plot draws them with the headline, as the row names them
+    assert ex.EXERCISE.beside(r) == [one, r.mc("ECE")]
     ctx = ex.context(r)
     row = glance.row(ex.EXERCISE, ctx, [(None, acc)], 0.95)
     line = row["lines"][0]
@@ -593,6 +594,7 @@ def test_a_calibration_claim_of_the_average_is_in_the_summary_row():
     row = glance.row(ex.EXERCISE, ex.context(r), [(None, acc)], 0.95)
     assert row["lines"][0]["effect"] == f"{acc.summary(0.95)}; {nll.label}: {nll.summary(0.95)}"
     assert row["lines"][0]["verdict"].endswith("; the average: lower NLL")
+    assert ex.EXERCISE.beside(r) == [nll]  # drawn on the forest plot, as the row names it
     assert row["answer"].endswith("The average of T = 100 passes has lower NLL than eval mode "
                                   "(Holm-corrected with the accuracy).")
     assert "One pass" not in row["answer"]

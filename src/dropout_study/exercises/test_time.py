@@ -271,12 +271,12 @@ def _takeaway(r: Result) -> str:
         # eval mode matches the average's accuracy to the design's resolution (a null, no
         # equivalence), not its calibration where that differs (referee, full study, second
         # read: "approximates their average" rested on the accuracy's null alone)
-        eval_ = ("matches their accuracy to this resolution" if acc.direction == 0 else
-                 "is more accurate")
+        eval_ = ("is not detectably less accurate than the average of T passes" if
+                 acc.direction == 0 else "is more accurate than the average of T passes")
         return (f"Leaving dropout on makes predictions random and worse ({_claim(one)}); "
                 f"{back}{_calibrated(r)}, and each of the T passes costs eval mode's one pass "
                 f"plus the masks, while eval mode, with inverted dropout's 1/(1 − p) scaling, "
-                f"{eval_} in one pass: that is why dropout is switched off at test time.")
+                f"{eval_}, in one pass: that is why dropout is switched off at test time.")
     if acc.direction < 0:
         return (f"Eval mode beats the Monte-Carlo average of T = {t} passes "
                 f"({_claim(acc)}) with one pass instead of {t}: the deterministic pass "
@@ -366,7 +366,8 @@ EXERCISE = Exercise(
     analyze=analyze, context=context, draw=draw, check=check,
     apart="two evaluations of the same trained models: no training noise between its arms",
     headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
-    beside=lambda r: [r.one_pass] if r.one_pass.claim else [],  # drawn with it, as the row
+    # drawn with it, as the row names them (referee, full study, third read: the calibration)
+    beside=lambda r: [c for c in (r.one_pass, *(r.mc(k) for k in RATIOS)) if c.claim],
     glance=GlanceWords(
         question="Why is dropout off at test time?",
         better="Monte-Carlo average better", worse="eval mode better",
