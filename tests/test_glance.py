@@ -338,7 +338,7 @@ def test_the_box_says_the_preset_trains_on_a_subset_and_where_its_reference_land
     # referee read 8: the full study does not train on this preset's 55 000, but on 50 000
     assert text == ("It trains on 10 000 images where the full study trains on 50 000, so its "
                     "accuracies sit lower: its reference model (lr 0.5, p = (0.2, 0.5), "
-                    "10 epochs) ends at a median 81.0% test accuracy. ")
+                    "10 epochs) has a median endpoint of 81.0% test accuracy. ")
     r = glance.resolves([], 3, "quick", text)
     assert r["text"].startswith(f"This is the **quick** preset (3 seeds). {text}0 of its 0 ")
     # its absence: a study on every image says nothing of a subset

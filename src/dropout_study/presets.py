@@ -59,8 +59,8 @@ def subset(cfg: dict, ends: pd.DataFrame) -> str:
     if not ref.empty:
         t = cfg["training"]
         text += (f": its reference model (lr {t['lr']:g}, p = ({t['rates'][0]:g}, "
-                 f"{t['rates'][1]:g}), {t['epochs']} epochs) ends at a median "
-                 f"{100 * ref['endpoint'].median():.1f}% test accuracy")
+                 f"{t['rates'][1]:g}), {t['epochs']} epochs) has a median endpoint of "
+                 f"{100 * ref['endpoint'].median():.1f}% test accuracy")  # the last k's mean
     return text + ". "
 
 

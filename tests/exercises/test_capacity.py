@@ -477,6 +477,20 @@ def test_with_no_trend_the_glance_row_gives_the_per_width_verdicts_of_the_sectio
     assert "(dropout hurts)" in ctx["answer"]  # the section's answer says the same
 
 
+def test_a_width_with_too_few_seed_pairs_is_listed_as_no_verdict_not_as_a_null():
+    """Referee (fresh quick run): the older setting's row said "no detectable difference at
+    widths 64, 256 and 1024", while width 256 had 2 seed pairs and its section said "no
+    verdict"."""
+    gone = {(ex.condition_name(256, tuple(RATES[1])), s): 2 for s in SEEDS[2:]}
+    r = run(slope=0.01, diverged=gone)
+    got = dict(ex._benefits(r, r.settings[0]))
+    assert got[256].pairs == 2 and not got[256].tested and got[64].tested
+    assert ex.per_width(r).endswith("no verdict at width 256.")
+    assert "no detectable difference at widths 64, 256" not in ex.per_width(r)
+    # its absence: every width tested, no "no verdict"
+    assert "no verdict" not in ex.per_width(run(slope=0.01))
+
+
 def test_with_a_trend_the_glance_row_keeps_the_trend_words_and_says_each_width():
     """Referee (full study): "dropout − none rises as the hidden layers widen" hid that dropout
     hurts at every width; the row now says, after the trend, where it helps or hurts."""

@@ -115,6 +115,15 @@ def timing(r, method):
     return next(t for t in r.timing if t.method == method)
 
 
+def at_rates(r, method, rates):
+    """The equal-rate claims of ``method`` as the words give them: each rate with its
+    difference and n."""
+    cs = [r.equal_rate[f"{name(method, p)} − {name('dropout', p)}"] for p in rates]
+    assert all(c.claim for c in cs)
+    return wd.join([f"{p:g} ({c.quantity.text(c.primary)} over {wd.seeds(c.pairs)})"
+                    for p, c in zip(rates, cs, strict=True)])
+
+
 def test_planted_better_and_worse_methods_at_their_best_rates():
     r = run(effect={"dropconnect": 0.01, "dropconnect_batch": -0.01})
     assert r.selected == {m: name(m, 0.3) for m in METHODS}
@@ -142,8 +151,9 @@ def test_planted_better_and_worse_methods_at_their_best_rates():
     assert words["takeaway"] == (
         "Dropping individual weights is a finer-grained noise than dropping whole units: "
         f"here {PE} beats dropping units and {PB} does worse, {E}; at equal rates (Holm-corrected "
-        f"within that family), {PE} beats activation dropout at p = 0.1, 0.3 and 0.5; {PB} does "
-        "worse than activation dropout at p = 0.1, 0.3 and 0.5; per-example DropConnect took "
+        f"within that family), {PE} beats activation dropout at p = "
+        f"{at_rates(r, 'dropconnect', RATES)}; {PB} does worse than activation dropout at p = "
+        f"{at_rates(r, 'dropconnect_batch', RATES)}; per-example DropConnect took "
         f"{r_pe} the time of activation dropout per model-epoch in the training loop and {w_pe} "
         "on the whole epoch, its evaluation included (every example draws its own mask on the "
         "weights), as measured on one job of 10 models against one job of 10 models; the "
@@ -163,7 +173,7 @@ def test_only_a_better_method_pays_off_and_no_worse_is_said():
     t = ex.context(r)["takeaway"]
     assert (f"units: here it pays off in accuracy ({PE} beats dropping units, {E}); at equal "
             f"rates (Holm-corrected within that family), {PE} beats activation dropout at p = "
-            "0.1, 0.3 and 0.5; per") in t
+            f"{at_rates(r, 'dropconnect', RATES)}; per") in t
     assert "worse" not in t
     both = ex.context(run(effect={"dropconnect": 0.01, "dropconnect_batch": 0.01}))
     assert f"({PE} and {PB} beat dropping units, {E}); at equal rates" in both["takeaway"]
@@ -194,7 +204,8 @@ def test_claims_at_equal_rates_are_said_beside_a_null_at_the_best_rates():
     worse = r.equal_rate[f"{name('dropconnect', 0.5)} − {name('dropout', 0.5)}"]
     assert worse.claim and worse.direction == -1
     said = (f"t equal rates (Holm-corrected within that family), {PE} does worse than "
-            "activation dropout at p = 0.5")
+            f"activation dropout at p = 0.5 ({worse.quantity.text(worse.primary)} over 10 seeds)")
+    assert worse.quantity.text(worse.primary).startswith("-3.00 pp [")  # the planted -0.03
     words = ex.context(r)
     assert f"; a{said};" in words["takeaway"]
     assert words["glance_words"]["answer"].endswith(f"cannot be told apart. A{said}.")

@@ -273,15 +273,15 @@ def _row_words(r: Result) -> dict | None:
 
 
 def per_width(r: Result) -> str:
-    """Beside a fitted trend, in the summary row, where dropout helps or hurts width by width
-    (referee, full study: "rises as the hidden layers widen" hid that it hurts at every
-    width); "" where no trend is fitted (the row gives the widths then)."""
+    """Beside a fitted trend, in the summary row, the verdict width by width (full study: a trend
+    hid that it hurts at every width; quick: too few pairs is no null); "" without a trend."""
     if not r.settings or r.settings[0] not in r.trend:
         return ""
-    got = _benefits(r, r.settings[0])
-    parts = [f"{say} at width{'s' if len(ws) > 1 else ''} {words.join(ws)}" for say, ws in (
-        (say, [str(w) for w, c in got if c.direction == d]) for say, d in (
-            ("dropout helps", 1), ("dropout hurts", -1), ("no detectable difference", 0))) if ws]
+    kinds = ("dropout helps", "dropout hurts", "no detectable difference", "no verdict")
+    said = [(str(w), kinds[3] if not c.tested else kinds[(1, -1, 0).index(c.direction)])
+            for w, c in _benefits(r, r.settings[0])]
+    parts = [f"{k} at width{'s' if len(ws) > 1 else ''} {words.join(ws)}" for k in kinds
+             if (ws := [w for w, x in said if x == k])]
     return f"Width by width (Holm-corrected): {'; '.join(parts)}."
 
 

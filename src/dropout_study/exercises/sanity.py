@@ -210,7 +210,7 @@ def status(r: Result) -> str:
         return f"not equivalent: they differ significantly ({side}), a defect to find and explain"
     if r.equivalence == NOT_SHOWN:
         return (f"not shown equivalent within ±{m} points at {at}: the "
-                f"{100 * tost.primary.level:.0f}% interval is wider than the margin, and no "
+                f"{100 * tost.primary.level:.0f}% interval reaches beyond the margin, and no "
                 f"difference is detected either{t.resolution()}")
     return t.verdict("", "")
 

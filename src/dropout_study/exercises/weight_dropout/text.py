@@ -109,9 +109,11 @@ def equal_rate_claims(r: Result) -> str:
     said = []
     for m in (m for m in r.methods if m != REFERENCE):
         for sign, verb in ((1, "beats"), (-1, "does worse than")):
-            ps = [f"{p:g}" for p in r.rates if (c := r.equal_rate.get(
-                f"{condition_name(m, p)} − {condition_name(REFERENCE, p)}")) is not None
-                and c.claim and c.direction == sign]
+            # each with its difference and n (a quick read: the claims were said bare)
+            ps = [f"{p:g} ({c.quantity.text(c.primary)} over {words.seeds(c.pairs)})"
+                  for p in r.rates if (c := r.equal_rate.get(
+                      f"{condition_name(m, p)} − {condition_name(REFERENCE, p)}")) is not None
+                  and c.claim and c.direction == sign]
             if ps:
                 said.append(f"{method_name(m)} {verb} activation dropout at p = "
                             f"{words.join(ps)}")
