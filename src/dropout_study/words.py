@@ -130,18 +130,17 @@ def rate(k: int, n: int, e: Estimate) -> str:
     """An instability rate with its exact interval: ``3 of 20 (15% [3, 38])``."""
     if n == 0:
         return "no runs"
-    point = 0 if k == 0 else 100 if k == n else None
-    return (f"{k} of {n} ({_percent(e.value, point)}% [{_percent(e.lo, 0 if k == 0 else None)}, "
-            f"{_percent(e.hi, 100 if k == n else None)}])")
+    return (f"{k} of {n} ({_percent(e.value, k in (0, n))}% [{_percent(e.lo, k == 0)}, "
+            f"{_percent(e.hi, k == n)}])")
 
 
-def _percent(x: float, bound: float | None) -> str:
+def _percent(x: float, bound: bool) -> str:
     """A rate's interval end in percent, to whole points unless that prints 0 or 100 where the
-    end is not that bound (an exact interval reaches 0 only with no event, 100 only with no
-    other outcome): then with the decimals that tell it apart, or "<0.1" / ">99.9"
+    end is not at that bound (``bound``: an exact interval reaches 0 only with no event, 100
+    only with no other outcome): then with the decimals that tell it apart, or "<0.1" / ">99.9"
     (referee, full study: "1 of 10 (10% [0, 45])" printed the null as the lower end)."""
     v = 100 * x
-    if bound is not None or 0.5 <= v < 99.5:
+    if bound or 0.5 <= v < 99.5:
         return f"{v:.0f}"
     if 0.05 <= v <= 99.95:
         return f"{v:.1f}"

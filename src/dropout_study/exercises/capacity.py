@@ -277,11 +277,11 @@ def per_width(r: Result) -> str:
     hid that it hurts at every width; quick: too few pairs is no null); "" without a trend."""
     if not r.settings or r.settings[0] not in r.trend:
         return ""
-    kinds = ("dropout helps", "dropout hurts", "no detectable difference", "no verdict")
-    said = [(str(w), kinds[3] if not c.tested else kinds[(1, -1, 0).index(c.direction)])
+    by = {1: "dropout helps", -1: "dropout hurts", 0: "no detectable difference"}
+    said = [(str(w), by[c.direction] if c.tested else "no verdict")
             for w, c in _benefits(r, r.settings[0])]
-    parts = [f"{k} at width{'s' if len(ws) > 1 else ''} {words.join(ws)}" for k in kinds
-             if (ws := [w for w, x in said if x == k])]
+    parts = [f"{k} at width{'s' if len(ws) > 1 else ''} {words.join(ws)}"
+             for k in (*by.values(), "no verdict") if (ws := [w for w, x in said if x == k])]
     return f"Width by width (Holm-corrected): {'; '.join(parts)}."
 
 

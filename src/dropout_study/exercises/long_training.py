@@ -160,8 +160,8 @@ def analyze(res: Results) -> Result:
         accuracy=bounded_one(replace(family["accuracy"], label=label)),
         rise=replace(family["rise"], label=f"{on} / {off}", quantity=RISE),
         zero_rise=int(((both["a"] <= 0) | (both["b"] <= 0)).sum()),
-        rise_last=replace(compare_one(label, log_sample(ends, on, off, "overfit_last"), lvl),
-                          label=f"{on} / {off}", quantity=RISE),
+        rise_last=compare_one(f"{on} / {off}", log_sample(ends, on, off, "overfit_last"), lvl,
+                              RISE),
         last=bounded_one(condition_contrast(ends, on, off, lvl, column="last")),
         at_best_val=bounded_one(condition_contrast(ends, on, off, lvl, column="at_best_val")),
         gap=bounded_one(condition_contrast(ends, on, off, lvl, column="gap"), 2.0),
@@ -370,18 +370,18 @@ def glance_words(r: Result) -> dict | None:
     """The summary row where the headline's family has a verdict beside it: the test-loss
     rise, Holm-corrected with the accuracy, when it makes a claim (the row left it out while
     the section gave it). None otherwise: the headline alone is the row."""
-    acc, rise = r.accuracy, r.rise
-    after = {"after": _caveat(r)[1]} if _caveat(r)[1] else {}
+    acc, rise, row = r.accuracy, r.rise, _caveat(r)[1]
+    after = {"after": row} if row else {}
     if not rise.claim:
         return after or None
     arms_ = {"a": r.on, "b": r.off}
     said = {1: GLANCE.answer_better, -1: GLANCE.answer_worse, 0: GLANCE.answer_none}
-    less, why = rise.direction < 0, overfit_words(rise)[2]
+    less, (more_w, less_w, why) = rise.direction < 0, overfit_words(rise)
     return {"label": acc.label,
             "effect": (f"{acc.summary(r.level)}; test-loss rise, {rise.label}: "
                        f"{rise.summary(r.level)}"),
             "verdict": (f"{acc.short_verdict('dropout better', 'dropout worse')}; "
-                        f"{rise.short_verdict(*overfit_words(rise)[:2])}"),
+                        f"{rise.short_verdict(more_w, less_w)}"),
             "claim": True,
             "answer": (said[acc.direction].format(**arms_)
                        + f" With dropout the test loss rises {'less' if less else 'more'} above "

@@ -160,6 +160,12 @@ def analyze(res: Results) -> Result:
                       stats.geometric_mean_ci(jobs["stochastic_pass_seconds"], lvl)), level=lvl)
 
 
+def calibration(r: Result) -> list[tuple[str, Contrast]]:
+    """The calibration contrasts of the average of T passes against eval mode that claim a
+    difference, by quantity ("NLL", "ECE"): the row, the takeaway and the forest plot say them."""
+    return [(k, c) for k in RATIOS if (c := r.mc(k)).claim]
+
+
 def glance_words(r: Result) -> dict | None:
     """The summary row where one pass with dropout on differs from eval mode, or the average of
     T passes is detectably better or worse calibrated (claims of the headline's Holm family,
@@ -167,7 +173,7 @@ def glance_words(r: Result) -> dict | None:
     5, 10; full study, second read: the row left out a lower NLL and ECE). None otherwise: the
     headline alone is the row."""
     acc, one = r.mc("accuracy"), r.one_pass
-    cal = [c for k in RATIOS if (c := r.mc(k)).claim]
+    cal = calibration(r)
     if not one.claim and not cal:
         return None
     g = EXERCISE.glance
@@ -179,9 +185,8 @@ def glance_words(r: Result) -> dict | None:
         answer += (f" One pass with dropout left on is {'more' if one.direction > 0 else 'less'}"
                    " accurate than eval mode (Holm-corrected with the average).")
     if cal:
-        effect += [f"{c.label}: {c.summary(r.level)}" for c in cal]
-        lower = words.join([f"{'lower' if c.direction < 0 else 'higher'} {c.label.split(':')[0]}"
-                            for c in cal])
+        effect += [f"{c.label}: {c.summary(r.level)}" for _, c in cal]
+        lower = words.join([f"{'lower' if c.direction < 0 else 'higher'} {k}" for k, c in cal])
         verdict.append(f"the average: {lower}")
         answer += (f" The average of T = {r.t_max} passes has {lower} than eval mode "
                    "(Holm-corrected with the accuracy).")
@@ -247,7 +252,7 @@ def _calibrated(r: Result) -> str:
     (NLL, ECE): the other side of the answer (referee, full study: the takeaway left out a
     lower NLL and ECE the answer gave)."""
     said = [f"{'lower' if c.direction < 0 else 'higher'} {k} ({_claim(c)})"
-            for k in RATIOS if (c := r.mc(k)).claim]
+            for k, c in calibration(r)]
     return f"; in calibration it has {words.join(said)}" if said else ""
 
 
@@ -367,7 +372,7 @@ EXERCISE = Exercise(
     apart="two evaluations of the same trained models: no training noise between its arms",
     headline=lambda r: r.mc("accuracy"),  # the Monte-Carlo average of T_max passes − eval mode
     # drawn with it, as the row names them (referee, full study, third read: the calibration)
-    beside=lambda r: [c for c in (r.one_pass, *(r.mc(k) for k in RATIOS)) if c.claim],
+    beside=lambda r: ([r.one_pass] if r.one_pass.claim else []) + [c for _, c in calibration(r)],
     glance=GlanceWords(
         question="Why is dropout off at test time?",
         better="Monte-Carlo average better", worse="eval mode better",
